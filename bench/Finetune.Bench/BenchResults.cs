@@ -1,0 +1,21 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+
+namespace Finetune.Bench;
+
+/// <summary>
+/// Collects measurements and, with `--json FILE`, writes one JSON object per line and measurement, the same shape
+/// for every suite: {"suite": ..., "op"/"config": ..., the figures, "peer": ..., the peer's figures}.
+/// </summary>
+public sealed class BenchResults
+{
+    private readonly List<JsonObject> _rows = new();
+
+    public void Add(JsonObject row) => _rows.Add(row);
+
+    public void WriteJsonLines(string path)
+    {
+        using var w = new StreamWriter(path);
+        foreach (var row in _rows) w.WriteLine(row.ToJsonString(new JsonSerializerOptions { WriteIndented = false }));
+    }
+}

@@ -1,0 +1,38 @@
+using System.CommandLine;
+using System.Reflection;
+
+namespace Finetune.Cli;
+
+public static class Program
+{
+    public static int Main(string[] args) => Run(args);
+
+    /// <summary>Runs the tool in-process (tests call this) and returns its exit code.</summary>
+    public static int Run(string[] args, TextWriter? stdout = null, TextWriter? stderr = null)
+    {
+        var root = BuildRoot();
+        var config = new InvocationConfiguration();
+        if (stdout != null) config.Output = stdout;
+        if (stderr != null) config.Error = stderr;
+        try
+        {
+            return root.Parse(args).Invoke(config);
+        }
+        catch (FinetuneException e)
+        {
+            (stderr ?? Console.Error).WriteLine($"error: {e.Message}");
+            return e.ExitCode;
+        }
+    }
+
+    public static RootCommand BuildRoot()
+    {
+        var root = new RootCommand("finetune: fine-tune, evaluate, compare and serve transformer encoders for text classification.");
+        var commands = typeof(Program).Assembly.GetTypes()
+            .Where(t => typeof(ICliCommand).IsAssignableFrom(t) && t is { IsAbstract: false, IsInterface: false })
+            .Select(t => ((ICliCommand)Activator.CreateInstance(t)!).Build())
+            .OrderBy(c => c.Name, StringComparer.Ordinal);
+        foreach (var c in commands) root.Subcommands.Add(c);
+        return root;
+    }
+}
