@@ -54,7 +54,9 @@ internal static unsafe class GemmKernels
     {
         int width = n1 - n0;
         if (m1 <= m0 || width <= 0) return;
-        if (!accumulate || bias != null)
+        // Without accumulate or bias the first K block stores instead of adding, so C needs no clearing pass.
+        bool prefill = bias != null || (k == 0 && !accumulate);
+        if (prefill)
             for (int i = m0; i < m1; i++)
             {
                 var row = new Span<float>(c + (long)i * ldc + n0, width);
@@ -72,19 +74,23 @@ internal static unsafe class GemmKernels
             for (int pc = 0; pc < k; pc += KC)
             {
                 int kc = Math.Min(KC, k - pc);
+                bool load = pc > 0 || accumulate || prefill;
                 if (form == GemmForm.NT) PackBTransposed(wide, b, ldb, pc, kc, jc, nc, bp);
                 else PackBRows(wide, b, ldb, pc, kc, jc, nc, bp);
                 for (int ic = m0; ic < m1; ic += MC)
                 {
                     int mc = Math.Min(MC, m1 - ic);
                     if (ap != null) PackATransposed(wide, a, lda, pc, kc, ic, mc, ap);
-                    Macro(wide, a, lda, ap, ic, mc, pc, kc, bp, nc, c + (long)ic * ldc + jc, ldc);
+                    Macro(wide, a, lda, ap, ic, mc, pc, kc, bp, nc, c + (long)ic * ldc + jc, ldc, load);
                 }
             }
         }
     }
 
-    private static void Macro(bool wide, float* a, int lda, float* ap, int ic, int mc, int pc, int kc, float* bp, int nc, float* c, int ldc)
+    /// <summary>Rows the kernel for a sliver of <paramref name="rows"/> rows computes (the rest is padding).</summary>
+    private static int KernelRows(bool wide, int rows) => !wide ? 6 : rows > 8 ? 12 : rows > 4 ? 8 : 4;
+
+    private static void Macro(bool wide, float* a, int lda, float* ap, int ic, int mc, int pc, int kc, float* bp, int nc, float* c, int ldc, bool load)
     {
         int mr = wide ? 12 : 6, nr = wide ? 32 : 16;
         float* tile = stackalloc float[12 * 32];
@@ -95,30 +101,40 @@ internal static unsafe class GemmKernels
             for (int ir = 0; ir < mc; ir += mr)
             {
                 int mh = Math.Min(mr, mc - ir);
+                int h = KernelRows(wide, mh);
                 float* cc = c + (long)ir * ldc + jr;
-                bool full = mh == mr && nw == nr;
+                bool full = mh == h && nw == nr;
                 float* dst = full ? cc : tile;
                 nint ld = full ? ldc : nr;
                 if (!full)
                 {
                     // Edge tile: run the same kernel on a padded copy so every element sees the same arithmetic.
-                    new Span<float>(tile, mr * nr).Clear();
-                    for (int r = 0; r < mh; r++) new ReadOnlySpan<float>(cc + (long)r * ldc, nw).CopyTo(new Span<float>(tile + r * nr, nw));
+                    new Span<float>(tile, h * nr).Clear();
+                    if (load)
+                        for (int r = 0; r < mh; r++) new ReadOnlySpan<float>(cc + (long)r * ldc, nw).CopyTo(new Span<float>(tile + r * nr, nw));
                 }
                 if (ap != null)
                 {
                     float* asl = ap + (long)(ir / mr) * kc * mr;
-                    if (wide) MicroKernels.Packed12x32(kc, asl, bs, dst, ld, true);
-                    else MicroKernels.Packed6x16(kc, asl, bs, dst, ld, true);
+                    if (!wide) MicroKernels.Packed6x16(kc, asl, bs, dst, ld, load);
+                    else if (h == 12) MicroKernels.Packed12x32(kc, asl, bs, dst, ld, load);
+                    else if (h == 8) MicroKernels.Packed8x32(kc, asl, bs, dst, ld, load);
+                    else MicroKernels.Packed4x32(kc, asl, bs, dst, ld, load);
                 }
                 else
                 {
                     // A partial row sliver reads a zero-padded copy so the kernel never reads past A.
                     float* arow = a + (long)(ic + ir) * lda + pc;
-                    if (mh < mr) arow = EdgeRows(mr, a, lda, ic + ir, mh, pc, kc);
-                    nint stride = mh < mr ? kc : lda;
-                    if (wide) MicroKernels.Rows12x32(kc, arow, stride, bs, dst, ld, true);
-                    else MicroKernels.Rows6x16(kc, arow, stride, bs, dst, ld, true);
+                    nint stride = lda;
+                    if (mh < h)
+                    {
+                        arow = EdgeRows(h, a, lda, ic + ir, mh, pc, kc);
+                        stride = kc;
+                    }
+                    if (!wide) MicroKernels.Rows6x16(kc, arow, stride, bs, dst, ld, load);
+                    else if (h == 12) MicroKernels.Rows12x32(kc, arow, stride, bs, dst, ld, load);
+                    else if (h == 8) MicroKernels.Rows8x32(kc, arow, stride, bs, dst, ld, load);
+                    else MicroKernels.Rows4x32(kc, arow, stride, bs, dst, ld, load);
                 }
                 if (!full)
                     for (int r = 0; r < mh; r++) new ReadOnlySpan<float>(tile + r * nr, nw).CopyTo(new Span<float>(cc + (long)r * ldc, nw));
@@ -194,23 +210,27 @@ internal static unsafe class GemmKernels
         }
     }
 
-    /// <summary>A stored [k, m] (read as Aᵀ) → slivers [m/MR][kc][MR]: MR contiguous floats per k step.</summary>
+    /// <summary>
+    /// A stored [k, m] (read as Aᵀ) → slivers [m/MR][kc][MR]: MR contiguous floats per k step. The last sliver
+    /// is packed at the height of the kernel that will read it (zero rows pad it up to that height).
+    /// </summary>
     private static void PackATransposed(bool wide, float* a, int lda, int pc, int kc, int ic, int mc, float* dst)
     {
         int mr = wide ? 12 : 6;
         for (int s = 0; s * mr < mc; s++)
         {
             int rows = Math.Min(mr, mc - s * mr);
+            int h = KernelRows(wide, rows);
             float* d = dst + (long)s * kc * mr;
             float* src = a + (long)pc * lda + ic + s * mr;
-            if (rows == mr)
-                for (int p = 0; p < kc; p++) new ReadOnlySpan<float>(src + (long)p * lda, mr).CopyTo(new Span<float>(d + p * mr, mr));
+            if (rows == h)
+                for (int p = 0; p < kc; p++) new ReadOnlySpan<float>(src + (long)p * lda, h).CopyTo(new Span<float>(d + p * h, h));
             else
                 for (int p = 0; p < kc; p++)
                 {
                     int r = 0;
-                    for (; r < rows; r++) d[p * mr + r] = src[(long)p * lda + r];
-                    for (; r < mr; r++) d[p * mr + r] = 0f;
+                    for (; r < rows; r++) d[p * h + r] = src[(long)p * lda + r];
+                    for (; r < h; r++) d[p * h + r] = 0f;
                 }
         }
     }
