@@ -125,7 +125,7 @@ internal sealed class SentencePieceProto
         {
             case 0: Varint(d, ref p); break;
             case 1: p += 8; break;
-            case 2: p += checked((int)Varint(d, ref p)); break;
+            case 2: int len = checked((int)Varint(d, ref p)); p += len; break;
             case 5: p += 4; break;
             default: throw new InvalidDataException($"unknown wire type {wire}");
         }
@@ -142,7 +142,7 @@ internal sealed class PrecompiledCharsMap
 {
     private readonly uint[] _units;
     private readonly byte[] _normalized;
-    private readonly Dictionary<int, string> _strings = new();
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<int, string> _strings = new();
 
     public PrecompiledCharsMap(byte[] blob, string source)
     {
@@ -152,27 +152,6 @@ internal sealed class PrecompiledCharsMap
         _units = new uint[trieSize / 4];
         for (int i = 0; i < _units.Length; i++) _units[i] = BinaryPrimitives.ReadUInt32LittleEndian(blob.AsSpan(4 + i * 4));
         _normalized = blob.AsSpan(4 + (int)trieSize).ToArray();
-        foreach (int offset in Values())
-        {
-            int end = Array.IndexOf(_normalized, (byte)0, offset);
-            _strings[offset] = System.Text.Encoding.UTF8.GetString(_normalized, offset, (end < 0 ? _normalized.Length : end) - offset);
-        }
-    }
-
-    private IEnumerable<int> Values()
-    {
-        var seen = new HashSet<int>();
-        for (int i = 0; i < _units.Length; i++)
-        {
-            uint u = _units[i];
-            if (((u >> 8) & 1) == 0) continue;
-            uint next = (uint)i ^ Offset(u);
-            if (next < _units.Length)
-            {
-                int v = (int)(_units[next] & 0x7FFFFFFF);
-                if (v < _normalized.Length && seen.Add(v)) yield return v;
-            }
-        }
     }
 
     private static uint Offset(uint unit) => (unit >> 10) << (int)((unit & (1u << 9)) >> 6);
@@ -198,7 +177,13 @@ internal sealed class PrecompiledCharsMap
         return found;
     }
 
-    public string Replacement(int value) => _strings.TryGetValue(value, out var s) ? s : "";
+    /// <summary>The NUL-terminated replacement string at <paramref name="value"/> (decoded once, then cached).</summary>
+    public string Replacement(int value) => _strings.GetOrAdd(value, v =>
+    {
+        if ((uint)v >= (uint)_normalized.Length) return "";
+        int end = Array.IndexOf(_normalized, (byte)0, v);
+        return System.Text.Encoding.UTF8.GetString(_normalized, v, (end < 0 ? _normalized.Length : end) - v);
+    });
 
     /// <summary>
     /// The longest rule matching at unit <paramref name="i"/> of <paramref name="text"/>: how many units it
@@ -210,7 +195,7 @@ internal sealed class PrecompiledCharsMap
         Span<int> unitsAt = stackalloc int[65];
         int nb = 0, u = i;
         Span<byte> tmp = stackalloc byte[4];
-        int limit = Math.Min(text.Length, i + maxUnits);
+        int limit = (int)Math.Min(text.Length, (long)i + maxUnits);
         while (u < limit && nb <= 60)
         {
             int cp = NormalizedText.CodePointAt(text, u, out int w);
