@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Text;
 using System.Text.Json;
 using Finetune.Models;
+using Finetune.Tokenizers;
 
 namespace Finetune.Cli.Commands;
 
@@ -11,7 +12,7 @@ internal sealed class PredictCommand : ICliCommand
     public Command Build()
     {
         var model = new Option<string>("--model") { Description = "Model folder (config.json + model.safetensors or pytorch_model.bin).", Required = true };
-        var input = new Option<string>("--input") { Description = "JSONL file: {\"input_ids\": [...], \"attention_mask\": [...], \"token_type_ids\": [...]} per line.", Required = true };
+        var input = new Option<string>("--input") { Description = "JSONL file: {\"input_ids\": [...], \"attention_mask\": [...], \"token_type_ids\": [...]} or {\"text\": ..., \"text_pair\": ...} per line.", Required = true };
         var output = new Option<string>("--output") { Description = "JSONL file to write: {\"logits\", \"probs\", \"label\", \"score\"} per line.", Required = true };
         var batchSize = new Option<int>("--batch-size") { Description = "Examples per forward pass.", DefaultValueFactory = _ => 32 };
         var cmd = new Command("predict", "Classify tokenized examples (JSONL) with a sequence-classification model.");
@@ -25,8 +26,9 @@ internal sealed class PredictCommand : ICliCommand
             if (batch < 1) throw FinetuneException.Invalid($"--batch-size must be at least 1, not {batch}.");
             var classifier = AutoModelForSequenceClassification.FromPretrained(parse.GetValue(model)!);
             var predictor = new SequenceClassificationPredictor(classifier);
-            string inPath = parse.GetValue(input)!, outPath = parse.GetValue(output)!;
+            string modelDir = parse.GetValue(model)!, inPath = parse.GetValue(input)!, outPath = parse.GetValue(output)!;
             var examples = ReadExamples(inPath);
+            Tokenize(examples, modelDir, predictor.MaxTokens);
             int count = 0;
             AtomicFile.Write(outPath, stream =>
             {
@@ -36,7 +38,7 @@ internal sealed class PredictCommand : ICliCommand
                     Prediction[] predictions;
                     try
                     {
-                        predictions = predictor.Predict(slice.Select(e => e.Input).ToList());
+                        predictions = predictor.Predict(slice.Select(e => e.Input!).ToList());
                     }
                     catch (FinetuneException e)
                     {
@@ -52,10 +54,38 @@ internal sealed class PredictCommand : ICliCommand
         return cmd;
     }
 
-    private static List<(PredictionInput Input, int Line)> ReadExamples(string path)
+    /// <summary>One input line: token ids, or a text (and pair) still to be tokenized.</summary>
+    private sealed class Example(int line)
+    {
+        public int Line { get; } = line;
+        public PredictionInput? Input { get; set; }
+        public string? Text { get; init; }
+        public string? Pair { get; init; }
+    }
+
+    /// <summary>Encodes the text lines with the model folder's tokenizer, truncated to what the model accepts.</summary>
+    private static void Tokenize(List<Example> examples, string modelDir, int maxTokens)
+    {
+        var texts = examples.Where(e => e.Input == null).ToList();
+        if (texts.Count == 0) return;
+        var tokenizer = AutoTokenizer.FromPretrained(modelDir);
+        // Singles and pairs are encoded as two batches (the tokenizer takes pairs for all rows or none).
+        foreach (var group in texts.GroupBy(t => t.Pair != null)) Encode(tokenizer, group.ToList(), maxTokens);
+    }
+
+    private static void Encode(PreTrainedTokenizer tokenizer, List<Example> rows, int maxTokens)
+    {
+        var options = new EncodeOptions { Truncation = TruncationStrategy.LongestFirst, MaxLength = Math.Min(tokenizer.ModelMaxLength, maxTokens) };
+        bool pairs = rows[0].Pair != null;
+        var encoded = tokenizer.EncodeBatch(rows.Select(r => r.Text!).ToList(), pairs ? rows.Select(r => r.Pair!).ToList() : null, options);
+        for (int i = 0; i < rows.Count; i++)
+            rows[i].Input = new PredictionInput(encoded[i].InputIds, encoded[i].AttentionMask, encoded[i].TokenTypeIds);
+    }
+
+    private static List<Example> ReadExamples(string path)
     {
         if (!File.Exists(path)) throw FinetuneException.Missing($"Input file '{path}' does not exist.");
-        var result = new List<(PredictionInput, int)>();
+        var result = new List<Example>();
         int lineNo = 0;
         foreach (string line in File.ReadLines(path))
         {
@@ -68,16 +98,18 @@ internal sealed class PredictCommand : ICliCommand
                 if (root.ValueKind != JsonValueKind.Object) throw new FormatException("the line is not a JSON object");
                 if (!root.TryGetProperty("input_ids", out var idsEl))
                 {
-                    if (root.TryGetProperty("text", out _))
-                        throw new FinetuneException(ErrorKind.Unsupported, $"'{path}' line {lineNo}: text input needs a tokenizer, which predict does not load yet; give input_ids.");
-                    throw new FormatException("it has no \"input_ids\"");
+                    if (!root.TryGetProperty("text", out var text) || text.ValueKind != JsonValueKind.String)
+                        throw new FormatException("it has neither \"input_ids\" nor a \"text\" string");
+                    string? pair = root.TryGetProperty("text_pair", out var p) && p.ValueKind == JsonValueKind.String ? p.GetString() : null;
+                    result.Add(new Example(lineNo) { Text = text.GetString(), Pair = pair });
+                    continue;
                 }
                 int[] ids = Ints(idsEl, "input_ids");
                 int[]? mask = root.TryGetProperty("attention_mask", out var m) ? Ints(m, "attention_mask") : null;
                 int[]? types = root.TryGetProperty("token_type_ids", out var t) ? Ints(t, "token_type_ids") : null;
                 if ((mask != null && mask.Length != ids.Length) || (types != null && types.Length != ids.Length))
                     throw new FormatException("attention_mask / token_type_ids differ in length from input_ids");
-                result.Add((new PredictionInput(ids, mask, types), lineNo));
+                result.Add(new Example(lineNo) { Input = new PredictionInput(ids, mask, types) });
             }
             catch (Exception e) when (e is JsonException or FormatException)
             {

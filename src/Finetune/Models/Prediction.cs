@@ -1,3 +1,6 @@
+using Finetune.Models.Bert;
+using Finetune.Models.DistilBert;
+using Finetune.Models.Roberta;
 using Finetune.Tensors;
 
 namespace Finetune.Models;
@@ -26,6 +29,15 @@ public sealed class SequenceClassificationPredictor
         _pad = model.Config.PadTokenId ?? 0;
         ProblemType = model.Config.ProblemType ?? (model.NumLabels == 1 ? ProblemTypes.Regression : ProblemTypes.SingleLabel);
     }
+
+    /// <summary>The longest input the position embeddings allow (RoBERTa's positions start after padding_idx).</summary>
+    public int MaxTokens => _model.Config switch
+    {
+        RobertaConfig r => r.MaxPositionEmbeddings - r.PaddingIdx - 1,
+        BertConfig b => b.MaxPositionEmbeddings,
+        DistilBertConfig d => d.MaxPositionEmbeddings,
+        _ => int.MaxValue,
+    };
 
     /// <summary>How outputs are read: the configured problem_type, else regression for one label, else single-label.</summary>
     public string ProblemType { get; }

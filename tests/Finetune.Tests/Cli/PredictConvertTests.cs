@@ -154,3 +154,43 @@ public class PredictConvertTests
         Assert.NotEqual(0, Run("convert", "--model", dir, "--output", tmp.File("x"), "--dtype", "f8").Code);
     }
 }
+
+public class PredictTextTests
+{
+    [SkippableFact]
+    public void TextLinesAreTokenizedLikeTransformers()
+    {
+        // A randomly initialised bert-tiny with bert-base-uncased's tokenizer: text lines must give exactly the
+        // predictions of the token ids transformers produced for the same texts (golden tokenizer file).
+        string tokDir = SharedData.Require("models/bert-base-uncased");
+        string tinyConfig = SharedData.Require("models/bert-tiny/config.json");
+        string golden = SharedData.Require("golden/tokenizers/bert-base-uncased.jsonl");
+        using var tmp = new TempDir();
+        string modelDir = tmp.File("model");
+        Directory.CreateDirectory(modelDir);
+        File.Copy(tinyConfig, Path.Combine(modelDir, "config.json"));
+        var model = AutoModelForSequenceClassification.FromConfig(AutoConfig.FromPretrained(modelDir), new Finetune.Tensors.Generator(3));
+        model.SavePretrained(modelDir);
+        foreach (string f in new[] { "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt" })
+            File.Copy(Path.Combine(tokDir, f), Path.Combine(modelDir, f));
+
+        var texts = new List<string>();
+        var ids = new List<string>();
+        foreach (string line in File.ReadLines(golden))
+        {
+            var j = JsonDocument.Parse(line).RootElement;
+            if (!j.GetProperty("add_special_tokens").GetBoolean() || j.GetProperty("padding").ValueKind != JsonValueKind.False) continue;
+            if (j.GetProperty("truncation").ValueKind != JsonValueKind.False || j.TryGetProperty("text_pair", out _)) continue;
+            texts.Add(JsonSerializer.Serialize(new { text = j.GetProperty("text").GetString() }));
+            ids.Add(JsonSerializer.Serialize(new { input_ids = j.GetProperty("input_ids"), token_type_ids = j.GetProperty("token_type_ids") }));
+            if (texts.Count == 40) break;
+        }
+        Assert.Equal(40, texts.Count);
+        File.WriteAllLines(tmp.File("text.jsonl"), texts);
+        File.WriteAllLines(tmp.File("ids.jsonl"), ids);
+        var err = new StringWriter();
+        Assert.Equal(0, Program.Run(new[] { "predict", "--model", modelDir, "--input", tmp.File("text.jsonl"), "--output", tmp.File("a.jsonl") }, new StringWriter(), err));
+        Assert.Equal(0, Program.Run(new[] { "predict", "--model", modelDir, "--input", tmp.File("ids.jsonl"), "--output", tmp.File("b.jsonl") }, new StringWriter(), err));
+        Assert.Equal(File.ReadAllLines(tmp.File("b.jsonl")), File.ReadAllLines(tmp.File("a.jsonl")));
+    }
+}
