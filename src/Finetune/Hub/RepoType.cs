@@ -8,7 +8,7 @@ public enum RepoType
     Space,
 }
 
-internal static class RepoTypes
+public static class RepoTypes
 {
     /// <summary>"model", "dataset", "space" as huggingface_hub spells them.</summary>
     public static string Name(this RepoType t) => t switch
@@ -34,7 +34,7 @@ internal static class RepoTypes
         _ => throw FinetuneException.Invalid($"Unknown repository type '{text}': expected model, dataset or space."),
     };
 
-    public static bool TryParsePlural(string text, out RepoType type)
+    internal static bool TryParsePlural(string text, out RepoType type)
     {
         type = RepoType.Model;
         switch (text)
