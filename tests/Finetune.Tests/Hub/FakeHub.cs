@@ -78,6 +78,9 @@ internal sealed class FakeHub : IDisposable
     /// <summary>Serve LFS bodies with one byte flipped (a corrupt transfer the sha256 check must catch).</summary>
     public volatile bool CorruptLfs;
 
+    /// <summary>The next request is answered only after this many milliseconds (a server that times out); once.</summary>
+    public int StallNextMs;
+
     /// <summary>Pause this long before sending an LFS body (makes two concurrent downloads overlap).</summary>
     public volatile int LfsDelayMs;
 
@@ -133,6 +136,8 @@ internal sealed class FakeHub : IDisposable
         string raw = req.RawUrl ?? "/";
         string path = raw.Split('?')[0];
         Requests.Enqueue(new Logged(req.HttpMethod, path, req.Headers["Range"], req.Headers["Authorization"]));
+        int stall = Interlocked.Exchange(ref StallNextMs, 0);
+        if (stall > 0) Thread.Sleep(stall);
         int left;
         do left = Volatile.Read(ref FailNextWith503);
         while (left > 0 && Interlocked.CompareExchange(ref FailNextWith503, left - 1, left) != left);

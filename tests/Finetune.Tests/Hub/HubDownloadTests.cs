@@ -168,6 +168,17 @@ public class HubDownloadTests
     }
 
     [Fact]
+    public void ARequestThatTimesOutIsRetried()
+    {
+        using var bed = new HubTestBed();
+        bed.AddTinyBert();
+        bed.Hub.StallNextMs = 1500;
+        using var client = new HubClient(bed.Settings() with { MetadataTimeout = TimeSpan.FromMilliseconds(300) });
+        Assert.Equal(HubTestBed.ConfigText, File.ReadAllText(client.Download("org/tiny-bert", "config.json")));
+        Assert.Equal(2, bed.Hub.Count("HEAD", "config.json"));
+    }
+
+    [Fact]
     public void WithoutNetworkTheCacheServesFilesAndAMissingFileIsANetworkErrorNamingIt()
     {
         using var bed = new HubTestBed();
