@@ -16,6 +16,10 @@ internal sealed class HubHttp : IDisposable
     private readonly HttpClient _http;
     private readonly HubSettings _s;
 
+    // Once the Hub proved unreachable, later requests of this client fail at the first refusal instead of waiting
+    // through the whole backoff again for every optional file (an answer of any kind clears it).
+    private volatile bool _unreachable;
+
     public HubHttp(HubSettings settings, HttpMessageHandler? handler = null)
     {
         _s = settings;
@@ -63,6 +67,7 @@ internal sealed class HubHttp : IDisposable
     {
         for (int attempt = 0; ; attempt++)
         {
+            int maxRetries = _unreachable ? 0 : _s.MaxRetries;
             using var request = new HttpRequestMessage(method, url);
             request.Headers.TryAddWithoutValidation("User-Agent", _s.UserAgent);
             // No compression: the Content-Length must be the file's true size.
@@ -77,16 +82,20 @@ internal sealed class HubHttp : IDisposable
             try
             {
                 var response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, timeout.Token).ConfigureAwait(false);
-                if (!IsRetryable(response.StatusCode) || attempt >= _s.MaxRetries) return response;
+                _unreachable = false;
+                if (!IsRetryable(response.StatusCode) || attempt >= maxRetries) return response;
                 response.Dispose();
                 failure = new HttpRequestException($"HTTP {(int)response.StatusCode}");
             }
             catch (HttpRequestException e) { failure = e; }
             catch (OperationCanceledException e) when (!ct.IsCancellationRequested) { failure = new TimeoutException($"no answer within {_s.MetadataTimeout.TotalSeconds:0.#} s", e); }
 
-            if (attempt >= _s.MaxRetries)
+            if (attempt >= maxRetries)
+            {
+                _unreachable = true; // only refusals and timeouts get here: a 5xx answer is returned above
                 throw new HubException(ErrorKind.Network, HubErrorCode.NoNetwork,
-                    $"Cannot reach {_s.Endpoint} to fetch {Describe(subject)}: {failure.Message}.", inner: failure);
+                    $"Cannot reach {_s.Endpoint} to fetch {Describe(subject)}: {failure.Message.TrimEnd('.')}.", inner: failure);
+            }
             await Task.Delay(Backoff(attempt), ct).ConfigureAwait(false);
         }
     }

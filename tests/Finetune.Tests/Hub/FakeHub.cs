@@ -87,6 +87,9 @@ internal sealed class FakeHub : IDisposable
     /// <summary>Serve ETags in the weak form W/"..." (the client must normalise them).</summary>
     public volatile bool WeakEtags = true;
 
+    /// <summary>Old model id → new id: resolve URLs of the old id answer 307 with a relative Location, like the Hub.</summary>
+    public ConcurrentDictionary<string, string> Renamed { get; } = new();
+
     public Repo AddRepo(RepoType type, string id, string commit, IDictionary<string, FakeFile> files, string branch = "main")
     {
         var repo = new Repo { Type = type, Id = id };
@@ -188,6 +191,12 @@ internal sealed class FakeHub : IDisposable
         string id = string.Join('/', seg[(dataset ? 1 : 0)..resolve]);
         string revision = Uri.UnescapeDataString(seg[resolve + 1]);
         string file = string.Join('/', seg[(resolve + 2)..].Select(Uri.UnescapeDataString));
+        if (!dataset && Renamed.TryGetValue(id, out string? newId))
+        {
+            res.Headers["Location"] = "/" + newId + "/" + string.Join('/', seg[resolve..]);
+            Finish(res, 307);
+            return;
+        }
         var repo = FindRepo(type, id);
         if (repo == null)
         {

@@ -183,15 +183,16 @@ public class HubDownloadTests
     {
         using var bed = new HubTestBed();
         bed.AddTinyBert();
-        using (var client = bed.Client()) client.Download("org/tiny-bert", "config.json");
+        using (var client = bed.Client()) client.ResolveModel("org/tiny-bert");
 
         // A port nobody listens on: connection refused, as with no network.
         var settings = bed.Settings() with { Endpoint = "http://127.0.0.1:" + FreePort() };
         using var offline = new HubClient(settings);
         Assert.Equal(HubTestBed.ConfigText, File.ReadAllText(offline.Download("org/tiny-bert", "config.json")));
-        var e = Assert.Throws<HubException>(() => offline.Download("org/tiny-bert", "vocab.txt"));
+        Assert.Equal(HubTestBed.Weights, File.ReadAllBytes(Path.Combine(offline.ResolveModel("org/tiny-bert"), "model.safetensors")));
+        var e = Assert.Throws<HubException>(() => offline.Download("org/tiny-bert", "README.md"));
         Assert.Equal((HubErrorCode.NoNetwork, ErrorKind.Network), (e.Code, e.Kind));
-        Assert.Contains("'vocab.txt'", e.Message);
+        Assert.Contains("'README.md'", e.Message);
         Assert.Contains("not in the cache", e.Message);
     }
 
@@ -219,6 +220,20 @@ public class HubDownloadTests
             Assert.Contains("org/never-downloaded", e.Message);
         }
         Assert.Empty(bed.Hub.Requests);
+    }
+
+    [Fact]
+    public void ARenamedRepositoryIsFollowedAndCachedUnderTheRequestedName()
+    {
+        using var bed = new HubTestBed();
+        bed.AddTinyBert();
+        bed.Hub.Renamed["tiny-bert-legacy"] = "org/tiny-bert";
+        using var client = bed.Client();
+
+        string folder = client.ResolveModel("tiny-bert-legacy");
+        Assert.Equal(Path.Combine(bed.Cache, "models--tiny-bert-legacy", "snapshots", C1), folder);
+        Assert.Equal(HubTestBed.Weights, File.ReadAllBytes(Path.Combine(folder, "model.safetensors")));
+        Assert.Contains(bed.Hub.Requests, r => r.Method == "HEAD" && r.Path == "/org/tiny-bert/resolve/main/config.json");
     }
 
     [Fact]
