@@ -15,10 +15,10 @@ public static class Hub
     }
 
     /// <summary>A local folder's data files as is, else the Hub dataset's data files in the cache.</summary>
-    public static HubDataset ResolveDataset(string nameOrPath, string? revision = null)
+    public static HubDataset ResolveDataset(string nameOrPath, string? revision = null, string? config = null)
     {
         using var client = new HubClient();
-        return client.ResolveDataset(nameOrPath, revision);
+        return client.ResolveDataset(nameOrPath, revision, config);
     }
 
     /// <summary>One file of a Hub repository, cached (huggingface_hub's hf_hub_download).</summary>

@@ -5,19 +5,28 @@ namespace Finetune.Hub;
 /// <summary>A repository's commit and file list at a revision, from GET /api/{type}s/{repo}/revision/{revision}.</summary>
 public sealed record HubRepoInfo(string RepoId, RepoType Type, string CommitHash, IReadOnlyList<string> Files);
 
-/// <summary>A dataset's local data files: the snapshot folder, the commit and each file's repo path and local path.</summary>
-public sealed record HubDataset(string RepoId, string Revision, string CommitHash, string Folder, IReadOnlyList<string> Files)
+/// <summary>
+/// A dataset's data files on disk: the folder (a snapshot, or the local folder given), the configuration chosen and
+/// each split's files as repository paths ("data/train-00000-of-00001.parquet").
+/// </summary>
+public sealed record HubDataset(string RepoId, string Revision, string CommitHash, string Folder, string Config,
+    IReadOnlyDictionary<string, IReadOnlyList<string>> Splits)
 {
-    /// <summary>Absolute local paths of <see cref="Files"/>.</summary>
-    public IReadOnlyList<string> LocalPaths => Files.Select(f => Path.Combine(Folder, CacheLayout.LocalRelative(f))).ToArray();
+    /// <summary>Every data file, as repository paths, in split order.</summary>
+    public IReadOnlyList<string> Files => Splits.Values.SelectMany(f => f).Distinct().ToArray();
+
+    /// <summary>Absolute local path of a repository path.</summary>
+    public string LocalPath(string file) => Path.Combine(Folder, CacheLayout.LocalRelative(file));
+
+    /// <summary>Each split's files as absolute local paths.</summary>
+    public IReadOnlyDictionary<string, IReadOnlyList<string>> LocalSplits =>
+        Splits.ToDictionary(kv => kv.Key, kv => (IReadOnlyList<string>)kv.Value.Select(LocalPath).ToArray());
 }
 
 public sealed partial class HubClient
 {
     /// <summary>The branch where the Hub's dataset viewer publishes a Parquet export of every dataset.</summary>
     public const string ParquetExportRevision = "refs/convert/parquet";
-
-    private static readonly string[] DataExtensions = [".parquet", ".csv", ".tsv", ".json", ".jsonl", ".txt"];
 
     public HubRepoInfo GetRepoInfo(string repoId, string? revision = null, RepoType type = RepoType.Model, CancellationToken ct = default) =>
         GetRepoInfoAsync(repoId, revision, type, ct).GetAwaiter().GetResult();
@@ -53,20 +62,21 @@ public sealed partial class HubClient
     }
 
     /// <summary>
-    /// A dataset's data files in the cache: a local folder is taken as is; a Hub dataset is listed at
-    /// <paramref name="revision"/> and its Parquet files (else CSV/TSV/JSON/JSONL/TXT files) are fetched. A dataset
-    /// that holds a loading script is read from the Hub's Parquet export (<see cref="ParquetExportRevision"/>)
-    /// instead, as the datasets library does. Offline, the cached snapshot of that revision is used.
+    /// A dataset's data files and splits: a local folder is taken as is; a Hub dataset is listed at
+    /// <paramref name="revision"/> (default "main"), its configuration chosen (<paramref name="config"/>, else the
+    /// default one) and only that configuration's data files fetched. A dataset that holds a loading script is
+    /// read from the Hub's Parquet export (<see cref="ParquetExportRevision"/>) instead, as the datasets library
+    /// does. Without network or offline, the cached snapshot of that revision is used.
     /// </summary>
-    public HubDataset ResolveDataset(string nameOrPath, string? revision = null, CancellationToken ct = default)
+    public HubDataset ResolveDataset(string nameOrPath, string? revision = null, string? config = null, CancellationToken ct = default)
     {
         if (Directory.Exists(nameOrPath))
         {
             string root = Path.GetFullPath(nameOrPath);
-            var local = Directory.EnumerateFiles(root, "*", SearchOption.AllDirectories)
-                .Select(f => Path.GetRelativePath(root, f).Replace(Path.DirectorySeparatorChar, '/'))
-                .Where(f => !f.Split('/').Any(part => part.StartsWith('.')));
-            return new HubDataset(nameOrPath, "local", "", root, DataFilesOf(local.ToList()));
+            var local = ListFolder(root);
+            string? card = File.Exists(Path.Combine(root, "README.md")) ? File.ReadAllText(Path.Combine(root, "README.md")) : null;
+            var sel = DatasetLayout.FromRepoFiles(nameOrPath, local, card, config);
+            return new HubDataset(nameOrPath, "local", "", root, sel.Config, sel.Splits);
         }
         if (!IsValidRepoId(nameOrPath))
             throw FinetuneException.Missing($"'{nameOrPath}' is neither a local folder nor a valid Hub dataset id.");
@@ -84,30 +94,41 @@ public sealed partial class HubClient
         }
         catch (HubException e) when (e.Code is HubErrorCode.OfflineMiss or HubErrorCode.NoNetwork or HubErrorCode.Http)
         {
-            return CachedDataset(nameOrPath, revision, e);
+            return CachedDataset(nameOrPath, revision, config, e);
         }
 
-        var files = DataFilesOf(info.Files);
-        if (files.Count == 0)
-            throw new HubException(ErrorKind.NotFound, HubErrorCode.EntryNotFound,
-                $"Dataset '{nameOrPath}' at revision '{revision}' has no Parquet, CSV, JSON or text data files.");
         string storage = RepoCacheFolder(nameOrPath, RepoType.Dataset);
         CacheLayout.WriteRef(storage, revision, info.CommitHash);
-        foreach (string f in files) Download(nameOrPath, f, info.CommitHash, RepoType.Dataset, ct);
-        return new HubDataset(nameOrPath, revision, info.CommitHash, Path.Combine(storage, "snapshots", info.CommitHash), files);
+        DatasetLayout.Selection selection;
+        if (revision == ParquetExportRevision)
+            selection = DatasetLayout.FromParquetExport(nameOrPath, info.Files, config);
+        else
+        {
+            string? card = info.Files.Contains("README.md")
+                ? File.ReadAllText(Download(nameOrPath, "README.md", info.CommitHash, RepoType.Dataset, ct)) : null;
+            selection = DatasetLayout.FromRepoFiles(nameOrPath, info.Files, card, config);
+        }
+        if (selection.Files.Count == 0)
+            throw new HubException(ErrorKind.NotFound, HubErrorCode.EntryNotFound,
+                $"Dataset '{nameOrPath}' at revision '{revision}' has no Parquet, CSV, JSON or text data files.");
+        foreach (string f in selection.Files) Download(nameOrPath, f, info.CommitHash, RepoType.Dataset, ct);
+        return new HubDataset(nameOrPath, revision, info.CommitHash, Path.Combine(storage, "snapshots", info.CommitHash), selection.Config, selection.Splits);
     }
 
-    private HubDataset CachedDataset(string repoId, string revision, HubException cause)
+    private HubDataset CachedDataset(string repoId, string revision, string? config, HubException cause)
     {
         string storage = RepoCacheFolder(repoId, RepoType.Dataset);
-        foreach (string rev in new[] { revision, ParquetExportRevision })
+        foreach (string rev in new[] { revision, ParquetExportRevision }.Distinct())
         {
             string? commit = CacheLayout.CachedCommit(storage, rev);
             string folder = commit == null ? "" : Path.Combine(storage, "snapshots", commit);
             if (commit == null || !Directory.Exists(folder)) continue;
-            var files = DataFilesOf(Directory.EnumerateFiles(folder, "*", SearchOption.AllDirectories)
-                .Select(f => Path.GetRelativePath(folder, f).Replace(Path.DirectorySeparatorChar, '/')).ToList());
-            if (files.Count > 0) return new HubDataset(repoId, rev, commit, folder, files);
+            var files = ListFolder(folder);
+            string? card = File.Exists(Path.Combine(folder, "README.md")) ? File.ReadAllText(Path.Combine(folder, "README.md")) : null;
+            var sel = rev == ParquetExportRevision
+                ? DatasetLayout.FromParquetExport(repoId, files, config)
+                : DatasetLayout.FromRepoFiles(repoId, files, card, config);
+            if (sel.Files.Count > 0) return new HubDataset(repoId, rev, commit, folder, sel.Config, sel.Splits);
         }
         throw new HubException(cause.Code == HubErrorCode.OfflineMiss ? ErrorKind.NotFound : ErrorKind.Network, cause.Code,
             $"Dataset '{repoId}' at revision '{revision}' is not in the cache {storage}" +
@@ -115,18 +136,13 @@ public sealed partial class HubClient
             cause.HttpStatus, cause);
     }
 
+    private static List<string> ListFolder(string root) =>
+        Directory.EnumerateFiles(root, "*", SearchOption.AllDirectories)
+            .Select(f => Path.GetRelativePath(root, f).Replace(Path.DirectorySeparatorChar, '/'))
+            .Where(f => !f.Split('/').Any(part => part.StartsWith('.')))
+            .Order(StringComparer.Ordinal).ToList();
+
     // A dataset repository with a Python loading script at its root (e.g. "glue.py") needs the Parquet export.
     private static bool HasLoadingScript(IReadOnlyList<string> files) =>
         files.Any(f => !f.Contains('/') && f.EndsWith(".py", StringComparison.Ordinal));
-
-    /// <summary>The data files of a listing: Parquet files when there are any, else the other data formats.</summary>
-    internal static IReadOnlyList<string> DataFilesOf(IReadOnlyList<string> files)
-    {
-        var parquet = files.Where(f => f.EndsWith(".parquet", StringComparison.OrdinalIgnoreCase)).Order(StringComparer.Ordinal).ToArray();
-        if (parquet.Length > 0) return parquet;
-        return files.Where(f => DataExtensions.Any(e => f.EndsWith(e, StringComparison.OrdinalIgnoreCase))
-                && !f.Split('/')[^1].StartsWith("README", StringComparison.OrdinalIgnoreCase)
-                && !f.Split('/')[^1].Equals("dataset_infos.json", StringComparison.OrdinalIgnoreCase))
-            .Order(StringComparer.Ordinal).ToArray();
-    }
 }

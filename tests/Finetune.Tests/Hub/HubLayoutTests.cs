@@ -19,6 +19,7 @@ public class HubLayoutTests
     private const string WeightsSha = "3c65ea93424a9c362fec0e3a69ea36031e8a358441479dd665cc6110eabe7b08";
     private const string TrainSha = "8fa943dd4350e870ff70d36d1809c92f7df27108383b015c966ce6fdffebd6ac";
     private const string TestSha = "50273793fb690b62ba10e6b8d3178fab35304f0382897773f6fbd70f8bcf0c6f";
+    private const string DsReadmeGit = "bbd03c4c8b3c5bb9647f8cd3ad56697810ba8987";
     private const string ExportSha = "9ee12507eb7b5b4492dcd3ac06720c776df1bbedddc3cef4a8c207c0ab3d4866";
 
     internal static void AddDatasets(HubTestBed bed)
@@ -55,6 +56,7 @@ public class HubLayoutTests
             $".locks/datasets--org--scripted/{ExportSha}.lock",
             $".locks/datasets--org--tiny-ds/{TestSha}.lock",
             $".locks/datasets--org--tiny-ds/{TrainSha}.lock",
+            $".locks/datasets--org--tiny-ds/{DsReadmeGit}.lock",
             $".locks/models--org--tiny-bert/{WeightsSha}.lock",
             $".locks/models--org--tiny-bert/{ConfigGit}.lock",
             $".locks/models--org--tiny-bert/{TokCfgGit}.lock",
@@ -64,7 +66,9 @@ public class HubLayoutTests
             $"datasets--org--scripted/snapshots/{EX}/default/train/0000.parquet -> ../../../../blobs/{ExportSha}",
             $"datasets--org--tiny-ds/blobs/{TestSha}",
             $"datasets--org--tiny-ds/blobs/{TrainSha}",
+            $"datasets--org--tiny-ds/blobs/{DsReadmeGit}",
             $"datasets--org--tiny-ds/refs/main = {C2}",
+            $"datasets--org--tiny-ds/snapshots/{C2}/README.md -> ../../blobs/{DsReadmeGit}",
             $"datasets--org--tiny-ds/snapshots/{C2}/data/test-00000-of-00001.parquet -> ../../../blobs/{TestSha}",
             $"datasets--org--tiny-ds/snapshots/{C2}/data/train-00000-of-00001.parquet -> ../../../blobs/{TrainSha}",
             $"models--org--tiny-bert/.no_exist/{C1}/added_tokens.json",
@@ -88,15 +92,19 @@ public class HubLayoutTests
 
         Assert.Equal(Path.Combine(bed.Cache, "models--org--tiny-bert", "snapshots", C1), model);
         Assert.Equal(Path.Combine(bed.Cache, "datasets--org--tiny-ds", "snapshots", C2), ds.Folder);
-        Assert.Equal(["data/test-00000-of-00001.parquet", "data/train-00000-of-00001.parquet"], ds.Files);
+        Assert.Equal(["train", "test"], ds.Splits.Keys);
+        Assert.Equal(["data/train-00000-of-00001.parquet"], ds.Splits["train"]);
+        Assert.Equal(["data/test-00000-of-00001.parquet"], ds.Splits["test"]);
         Assert.Equal(HubClient.ParquetExportRevision, scripted.Revision);
+        Assert.Equal("default", scripted.Config);
+        Assert.Equal(["train"], scripted.Splits.Keys);
         Assert.Equal(["default/train/0000.parquet"], scripted.Files);
         // Blobs hold the content, refs have no trailing newline, .no_exist markers are empty.
         Assert.Equal(HubTestBed.Weights, File.ReadAllBytes(Path.Combine(model, "model.safetensors")));
         Assert.Equal(HubTestBed.ConfigText, File.ReadAllText(Path.Combine(model, "config.json")));
         Assert.Equal(C1, File.ReadAllText(Path.Combine(bed.Cache, "models--org--tiny-bert", "refs", "main")));
         Assert.Equal(0, new FileInfo(Path.Combine(bed.Cache, "models--org--tiny-bert", ".no_exist", C1, "tokenizer.json")).Length);
-        Assert.Equal("PAR1 train split PAR1", File.ReadAllText(ds.LocalPaths[1]));
+        Assert.Equal("PAR1 train split PAR1", File.ReadAllText(ds.LocalSplits["train"][0]));
     }
 
     [Fact]
