@@ -16,12 +16,14 @@ internal sealed class DownloadCommand : ICliCommand
         var revision = new Option<string?>("--revision") { Description = "Branch, tag or commit (default: main)" };
         var repoType = new Option<string>("--repo-type") { Description = "model or dataset", DefaultValueFactory = _ => "model" };
         repoType.AcceptOnlyFromAmong("model", "dataset", "space");
+        var config = new Option<string?>("--config") { Description = "Dataset configuration (e.g. sst2 of nyu-mll/glue)" };
 
         var cmd = new Command("download", "Download a model or dataset from the Hugging Face Hub into the shared cache and print its folder.");
         cmd.Arguments.Add(repoId);
         cmd.Arguments.Add(files);
         cmd.Options.Add(revision);
         cmd.Options.Add(repoType);
+        cmd.Options.Add(config);
         cmd.SetAction(parse =>
         {
             var output = parse.InvocationConfiguration.Output;
@@ -29,7 +31,7 @@ internal sealed class DownloadCommand : ICliCommand
             {
                 using var client = new HubClient();
                 string folder = WithProgress(client, output, () => Run(client, parse.GetValue(repoId)!, parse.GetValue(files) ?? [],
-                    parse.GetValue(revision), RepoTypes.Parse(parse.GetValue(repoType) ?? "model")));
+                    parse.GetValue(revision), RepoTypes.Parse(parse.GetValue(repoType) ?? "model"), parse.GetValue(config)));
                 output.WriteLine(folder);
                 return 0;
             }
@@ -42,7 +44,7 @@ internal sealed class DownloadCommand : ICliCommand
         return cmd;
     }
 
-    private static string Run(HubClient client, string repoId, string[] files, string? revision, RepoType type)
+    private static string Run(HubClient client, string repoId, string[] files, string? revision, RepoType type, string? config)
     {
         if (files.Length > 0)
         {
@@ -57,7 +59,7 @@ internal sealed class DownloadCommand : ICliCommand
             for (int i = files[0].Split('/').Length; i > 0; i--) dir = Path.GetDirectoryName(dir)!;
             return dir;
         }
-        return type == RepoType.Dataset ? client.ResolveDataset(repoId, revision).Folder : client.ResolveModel(repoId, revision);
+        return type == RepoType.Dataset ? client.ResolveDataset(repoId, revision, config).Folder : client.ResolveModel(repoId, revision);
     }
 
     // A Spectre.Console bar per file on a terminal; one plain line per finished file when output is redirected.

@@ -73,18 +73,18 @@ public class HubProcessTests
         using var bed = new HubTestBed();
         bed.AddTinyBert();
         HubLayoutTests.AddDatasets(bed);
-        using (var client = bed.Client())
-        {
-            client.ResolveModel("org/tiny-bert");
-            client.ResolveDataset("org/tiny-ds");
-        }
+        using (var client = bed.Client()) client.ResolveModel("org/tiny-bert");
+        var (code, stdout, stderr) = HubTestBed.RunCli(HubTestBed.CliProcess(["download", "org/tiny-ds", "--repo-type", "dataset"], bed.CliEnv()));
+        Assert.True(code == 0, stderr);
+        Assert.Equal(Path.Combine(bed.Cache, "datasets--org--tiny-ds", "snapshots", HubTestBed.Commit2), stdout.Trim().Split('\n')[^1]);
+        Assert.Contains("downloaded data/train-00000-of-00001.parquet", stdout);
 
         var repos = HubCache.Scan(bed.Cache);
         Assert.Equal([(RepoType.Model, "org/tiny-bert"), (RepoType.Dataset, "org/tiny-ds")], repos.Select(r => (r.Type, r.RepoId)));
         Assert.Equal(HubTestBed.Weights.Length + HubTestBed.ConfigText.Length + HubTestBed.TokenizerConfigText.Length + HubTestBed.VocabText.Length, repos[0].SizeOnDisk);
         Assert.Equal(HubTestBed.Commit1, repos[0].Refs["main"]);
 
-        var (code, stdout, stderr) = HubTestBed.RunCli(HubTestBed.CliProcess(["cache", "list"], bed.CliEnv()));
+        (code, stdout, stderr) = HubTestBed.RunCli(HubTestBed.CliProcess(["cache", "list"], bed.CliEnv()));
         Assert.True(code == 0, stderr);
         Assert.Contains("org/tiny-bert", stdout);
         Assert.Contains("org/tiny-ds", stdout);
