@@ -36,26 +36,36 @@ public class GemmTests
         rng.FillUniform(bias, -1, 1);
         rng.FillUniform(c0, -1, 1);
         int saved = Parallelism.Threads;
+        bool savedWide = GemmKernels.UseVector512;
+        var first = new Dictionary<(bool, bool), float[]>();
         try
         {
-            foreach (int threads in new[] { 1, Environment.ProcessorCount })
-            {
-                Parallelism.Threads = threads;
-                foreach (bool accumulate in new[] { false, true })
-                    foreach (bool withBias in new[] { false, true })
-                    {
-                        var c = (float[])c0.Clone();
-                        Gemm.Multiply(form, m, n, k, a, b, c, accumulate, withBias ? bias : default);
-                        var again = (float[])c0.Clone();
-                        Gemm.Multiply(form, m, n, k, a, b, again, accumulate, withBias ? bias : default);
-                        Assert.Equal(c, again); // deterministic for a given thread count
-                        Check(form, m, n, k, a, b, withBias ? bias : null, accumulate ? c0 : null, c, $"threads={threads} acc={accumulate} bias={withBias}");
-                    }
-            }
+            // The Vector256 6x16 kernel (CPUs without AVX-512) is exercised here too.
+            foreach (bool wide in savedWide ? new[] { true, false } : new[] { false })
+                foreach (int threads in new[] { 1, Environment.ProcessorCount })
+                {
+                    GemmKernels.UseVector512 = wide;
+                    Parallelism.Threads = threads;
+                    foreach (bool accumulate in new[] { false, true })
+                        foreach (bool withBias in new[] { false, true })
+                        {
+                            var c = (float[])c0.Clone();
+                            Gemm.Multiply(form, m, n, k, a, b, c, accumulate, withBias ? bias : default);
+                            var again = (float[])c0.Clone();
+                            Gemm.Multiply(form, m, n, k, a, b, again, accumulate, withBias ? bias : default);
+                            Assert.Equal(c, again); // deterministic for a given thread count
+                            string what = $"threads={threads} wide={wide} acc={accumulate} bias={withBias}";
+                            Check(form, m, n, k, a, b, withBias ? bias : null, accumulate ? c0 : null, c, what);
+                            // Every element is one FMA chain over k in order, whatever the tiling or thread split.
+                            if (first.TryGetValue((accumulate, withBias), out var reference)) Assert.Equal(reference, c);
+                            else first[(accumulate, withBias)] = c;
+                        }
+                }
         }
         finally
         {
             Parallelism.Threads = saved;
+            GemmKernels.UseVector512 = savedWide;
         }
     }
 
