@@ -162,3 +162,24 @@ public class LoadSaveTests
         Assert.Contains("model.safetensors", e.Message);
     }
 }
+
+public class XlmRobertaTests
+{
+    [SkippableFact]
+    public void XlmRobertaIsTheRobertaNetworkUnderItsOwnName()
+    {
+        string dir = GoldenCases.Dir("roberta");
+        using var tmp = new TempDir();
+        var config = PretrainedConfig.ReadJson(Path.Combine(dir, "config.json"));
+        config["model_type"] = "xlm-roberta";
+        config["architectures"] = new JsonArray("XLMRobertaForSequenceClassification");
+        File.WriteAllText(tmp.File("config.json"), config.ToJsonString());
+        File.Copy(Path.Combine(dir, "model.safetensors"), tmp.File("model.safetensors"));
+        var model = AutoModelForSequenceClassification.FromPretrained(tmp.Path);
+        Assert.IsType<Finetune.Models.Roberta.XLMRobertaConfig>(model.Config);
+        Assert.Equal("XLMRobertaForSequenceClassification", model.ArchitectureName);
+        var (inputs, _) = ParityTests.ReadInputs(dir);
+        using var st = SafeTensors.Read(Path.Combine(dir, "outputs.safetensors"));
+        Close.Elementwise("logits", st.ReadFloat("logits"), model.Forward(inputs).Logits.Span, 1e-5, 1e-4);
+    }
+}
