@@ -14,24 +14,32 @@ internal sealed class TokenizerPipeline
     public PreTokenizer? PreTokenizer { get; init; }
     public TemplatePostProcessor? PostProcessor { get; init; }
     public Decoder? Decoder { get; init; }
-    public AddedVocabulary Added { get; init; } = new([]);
+    public AddedVocabulary Added
+    {
+        get => _added;
+        init
+        {
+            _added = value;
+            foreach (var t in value.Tokens)
+            {
+                _addedById.TryAdd(t.Id, t.Content);
+                _addedByContent.TryAdd(t.Content, t.Id);
+            }
+        }
+    }
+
+    private readonly AddedVocabulary _added = new([]);
+    private readonly Dictionary<int, string> _addedById = new();
+    private readonly Dictionary<string, int> _addedByContent = new(StringComparer.Ordinal);
 
     [ThreadStatic] private static NormalizedText? _text;
     [ThreadStatic] private static List<Piece>? _pieces;
     [ThreadStatic] private static List<RawToken>? _raw;
     [ThreadStatic] private static List<(int, int, AddedToken)>? _matches;
 
-    public string? IdToToken(int id)
-    {
-        foreach (var t in Added.Tokens) if (t.Id == id) return t.Content;
-        return Model.IdToToken(id);
-    }
+    public string? IdToToken(int id) => _addedById.Count > 0 && _addedById.TryGetValue(id, out var s) ? s : Model.IdToToken(id);
 
-    public int? TokenToId(string token)
-    {
-        foreach (var t in Added.Tokens) if (t.Content == token) return t.Id;
-        return Model.TokenToId(token);
-    }
+    public int? TokenToId(string token) => _addedByContent.TryGetValue(token, out int id) ? id : Model.TokenToId(token);
 
     /// <summary>Tokenizes one text without special tokens.</summary>
     public void EncodeSequence(string text, List<SeqToken> output)
