@@ -124,6 +124,44 @@ internal sealed class TokenizerPipeline
         }
     }
 
+    /// <summary>
+    /// Truncation that keeps what it cuts, as the Rust library's Encoding::truncate with a stride: each truncated
+    /// sequence becomes windows of its kept length starting every (length − stride) tokens; the rows are the main
+    /// pair, then each overflow of A with B (and with each overflow of B), then A with each overflow of B.
+    /// </summary>
+    public static List<(List<SeqToken> A, List<SeqToken>? B)> TruncateWithOverflow(List<SeqToken> a, List<SeqToken>? b, TruncationStrategy strategy, int maxLength, int numSpecial, int stride)
+    {
+        int na = a.Count, nb = b?.Count ?? 0;
+        var keptA = new List<SeqToken>(a);
+        var keptB = b == null ? null : new List<SeqToken>(b);
+        Truncate(keptA, keptB, strategy, maxLength, numSpecial);
+        var winA = Windows(a, keptA.Count, stride);
+        List<List<SeqToken>?> winB = b == null ? [null] : [.. Windows(b, keptB!.Count, stride)];
+        var rows = new List<(List<SeqToken>, List<SeqToken>?)> { (winA[0], winB[0]) };
+        for (int i = 1; i < winA.Count; i++)
+        {
+            rows.Add((winA[i], winB[0]));
+            for (int j = 1; j < winB.Count; j++) rows.Add((winA[i], winB[j]));
+        }
+        for (int j = 1; j < winB.Count; j++) rows.Add((winA[0], winB[j]));
+        return rows;
+    }
+
+    private static List<List<SeqToken>> Windows(List<SeqToken> seq, int length, int stride)
+    {
+        if (length >= seq.Count) return [seq];
+        if (length == 0) return [new List<SeqToken>(), seq];
+        if (stride >= length) throw FinetuneException.Invalid($"stride {stride} must be smaller than the truncated length {length} (max_length minus the special tokens)");
+        var windows = new List<List<SeqToken>>();
+        for (int start = 0; ; start += length - stride)
+        {
+            int stop = Math.Min(start + length, seq.Count);
+            windows.Add(seq.GetRange(start, stop - start));
+            if (stop == seq.Count) break;
+        }
+        return windows;
+    }
+
     /// <summary>Adds special tokens (when asked) and builds the row's arrays.</summary>
     public Encoding Build(List<SeqToken> a, List<SeqToken>? b, bool addSpecial)
     {

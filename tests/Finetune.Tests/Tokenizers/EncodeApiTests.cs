@@ -56,6 +56,18 @@ public class EncodeApiTests
     }
 
     [SkippableFact]
+    public void OverflowingTokensComeBackAsStridedWindows()
+    {
+        var tok = Bert();
+        var o = new EncodeOptions { Truncation = TruncationStrategy.LongestFirst, MaxLength = 5, Stride = 1, ReturnOverflowingTokens = true };
+        var batch = tok.EncodeBatch(["a b c d e f g", "x"], options: o);
+        Assert.Equal(new[] { "[CLS] a b c [SEP]", "[CLS] c d e [SEP]", "[CLS] e f g [SEP]", "[CLS] x [SEP]" }, batch.Rows.Select(r => string.Join(" ", r.Tokens)));
+        Assert.Equal(new[] { 0, 0, 0, 1 }, batch.OverflowToSampleMapping);
+        var pair = tok.Encode("q", "a b c d e", new EncodeOptions { Truncation = TruncationStrategy.OnlySecond, MaxLength = 7, Stride = 1, ReturnOverflowingTokens = true });
+        Assert.Equal(new[] { "[CLS] q [SEP] a b c [SEP]", "[CLS] q [SEP] c d e [SEP]" }, pair.Rows.Select(r => string.Join(" ", r.Tokens)));
+    }
+
+    [SkippableFact]
     public void DecodeSkipsSpecialTokensAndCleansUp()
     {
         var tok = Bert();
