@@ -44,8 +44,12 @@ public sealed class TokenizeSuite : IBenchSuite
                 Console.WriteLine($"{name,-28} {threads,7} {rate,14:N0} {perCore / RustQuotedTokensPerSecondPerCore,19:F2}x");
                 results.Add(new JsonObject
                 {
-                    ["suite"] = "tokenize", ["config"] = name, ["threads"] = threads, ["tokens_per_s"] = Math.Round(rate),
-                    ["peer"] = "HF Rust tokenizers (quoted, not measured)", ["peer_tokens_per_s_per_core"] = RustQuotedTokensPerSecondPerCore,
+                    ["suite"] = "tokenize",
+                    ["config"] = name,
+                    ["threads"] = threads,
+                    ["tokens_per_s"] = Math.Round(rate),
+                    ["peer"] = "HF Rust tokenizers (quoted, not measured)",
+                    ["peer_tokens_per_s_per_core"] = RustQuotedTokensPerSecondPerCore,
                 });
             }
         }

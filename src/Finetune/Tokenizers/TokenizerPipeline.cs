@@ -104,15 +104,15 @@ internal sealed class TokenizerPipeline
         switch (strategy)
         {
             case TruncationStrategy.LongestFirst:
-            {
-                int n1 = Math.Min(na, nb), n2 = Math.Max(na, nb);
-                n2 = n1 > budget ? n1 : Math.Max(n1, budget - n1);
-                if (n1 + n2 > budget) { n1 = budget / 2; n2 = n1 + budget % 2; }
-                int keepA = na <= nb ? n1 : n2, keepB = na <= nb ? n2 : n1;
-                if (keepA < na) a.RemoveRange(keepA, na - keepA);
-                if (keepB < nb) b.RemoveRange(keepB, nb - keepB);
-                break;
-            }
+                {
+                    int n1 = Math.Min(na, nb), n2 = Math.Max(na, nb);
+                    n2 = n1 > budget ? n1 : Math.Max(n1, budget - n1);
+                    if (n1 + n2 > budget) { n1 = budget / 2; n2 = n1 + budget % 2; }
+                    int keepA = na <= nb ? n1 : n2, keepB = na <= nb ? n2 : n1;
+                    if (keepA < na) a.RemoveRange(keepA, na - keepA);
+                    if (keepB < nb) b.RemoveRange(keepB, nb - keepB);
+                    break;
+                }
             case TruncationStrategy.OnlyFirst:
                 if (na <= excess) throw FinetuneException.Invalid($"truncation only_first cannot fit max_length {maxLength}: the first sequence has {na} tokens and {excess} must go");
                 a.RemoveRange(na - excess, excess);
@@ -202,8 +202,14 @@ internal sealed class TokenizerPipeline
         }
         return new Encoding
         {
-            InputIds = ids, TokenTypeIds = types, AttentionMask = mask, SpecialTokensMask = special, Offsets = offsets,
-            WordIds = words, SequenceIds = seqs, Tokens = tokens,
+            InputIds = ids,
+            TokenTypeIds = types,
+            AttentionMask = mask,
+            SpecialTokensMask = special,
+            Offsets = offsets,
+            WordIds = words,
+            SequenceIds = seqs,
+            Tokens = tokens,
         };
     }
 
@@ -222,9 +228,14 @@ internal sealed class TokenizerPipeline
         }
         return new Encoding
         {
-            InputIds = Grow(e.InputIds, padId), TokenTypeIds = Grow(e.TokenTypeIds, 0), AttentionMask = Grow(e.AttentionMask, 0),
-            SpecialTokensMask = Grow(e.SpecialTokensMask, 1), Offsets = Grow(e.Offsets, (0, 0)), WordIds = Grow(e.WordIds, (int?)null),
-            SequenceIds = Grow(e.SequenceIds, (int?)null), Tokens = Grow(e.Tokens, padToken),
+            InputIds = Grow(e.InputIds, padId),
+            TokenTypeIds = Grow(e.TokenTypeIds, 0),
+            AttentionMask = Grow(e.AttentionMask, 0),
+            SpecialTokensMask = Grow(e.SpecialTokensMask, 1),
+            Offsets = Grow(e.Offsets, (0, 0)),
+            WordIds = Grow(e.WordIds, (int?)null),
+            SequenceIds = Grow(e.SequenceIds, (int?)null),
+            Tokens = Grow(e.Tokens, padToken),
         };
     }
 }
