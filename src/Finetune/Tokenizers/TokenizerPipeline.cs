@@ -25,14 +25,31 @@ internal sealed class TokenizerPipeline
                 _addedById.TryAdd(t.Id, t.Content);
                 _addedByContent.TryAdd(t.Content, t.Id);
             }
+            _rawAdded = new AddedVocabulary(value.Tokens.Where(t => !t.Normalized));
+            _normalizedAdded = new Lazy<AddedVocabulary>(() => new AddedVocabulary(value.Tokens.Where(t => t.Normalized).Select(NormalizeContent)));
         }
     }
 
+    // Added tokens with normalized=false are found in the raw text; the others in the normalized text, by their
+    // normalized content (the Rust AddedVocabulary's two passes).
+    private AddedToken NormalizeContent(AddedToken t)
+    {
+        if (Normalizer == null) return t;
+        var n = new NormalizedText();
+        n.Reset(t.Content, 0, t.Content.Length);
+        Normalizer.Normalize(n);
+        return t with { Content = n.ToString() };
+    }
+
     private readonly AddedVocabulary _added = new([]);
+    private AddedVocabulary _rawAdded = new([]);
+    private Lazy<AddedVocabulary> _normalizedAdded = new(() => new AddedVocabulary([]));
     private readonly Dictionary<int, string> _addedById = new();
     private readonly Dictionary<string, int> _addedByContent = new(StringComparer.Ordinal);
 
     [ThreadStatic] private static NormalizedText? _text;
+    [ThreadStatic] private static NormalizedText? _sub;
+    [ThreadStatic] private static List<(int, int, AddedToken)>? _normMatches;
     [ThreadStatic] private static List<Piece>? _pieces;
     [ThreadStatic] private static List<RawToken>? _raw;
     [ThreadStatic] private static List<(int, int, AddedToken)>? _matches;
@@ -46,7 +63,7 @@ internal sealed class TokenizerPipeline
     {
         var matches = _matches ??= new List<(int, int, AddedToken)>();
         matches.Clear();
-        Added.Find(text, matches);
+        _rawAdded.Find(text, matches);
         int pos = 0, word = 0;
         bool first = true;
         foreach (var (s, e, token) in matches)
@@ -62,10 +79,40 @@ internal sealed class TokenizerPipeline
     private int EncodeSegment(string text, int from, int to, bool firstSegment, int word, List<SeqToken> output)
     {
         var t = _text ??= new NormalizedText();
-        var pieces = _pieces ??= new List<Piece>();
-        var raw = _raw ??= new List<RawToken>();
         t.Reset(text, from, to);
         Normalizer?.Normalize(t);
+        var normalized = _normalizedAdded.Value;
+        if (normalized.IsEmpty) return PreTokenizeAndModel(t, firstSegment, word, output);
+        var matches = _normMatches ??= new List<(int, int, AddedToken)>();
+        matches.Clear();
+        normalized.Find(t.ToString(), matches);
+        if (matches.Count == 0) return PreTokenizeAndModel(t, firstSegment, word, output);
+        var sub = _sub ??= new NormalizedText();
+        int pos = 0;
+        foreach (var (s, e, token) in matches)
+        {
+            if (s > pos)
+            {
+                sub.CopyFrom(t, pos, s);
+                word = PreTokenizeAndModel(sub, firstSegment, word, output);
+                firstSegment = false;
+            }
+            output.Add(new SeqToken(token.Id, t.OrigStart(s), t.OrigEnd(e - 1), word++));
+            firstSegment = false;
+            pos = e;
+        }
+        if (pos < t.Length)
+        {
+            sub.CopyFrom(t, pos, t.Length);
+            word = PreTokenizeAndModel(sub, firstSegment, word, output);
+        }
+        return word;
+    }
+
+    private int PreTokenizeAndModel(NormalizedText t, bool firstSegment, int word, List<SeqToken> output)
+    {
+        var pieces = _pieces ??= new List<Piece>();
+        var raw = _raw ??= new List<RawToken>();
         pieces.Clear();
         pieces.Add(new Piece(0, t.Length));
         PreTokenizer?.PreTokenize(t, pieces, firstSegment);

@@ -95,4 +95,30 @@ public class TokenizerJsonTests(ITestOutputHelper output)
         Assert.Equal(new[] { 5, 6, 6, 6 }, new[] { p.InputIds[0], p.InputIds[2], p.InputIds[3], p.InputIds[^1] });
         Assert.All(p.TokenTypeIds, t => Assert.Equal(0, t));
     }
+
+    [SkippableFact]
+    public void AddedTokensMatchRawOrNormalizedText()
+    {
+        var json = JsonNode.Parse(File.ReadAllText(SharedData.Require("models/bert-base-uncased/tokenizer.json")))!.AsObject();
+        var added = json["added_tokens"]!.AsArray();
+        added.Add(new JsonObject { ["id"] = 30522, ["content"] = "MyToken", ["single_word"] = false, ["lstrip"] = false, ["rstrip"] = false, ["normalized"] = true, ["special"] = false });
+        added.Add(new JsonObject { ["id"] = 30523, ["content"] = "RawOne", ["single_word"] = false, ["lstrip"] = false, ["rstrip"] = false, ["normalized"] = false, ["special"] = false });
+        added.Add(new JsonObject { ["id"] = 30524, ["content"] = "<w>", ["single_word"] = true, ["lstrip"] = true, ["rstrip"] = true, ["normalized"] = false, ["special"] = true });
+        using var dir = new TempDir();
+        File.WriteAllText(dir.File("tokenizer.json"), json.ToJsonString());
+        var tok = AutoTokenizer.FromPretrained(dir.Path);
+        var none = new EncodeOptions { AddSpecialTokens = false };
+        // normalized=true: matched after lower-casing, whatever the case in the input
+        Assert.Equal(new[] { 2360, 30522, 1998, 30522 }, tok.Encode("say MYTOKEN and mytoken", options: none)[0].InputIds);
+        // normalized=false: only the exact raw spelling
+        var raw = tok.Encode("RawOne rawone", options: none)[0];
+        Assert.Equal(30523, raw.InputIds[0]);
+        Assert.DoesNotContain(30523, raw.InputIds.Skip(1));
+        // single_word: not inside a word; lstrip/rstrip swallow the spaces around it
+        var w = tok.Encode("a <w> b x<w>y", options: none)[0];
+        Assert.Equal(1, w.InputIds.Count(id => id == 30524));
+        Assert.Equal((1, 6), w.Offsets[1]);
+        // decoding gives an added token its own content
+        Assert.Equal("say MyToken and MyToken", tok.Decode(tok.Encode("say MYTOKEN and mytoken", options: none)[0].InputIds));
+    }
 }
