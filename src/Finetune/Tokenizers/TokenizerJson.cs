@@ -34,12 +34,21 @@ internal static class TokenizerJson
             PreTokenizer = root["pre_tokenizer"] is JsonObject pn ? r.PreTokenizer(pn) : null,
             PostProcessor = root["post_processor"] is JsonObject ppn ? r.PostProcessor(ppn, model, added) : null,
             Decoder = root["decoder"] is JsonObject dn ? r.Decoder(dn) : null,
+            TrimOffsets = root["post_processor"] is JsonObject tp && Reader.TrimsOffsets(tp),
             Added = new AddedVocabulary(added),
         };
     }
 
     private sealed class Reader(string path)
     {
+        /// <summary>Whether a ByteLevel or RobertaProcessing post-processor (possibly inside a Sequence) trims offsets.</summary>
+        public static bool TrimsOffsets(JsonObject o) => AutoTokenizer.Str(o["type"]) switch
+        {
+            "ByteLevel" or "RobertaProcessing" => AutoTokenizer.Bool(o["trim_offsets"]) ?? true,
+            "Sequence" => o["processors"] is JsonArray a && a.Any(p => p is JsonObject po && TrimsOffsets(po)),
+            _ => false,
+        };
+
         public FinetuneException Fail(string where, string message) => FinetuneException.Invalid($"{path}: {where}: {message}");
 
         private FinetuneException Unknown(string kind, string type) =>

@@ -14,6 +14,9 @@ internal sealed class TokenizerPipeline
     public PreTokenizer? PreTokenizer { get; init; }
     public TemplatePostProcessor? PostProcessor { get; init; }
     public Decoder? Decoder { get; init; }
+
+    /// <summary>Byte-level offsets trimming (trim_offsets): a token's leading/trailing Ġ (space) is left out of its offsets.</summary>
+    public bool TrimOffsets { get; init; }
     public AddedVocabulary Added
     {
         get => _added;
@@ -244,6 +247,7 @@ internal sealed class TokenizerPipeline
             {
                 ids[k] = t.Id; types[k] = item.TypeId; offsets[k] = (t.Start, t.End); words[k] = t.Word; seqs[k] = item.Sequence;
                 tokens[k] = IdToToken(t.Id) ?? "";
+                if (TrimOffsets) offsets[k] = Trim(tokens[k], t.Start, t.End);
                 k++;
             }
         }
@@ -258,6 +262,16 @@ internal sealed class TokenizerPipeline
             SequenceIds = seqs,
             Tokens = tokens,
         };
+    }
+
+    private static (int, int) Trim(string token, int start, int end)
+    {
+        const char Space = '\u0120'; // the byte-level image of ' '
+        int lead = 0, trail = 0;
+        while (lead < token.Length && token[lead] == Space) lead++;
+        while (trail < token.Length - lead && token[token.Length - 1 - trail] == Space) trail++;
+        int s = Math.Min(start + lead, end), e = Math.Max(end - trail, s);
+        return (s, e);
     }
 
     /// <summary>Pads a row to <paramref name="length"/> on the given side.</summary>

@@ -85,6 +85,15 @@ public class EncodeApiTests
     }
 
     [SkippableFact]
+    public void RobertaOffsetsLeaveOutTheSpaceMarker()
+    {
+        var tok = GoldenTests.LegacyLoad(SharedData.Require("models/roberta-base"));
+        var e = tok.Encode("Hello world")[0];
+        Assert.Equal(new[] { "<s>", "Hello", "\u0120world", "</s>" }, e.Tokens);
+        Assert.Equal(new[] { (0, 0), (0, 5), (6, 11), (0, 0) }, e.Offsets);
+    }
+
+    [SkippableFact]
     public void SettingsFromTokenizerConfig()
     {
         Assert.Equal(int.MaxValue, Bert().ModelMaxLength); // 1e30 in the file: transformers' "no limit"
