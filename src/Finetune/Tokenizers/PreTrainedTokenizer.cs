@@ -77,7 +77,9 @@ public sealed class PreTrainedTokenizer
             rows.AddRange(perInput[i]);
             for (int k = 0; k < perInput[i].Length; k++) mapping.Add(i);
         }
-        if (o.Padding != PaddingStrategy.None)
+        // transformers: padding to max_length without a limit anywhere (model_max_length "very large") does not pad.
+        bool pad = o.Padding == PaddingStrategy.Longest || (o.Padding == PaddingStrategy.MaxLength && maxLength != int.MaxValue);
+        if (pad)
         {
             int target = o.Padding == PaddingStrategy.MaxLength ? maxLength : rows.Count == 0 ? 0 : rows.Max(r => r.Length);
             if (o.PadToMultipleOf is int m && m > 0 && target % m != 0) target += m - target % m;

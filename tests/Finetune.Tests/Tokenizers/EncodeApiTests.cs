@@ -41,6 +41,8 @@ public class EncodeApiTests
         Assert.Equal(8, batch[0].Length);
         Assert.Equal(8, batch[1].Length);
         Assert.Equal(new[] { 1, 1, 1, 0, 0, 0, 0, 0 }, batch[0].AttentionMask);
+        // bert-base-uncased's model_max_length is transformers' "very large": max_length padding without a length does nothing
+        Assert.Equal(3, tok.Encode("Hello", options: new EncodeOptions { Padding = PaddingStrategy.MaxLength })[0].Length);
     }
 
     [SkippableFact]
