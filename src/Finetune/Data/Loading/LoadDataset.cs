@@ -121,7 +121,7 @@ public static class LoadDataset
         {
             var paths = patterns.SelectMany(Glob.Expand).ToList();
             if (paths.Count == 0) throw FinetuneException.Missing($"No data files match {string.Join(", ", patterns)} for split '{split}'.");
-            var parts = paths.Select(p => LoadFile(p, o, format is null or "text" ? (format == "text" ? "text" : null) : format)).ToArray();
+            var parts = paths.Select(p => LoadFile(p, o, format)).ToArray();
             dict[split] = parts.Length == 1 ? parts[0] : Dataset.Concatenate(parts);
         }
         return dict;
