@@ -175,3 +175,30 @@ public class ParquetTests
         Assert.StartsWith("Et stort tillykke til @USER", d["train"].GetStrings("text")[0]);
     }
 }
+
+public class ParquetHfMetadataTests
+{
+    [Fact]
+    public void HuggingfaceMetadataGivesClassLabelsAndValueTypes()
+    {
+        using var tmp = new TempDir();
+        string meta = "{\"info\": {\"features\": {\"text\": {\"dtype\": \"string\", \"_type\": \"Value\"}, \"label\": {\"names\": [\"neg\", \"pos\"], \"_type\": \"ClassLabel\"}, \"idx\": {\"dtype\": \"int32\", \"_type\": \"Value\"}}}}";
+        byte[] bytes = TinyParquetWriter.Write(
+            [
+                new("text", true, ["great film", null, "dull"]),
+                new("label", false, [1L, 0L, 0L]),
+                new("idx", false, [0L, 1L, null]),
+            ],
+            new Dictionary<string, string> { ["huggingface"] = meta });
+        File.WriteAllBytes(tmp.File("train-00000-of-00001.parquet"), bytes);
+        var ds = LoadDataset.Load(tmp.Path)["train"];
+        Assert.Equal(new[] { "text", "label", "idx" }, ds.ColumnNames);
+        Assert.Equal(new[] { "neg", "pos" }, ((ClassLabel)ds.Features["label"]).Names);
+        Assert.Equal("int32", ds.Features["idx"].TypeName);
+        Assert.Equal(new string?[] { "great film", null, "dull" }, ds.GetStrings("text"));
+        Assert.Equal(new[] { 1, 0, 0 }, ds.GetInts("label"));
+        Assert.Null(ds[2]["idx"]);
+        var json = Finetune.Data.DatasetInfo.ToJson(new DatasetDict { ["train"] = ds }).ToJsonString();
+        Assert.Contains("\"label_counts\":{\"neg\":2,\"pos\":1}", json);
+    }
+}
