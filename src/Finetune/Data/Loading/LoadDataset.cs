@@ -106,9 +106,17 @@ public static class LoadDataset
         {
             return new LoadOptions
             {
-                DataFiles = o.DataFiles, DataRoot = o.DataRoot, Format = o.Format, Delimiter = '\t', Quoting = o.Quoting,
-                HasHeader = o.HasHeader, ColumnNames = o.ColumnNames, Encoding = o.Encoding, Features = o.Features,
-                SkipBadRows = o.SkipBadRows, Warning = o.Warning,
+                DataFiles = o.DataFiles,
+                DataRoot = o.DataRoot,
+                Format = o.Format,
+                Delimiter = '\t',
+                Quoting = o.Quoting,
+                HasHeader = o.HasHeader,
+                ColumnNames = o.ColumnNames,
+                Encoding = o.Encoding,
+                Features = o.Features,
+                SkipBadRows = o.SkipBadRows,
+                Warning = o.Warning,
             };
         }
         return o;
