@@ -71,10 +71,11 @@ public static class FineTuneRecipe
         if (writeOutputs && !o.ZeroShot) CheckOutputDir(args);
 
         var dict = LoadDataset.Load(o.Dataset, o.DatasetConfig, new LoadOptions { DataRoot = o.DataRoot });
-        Dataset trainSet = Split(dict, o.TrainSplit, o.Dataset);
         Dataset? evalSet = dict.ContainsKey(o.EvalSplit) ? dict[o.EvalSplit] : null;
         string testName = dict.ContainsKey(o.TestSplit) ? o.TestSplit : evalSet != null ? o.EvalSplit : throw FinetuneException.Missing($"Dataset '{o.Dataset}' has neither a '{o.TestSplit}' nor a '{o.EvalSplit}' split to evaluate on.");
         Dataset testSet = dict[testName];
+        // Evaluating as-is needs no training split; the label names then come from the evaluated split.
+        Dataset trainSet = o.ZeroShot && !dict.ContainsKey(o.TrainSplit) ? testSet : Split(dict, o.TrainSplit, o.Dataset);
         // A subset is the notebooks' shuffle(seed).select(range(n)): splits are often sorted by label.
         ulong subsetSeed = (ulong)(args.DataSeed ?? args.Seed);
         if (o.MaxTrainSamples is int mt && mt < trainSet.NumRows) trainSet = trainSet.Shuffle(subsetSeed).Select(0, mt);

@@ -88,3 +88,51 @@ public class TrainCommandTests
         Assert.Contains("per_device_train_batch_size", err);
     }
 }
+
+public class CompareAndEvaluateCommandTests
+{
+    [SkippableFact]
+    public void CompareTrainsTwoConfigsAndPrintsOneTable()
+    {
+        SharedData.Require("datasets/rotten_tomatoes");
+        string tok = SharedData.Require("models/bert-base-uncased");
+        string tiny = SharedData.Require("models/bert-tiny/config.json");
+        using var t = new TempDir();
+        // A second, smaller config: bert-tiny with one layer and a narrower feed-forward.
+        var cfg = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(tiny))!.AsObject();
+        cfg["num_hidden_layers"] = 1;
+        cfg["intermediate_size"] = 256;
+        Directory.CreateDirectory(t.File("bert-one-layer"));
+        File.WriteAllText(t.File("bert-one-layer/config.json"), cfg.ToJsonString());
+        var o = new StringWriter();
+        var e = new StringWriter();
+        int code = Program.Run(new[] { "compare", "--models", tiny + "," + t.File("bert-one-layer"), "--from-scratch", "--tokenizer", tok,
+            "--max-train-samples", "64", "--max-eval-samples", "32", "--num-train-epochs", "1", "--output-dir", t.File("runs"), "--save-strategy", "no" }, o, e);
+        Assert.True(code == 0, e.ToString() + o);
+        var lines = o.ToString().Split('\n');
+        int header = Array.FindIndex(lines, l => l.StartsWith("model "));
+        Assert.True(header >= 0, o.ToString());
+        Assert.Contains("macro-F1", lines[header]);
+        Assert.Contains("samples/s", lines[header]);
+        Assert.StartsWith("bert-tiny ", lines[header + 2]);
+        Assert.StartsWith("bert-one-layer ", lines[header + 3]);
+        // Parameter counts differ by one encoder layer of bert-tiny's width.
+        Assert.NotEqual(lines[header + 2].Split('|')[1].Trim(), lines[header + 3].Split('|')[1].Trim());
+    }
+
+    [SkippableFact]
+    public void EvaluateReportsOnTheValidationSplitOfATrainedModel()
+    {
+        string root = SharedData.Require("golden/training");
+        var o = new StringWriter();
+        var e = new StringWriter();
+        using var t = new TempDir();
+        int code = Program.Run(new[] { "evaluate", "--model", Path.Combine(root, "bs16_e2/final"), "--dataset", Path.Combine(root, "data"),
+            "--per-device-eval-batch-size", "32", "--metrics-file", t.File("m.json") }, o, e);
+        Assert.True(code == 0, e.ToString() + o);
+        // final_eval_metrics.json: accuracy 0.640625 on the 128 validation rows.
+        Assert.Contains("test_accuracy: 0.6406", o.ToString());
+        Assert.Contains("weighted avg", o.ToString());
+        Assert.True(File.Exists(t.File("m.json")));
+    }
+}
