@@ -1,0 +1,140 @@
+namespace Finetune.Data;
+
+/// <summary>How a collator pads (HF `padding=` of DataCollatorWithPadding).</summary>
+public enum PaddingStrategy
+{
+    /// <summary>To the longest row of the batch (HF "longest", the default).</summary>
+    Longest,
+    /// <summary>Every batch to <see cref="DataCollatorWithPadding.MaxLength"/> (HF "max_length").</summary>
+    MaxLength,
+}
+
+/// <summary>Which end padding goes on.</summary>
+public enum PaddingSide { Right, Left }
+
+/// <summary>
+/// transformers' DataCollatorWithPadding over tokenized dataset columns: `input_ids` (required), `attention_mask`
+/// (made of ones when absent), `token_type_ids` (padded with 0) and the label column `label`, `labels` or
+/// `label_ids` (ints become <see cref="Batch.Labels"/>, floats <see cref="Batch.FloatLabels"/>).
+/// </summary>
+public sealed class DataCollatorWithPadding
+{
+    public DataCollatorWithPadding(int padTokenId, PaddingStrategy padding = PaddingStrategy.Longest, int? maxLength = null, int? padToMultipleOf = null, PaddingSide paddingSide = PaddingSide.Right)
+    {
+        if (padding == PaddingStrategy.MaxLength && maxLength is null) throw new ArgumentException("padding to max_length needs maxLength");
+        if (padToMultipleOf is <= 0) throw new ArgumentException("padToMultipleOf must be positive");
+        PadTokenId = padTokenId;
+        Padding = padding;
+        MaxLength = maxLength;
+        PadToMultipleOf = padToMultipleOf;
+        Side = paddingSide;
+    }
+
+    public int PadTokenId { get; }
+
+    public PaddingStrategy Padding { get; }
+
+    public int? MaxLength { get; }
+
+    public int? PadToMultipleOf { get; }
+
+    public PaddingSide Side { get; }
+
+    /// <summary>Pads the given rows of a tokenized dataset into one batch.</summary>
+    public Batch Collate(Dataset ds, ReadOnlySpan<int> rows) => Collate(TokenizedColumns.Of(ds), rows);
+
+    internal Batch Collate(TokenizedColumns cols, ReadOnlySpan<int> rows)
+    {
+        int b = rows.Length;
+        int longest = 0;
+        foreach (int r in rows) longest = Math.Max(longest, cols.InputIds[r]?.Length ?? 0);
+        int t = Padding == PaddingStrategy.MaxLength ? MaxLength!.Value : longest;
+        if (longest > t)
+            throw FinetuneException.Invalid($"A row has {longest} tokens, more than max_length {t}; tokenize with truncation to max_length first.");
+        if (PadToMultipleOf is int m && t % m != 0) t = (t / m + 1) * m;
+        var ids = new int[b * t];
+        var mask = new int[b * t];
+        int[]? types = cols.TokenTypeIds != null ? new int[b * t] : null;
+        if (PadTokenId != 0) Array.Fill(ids, PadTokenId);
+        for (int i = 0; i < b; i++)
+        {
+            int r = rows[i];
+            int[] src = cols.InputIds[r] ?? Array.Empty<int>();
+            int n = src.Length;
+            int at = i * t + (Side == PaddingSide.Left ? t - n : 0);
+            src.CopyTo(ids, at);
+            int[]? am = cols.AttentionMask?[r];
+            if (am != null) am.CopyTo(mask, at);
+            else mask.AsSpan(at, n).Fill(1);
+            cols.TokenTypeIds?[r]?.CopyTo(types!, at);
+        }
+        int[]? labels = null;
+        float[]? floatLabels = null;
+        int width = 1;
+        if (cols.IntLabels != null)
+        {
+            labels = new int[b];
+            for (int i = 0; i < b; i++) labels[i] = cols.IntLabels[rows[i]];
+        }
+        else if (cols.FloatLabels != null)
+        {
+            floatLabels = new float[b];
+            for (int i = 0; i < b; i++) floatLabels[i] = cols.FloatLabels[rows[i]];
+        }
+        else if (cols.MultiLabels != null)
+        {
+            width = cols.MultiLabels[rows[0]]?.Length ?? 0;
+            floatLabels = new float[b * width];
+            for (int i = 0; i < b; i++)
+            {
+                var v = cols.MultiLabels[rows[i]];
+                if (v == null || v.Length != width) throw FinetuneException.Invalid($"Row {rows[i]} has {v?.Length ?? 0} labels but row {rows[0]} has {width}; multi-label rows must all have the same number.");
+                for (int k = 0; k < width; k++) floatLabels[i * width + k] = v[k];
+            }
+        }
+        return new Batch
+        {
+            BatchSize = b, SeqLen = t, InputIds = ids, AttentionMask = mask, TokenTypeIds = types,
+            Labels = labels, FloatLabels = floatLabels, LabelWidth = width, RowIndices = rows.ToArray(),
+        };
+    }
+}
+
+/// <summary>The columns a collator reads, fetched once per dataset.</summary>
+internal sealed class TokenizedColumns
+{
+    public required int[]?[] InputIds { get; init; }
+    public int[]?[]? AttentionMask { get; init; }
+    public int[]?[]? TokenTypeIds { get; init; }
+    public int[]? IntLabels { get; init; }
+    public float[]? FloatLabels { get; init; }
+    public int[]?[]? MultiLabels { get; init; }
+
+    public static TokenizedColumns Of(Dataset ds)
+    {
+        if (!ds.Features.Contains("input_ids"))
+            throw FinetuneException.Missing($"The dataset has no 'input_ids' column (columns: {string.Join(", ", ds.ColumnNames)}); map a tokenizer over it first.");
+        string? label = new[] { "labels", "label", "label_ids" }.FirstOrDefault(ds.Features.Contains);
+        int[]? ints = null;
+        float[]? floats = null;
+        int[]?[]? multi = null;
+        if (label != null)
+        {
+            var storage = ds.Features[label].Storage;
+            if (storage is DType.Float32 or DType.Float64) floats = ds.GetFloats(label);
+            else if (storage == DType.Int32List) multi = ds.GetIntLists(label);
+            else ints = ds.GetInts(label);
+        }
+        return new TokenizedColumns
+        {
+            InputIds = ds.GetIntLists("input_ids"),
+            AttentionMask = ds.Features.Contains("attention_mask") ? ds.GetIntLists("attention_mask") : null,
+            TokenTypeIds = ds.Features.Contains("token_type_ids") ? ds.GetIntLists("token_type_ids") : null,
+            IntLabels = ints,
+            FloatLabels = floats,
+            MultiLabels = multi,
+        };
+    }
+
+    public int Length(int row) => InputIds[row]?.Length ?? 0;
+}

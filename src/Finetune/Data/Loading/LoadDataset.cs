@@ -1,0 +1,153 @@
+using System.Text.RegularExpressions;
+using Finetune.Data.Loading;
+
+namespace Finetune.Data;
+
+/// <summary>
+/// `load_dataset` for C#: a known dataset name ("rotten_tomatoes", "glue/mrpc" or ("glue", "mrpc"), "imdb",
+/// "ag_news", "yelp_review_full"), a generic format with data files ("csv", "json", "parquet", "text"), a data file,
+/// a folder of {train,validation,test} files, or a glob.
+/// </summary>
+public static class LoadDataset
+{
+    private static readonly string[] DataExtensions = [".csv", ".tsv", ".json", ".jsonl", ".parquet", ".txt"];
+
+    public static DatasetDict Load(string nameOrPath, string? config = null, LoadOptions? options = null)
+    {
+        options ??= new LoadOptions();
+        if (nameOrPath is "csv" or "tsv" or "json" or "jsonl" or "parquet" or "text")
+        {
+            if (options.DataFiles == null) throw FinetuneException.Invalid($"load_dataset(\"{nameOrPath}\") needs data files (LoadOptions.DataFiles).");
+            return FromDataFiles(options.DataFiles, options, nameOrPath);
+        }
+        if (options.DataFiles != null && (File.Exists(nameOrPath) || Directory.Exists(nameOrPath)) == false && !KnownDatasets.IsKnown(nameOrPath))
+            return FromDataFiles(options.DataFiles, options, null);
+        string name = nameOrPath;
+        if (config == null && name.Contains('/') && KnownDatasets.IsKnown(name[..name.IndexOf('/')]) && !File.Exists(name) && !Directory.Exists(name))
+        {
+            config = name[(name.IndexOf('/') + 1)..];
+            name = name[..name.IndexOf('/')];
+        }
+        if (KnownDatasets.IsKnown(name) && !File.Exists(name) && !Directory.Exists(name))
+            return KnownDatasets.Build(name, config, ResolveDataRoot(options), options);
+        if (File.Exists(nameOrPath))
+            return FromDataFiles(new Dictionary<string, IReadOnlyList<string>> { ["train"] = new[] { nameOrPath } }, options, null);
+        if (Directory.Exists(nameOrPath)) return FromFolder(nameOrPath, options);
+        if (nameOrPath.IndexOfAny(['*', '?']) >= 0)
+            return FromDataFiles(new Dictionary<string, IReadOnlyList<string>> { ["train"] = new[] { nameOrPath } }, options, null);
+        throw FinetuneException.Missing($"Dataset '{nameOrPath}' is neither a known dataset ({string.Join(", ", KnownDatasets.Names)}) nor an existing file or folder.");
+    }
+
+    /// <summary>One split (HF `load_dataset(..., split="train")`).</summary>
+    public static Dataset Load(string nameOrPath, string? config, string split, LoadOptions? options = null) => Load(nameOrPath, config, options)[split];
+
+    /// <summary>Loads one file (csv, tsv, json, jsonl, parquet, txt; optionally .gz) into a dataset.</summary>
+    public static Dataset LoadFile(string path, LoadOptions? options = null, string? format = null)
+    {
+        options ??= new LoadOptions();
+        if (!File.Exists(path)) throw FinetuneException.Missing($"Data file '{path}' does not exist.");
+        format ??= options.Format ?? FormatOf(path);
+        return format switch
+        {
+            "csv" => TabularLoader.Load(path, SniffDelimiter(path, options), tsv: false),
+            "tsv" => TabularLoader.Load(path, options, tsv: true),
+            "json" or "jsonl" => JsonLoader.Load(path, options),
+            "text" or "txt" => TextLoader.Load(path, options),
+            "parquet" => Parquet.ParquetLoader.Load(path, options),
+            _ => throw new FinetuneException(ErrorKind.Unsupported, $"'{path}' has an unknown data format '{format}' (use csv, tsv, json, jsonl, parquet or text)."),
+        };
+    }
+
+    /// <summary>
+    /// The folder known datasets are read from: <see cref="LoadOptions.DataRoot"/>, else env FINETUNE_DATASETS, else
+    /// `shared/datasets` beside the repository that contains the working directory or this program.
+    /// </summary>
+    public static string ResolveDataRoot(LoadOptions? options = null)
+    {
+        if (options?.DataRoot is { } r) return r;
+        string? env = Environment.GetEnvironmentVariable("FINETUNE_DATASETS");
+        if (!string.IsNullOrEmpty(env)) return env;
+        foreach (var start in new[] { Directory.GetCurrentDirectory(), AppContext.BaseDirectory })
+        {
+            for (var dir = new DirectoryInfo(start); dir != null; dir = dir.Parent)
+            {
+                if (!File.Exists(Path.Combine(dir.FullName, "Finetune.slnx"))) continue;
+                foreach (var cand in new[] { Path.Combine(dir.FullName, "..", "shared", "datasets"), Path.Combine(dir.FullName, "shared", "datasets") })
+                {
+                    if (Directory.Exists(cand)) return Path.GetFullPath(cand);
+                }
+            }
+        }
+        return Path.GetFullPath(Path.Combine("..", "shared", "datasets"));
+    }
+
+    internal static string FormatOf(string path)
+    {
+        string p = path.EndsWith(".gz", StringComparison.OrdinalIgnoreCase) ? path[..^3] : path;
+        string ext = Path.GetExtension(p).ToLowerInvariant();
+        return ext switch
+        {
+            ".csv" => "csv",
+            ".tsv" => "tsv",
+            ".json" or ".jsonl" or ".ndjson" => "json",
+            ".parquet" => "parquet",
+            ".txt" => "text",
+            _ => throw new FinetuneException(ErrorKind.Unsupported, $"'{path}' has an unknown extension; name the format (csv, tsv, json, parquet, text)."),
+        };
+    }
+
+    /// <summary>A ".csv" whose header has tabs and no commas is tab-separated (catalonia_independence's files).</summary>
+    private static LoadOptions SniffDelimiter(string path, LoadOptions o)
+    {
+        if (o.Delimiter != null || path.EndsWith(".gz", StringComparison.OrdinalIgnoreCase)) return o;
+        using var reader = new StreamReader(path);
+        string? first = reader.ReadLine();
+        if (first != null && first.Contains('\t') && !first.Contains(','))
+        {
+            return new LoadOptions
+            {
+                DataFiles = o.DataFiles, DataRoot = o.DataRoot, Format = o.Format, Delimiter = '\t', Quoting = o.Quoting,
+                HasHeader = o.HasHeader, ColumnNames = o.ColumnNames, Encoding = o.Encoding, Features = o.Features,
+                SkipBadRows = o.SkipBadRows, Warning = o.Warning,
+            };
+        }
+        return o;
+    }
+
+    private static DatasetDict FromDataFiles(IReadOnlyDictionary<string, IReadOnlyList<string>> files, LoadOptions o, string? format)
+    {
+        var dict = new DatasetDict();
+        foreach (var (split, patterns) in files)
+        {
+            var paths = patterns.SelectMany(Glob.Expand).ToList();
+            if (paths.Count == 0) throw FinetuneException.Missing($"No data files match {string.Join(", ", patterns)} for split '{split}'.");
+            var parts = paths.Select(p => LoadFile(p, o, format is null or "text" ? (format == "text" ? "text" : null) : format)).ToArray();
+            dict[split] = parts.Length == 1 ? parts[0] : Dataset.Concatenate(parts);
+        }
+        return dict;
+    }
+
+    private static readonly (string Split, Regex Pattern)[] SplitPatterns =
+    [
+        ("train", new Regex(@"(^|[-._ 0-9])(train|training)([-._ 0-9]|$)", RegexOptions.IgnoreCase)),
+        ("validation", new Regex(@"(^|[-._ 0-9])(validation|valid|val|dev)([-._ 0-9]|$)", RegexOptions.IgnoreCase)),
+        ("test", new Regex(@"(^|[-._ 0-9])(test|testing|eval|evaluation)([-._ 0-9]|$)", RegexOptions.IgnoreCase)),
+    ];
+
+    /// <summary>A folder: files named like train*/validation*/dev*/test* become those splits; otherwise all are "train".</summary>
+    private static DatasetDict FromFolder(string dir, LoadOptions o)
+    {
+        var files = Directory.EnumerateFiles(dir, "*", SearchOption.AllDirectories)
+            .Where(f => DataExtensions.Any(e => f.EndsWith(e, StringComparison.OrdinalIgnoreCase) || f.EndsWith(e + ".gz", StringComparison.OrdinalIgnoreCase)))
+            .Order(StringComparer.Ordinal).ToList();
+        if (files.Count == 0) throw FinetuneException.Missing($"Folder '{dir}' holds no data files ({string.Join(", ", DataExtensions)}).");
+        var bySplit = new Dictionary<string, IReadOnlyList<string>>();
+        foreach (var (split, pattern) in SplitPatterns)
+        {
+            var match = files.Where(f => pattern.IsMatch(Path.GetFileName(f))).ToList();
+            if (match.Count > 0) bySplit[split] = match;
+        }
+        if (bySplit.Count == 0) bySplit["train"] = files;
+        return FromDataFiles(bySplit, o, null);
+    }
+}
