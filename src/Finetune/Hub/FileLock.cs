@@ -12,22 +12,24 @@ internal sealed class FileLock : IDisposable
 
     public static FileLock Acquire(string path, TimeSpan timeout, CancellationToken ct = default)
     {
-        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
         var deadline = DateTime.UtcNow + timeout;
         int wait = 10;
         while (true)
         {
             try
             {
+                Directory.CreateDirectory(Path.GetDirectoryName(path)!);
                 return new FileLock(new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None));
             }
-            catch (IOException) when (DateTime.UtcNow < deadline && !IsPermissionProblem(path))
+            catch (IOException e) when (IsHeldElsewhere(e) && DateTime.UtcNow < deadline)
             {
                 // Held by another process (or thread): wait and try again.
             }
             catch (IOException e)
             {
-                throw new FinetuneException(ErrorKind.Io, $"Could not take the download lock '{path}' within {timeout.TotalSeconds:0} s: {e.Message}", e);
+                throw new FinetuneException(ErrorKind.Io, IsHeldElsewhere(e)
+                    ? $"Could not take the download lock '{path}' within {timeout.TotalSeconds:0} s: another download holds it."
+                    : $"Could not create the download lock '{path}': {e.Message}", e);
             }
             catch (UnauthorizedAccessException e)
             {
@@ -39,8 +41,11 @@ internal sealed class FileLock : IDisposable
         }
     }
 
-    private static bool IsPermissionProblem(string path) =>
-        !Directory.Exists(Path.GetDirectoryName(path));
+    // How .NET reports a file locked by someone else: a sharing violation on Windows; on Unix the IOException
+    // carries flock's errno, EWOULDBLOCK (11 on Linux, 35 on macOS). Any other I/O error (a read-only file
+    // system) is final.
+    private static bool IsHeldElsewhere(IOException e) =>
+        e.HResult == unchecked((int)0x80070020) || (!OperatingSystem.IsWindows() && e.HResult == (OperatingSystem.IsMacOS() ? 35 : 11));
 
     public void Dispose() => _stream.Dispose();
 }

@@ -139,10 +139,10 @@ public sealed partial class HubClient : IDisposable
                 await DownloadBlobAsync(meta, blob, new RequestSubject(repoId, type, revision, filename), ct).ConfigureAwait(false);
             if (!File.Exists(pointer)) CacheLayout.CreatePointer(blob, pointer);
         }
-        catch (Exception e) when (e is UnauthorizedAccessException || (e is FinetuneException { Kind: ErrorKind.Io } && e is not HubException))
+        catch (Exception e) when (e is UnauthorizedAccessException or IOException || (e is FinetuneException { Kind: ErrorKind.Io } && e is not HubException))
         {
             throw new FinetuneException(ErrorKind.Io,
-                $"Cannot add '{filename}' of {type.Name()} '{repoId}' to the cache {storage}, which is not writable ({e.Message.TrimEnd('.')}).", e);
+                $"Cannot add '{filename}' of {type.Name()} '{repoId}' to the cache {storage} ({e.Message.TrimEnd('.')}).", e);
         }
         return pointer;
     }

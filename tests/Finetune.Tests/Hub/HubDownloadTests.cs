@@ -185,8 +185,10 @@ public class HubDownloadTests
         bed.AddTinyBert();
         using (var client = bed.Client()) client.ResolveModel("org/tiny-bert");
 
-        // A port nobody listens on: connection refused, as with no network.
-        var settings = bed.Settings() with { Endpoint = "http://127.0.0.1:" + FreePort() };
+        // A port held but not listening: every connection is refused, as with no network.
+        using var closed = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.InterNetwork, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+        closed.Bind(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 0));
+        var settings = bed.Settings() with { Endpoint = "http://127.0.0.1:" + ((System.Net.IPEndPoint)closed.LocalEndPoint!).Port };
         using var offline = new HubClient(settings);
         Assert.Equal(HubTestBed.ConfigText, File.ReadAllText(offline.Download("org/tiny-bert", "config.json")));
         Assert.Equal(HubTestBed.Weights, File.ReadAllBytes(Path.Combine(offline.ResolveModel("org/tiny-bert"), "model.safetensors")));
@@ -243,14 +245,5 @@ public class HubDownloadTests
         using var client = new HubClient(new HubSettings { Endpoint = "http://127.0.0.1:9", CacheDir = dir.File("cache"), MaxRetries = 0 });
         Assert.Equal(dir.Path, client.ResolveModel(dir.Path));
         Assert.Equal(dir.Path, Finetune.Hub.Hub.ResolveModel(dir.Path));
-    }
-
-    internal static int FreePort()
-    {
-        var l = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
-        l.Start();
-        int port = ((System.Net.IPEndPoint)l.LocalEndpoint).Port;
-        l.Stop();
-        return port;
     }
 }

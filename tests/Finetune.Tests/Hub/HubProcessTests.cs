@@ -44,19 +44,18 @@ public class HubProcessTests
         string folder;
         using (var client = bed.Client()) folder = client.ResolveModel("org/tiny-bert");
 
-        bool root = Environment.UserName == "root" || Environment.GetEnvironmentVariable("USER") == "root";
         SetReadOnly(bed.Dir.Path, readOnly: true);
         try
         {
             // Online by branch (a HEAD, then all from the cache), then by commit: nothing needs writing.
             var env = bed.CliEnv();
             env["HOME"] = bed.Dir.Path;
-            var (code, stdout, stderr) = HubTestBed.RunCli(HubTestBed.CliProcess(["download", "org/tiny-bert"], env, asNobody: root));
+            var (code, stdout, stderr) = RunOnReadOnlyCache(bed.Cache, ["download", "org/tiny-bert"], env);
             Assert.True(code == 0, stderr);
             Assert.Equal(folder, stdout.Trim().Split('\n')[^1]);
 
             // A file that is not cached cannot be added: a clear I/O error, not a crash.
-            (code, _, stderr) = HubTestBed.RunCli(HubTestBed.CliProcess(["download", "org/tiny-bert", "README.md"], env, asNobody: root));
+            (code, _, stderr) = RunOnReadOnlyCache(bed.Cache, ["download", "org/tiny-bert", "README.md"], env);
             Assert.Equal(new FinetuneException(ErrorKind.Io, "").ExitCode, code);
             Assert.Contains("README.md", stderr);
         }
@@ -97,6 +96,19 @@ public class HubProcessTests
         (code, _, stderr) = HubTestBed.RunCli(HubTestBed.CliProcess(["cache", "remove", "org/tiny-ds", "--repo-type", "dataset"], bed.CliEnv()));
         Assert.Equal(4, code);
         Assert.Contains("not in the cache", stderr);
+    }
+
+    // Root ignores file permissions, so as root the cache is made read-only by a read-only bind mount in a private
+    // mount namespace, or, where that is not allowed, the CLI runs as the unprivileged user "nobody".
+    private static (int Code, string Stdout, string Stderr) RunOnReadOnlyCache(string cache, string[] args, Dictionary<string, string?> env)
+    {
+        bool root = Environment.UserName == "root";
+        if (!root) return HubTestBed.RunCli(HubTestBed.CliProcess(args, env));
+        const int mountFailed = 97;
+        var result = HubTestBed.RunCli(HubTestBed.CliProcess(args, env,
+            ["unshare", "-m", "sh", "-c", $"mount --bind -o ro \"$0\" \"$0\" 2>/dev/null || exit {mountFailed}; exec \"$@\"", cache]));
+        if (result.Code != mountFailed && !result.Stderr.Contains("unshare:", StringComparison.Ordinal)) return result;
+        return HubTestBed.RunCli(HubTestBed.CliProcess(args, env, ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]));
     }
 
     // Directories r-x and files r-- for everyone (so an unprivileged user can read but not write), or back to rwx.

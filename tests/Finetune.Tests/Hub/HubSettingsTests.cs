@@ -46,3 +46,20 @@ public class HubSettingsTests
         Assert.Equal(HubSettings.DefaultEndpoint, HubSettings.FromEnvironment(Env(("HF_HOME", dir.Path))).Endpoint);
     }
 }
+
+public class FileLockTests
+{
+    [Fact]
+    public void ASecondHolderWaitsAndThenGivesUpWithAnIoError()
+    {
+        using var dir = new TempDir();
+        string path = dir.File("locks/x.lock");
+        using (FileLock.Acquire(path, TimeSpan.FromSeconds(1)))
+        {
+            var e = Assert.Throws<FinetuneException>(() => FileLock.Acquire(path, TimeSpan.FromMilliseconds(200)));
+            Assert.Equal(ErrorKind.Io, e.Kind);
+            Assert.Contains("another download holds it", e.Message);
+        }
+        using (FileLock.Acquire(path, TimeSpan.FromSeconds(1))) { } // released with its holder
+    }
+}

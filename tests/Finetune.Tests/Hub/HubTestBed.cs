@@ -57,18 +57,21 @@ internal sealed class HubTestBed : IDisposable
     public FakeHub.Repo AddTinyBert(string id = "org/tiny-bert") =>
         Hub.AddRepo(RepoType.Model, id, Commit1, TinyBertFiles());
 
-    /// <summary>The path of the CLI next to the test assembly, and the dotnet host to run it with.</summary>
-    public static ProcessStartInfo CliProcess(IEnumerable<string> args, IDictionary<string, string?> env, bool asNobody = false)
+    /// <summary>
+    /// The CLI next to the test assembly, run by the dotnet host, optionally behind a wrapper command (the
+    /// read-only cache test runs it in a mount namespace or as another user).
+    /// </summary>
+    public static ProcessStartInfo CliProcess(IEnumerable<string> args, IDictionary<string, string?> env, IReadOnlyList<string>? wrapper = null)
     {
         string dll = Path.Combine(AppContext.BaseDirectory, "Finetune.Cli.dll");
         string dotnet = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } h ? h
             : Environment.ProcessPath is { } p && Path.GetFileNameWithoutExtension(p) == "dotnet" ? p : "dotnet";
         var psi = new ProcessStartInfo { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        if (asNobody)
+        if (wrapper is { Count: > 0 })
         {
-            // Root ignores file permissions, so a read-only cache can only be tested by someone who is not root.
-            psi.FileName = "setpriv";
-            foreach (string a in new[] { "--reuid=65534", "--regid=65534", "--clear-groups", dotnet }) psi.ArgumentList.Add(a);
+            psi.FileName = wrapper[0];
+            foreach (string a in wrapper.Skip(1)) psi.ArgumentList.Add(a);
+            psi.ArgumentList.Add(dotnet);
         }
         else psi.FileName = dotnet;
         psi.ArgumentList.Add(dll);
