@@ -79,10 +79,20 @@ public class EncodeApiTests
     }
 
     [SkippableFact]
+    public void AlbertDecodeJoinsPiecesAtTheSpaceMarker()
+    {
+        var tok = AutoTokenizer.FromPretrained(SharedData.Require("models/albert-base-v2"));
+        var ids = tok.Encode("Hello,   World! I do not know.")[0].InputIds;
+        // lower-cased and space-collapsed by the slow ALBERT rules; clean_up_tokenization_spaces (true in its config) applied
+        Assert.Equal("hello, world! i don't know.", tok.Decode(ids, skipSpecialTokens: true));
+    }
+
+    [SkippableFact]
     public void RobertaByteLevelRoundTrip()
     {
         var tok = GoldenTests.LegacyLoad(SharedData.Require("models/roberta-base"));
-        foreach (string text in new[] { "Hello world — ünïcode 😀 and  two  spaces\n", "  leading", "日本語のテキスト" })
+        string longWord = string.Concat(Enumerable.Range(0, 20000).Select(i => (char)('a' + i * 7 % 26)));
+        foreach (string text in new[] { "Hello world — ünïcode 😀 and  two  spaces\n", "  leading", "日本語のテキスト", longWord })
             Assert.Equal(text, tok.Decode(tok.Encode(text)[0].InputIds, skipSpecialTokens: true));
     }
 
