@@ -11,7 +11,9 @@ public static class Program
     public static int Run(string[] args, TextWriter? stdout = null, TextWriter? stderr = null)
     {
         var root = BuildRoot();
-        var config = new InvocationConfiguration();
+        // Exceptions reach the handlers below (System.CommandLine's own handler would print a stack trace and exit 1),
+        // so every command gets the same "error: ..." line and the exit code of its error kind.
+        var config = new InvocationConfiguration { EnableDefaultExceptionHandler = false };
         if (stdout != null) config.Output = stdout;
         if (stderr != null) config.Error = stderr;
         try
@@ -22,6 +24,16 @@ public static class Program
         {
             (stderr ?? Console.Error).WriteLine($"error: {e.Message}");
             return e.ExitCode;
+        }
+        catch (IOException e)
+        {
+            (stderr ?? Console.Error).WriteLine($"error: {e.Message}");
+            return 5;
+        }
+        catch (UnauthorizedAccessException e)
+        {
+            (stderr ?? Console.Error).WriteLine($"error: {e.Message}");
+            return 5;
         }
     }
 

@@ -21,3 +21,18 @@ public class CliTests
         Assert.NotEqual(0, code);
     }
 }
+
+public class CliExitCodeTests
+{
+    [Fact]
+    public void ALibraryErrorBecomesOneLineAndItsKindsExitCode()
+    {
+        // convert on a folder that does not exist: the library throws NotFound, the tool prints one line and exits 4.
+        using var dir = new TempDir();
+        var stderr = new StringWriter();
+        int code = Program.Run(new[] { "convert", "--model", dir.File("no-such-model"), "--output", dir.File("out") }, new StringWriter(), stderr);
+        Assert.Equal(4, code);
+        Assert.StartsWith("error: ", stderr.ToString());
+        Assert.Single(stderr.ToString().Trim().Split('\n'));
+    }
+}
