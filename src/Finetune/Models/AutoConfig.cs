@@ -1,0 +1,64 @@
+using System.Text.Json.Nodes;
+using Finetune.Models.Albert;
+using Finetune.Models.Bert;
+using Finetune.Models.DistilBert;
+using Finetune.Models.Electra;
+using Finetune.Models.Roberta;
+
+namespace Finetune.Models;
+
+/// <summary>Reads config.json and builds the family's config class from its model_type.</summary>
+public static class AutoConfig
+{
+    /// <summary>model_type → config factory, for every family this library implements.</summary>
+    public static readonly IReadOnlyDictionary<string, Func<JsonObject, PretrainedConfig>> Families = new Dictionary<string, Func<JsonObject, PretrainedConfig>>
+    {
+        ["bert"] = j => new BertConfig(j),
+        ["distilbert"] = j => new DistilBertConfig(j),
+        ["roberta"] = j => new RobertaConfig(j),
+        ["xlm-roberta"] = j => new XLMRobertaConfig(j),
+        ["camembert"] = j => new CamembertConfig(j),
+        ["albert"] = j => new AlbertConfig(j),
+        ["electra"] = j => new ElectraConfig(j),
+    };
+
+    /// <summary>Architecture class-name prefixes of old configs, longest first so XLMRoberta wins over Roberta.</summary>
+    private static readonly (string Prefix, string ModelType)[] ArchitecturePrefixes =
+    {
+        ("XLMRoberta", "xlm-roberta"), ("DistilBert", "distilbert"), ("Camembert", "camembert"),
+        ("Roberta", "roberta"), ("Electra", "electra"), ("Albert", "albert"), ("Bert", "bert"),
+    };
+
+    /// <summary>Loads `config.json` of the folder <paramref name="dir"/> (or the file itself).</summary>
+    public static PretrainedConfig FromPretrained(string dir)
+    {
+        string path = File.Exists(dir) ? dir : Path.Combine(dir, "config.json");
+        JsonObject json = PretrainedConfig.ReadJson(path);
+        string modelType = ModelTypeOf(json, path);
+        return Families.TryGetValue(modelType, out var make)
+            ? make(json)
+            : throw new FinetuneException(ErrorKind.Unsupported, $"Config '{path}' has model_type '{modelType}', which is not supported (supported: {string.Join(", ", Families.Keys)}).");
+    }
+
+    /// <summary>
+    /// model_type from the file; for old configs without it, from the architecture name, and failing that from
+    /// the folder name (transformers matches the model-type names against the path, longest first).
+    /// </summary>
+    private static string ModelTypeOf(JsonObject json, string path)
+    {
+        if (json["model_type"] is JsonValue v && v.TryGetValue(out string? t) && !string.IsNullOrEmpty(t)) return t;
+        if (json["architectures"] is JsonArray arch)
+        {
+            foreach (var a in arch)
+            {
+                if (a is JsonValue av && av.TryGetValue(out string? name) && name != null)
+                    foreach (var (prefix, type) in ArchitecturePrefixes)
+                        if (name.StartsWith(prefix, StringComparison.Ordinal)) return type;
+            }
+        }
+        string folder = Path.GetFullPath(path);
+        foreach (string type in Families.Keys.OrderByDescending(k => k.Length))
+            if (folder.Contains(type, StringComparison.OrdinalIgnoreCase)) return type;
+        throw FinetuneException.Invalid($"Config '{path}' has no model_type, and neither its architectures nor its path name a supported family.");
+    }
+}

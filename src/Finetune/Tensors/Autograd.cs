@@ -1,0 +1,128 @@
+namespace Finetune.Tensors;
+
+/// <summary>One recorded op: its inputs and the closure that sends the output's gradient back to them.</summary>
+internal sealed class GradNode(string op, Tensor[] inputs, Action<Tensor> backward, Action? release)
+{
+    private Action? _release = release;
+
+    public string Op { get; } = op;
+    public Tensor[]? Inputs { get; private set; } = inputs;
+    public Action<Tensor>? BackwardFn { get; private set; } = backward;
+    public bool Freed => BackwardFn == null;
+
+    /// <summary>Drops the saved tensors so their memory can be reused; the node can no longer backpropagate.</summary>
+    public void Release()
+    {
+        Inputs = null;
+        BackwardFn = null;
+        _release?.Invoke();
+        _release = null;
+    }
+}
+
+/// <summary>Recording and replaying the graph.</summary>
+internal static class Autograd
+{
+    public static bool Tracks(Tensor a) => Tensor.IsGradEnabled && a.RequiresGrad;
+
+    public static bool Tracks(Tensor a, Tensor? b) => Tensor.IsGradEnabled && (a.RequiresGrad || (b?.RequiresGrad ?? false));
+
+    public static bool Tracks(Tensor a, Tensor? b, Tensor? c) =>
+        Tensor.IsGradEnabled && (a.RequiresGrad || (b?.RequiresGrad ?? false) || (c?.RequiresGrad ?? false));
+
+    /// <summary>Marks <paramref name="output"/> as produced by <paramref name="op"/> from <paramref name="inputs"/>.</summary>
+    /// <remarks>
+    /// <paramref name="release"/> runs once the graph is freed after Backward; ops use it to hand internal
+    /// scratch (probabilities, dropout masks) back to the pool — never tensors a caller can hold.
+    /// </remarks>
+    public static void Record(Tensor output, string op, Tensor[] inputs, Action<Tensor> backward, Action? release = null)
+    {
+        output.RequiresGrad = true;
+        output.GradFn = new GradNode(op, inputs, backward, release);
+    }
+
+    /// <summary>
+    /// The gradient buffer an op's backward writes <paramref name="x"/>'s gradient into. When
+    /// <paramref name="accumulate"/> is false the buffer is new and its contents arbitrary: the op must overwrite
+    /// every element. Returns false when <paramref name="x"/> needs no gradient.
+    /// </summary>
+    public static bool Target(Tensor x, out Tensor grad, out bool accumulate)
+    {
+        grad = null!;
+        accumulate = false;
+        if (!x.RequiresGrad) return false;
+        Tensor? existing = x.IsLeaf ? x.Grad : x.PendingGrad;
+        if (existing != null)
+        {
+            if (existing.Length != x.Length)
+                throw new InvalidOperationException($"Gradient of {x} has {existing.Length} elements, the tensor {x.Length}.");
+            grad = existing;
+            accumulate = true;
+            return true;
+        }
+        grad = Tensor.Empty(x.Shape);
+        if (x.IsLeaf) x.Grad = grad;
+        else x.PendingGrad = grad;
+        return true;
+    }
+
+    /// <summary>Writes (or adds) <paramref name="src"/> into <paramref name="x"/>'s gradient.</summary>
+    public static void Send(Tensor x, ReadOnlySpan<float> src)
+    {
+        if (!Target(x, out var g, out bool acc)) return;
+        if (acc) System.Numerics.Tensors.TensorPrimitives.Add(g.Span, src, g.Span);
+        else src.CopyTo(g.Span);
+    }
+
+    public static void Run(Tensor root, Tensor seed, bool retainGraph)
+    {
+        if (!root.RequiresGrad)
+            throw new InvalidOperationException($"Backward() on {root}, which does not require grad: no parameter it depends on has RequiresGrad set, or it was computed under NoGrad.");
+        if (seed.Length != root.Length)
+            throw new ArgumentException($"Backward gradient has shape {Tensor.ShapeString(seed.Shape)}, the tensor {Tensor.ShapeString(root.Shape)}.");
+        var order = TopologicalOrder(root);
+        Send(root, seed.Span);
+        for (int i = order.Count - 1; i >= 0; i--)
+        {
+            Tensor t = order[i];
+            GradNode? node = t.GradFn;
+            if (node == null) continue;
+            Tensor? g = t.PendingGrad;
+            t.PendingGrad = null;
+            if (g != null)
+            {
+                node.BackwardFn!(g);
+                g.Dispose();
+            }
+            if (!retainGraph) node.Release();
+        }
+    }
+
+    /// <summary>Tensors reachable from root through recorded ops, inputs before the ops that consume them.</summary>
+    private static List<Tensor> TopologicalOrder(Tensor root)
+    {
+        var order = new List<Tensor>();
+        var visited = new HashSet<Tensor>(ReferenceEqualityComparer.Instance);
+        var stack = new Stack<(Tensor T, int Next)>();
+        visited.Add(root);
+        stack.Push((root, 0));
+        while (stack.Count > 0)
+        {
+            var (t, next) = stack.Pop();
+            GradNode? node = t.GradFn;
+            if (node != null && node.Freed)
+                throw new FinetuneException(ErrorKind.InvalidInput,
+                    $"Backward() reached {t} (made by op '{node.Op}') whose graph was already freed by an earlier Backward(); run the forward pass again, or pass retainGraph: true to the first Backward().");
+            Tensor[] inputs = node?.Inputs ?? Array.Empty<Tensor>();
+            if (next < inputs.Length)
+            {
+                stack.Push((t, next + 1));
+                Tensor c = inputs[next];
+                if (c.RequiresGrad && visited.Add(c)) stack.Push((c, 0));
+                continue;
+            }
+            order.Add(t);
+        }
+        return order;
+    }
+}

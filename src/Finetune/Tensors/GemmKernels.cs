@@ -1,0 +1,394 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+
+namespace Finetune.Tensors;
+
+/// <summary>
+/// Blocked GEMM driver around the register-tiled micro-kernels. B is packed into slivers NR wide (rows of
+/// contiguous sources are copied with the K loop outermost, which keeps the reads sequential; transposed sources
+/// go through 4x4 transposes). A is read in place when its rows are contiguous (NN, NT) and packed into MR-wide
+/// slivers when it is read transposed (TN). Each thread owns a slice of M (or of N when M is small) and computes
+/// every element of it with the same FMA chain over K, so results do not depend on the thread count.
+/// </summary>
+internal static unsafe class GemmKernels
+{
+    private const int MC = 192, KC = 512, NC = 3072;
+
+    /// <summary>Whether the 12x32 Vector512 kernel is used (else the 6x16 Vector256 one); tests switch it off.</summary>
+    internal static bool UseVector512 { get; set; } = Vector512.IsHardwareAccelerated;
+
+    private static int MR => UseVector512 ? 12 : 6;
+    private static int NR => UseVector512 ? 32 : 16;
+
+    [ThreadStatic] private static float[]? _packB;
+    [ThreadStatic] private static float[]? _packA;
+
+    public static void Run(GemmForm form, int m, int n, int k, float* a, int lda, float* b, int ldb, float* c, int ldc,
+        bool accumulate, float* bias, int threads)
+    {
+        nint pa = (nint)a, pb = (nint)b, pc = (nint)c, pbias = (nint)bias;
+        long flops = 2L * m * n * k;
+        int mSlices = m / (4 * MR), nSlices = n / (4 * NR);
+        int parts = flops < 1_000_000 ? 1 : Math.Min(threads, Math.Max(mSlices, nSlices));
+        if (parts <= 1)
+        {
+            Block(form, 0, m, 0, n, k, a, lda, b, ldb, c, ldc, accumulate, bias);
+            return;
+        }
+        bool splitM = mSlices >= parts;
+        int total = splitM ? m : n, unit = splitM ? MR : NR;
+        int units = (total + unit - 1) / unit;
+        Parallelism.Run(parts, p =>
+        {
+            int s = (int)((long)units * p / parts) * unit, e = Math.Min(total, (int)((long)units * (p + 1) / parts) * unit);
+            if (s >= e) return;
+            if (splitM) Block(form, s, e, 0, n, k, (float*)pa, lda, (float*)pb, ldb, (float*)pc, ldc, accumulate, (float*)pbias);
+            else Block(form, 0, m, s, e, k, (float*)pa, lda, (float*)pb, ldb, (float*)pc, ldc, accumulate, (float*)pbias);
+        });
+    }
+
+    /// <summary>Single-threaded product of rows [m0, m1) and columns [n0, n1) of C.</summary>
+    public static void Block(GemmForm form, int m0, int m1, int n0, int n1, int k, float* a, int lda, float* b, int ldb,
+        float* c, int ldc, bool accumulate, float* bias)
+    {
+        int width = n1 - n0;
+        if (m1 <= m0 || width <= 0) return;
+        // Without accumulate or bias the first K block stores instead of adding, so C needs no clearing pass.
+        bool prefill = bias != null || (k == 0 && !accumulate);
+        if (prefill)
+            for (int i = m0; i < m1; i++)
+            {
+                var row = new Span<float>(c + (long)i * ldc + n0, width);
+                if (bias == null) row.Clear();
+                else if (accumulate) System.Numerics.Tensors.TensorPrimitives.Add(row, new ReadOnlySpan<float>(bias + n0, width), row);
+                else new ReadOnlySpan<float>(bias + n0, width).CopyTo(row);
+            }
+        if (k == 0) return;
+        bool wide = UseVector512;
+        float* bp = Buffer(ref _packB, KC * NC);
+        bool packA = form == GemmForm.TN || PackRowMajorA(m1 - m0, width, k);
+        float* ap = packA ? Buffer(ref _packA, MC * KC) : null;
+        for (int jc = n0; jc < n1; jc += NC)
+        {
+            int nc = Math.Min(NC, n1 - jc);
+            for (int pc = 0; pc < k; pc += KC)
+            {
+                int kc = Math.Min(KC, k - pc);
+                bool load = pc > 0 || accumulate || prefill;
+                float* bdirect = null;
+                if (form == GemmForm.NT) PackBTransposed(wide, b, ldb, pc, kc, jc, nc, bp);
+                else if (wide && (long)k * width <= DirectLimit && m1 - m0 <= 512)
+                {
+                    // Small B: the kernel reads it in place; only a partial last sliver is packed (padded).
+                    bdirect = b + (long)pc * ldb + jc;
+                    int fullCols = nc / 32 * 32;
+                    if (fullCols < nc) PackBRows(wide, b, ldb, pc, kc, jc + fullCols, nc - fullCols, bp + (long)fullCols * kc);
+                }
+                else PackBRows(wide, b, ldb, pc, kc, jc, nc, bp);
+                for (int ic = m0; ic < m1; ic += MC)
+                {
+                    int mc = Math.Min(MC, m1 - ic);
+                    if (form == GemmForm.TN) PackATransposed(wide, a, lda, pc, kc, ic, mc, ap);
+                    else if (ap != null) PackARows(wide, a, lda, pc, kc, ic, mc, ap);
+                    Macro(wide, a, lda, ap, ic, mc, pc, kc, bp, bdirect, ldb, nc, c + (long)ic * ldc + jc, ldc, load);
+                }
+            }
+        }
+    }
+
+    /// <summary>Experiment switch (FINETUNE_GEMM_PACKA = always / never); default: pack when A is reused enough.</summary>
+    private static readonly string? PackAMode = Environment.GetEnvironmentVariable("FINETUNE_GEMM_PACKA");
+
+    /// <summary>
+    /// Whether a row-major A (NN, NT) is packed: packing costs a pass over A and pays off when each packed
+    /// block is read by many column slivers.
+    /// </summary>
+    private static bool PackRowMajorA(int m, int n, int k) => PackAMode switch
+    {
+        "always" => true,
+        "never" => false,
+        _ => n >= 512 && k > KC,
+    };
+
+    /// <summary>A stored [m, k] → slivers [m/MR][kc][MR] via 4x4 transposes; the last sliver at its kernel's height.</summary>
+    private static void PackARows(bool wide, float* a, int lda, int pc, int kc, int ic, int mc, float* dst)
+    {
+        int mr = wide ? 12 : 6;
+        for (int s = 0; s * mr < mc; s++)
+        {
+            int rows = Math.Min(mr, mc - s * mr);
+            int h = KernelRows(wide, rows);
+            float* d = dst + (long)s * kc * mr;
+            float* src = a + (long)(ic + s * mr) * lda + pc;
+            int r = 0;
+            for (; r + 4 <= rows; r += 4) Transpose4Rows(src + (long)r * lda, lda, kc, d + r, h);
+            for (; r < rows; r++)
+                for (int p = 0; p < kc; p++) d[(long)p * h + r] = src[(long)r * lda + p];
+            for (; r < h; r++)
+                for (int p = 0; p < kc; p++) d[(long)p * h + r] = 0f;
+        }
+    }
+
+    /// <summary>Rows the kernel for a sliver of <paramref name="rows"/> rows computes (the rest is padding).</summary>
+    private static int KernelRows(bool wide, int rows) => !wide ? 6 : rows > 8 ? 12 : rows > 4 ? 8 : 4;
+
+    private static void Macro(bool wide, float* a, int lda, float* ap, int ic, int mc, int pc, int kc, float* bp, float* bdirect, int ldb, int nc, float* c, int ldc, bool load)
+    {
+        int mr = wide ? 12 : 6, nr = wide ? 32 : 16;
+        float* tile = stackalloc float[12 * 32];
+        // A packed B panel that stays in cache lets each A sliver be used for all columns at once (rows outer);
+        // a large panel is swept once per column sliver instead (columns outer) so it is read from memory once.
+        bool rowsOuter = (long)nc * kc <= SmallPanel;
+        int outer = rowsOuter ? (mc + mr - 1) / mr : (nc + nr - 1) / nr;
+        int inner = rowsOuter ? (nc + nr - 1) / nr : (mc + mr - 1) / mr;
+        for (int o = 0; o < outer; o++)
+            for (int i = 0; i < inner; i++)
+            {
+                int ir = (rowsOuter ? o : i) * mr, jr = (rowsOuter ? i : o) * nr;
+                Tile(wide, a, lda, ap, ic, mc, pc, kc, bp, bdirect, ldb, nc, c, ldc, load, ir, jr, tile);
+            }
+    }
+
+    /// <summary>B matrices (k·n floats) up to this size are read in place by the small-GEMM path, never packed.</summary>
+    private const int DirectLimit = 64 * 1024;
+
+    /// <summary>Packed B panels up to this many floats are treated as cache-resident.</summary>
+    private const int SmallPanel = 32 * 1024;
+
+    private static void Tile(bool wide, float* a, int lda, float* ap, int ic, int mc, int pc, int kc, float* bp, float* bdirect, int ldb,
+        int nc, float* c, int ldc, bool load, int ir, int jr, float* tile)
+    {
+        int mr = wide ? 12 : 6, nr = wide ? 32 : 16;
+        int nw = Math.Min(nr, nc - jr);
+        float* bs = bp + (long)(jr / nr) * kc * nr;
+        int mh = Math.Min(mr, mc - ir);
+        int h = KernelRows(wide, mh);
+        float* cc = c + (long)ir * ldc + jr;
+        bool full = mh == h && nw == nr;
+        float* dst = full ? cc : tile;
+        nint ld = full ? ldc : nr;
+        if (!full)
+        {
+            // Edge tile: run the same kernel on a padded copy so every element sees the same arithmetic.
+            new Span<float>(tile, h * nr).Clear();
+            if (load)
+                for (int r = 0; r < mh; r++) new ReadOnlySpan<float>(cc + (long)r * ldc, nw).CopyTo(new Span<float>(tile + r * nr, nw));
+        }
+        bool direct = bdirect != null && nw == nr;
+        if (direct && ap != null)
+        {
+            float* asl = ap + (long)(ir / mr) * kc * mr;
+            if (h == 12) MicroKernels.PackedDirect12x32(kc, asl, bdirect + jr, ldb, dst, ld, load);
+            else if (h == 8) MicroKernels.PackedDirect8x32(kc, asl, bdirect + jr, ldb, dst, ld, load);
+            else MicroKernels.PackedDirect4x32(kc, asl, bdirect + jr, ldb, dst, ld, load);
+        }
+        else if (ap != null)
+        {
+            float* asl = ap + (long)(ir / mr) * kc * mr;
+            if (!wide) MicroKernels.Packed6x16(kc, asl, bs, dst, ld, load);
+            else if (h == 12) MicroKernels.Packed12x32(kc, asl, bs, dst, ld, load);
+            else if (h == 8) MicroKernels.Packed8x32(kc, asl, bs, dst, ld, load);
+            else MicroKernels.Packed4x32(kc, asl, bs, dst, ld, load);
+        }
+        else
+        {
+            // A partial row sliver reads a zero-padded copy so the kernel never reads past A.
+            float* arow = a + (long)(ic + ir) * lda + pc;
+            nint stride = lda;
+            if (mh < h)
+            {
+                arow = EdgeRows(h, a, lda, ic + ir, mh, pc, kc);
+                stride = kc;
+            }
+            if (direct)
+            {
+                if (h == 12) MicroKernels.RowsDirect12x32(kc, arow, stride, bdirect + jr, ldb, dst, ld, load);
+                else if (h == 8) MicroKernels.RowsDirect8x32(kc, arow, stride, bdirect + jr, ldb, dst, ld, load);
+                else MicroKernels.RowsDirect4x32(kc, arow, stride, bdirect + jr, ldb, dst, ld, load);
+            }
+            else if (!wide) MicroKernels.Rows6x16(kc, arow, stride, bs, dst, ld, load);
+            else if (h == 12) MicroKernels.Rows12x32(kc, arow, stride, bs, dst, ld, load);
+            else if (h == 8) MicroKernels.Rows8x32(kc, arow, stride, bs, dst, ld, load);
+            else MicroKernels.Rows4x32(kc, arow, stride, bs, dst, ld, load);
+        }
+        if (!full)
+            for (int r = 0; r < mh; r++) new ReadOnlySpan<float>(tile + r * nr, nw).CopyTo(new Span<float>(cc + (long)r * ldc, nw));
+    }
+
+    [ThreadStatic] private static float[]? _edge;
+
+    /// <summary>Copies the last mh (&lt; MR) rows of A into an MR-row scratch with zero rows after them.</summary>
+    private static float* EdgeRows(int mr, float* a, int lda, int row0, int mh, int pc, int kc)
+    {
+        float* e = Buffer(ref _edge, 12 * KC);
+        new Span<float>(e, mr * kc).Clear();
+        for (int r = 0; r < mh; r++) new ReadOnlySpan<float>(a + (long)(row0 + r) * lda + pc, kc).CopyTo(new Span<float>(e + r * kc, kc));
+        return e;
+    }
+
+    /// <summary>B[k, n] row-major → slivers [n/NR][kc][NR], K loop outermost so each source row is read once, in order.</summary>
+    private static void PackBRows(bool wide, float* b, int ldb, int pc, int kc, int jc, int nc, float* dst)
+    {
+        int nr = wide ? 32 : 16;
+        int full = nc / nr, rem = nc - full * nr;
+        for (int p = 0; p < kc; p++)
+        {
+            float* src = b + (long)(pc + p) * ldb + jc;
+            float* d = dst + (long)p * nr;
+            for (int s = 0; s < full; s++)
+            {
+                float* ss = src + s * nr;
+                float* dd = d + (long)s * kc * nr;
+                if (wide)
+                {
+                    Vector512.Store(Vector512.Load(ss), dd);
+                    Vector512.Store(Vector512.Load(ss + 16), dd + 16);
+                }
+                else
+                {
+                    Vector256.Store(Vector256.Load(ss), dd);
+                    Vector256.Store(Vector256.Load(ss + 8), dd + 8);
+                }
+            }
+            if (rem > 0)
+            {
+                float* dd = d + (long)full * kc * nr;
+                for (int j = 0; j < rem; j++) dd[j] = src[full * nr + j];
+                for (int j = rem; j < nr; j++) dd[j] = 0f;
+            }
+        }
+    }
+
+    /// <summary>B stored [n, k] (read as Bᵀ) → slivers [n/NR][kc][NR] via 4x4 transposes.</summary>
+    private static void PackBTransposed(bool wide, float* b, int ldb, int pc, int kc, int jc, int nc, float* dst)
+    {
+        int nr = wide ? 32 : 16;
+        for (int s = 0; s * nr < nc; s++)
+        {
+            float* d = dst + (long)s * kc * nr;
+            int cols = Math.Min(nr, nc - s * nr);
+            int j = 0;
+            for (; j + 4 <= cols; j += 4)
+            {
+                float* r0 = b + (long)(jc + s * nr + j) * ldb + pc;
+                Transpose4Rows(r0, ldb, kc, d + j, nr);
+            }
+            for (; j < cols; j++)
+            {
+                float* r = b + (long)(jc + s * nr + j) * ldb + pc;
+                for (int p = 0; p < kc; p++) d[(long)p * nr + j] = r[p];
+            }
+            for (; j < nr; j++)
+                for (int p = 0; p < kc; p++) d[(long)p * nr + j] = 0f;
+        }
+    }
+
+    /// <summary>
+    /// A stored [k, m] (read as Aᵀ) → slivers [m/MR][kc][MR]: MR contiguous floats per k step. The last sliver
+    /// is packed at the height of the kernel that will read it (zero rows pad it up to that height).
+    /// </summary>
+    private static void PackATransposed(bool wide, float* a, int lda, int pc, int kc, int ic, int mc, float* dst)
+    {
+        int mr = wide ? 12 : 6;
+        for (int s = 0; s * mr < mc; s++)
+        {
+            int rows = Math.Min(mr, mc - s * mr);
+            int h = KernelRows(wide, rows);
+            float* d = dst + (long)s * kc * mr;
+            float* src = a + (long)pc * lda + ic + s * mr;
+            if (rows == h)
+                CopyRows(src, lda, d, h, kc);
+            else
+                for (int p = 0; p < kc; p++)
+                {
+                    int r = 0;
+                    for (; r < rows; r++) d[p * h + r] = src[(long)p * lda + r];
+                    for (; r < h; r++) d[p * h + r] = 0f;
+                }
+        }
+    }
+
+    /// <summary>kc rows of h (4, 6, 8 or 12) floats at stride ld → contiguous; explicit vectors beat memmove at this size.</summary>
+    private static void CopyRows(float* src, int ld, float* dst, int h, int kc)
+    {
+        switch (h)
+        {
+            case 12:
+                for (int p = 0; p < kc; p++, src += ld, dst += 12)
+                {
+                    Vector256.Store(Vector256.Load(src), dst);
+                    Vector128.Store(Vector128.Load(src + 8), dst + 8);
+                }
+                break;
+            case 8:
+                for (int p = 0; p < kc; p++, src += ld, dst += 8) Vector256.Store(Vector256.Load(src), dst);
+                break;
+            case 4:
+                for (int p = 0; p < kc; p++, src += ld, dst += 4) Vector128.Store(Vector128.Load(src), dst);
+                break;
+            default:
+                for (int p = 0; p < kc; p++, src += ld, dst += h)
+                    for (int r = 0; r < h; r++) dst[r] = src[r];
+                break;
+        }
+    }
+
+    /// <summary>Four source rows (stride ld) of length kc → kc destination rows of 4 floats (stride dstStride).</summary>
+    private static void Transpose4Rows(float* src, int ld, int kc, float* dst, int dstStride)
+    {
+        float* s0 = src, s1 = src + ld, s2 = src + 2L * ld, s3 = src + 3L * ld;
+        int p = 0;
+        for (; p + 4 <= kc; p += 4)
+        {
+            var r0 = Vector128.Load(s0 + p);
+            var r1 = Vector128.Load(s1 + p);
+            var r2 = Vector128.Load(s2 + p);
+            var r3 = Vector128.Load(s3 + p);
+            // 4x4 transpose: interleave pairs, then 64-bit halves.
+            var lo01 = UnpackLo(r0, r1);
+            var hi01 = UnpackHi(r0, r1);
+            var lo23 = UnpackLo(r2, r3);
+            var hi23 = UnpackHi(r2, r3);
+            Vector128.Store(MoveLowHalves(lo01, lo23), dst + (long)p * dstStride);
+            Vector128.Store(MoveHighHalves(lo01, lo23), dst + (long)(p + 1) * dstStride);
+            Vector128.Store(MoveLowHalves(hi01, hi23), dst + (long)(p + 2) * dstStride);
+            Vector128.Store(MoveHighHalves(hi01, hi23), dst + (long)(p + 3) * dstStride);
+        }
+        for (; p < kc; p++)
+        {
+            float* d = dst + (long)p * dstStride;
+            d[0] = s0[p];
+            d[1] = s1[p];
+            d[2] = s2[p];
+            d[3] = s3[p];
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector128<float> UnpackLo(Vector128<float> a, Vector128<float> b) =>
+        System.Runtime.Intrinsics.X86.Sse.IsSupported ? System.Runtime.Intrinsics.X86.Sse.UnpackLow(a, b)
+        : Vector128.Create(a[0], b[0], a[1], b[1]);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector128<float> UnpackHi(Vector128<float> a, Vector128<float> b) =>
+        System.Runtime.Intrinsics.X86.Sse.IsSupported ? System.Runtime.Intrinsics.X86.Sse.UnpackHigh(a, b)
+        : Vector128.Create(a[2], b[2], a[3], b[3]);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector128<float> MoveLowHalves(Vector128<float> a, Vector128<float> b) =>
+        System.Runtime.Intrinsics.X86.Sse.IsSupported ? System.Runtime.Intrinsics.X86.Sse.MoveLowToHigh(a, b)
+        : Vector128.Create(a[0], a[1], b[0], b[1]);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector128<float> MoveHighHalves(Vector128<float> a, Vector128<float> b) =>
+        System.Runtime.Intrinsics.X86.Sse.IsSupported ? System.Runtime.Intrinsics.X86.Sse.MoveHighToLow(b, a)
+        : Vector128.Create(a[2], a[3], b[2], b[3]);
+
+    private static float* Buffer(ref float[]? buf, int length)
+    {
+        if (buf == null || buf.Length < length + 16) buf = GC.AllocateUninitializedArray<float>(length + 16, pinned: true);
+        float* p = (float*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(buf));
+        return (float*)(((nint)p + 63) & ~(nint)63);
+    }
+}

@@ -1,0 +1,143 @@
+namespace Finetune.Tensors;
+
+/// <summary>
+/// The engine's thread count and its fork/join. Work is split into a fixed number of parts that depends only on
+/// <see cref="Threads"/>, and every kernel computes each output element the same way whichever thread runs it,
+/// so results are reproducible for a given thread count. Dedicated worker threads are woken per call: cheaper
+/// and steadier than Parallel.For, which at times ran both halves on one thread.
+/// </summary>
+public static class Parallelism
+{
+    private static int _threads = Environment.ProcessorCount;
+
+    /// <summary>How many threads kernels use (default: all logical processors).</summary>
+    public static int Threads
+    {
+        get => _threads;
+        set
+        {
+            if (value < 1) throw new ArgumentOutOfRangeException(nameof(value), "Parallelism.Threads must be at least 1.");
+            _threads = value;
+        }
+    }
+
+    /// <summary>Runs <paramref name="body"/>(part) for part in [0, parts) across the workers and waits for all.</summary>
+    internal static void Run(int parts, Action<int> body)
+    {
+        if (parts <= 1)
+        {
+            for (int p = 0; p < parts; p++) body(p);
+            return;
+        }
+        WorkerPool.Run(parts, body);
+    }
+
+    /// <summary>Splits [0, count) into at most <see cref="Threads"/> contiguous ranges and runs body(begin, end) on each.</summary>
+    internal static void For(int count, Action<int, int> body) => For(count, 1, body);
+
+    /// <summary>
+    /// Like <see cref="For(int, Action{int, int})"/> but with range starts on multiples of <paramref name="grain"/>,
+    /// and no more parts than there are grains.
+    /// </summary>
+    internal static void For(int count, int grain, Action<int, int> body)
+    {
+        if (count <= 0) return;
+        int grains = (count + grain - 1) / grain;
+        int parts = Math.Min(Threads, grains);
+        if (parts <= 1)
+        {
+            body(0, count);
+            return;
+        }
+        Run(parts, p =>
+        {
+            int b = (int)((long)grains * p / parts) * grain;
+            int e = Math.Min(count, (int)((long)grains * (p + 1) / parts) * grain);
+            if (b < e) body(b, e);
+        });
+    }
+}
+
+/// <summary>Dedicated background workers; a call that finds them busy (another thread, or nested) runs inline.</summary>
+internal static class WorkerPool
+{
+    private static readonly object Gate = new();
+    private static readonly List<Worker> Workers = new();
+    private static readonly ManualResetEventSlim Done = new(false, 200);
+    private static int _pending;
+    private static Exception? _error;
+
+    [ThreadStatic] private static bool _inParallelRegion;
+
+    public static void Run(int parts, Action<int> body)
+    {
+        if (_inParallelRegion || !Monitor.TryEnter(Gate))
+        {
+            for (int p = 0; p < parts; p++) body(p);
+            return;
+        }
+        try
+        {
+            _inParallelRegion = true;
+            while (Workers.Count < parts - 1) Workers.Add(new Worker());
+            _error = null;
+            Done.Reset();
+            Volatile.Write(ref _pending, parts - 1);
+            for (int w = 0; w < parts - 1; w++) Workers[w].Start(body, w + 1);
+            try
+            {
+                body(0);
+            }
+            catch (Exception e)
+            {
+                Interlocked.CompareExchange(ref _error, e, null);
+            }
+            Done.Wait();
+            if (_error != null) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(_error).Throw();
+        }
+        finally
+        {
+            _inParallelRegion = false;
+            Monitor.Exit(Gate);
+        }
+    }
+
+    private sealed class Worker
+    {
+        private readonly SemaphoreSlim _start = new(0);
+        private Action<int>? _body;
+        private int _part;
+
+        public Worker()
+        {
+            var t = new Thread(Loop) { IsBackground = true, Name = "finetune-worker" };
+            t.Start();
+        }
+
+        public void Start(Action<int> body, int part)
+        {
+            _body = body;
+            _part = part;
+            _start.Release();
+        }
+
+        private void Loop()
+        {
+            _inParallelRegion = true;
+            while (true)
+            {
+                _start.Wait();
+                try
+                {
+                    _body!(_part);
+                }
+                catch (Exception e)
+                {
+                    Interlocked.CompareExchange(ref _error, e, null);
+                }
+                _body = null;
+                if (Interlocked.Decrement(ref _pending) == 0) Done.Set();
+            }
+        }
+    }
+}

@@ -1,0 +1,132 @@
+namespace Finetune.Tokenizers;
+
+/// <summary>
+/// A loaded tokenizer, as transformers' tokenizer objects: encode a text, a pair or a batch with truncation and
+/// padding, decode ids, save to a folder. Thread-safe: batches are encoded in parallel on all cores.
+/// </summary>
+public sealed class PreTrainedTokenizer
+{
+    internal PreTrainedTokenizer(TokenizerPipeline pipeline, TokenizerSettings settings, IReadOnlyList<string> files, string source)
+    {
+        Pipeline = pipeline;
+        Settings = settings;
+        Files = files;
+        Source = source;
+        PadTokenId = settings.PadToken != null ? pipeline.TokenToId(settings.PadToken) ?? 0 : 0;
+    }
+
+    internal TokenizerPipeline Pipeline { get; }
+
+    internal TokenizerSettings Settings { get; }
+
+    /// <summary>The files this tokenizer was loaded from (for cache fingerprints).</summary>
+    public IReadOnlyList<string> Files { get; }
+
+    /// <summary>Where it was loaded from (folder), for messages.</summary>
+    public string Source { get; }
+
+    public int PadTokenId { get; }
+
+    public string? PadToken => Settings.PadToken;
+
+    public string? UnkToken => Settings.UnkToken;
+
+    public string? ClsToken => Settings.ClsToken;
+
+    public string? SepToken => Settings.SepToken;
+
+    public string? MaskToken => Settings.MaskToken;
+
+    /// <summary>tokenizer_config.json model_max_length (capped to int.MaxValue; transformers' "very large" default included).</summary>
+    public int ModelMaxLength => Settings.ModelMaxLength;
+
+    public PaddingSide PaddingSide => Settings.PaddingSide;
+
+    public int VocabSize => Pipeline.Model.VocabSize;
+
+    public int? TokenToId(string token) => Pipeline.TokenToId(token);
+
+    public string? IdToToken(int id) => Pipeline.IdToToken(id);
+
+    /// <summary>Tokens of one text without special tokens (tokenizer.tokenize).</summary>
+    public IReadOnlyList<string> Tokenize(string text)
+    {
+        var seq = new List<SeqToken>();
+        Pipeline.EncodeSequence(text, seq);
+        return seq.Select(t => Pipeline.IdToToken(t.Id) ?? "").ToList();
+    }
+
+    public int NumSpecialTokensToAdd(bool pair = false) => Pipeline.NumSpecialTokensToAdd(pair);
+
+    public BatchEncoding Encode(string text, string? pair = null, EncodeOptions? options = null) =>
+        EncodeBatch([text], pair == null ? null : [pair], options);
+
+    public BatchEncoding EncodeBatch(IReadOnlyList<string> texts, IReadOnlyList<string>? pairs = null, EncodeOptions? options = null)
+    {
+        var o = options ?? EncodeOptions.Default;
+        if (pairs != null && pairs.Count != texts.Count)
+            throw FinetuneException.Invalid($"EncodeBatch got {texts.Count} texts but {pairs.Count} pairs");
+        int maxLength = o.MaxLength ?? ModelMaxLength;
+        var perInput = new Encoding[texts.Count][];
+        if (texts.Count == 1) perInput[0] = EncodeOne(texts[0], pairs?[0], o, maxLength);
+        else Parallel.For(0, texts.Count, i => perInput[i] = EncodeOne(texts[i], pairs?[i], o, maxLength));
+        var rows = new List<Encoding>(texts.Count);
+        var mapping = new List<int>(texts.Count);
+        for (int i = 0; i < perInput.Length; i++)
+        {
+            rows.AddRange(perInput[i]);
+            for (int k = 0; k < perInput[i].Length; k++) mapping.Add(i);
+        }
+        // transformers: padding to max_length without a limit anywhere (model_max_length "very large") does not pad.
+        bool pad = o.Padding == PaddingStrategy.Longest || (o.Padding == PaddingStrategy.MaxLength && maxLength != int.MaxValue);
+        if (pad)
+        {
+            int target = o.Padding == PaddingStrategy.MaxLength ? maxLength : rows.Count == 0 ? 0 : rows.Max(r => r.Length);
+            if (o.PadToMultipleOf is int m && m > 0 && target % m != 0) target += m - target % m;
+            var side = o.PaddingSide ?? PaddingSide;
+            string padToken = PadToken ?? IdToToken(PadTokenId) ?? "";
+            for (int i = 0; i < rows.Count; i++) rows[i] = TokenizerPipeline.Pad(rows[i], target, PadTokenId, padToken, side);
+        }
+        return new BatchEncoding(rows, mapping.ToArray());
+    }
+
+    private Encoding[] EncodeOne(string text, string? pair, EncodeOptions o, int maxLength)
+    {
+        var a = new List<SeqToken>(text.Length / 3 + 4);
+        Pipeline.EncodeSequence(text, a);
+        List<SeqToken>? b = null;
+        if (pair != null)
+        {
+            b = new List<SeqToken>(pair.Length / 3 + 4);
+            Pipeline.EncodeSequence(pair, b);
+        }
+        int special = o.AddSpecialTokens ? Pipeline.NumSpecialTokensToAdd(pair != null) : 0;
+        if (!o.ReturnOverflowingTokens || o.Truncation == TruncationStrategy.None)
+        {
+            TokenizerPipeline.Truncate(a, b, o.Truncation, maxLength, special);
+            return [Pipeline.Build(a, b, o.AddSpecialTokens)];
+        }
+        var windows = TokenizerPipeline.TruncateWithOverflow(a, b, o.Truncation, maxLength, special, o.Stride);
+        var result = new Encoding[windows.Count];
+        for (int i = 0; i < result.Length; i++) result[i] = Pipeline.Build(windows[i].A, windows[i].B, o.AddSpecialTokens);
+        return result;
+    }
+
+    /// <summary>Ids back to text (tokenizer.decode), optionally without special tokens.</summary>
+    public string Decode(IReadOnlyList<int> ids, bool skipSpecialTokens = false)
+    {
+        var specials = new HashSet<int>();
+        foreach (var t in Pipeline.Added.Tokens) if (t.Special) specials.Add(t.Id);
+        var tokens = new List<string>(ids.Count);
+        foreach (int id in ids)
+        {
+            if (skipSpecialTokens && specials.Contains(id)) continue;
+            if (Pipeline.IdToToken(id) is { } tok) tokens.Add(tok);
+        }
+        if (Pipeline.Decoder == null) return string.Join(" ", tokens);
+        return string.Concat(Pipeline.Decoder.DecodeChain(tokens));
+    }
+
+    /// <summary>Writes the tokenizer files into <paramref name="dir"/> (tokenizer.json, tokenizer_config.json, special_tokens_map.json, and the legacy files it came from).</summary>
+    public void SavePretrained(string dir) => TokenizerSaver.Save(this, dir);
+}

@@ -1,0 +1,307 @@
+using System.Diagnostics;
+using Finetune.Metrics;
+using Finetune.Nn;
+using Finetune.Tensors;
+
+namespace Finetune.Training;
+
+/// <summary>Logits [N * NumLabels] (row-major) with the label ids or float targets they are scored against.</summary>
+public sealed record EvalPrediction(float[] Predictions, int NumLabels, int[]? LabelIds, float[]? FloatLabels)
+{
+    /// <summary>argmax per row (first maximum on ties, as numpy).</summary>
+    public int[] ArgMax()
+    {
+        int n = Predictions.Length / NumLabels;
+        var r = new int[n];
+        for (int i = 0; i < n; i++)
+        {
+            int best = 0;
+            for (int j = 1; j < NumLabels; j++)
+                if (Predictions[i * NumLabels + j] > Predictions[i * NumLabels + best]) best = j;
+            r[i] = best;
+        }
+        return r;
+    }
+}
+
+public sealed record TrainOutput(int GlobalStep, double TrainingLoss, IReadOnlyDictionary<string, double> Metrics);
+
+public sealed record PredictionOutput(float[] Predictions, int NumLabels, int[]? LabelIds, IReadOnlyDictionary<string, double> Metrics);
+
+/// <summary>One optimizer step as it happened (for tests and tooling): lr used, grad norm before clipping, loss.</summary>
+public readonly record struct StepRecord(int Step, double LrUsed, float GradNorm, float Loss);
+
+/// <summary>
+/// transformers' Trainer for sequence classification: the training loop of transformers 4.35 (gradient
+/// accumulation over micro-batches counted across epochs, clipping, AdamW with the Trainer's groups, the
+/// scheduler, logging/evaluation/saving strategies, callbacks, checkpoints and resuming), Evaluate and Predict.
+/// </summary>
+public sealed partial class Trainer
+{
+    private readonly ISequenceClassifier model;
+    private readonly PaddingCollator collator;
+    private Optimizer? optimizer;
+    private LrScheduler? scheduler;
+    private float trLoss;
+    private double totalLossScalar;
+    private int globalStepLastLogged;
+
+    public Trainer(ISequenceClassifier model, TrainingArguments args, IReadOnlyList<TokenizedExample>? trainDataset = null,
+        IReadOnlyList<TokenizedExample>? evalDataset = null, Func<EvalPrediction, Dictionary<string, double>>? computeMetrics = null,
+        IEnumerable<TrainerCallback>? callbacks = null, int padTokenId = 0)
+    {
+        this.model = model;
+        Args = args;
+        args.Validate();
+        TrainDataset = trainDataset;
+        EvalDataset = evalDataset;
+        ComputeMetrics = computeMetrics;
+        collator = new PaddingCollator(padTokenId);
+        Handler.Callbacks.Add(new DefaultFlowCallback());
+        if (callbacks != null) Handler.Callbacks.AddRange(callbacks);
+        Handler.OnInitEnd(Args, State, Control);
+    }
+
+    public TrainingArguments Args { get; }
+    public IReadOnlyList<TokenizedExample>? TrainDataset { get; }
+    public IReadOnlyList<TokenizedExample>? EvalDataset { get; }
+    public Func<EvalPrediction, Dictionary<string, double>>? ComputeMetrics { get; }
+    public TrainerState State { get; private set; } = new();
+    public TrainerControl Control { get; } = new();
+    public CallbackHandler Handler { get; } = new();
+    public ISequenceClassifier Model => model;
+    public Optimizer? Optimizer => optimizer;
+    public LrScheduler? Scheduler => scheduler;
+
+    /// <summary>Class weights for the single-label cross-entropy (the Trainer then computes the loss itself).</summary>
+    public float[]? ClassWeights { get; set; }
+
+    /// <summary>Saves tokenizer files into every checkpoint and saved model folder, when set.</summary>
+    public Action<string>? SaveTokenizer { get; set; }
+
+    /// <summary>Raised after every optimizer step.</summary>
+    public event Action<StepRecord>? StepCompleted;
+
+    /// <summary>compute_metrics of the seed notebooks: accuracy and macro precision/recall/F1 on the argmax.</summary>
+    public static Dictionary<string, double> AccuracyAndMacroF1(EvalPrediction p)
+    {
+        int[] pred = p.ArgMax();
+        int[] labels = p.LabelIds ?? throw FinetuneException.Invalid("Classification metrics need integer labels.");
+        var prf = ClassificationMetrics.PrecisionRecallF1(labels, pred, Average.Macro);
+        return new()
+        {
+            ["accuracy"] = ClassificationMetrics.Accuracy(labels, pred),
+            ["precision"] = prf.Precision,
+            ["recall"] = prf.Recall,
+            ["f1"] = prf.F1,
+        };
+    }
+
+    // ---- training ---------------------------------------------------------------------------------------------
+
+    private int LenDataloader(int n) => Args.DataloaderDropLast ? n / Args.PerDeviceTrainBatchSize : (n + Args.PerDeviceTrainBatchSize - 1) / Args.PerDeviceTrainBatchSize;
+
+    public TrainOutput Train(string? resumeFromCheckpoint = null)
+    {
+        var train = TrainDataset ?? throw FinetuneException.Invalid("Train() needs a training dataset.");
+        if (train.Count == 0) throw FinetuneException.Invalid("The training dataset is empty.");
+        resumeFromCheckpoint ??= Args.ResumeFromCheckpoint;
+        int ga = Args.GradientAccumulationSteps;
+        int lenDataloader = LenDataloader(train.Count);
+        if (lenDataloader == 0) throw FinetuneException.Invalid($"The training dataset has {train.Count} rows, fewer than one batch of {Args.PerDeviceTrainBatchSize} with dataloader_drop_last.");
+        int updatesPerEpoch = Math.Max(lenDataloader / ga, 1);
+        int maxSteps, numEpochs;
+        double numTrainSamples;
+        if (Args.MaxSteps > 0)
+        {
+            maxSteps = Args.MaxSteps;
+            numEpochs = maxSteps / updatesPerEpoch + (maxSteps % updatesPerEpoch > 0 ? 1 : 0);
+            numTrainSamples = (double)maxSteps * Args.TotalTrainBatchSize;
+        }
+        else
+        {
+            maxSteps = (int)Math.Ceiling(Args.NumTrainEpochs * updatesPerEpoch);
+            numEpochs = (int)Math.Ceiling(Args.NumTrainEpochs);
+            numTrainSamples = train.Count * Args.NumTrainEpochs;
+        }
+
+        State = new TrainerState
+        {
+            MaxSteps = maxSteps,
+            NumTrainEpochs = numEpochs,
+            TrainBatchSize = Args.PerDeviceTrainBatchSize,
+            LoggingSteps = StepsOf(Args.LoggingSteps, maxSteps),
+            EvalSteps = StepsOf(Args.EffectiveEvalSteps, maxSteps),
+            SaveSteps = StepsOf(Args.SaveSteps, maxSteps),
+        };
+        optimizer = OptimizerUtils.Create(Args, model.Module);
+        scheduler = LrScheduler.Get(Args.LrSchedulerType, Args.LearningRate, Args.GetWarmupSteps(maxSteps), maxSteps);
+
+        int epochsTrained = 0, stepsTrainedInEpoch = 0;
+        if (resumeFromCheckpoint != null)
+        {
+            string dir = ResolveCheckpoint(resumeFromCheckpoint);
+            LoadCheckpoint(dir);
+            epochsTrained = State.GlobalStep / updatesPerEpoch;
+            stepsTrainedInEpoch = State.GlobalStep % updatesPerEpoch * ga;
+        }
+        optimizer.SetLr(scheduler.LastLr);
+
+        model.Module.ZeroGrad();
+        trLoss = 0f;
+        // transformers restarts this sum at 0 on resume; the checkpoint keeps it so that train_loss stays the mean of all steps.
+        totalLossScalar = resumeFromCheckpoint != null ? resumedTotalLoss : 0.0;
+        globalStepLastLogged = State.GlobalStep;
+        var clock = Stopwatch.StartNew();
+        Handler.OnTrainBegin(Args, State, Control);
+
+        // Counted across epochs, as transformers' total_batched_samples: accumulation windows may span an epoch end.
+        long totalBatched = (long)epochsTrained * lenDataloader;
+        float stepLoss = 0f;
+        for (int epoch = epochsTrained; epoch < numEpochs; epoch++)
+        {
+            int[] order = Sampler.EpochOrder(train, Args, epoch);
+            Handler.OnEpochBegin(Args, State, Control);
+            int step = -1;
+            for (int s = 0; s < lenDataloader; s++)
+            {
+                step = s;
+                totalBatched++;
+                if (stepsTrainedInEpoch > 0)
+                {
+                    stepsTrainedInEpoch--;
+                    continue;
+                }
+                if (s % ga == 0) Handler.OnStepBegin(Args, State, Control);
+
+                var rows = BatchRows(train, order, s);
+                float microLoss = TrainingStep(collator.Collate(rows), totalBatched);
+                if (Args.LoggingNanInfFilter && !float.IsFinite(microLoss))
+                    trLoss += trLoss / (1 + State.GlobalStep - globalStepLastLogged);
+                else trLoss += microLoss;
+                stepLoss += microLoss;
+
+                bool lastStepShortEpoch = lenDataloader <= ga && s + 1 == lenDataloader;
+                if (totalBatched % ga == 0 || lastStepShortEpoch)
+                {
+                    float norm = Args.MaxGradNorm > 0 ? OptimizerUtils.ClipGradNorm(model.Module.Parameters(), Args.MaxGradNorm) : float.NaN;
+                    double lrUsed = scheduler.LastLr;
+                    optimizer.Step();
+                    scheduler.Step();
+                    optimizer.SetLr(scheduler.LastLr);
+                    model.Module.ZeroGrad();
+                    State.GlobalStep++;
+                    State.Epoch = epoch + (double)(s + 1) / lenDataloader;
+                    StepCompleted?.Invoke(new StepRecord(State.GlobalStep, lrUsed, norm, stepLoss));
+                    stepLoss = 0f;
+                    Handler.OnStepEnd(Args, State, Control);
+                    MaybeLogSaveEvaluate();
+                }
+                else Handler.OnSubstepEnd(Args, State, Control);
+                if (Control.ShouldEpochStop || Control.ShouldTrainingStop) break;
+            }
+            if (step < 0) throw FinetuneException.Invalid("The training data loader produced no batch.");
+            Handler.OnEpochEnd(Args, State, Control);
+            MaybeLogSaveEvaluate();
+            if (Control.ShouldTrainingStop) break;
+        }
+
+        if (Args.LoadBestModelAtEnd && State.BestModelCheckpoint != null && Directory.Exists(State.BestModelCheckpoint))
+            ModelWeights.Load(model.Module, Path.Combine(State.BestModelCheckpoint, "model.safetensors"));
+
+        totalLossScalar += trLoss;
+        double trainLoss = State.GlobalStep > 0 ? totalLossScalar / State.GlobalStep : 0;
+        double runtime = clock.Elapsed.TotalSeconds;
+        var metrics = new Dictionary<string, double>
+        {
+            ["train_runtime"] = PyRound(runtime, 4),
+            ["train_samples_per_second"] = PyRound(numTrainSamples / runtime, 3),
+            ["train_steps_per_second"] = PyRound(maxSteps / runtime, 3),
+            ["total_flos"] = State.TotalFlos,
+            ["train_loss"] = trainLoss,
+        };
+        Log(new Dictionary<string, double>(metrics));
+        metrics["epoch"] = State.Epoch ?? 0;
+        Handler.OnTrainEnd(Args, State, Control);
+        return new TrainOutput(State.GlobalStep, trainLoss, metrics);
+    }
+
+    private static int StepsOf(double value, int maxSteps) => value < 1 && value > 0 ? (int)Math.Ceiling(maxSteps * value) : (int)value;
+
+    private IReadOnlyList<TokenizedExample> BatchRows(IReadOnlyList<TokenizedExample> data, int[] order, int batchIndex)
+    {
+        int bs = Args.PerDeviceTrainBatchSize;
+        int start = batchIndex * bs, end = Math.Min(order.Length, start + bs);
+        var rows = new TokenizedExample[end - start];
+        for (int i = start; i < end; i++) rows[i - start] = data[order[i]];
+        return rows;
+    }
+
+    /// <summary>One micro-batch: forward in training mode, backward of loss / GA; returns loss / GA as float32.</summary>
+    private float TrainingStep(ModelBatch batch, long microBatchIndex)
+    {
+        // Dropout draws from a stream seeded by (seed, micro-batch): a resumed run sees the same masks.
+        Generator.ManualSeed(Sampler.Mix((ulong)Args.Seed, (ulong)microBatchIndex));
+        model.Module.Train();
+        var output = model.Forward(batch);
+        Tensor loss = ComputeLoss(batch, output);
+        int ga = Args.GradientAccumulationSteps;
+        float value = loss.Item();
+        if (ga == 1) loss.Backward();
+        else
+        {
+            using var seed = Tensor.Full(1f / ga, loss.Shape);
+            loss.Backward(seed);
+        }
+        return value / ga;
+    }
+
+    private Tensor ComputeLoss(ModelBatch batch, ClassifierOutput output)
+    {
+        bool custom = (Args.LabelSmoothingFactor > 0 || ClassWeights != null) && batch.Labels != null && model.ProblemType == "single_label_classification";
+        if (custom)
+        {
+            using var weight = ClassWeights != null ? Tensor.FromArray(ClassWeights, ClassWeights.Length) : null;
+            return F.CrossEntropy(output.Logits, IntTensor.FromArray(batch.Labels!, batch.BatchSize), labelSmoothing: (float)Args.LabelSmoothingFactor, weight: weight);
+        }
+        return output.Loss ?? throw FinetuneException.Invalid("The training data has no labels, so no loss can be computed.");
+    }
+
+    private void MaybeLogSaveEvaluate()
+    {
+        if (Control.ShouldLog)
+        {
+            double trLossScalar = trLoss;
+            trLoss = 0f;
+            var logs = new Dictionary<string, double>
+            {
+                ["loss"] = PyRound(trLossScalar / (State.GlobalStep - globalStepLastLogged), 4),
+                ["learning_rate"] = scheduler!.LastLr,
+            };
+            totalLossScalar += trLossScalar;
+            globalStepLastLogged = State.GlobalStep;
+            Log(logs);
+        }
+        Dictionary<string, double>? metrics = null;
+        if (Control.ShouldEvaluate && EvalDataset != null) metrics = Evaluate();
+        else if (Control.ShouldEvaluate) Control.ShouldEvaluate = false;
+        if (Control.ShouldSave)
+        {
+            SaveCheckpoint(metrics);
+            Handler.OnSave(Args, State, Control);
+        }
+    }
+
+    /// <summary>Appends to log_history with epoch (rounded to 2 decimals) and step, then calls the callbacks.</summary>
+    public void Log(Dictionary<string, double> logs)
+    {
+        if (State.Epoch is double e) logs["epoch"] = PyRound(e, 2);
+        var entry = new Dictionary<string, double>(logs) { ["step"] = State.GlobalStep };
+        State.LogHistory.Add(entry);
+        Handler.OnLog(Args, State, Control, logs);
+    }
+
+    /// <summary>Python's round(x, digits) (correctly rounded, ties to even on the exact binary value).</summary>
+    public static double PyRound(double x, int digits) =>
+        double.IsFinite(x) ? double.Parse(PyFormat.Fixed(x, digits), System.Globalization.CultureInfo.InvariantCulture) : x;
+}

@@ -1,0 +1,106 @@
+using Finetune.Nn;
+using Finetune.Tensors;
+using Finetune.Training;
+
+namespace Finetune.Tests.Training;
+
+public class OptimizerTests
+{
+    private sealed class Toy : Module
+    {
+        public Toy()
+        {
+            Dense = Register("dense", new Linear(2, 2));
+            Norm = Register("LayerNorm", new LayerNorm(2));
+            Scale = Parameter("scale", Tensor.Ones(1));
+        }
+
+        public Linear Dense { get; }
+        public LayerNorm Norm { get; }
+        public Tensor Scale { get; }
+    }
+
+    private sealed class Wrapper : Module
+    {
+        public Wrapper()
+        {
+            // A LayerNorm registered under a name without "norm" in it is still excluded: grouping is by type.
+            Register("inner", new Toy());
+            Register("final_block", new LayerNorm(3));
+        }
+    }
+
+    [Fact]
+    public void TrainerGroupsExcludeBiasesAndLayerNormParametersByModuleType()
+    {
+        var (decay, noDecay) = OptimizerUtils.TrainerParamGroups(new Wrapper(), 0.01);
+        Assert.Equal(new[] { "inner.dense.weight", "inner.scale" }, decay.Parameters.Select(p => p.Name).OrderBy(n => n, StringComparer.Ordinal));
+        Assert.Equal(new[] { "final_block.bias", "final_block.weight", "inner.LayerNorm.bias", "inner.LayerNorm.weight", "inner.dense.bias" },
+            noDecay.Parameters.Select(p => p.Name).OrderBy(n => n, StringComparer.Ordinal));
+        Assert.Equal(0.01, decay.WeightDecay);
+        Assert.Equal(0.0, noDecay.WeightDecay);
+    }
+
+    [Fact]
+    public void AdamWMatchesTheTorchFormulaWorkedInDouble()
+    {
+        // Hand-worked AdamW (torch semantics) in float64 for one parameter over three steps with changing grads.
+        var p = Tensor.FromArray(new[] { 0.5f, -1.25f }, 2);
+        p.RequiresGrad = true;
+        var group = new ParamGroup(new[] { ("w", p) }, weightDecay: 0.1);
+        var opt = new AdamW(new[] { group }, lr: 0.01);
+        double[] pd = { 0.5, -1.25 }, m = new double[2], v = new double[2];
+        float[][] grads = { new[] { 0.3f, -0.02f }, new[] { -0.1f, 0.05f }, new[] { 0.2f, 0.0f } };
+        double[] lrs = { 0.0, 0.01, 0.005 };
+        for (int s = 0; s < 3; s++)
+        {
+            p.Grad = Tensor.FromArray((float[])grads[s].Clone(), 2);
+            opt.SetLr(lrs[s]);
+            opt.Step();
+            int t = s + 1;
+            for (int i = 0; i < 2; i++)
+            {
+                double g = grads[s][i];
+                pd[i] *= 1 - lrs[s] * 0.1;
+                m[i] = 0.9 * m[i] + 0.1 * g;
+                v[i] = 0.999 * v[i] + 0.001 * g * g;
+                double denom = Math.Sqrt(v[i]) / Math.Sqrt(1 - Math.Pow(0.999, t)) + 1e-8;
+                pd[i] -= lrs[s] / (1 - Math.Pow(0.9, t)) * m[i] / denom;
+            }
+            for (int i = 0; i < 2; i++) Assert.Equal(pd[i], p.Span[i], 6);
+        }
+        // The first step used lr 0 (warmup): the parameter did not move but the moments advanced.
+        Assert.Equal(3, opt.StepCounts["w"]);
+    }
+
+    [Fact]
+    public void SgdWithMomentumFollowsTorch()
+    {
+        var p = Tensor.FromArray(new[] { 1.0f }, 1);
+        var opt = new Sgd(new[] { new ParamGroup(new[] { ("w", p) }, 0.0) }, lr: 0.1, momentum: 0.9);
+        // torch: buf1 = g1 = 1; p = 1 - 0.1 = 0.9; buf2 = 0.9*1 + 0.5 = 1.4; p = 0.9 - 0.14 = 0.76.
+        p.Grad = Tensor.FromArray(new[] { 1.0f }, 1);
+        opt.Step();
+        Assert.Equal(0.9f, p.Span[0], 6);
+        p.Grad = Tensor.FromArray(new[] { 0.5f }, 1);
+        opt.Step();
+        Assert.Equal(0.76f, p.Span[0], 6);
+    }
+
+    [Fact]
+    public void ClipGradNormScalesByMaxNormOverTotalPlusEpsilon()
+    {
+        var a = Tensor.FromArray(new[] { 3f }, 1);
+        var b = Tensor.FromArray(new[] { 0f, 4f }, 2);
+        a.Grad = Tensor.FromArray(new[] { 3f }, 1);
+        b.Grad = Tensor.FromArray(new[] { 0f, 4f }, 2);
+        float total = OptimizerUtils.ClipGradNorm(new[] { a, b }, 1.0);
+        Assert.Equal(5f, total);
+        float coef = 1f / (5f + 1e-6f);
+        Assert.Equal(3f * coef, a.Grad!.Span[0]);
+        Assert.Equal(4f * coef, b.Grad!.Span[1]);
+        // Below the limit nothing changes.
+        Assert.Equal(5f * coef, OptimizerUtils.ClipGradNorm(new[] { a, b }, 10.0), 6);
+        Assert.Equal(3f * coef, a.Grad!.Span[0]);
+    }
+}
