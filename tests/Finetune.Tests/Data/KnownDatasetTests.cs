@@ -32,6 +32,19 @@ public class KnownDatasetTests
     }
 
     [SkippableFact]
+    public void RottenTomatoesJsonlEqualsCsv()
+    {
+        var hf = SharedDatasets.Get("rotten_tomatoes");
+        var features = new Features { { "text", Value.String }, { "label", new ClassLabel(["neg", "pos"]) } };
+        foreach (var split in new[] { "train", "validation", "test" })
+        {
+            var jsonl = Dataset.FromFile(SharedData.Require($"datasets/rotten_tomatoes/hf_splits/{split}.jsonl"), new LoadOptions { Features = features });
+            Assert.Equal(hf[split].GetStrings("text"), jsonl.GetStrings("text"));
+            Assert.Equal(hf[split].GetInts("label"), jsonl.GetInts("label"));
+        }
+    }
+
+    [SkippableFact]
     public void RottenTomatoesRebuiltFromTheCp1252OriginalsEqualsHfSplits()
     {
         string dir = SharedData.Require("datasets/rotten_tomatoes/rt-polaritydata");
@@ -110,6 +123,11 @@ public class KnownDatasetTests
         AssertSplit(wnli["train"], 635, ["sentence1", "sentence2", "label", "idx"], ("not_entailment", 323), ("entailment", 312));
         AssertSplit(wnli["validation"], 71, ["sentence1", "sentence2", "label", "idx"], ("not_entailment", 40), ("entailment", 31));
         Assert.Equal(146, wnli["test"].NumRows);
+
+        var ax = LoadDataset.Load("glue/ax", null, o);
+        Assert.Equal(new[] { "test" }, ax.Keys);
+        AssertSplit(ax["test"], 1104, ["premise", "hypothesis", "label", "idx"], ("-1", 1104));
+        Assert.Equal("The cat sat on the mat.", ax["test"].GetStrings("premise")[0]);
 
         var qnli = LoadDataset.Load("glue/qnli", null, o);
         Assert.Equal(new[] { "validation", "test" }, qnli.Keys);
