@@ -9,7 +9,7 @@ public class ParquetFuzzTests
     public void CorruptedFilesFailCleanly()
     {
         string dir = SharedData.Require("parquet-testing/data");
-        string[] sources = ["alltypes_plain.parquet", "datapage_v2.snappy.parquet", "delta_byte_array.parquet", "rle_boolean_encoding.parquet", "lz4_raw_compressed.parquet", "byte_stream_split_extended.gzip.parquet", "null_list.parquet"];
+        string[] sources = ["alltypes_plain.parquet", "byte_stream_split.zstd.parquet", "delta_length_byte_array.parquet", "datapage_v2.snappy.parquet", "delta_byte_array.parquet", "rle_boolean_encoding.parquet", "lz4_raw_compressed.parquet", "byte_stream_split_extended.gzip.parquet", "null_list.parquet"];
         using var tmp = new TempDir();
         var rng = new Random(1234);
         int failures = 0;

@@ -8,7 +8,7 @@ namespace Finetune.Data.Parquet;
 /// Loads a Parquet file into a <see cref="Dataset"/>: top-level scalar columns (bool, int32/int64, float/double,
 /// UTF-8 strings, decimals as float64, float16 as float32, nullable) and lists of ints; the `huggingface` schema
 /// metadata, when present, supplies the features (ClassLabel names). Corrupt files fail with InvalidInput,
-/// valid files using what is not implemented (encryption, ZSTD, nested structs, maps) with Unsupported.
+/// valid files using what is not implemented (encryption, LZO, nested structs, maps) with Unsupported.
 /// </summary>
 internal static class ParquetLoader
 {

@@ -264,7 +264,7 @@ internal sealed class ParquetReader
                     }
                 case 7: return Lz4.DecompressRaw(data, uncompressed);
                 case 5: return Lz4.DecompressHadoop(data, uncompressed);
-                case 6: throw new UnsupportedParquetException("ZSTD compression is not supported");
+                case 6: return Zstd.Decompress(data, uncompressed);
                 case 3: throw new UnsupportedParquetException("LZO compression is not supported");
                 default: throw new UnsupportedParquetException($"compression codec {codec} is not supported");
             }
@@ -290,6 +290,7 @@ internal sealed class ParquetReader
                     {
                         int width = r.Byte();
                         if (width > 32) throw new ParquetFormatException($"dictionary index bit width {width} is invalid");
+                        // Width 0 is valid: every index is 0 (Impala and parquet-mr write it for single-valued pages).
                         Encodings.RleHybrid(r.Take(r.Remaining), width, idx);
                     }
                     foreach (int i in idx)
