@@ -72,7 +72,12 @@ public sealed unsafe class GemmSuite : IBenchSuite
                     Console.WriteLine($"| {form} | {label} | {threads} | {ours:F1} | {(peer is double p ? p.ToString("F1") : "-")} | {(peer is double q ? (ours / q).ToString("F2") : "-")} |");
                     var row = new JsonObject
                     {
-                        ["suite"] = "gemm", ["op"] = form.ToString(), ["m"] = m, ["k"] = k, ["n"] = n, ["threads"] = threads,
+                        ["suite"] = "gemm",
+                        ["op"] = form.ToString(),
+                        ["m"] = m,
+                        ["k"] = k,
+                        ["n"] = n,
+                        ["threads"] = threads,
                         ["gflops"] = Math.Round(ours, 1),
                     };
                     if (attention) row["batch"] = batch;
