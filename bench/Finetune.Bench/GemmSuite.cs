@@ -34,7 +34,7 @@ public sealed unsafe class GemmSuite : IBenchSuite
         int[] threadCounts = threadList != null
             ? threadList.Split(',').Select(x => x == "all" ? all : int.Parse(x, System.Globalization.CultureInfo.InvariantCulture)).ToArray()
             : all > 1 ? [1, all] : [1];
-        Console.WriteLine($"gemm: {Environment.ProcessorCount} logical CPUs, Vector512 {(System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated ? "yes" : "no")}, best of {rounds} rounds of >= {minMs} ms{(_cpuTime ? ", process CPU time" : ", wall time")}");
+        Console.WriteLine($"gemm: {Environment.ProcessorCount} logical CPUs, kernel {Gemm.KernelName}, best of {rounds} rounds of >= {minMs} ms{(_cpuTime ? ", process CPU time" : ", wall time")}");
         if (!blas) Console.WriteLine("openblas absent (install libopenblas0-pthread to measure the peer)");
         (int M, int K, int N, bool Attention)[] shapes =
         [
