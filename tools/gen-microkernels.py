@@ -97,6 +97,8 @@ for mr in (12, 8, 4):
     out.append(kernel(f"Rows{mr}x32", "Vector512", mr, 2, 16, False)); out.append("")
     out.append(kernel(f"PackedDirect{mr}x32", "Vector512", mr, 2, 16, True, True)); out.append("")
     out.append(kernel(f"RowsDirect{mr}x32", "Vector512", mr, 2, 16, False, True)); out.append("")
+out.append(kernel("RowsDirect6x64", "Vector512", 6, 4, 16, False, True)); out.append("")
+out.append(kernel("PackedDirect6x64", "Vector512", 6, 4, 16, True, True)); out.append("")
 out.append(kernel("Packed6x16", "Vector256", 6, 2, 8, True)); out.append("")
 out.append(kernel("Rows6x16", "Vector256", 6, 2, 8, False))
 out.append("}")

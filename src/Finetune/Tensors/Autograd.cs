@@ -60,9 +60,18 @@ internal static class Autograd
             accumulate = true;
             return true;
         }
-        grad = Tensor.Empty(x.Shape);
-        if (x.IsLeaf) x.Grad = grad;
-        else x.PendingGrad = grad;
+        if (x.IsLeaf)
+        {
+            // A leaf's gradient outlives the step (accumulation) and any TensorScope.
+            grad = Tensor.EmptyUntracked(x.Shape);
+            grad.Persistent = true;
+            x.Grad = grad;
+        }
+        else
+        {
+            grad = Tensor.Empty(x.Shape);
+            x.PendingGrad = grad;
+        }
         return true;
     }
 

@@ -54,6 +54,12 @@ internal static unsafe class GemmKernels
     {
         int width = n1 - n0;
         if (m1 <= m0 || width <= 0) return;
+        if (bias == null && k > 0 && k <= KC && form != GemmForm.NT && width >= 64 && m1 - m0 >= 6 && UseVector512
+            && (long)k * width <= DirectLimit && m1 - m0 <= 512)
+        {
+            SmallWide(form, m0, m1, n0, n1, k, a, lda, b, ldb, c, ldc, accumulate);
+            return;
+        }
         // Without accumulate or bias the first K block stores instead of adding, so C needs no clearing pass.
         bool prefill = bias != null || (k == 0 && !accumulate);
         if (prefill)
@@ -128,6 +134,48 @@ internal static unsafe class GemmKernels
             for (; r < h; r++)
                 for (int p = 0; p < kc; p++) d[(long)p * h + r] = 0f;
         }
+    }
+
+    [ThreadStatic] private static float[]? _packSmall;
+
+    /// <summary>
+    /// Small products with B read in place, in 6x64 tiles: each k step reads a whole 64-float row segment of B,
+    /// a sequential stream the hardware prefetcher follows even when the operands come cold from memory.
+    /// Leftover rows and columns go through the general path (same FMA chain per element).
+    /// </summary>
+    private static void SmallWide(GemmForm form, int m0, int m1, int n0, int n1, int k, float* a, int lda, float* b, int ldb,
+        float* c, int ldc, bool accumulate)
+    {
+        int mFull = m0 + (m1 - m0) / 6 * 6, nFull = n0 + (n1 - n0) / 64 * 64;
+        float* ap = null;
+        if (form == GemmForm.TN)
+        {
+            // Aᵀ: pack all row slivers in one sequential pass over A's rows (k of them), [sliver][k][6].
+            ap = Buffer(ref _packSmall, 512 * KC);
+            int slivers = (mFull - m0) / 6;
+            for (int p = 0; p < k; p++)
+            {
+                float* src = a + (long)p * lda + m0;
+                float* d = ap + p * 6;
+                for (int sl = 0; sl < slivers; sl++, src += 6, d += 6 * k)
+                {
+                    Vector128.Store(Vector128.Load(src), d);
+                    d[4] = src[4];
+                    d[5] = src[5];
+                }
+            }
+        }
+        for (int i = m0; i < mFull; i += 6)
+        {
+            for (int j = n0; j < nFull; j += 64)
+            {
+                float* cc = c + (long)i * ldc + j;
+                if (ap != null) MicroKernels.PackedDirect6x64(k, ap + (long)(i - m0) * k, b + j, ldb, cc, ldc, accumulate);
+                else MicroKernels.RowsDirect6x64(k, a + (long)i * lda, lda, b + j, ldb, cc, ldc, accumulate);
+            }
+        }
+        if (nFull < n1) Block(form, m0, mFull, nFull, n1, k, a, lda, b, ldb, c, ldc, accumulate, null);
+        if (mFull < m1) Block(form, mFull, m1, n0, n1, k, a, lda, b, ldb, c, ldc, accumulate, null);
     }
 
     /// <summary>Rows the kernel for a sliver of <paramref name="rows"/> rows computes (the rest is padding).</summary>

@@ -139,7 +139,8 @@ public class OpGradientTests
                 [[b, h, tq, d], [b, h, tk, d], [b, h, tk, dv]],
                 x => F.ScaledDotProductAttention(x[0], x[1], x[2], mask != null ? IntTensor.FromArray(mask, b, tk) : null,
                     p, training: p > 0, new Generator(3)),
-                r => R.Attention(r[0], r[1], r[2], b, h, tq, tk, d, dv, mask, drop, (float)scale)) { InputScale = 1.5f };
+                r => R.Attention(r[0], r[1], r[2], b, h, tq, tk, d, dv, mask, drop, (float)scale))
+            { InputScale = 1.5f };
         }
     }
 
@@ -158,12 +159,15 @@ public class OpGradientTests
             }
             IntTensor? Mask() => mask != null ? IntTensor.FromArray(mask, b, t) : null;
             yield return new OpCase($"MultiHeadAttention b{b} h{heads} t{t} d{d} mask={masked} p={p}", [[b, t, c], [b, t, c], [b, t, c]],
-                x => F.MultiHeadAttention(x[0], x[1], x[2], heads, Mask(), p, p > 0, new Generator(9)), r => Ref(r, false)) { InputScale = 1.5f };
+                x => F.MultiHeadAttention(x[0], x[1], x[2], heads, Mask(), p, p > 0, new Generator(9)), r => Ref(r, false))
+            { InputScale = 1.5f };
             // q also reaches the loss directly, so its attention gradient is added to an existing one.
             yield return new OpCase($"MultiHeadAttention accumulating b{b} h{heads} t{t} d{d} mask={masked} p={p}", [[b, t, c], [b, t, c], [b, t, c]],
-                x => F.Add(F.MultiHeadAttention(x[0], x[1], x[2], heads, Mask(), p, p > 0, new Generator(9)), x[0]), r => Ref(r, true)) { InputScale = 1.5f };
+                x => F.Add(F.MultiHeadAttention(x[0], x[1], x[2], heads, Mask(), p, p > 0, new Generator(9)), x[0]), r => Ref(r, true))
+            { InputScale = 1.5f };
             yield return new OpCase($"MultiHeadAttention self (q=k=v) b{b} h{heads} t{t} d{d} mask={masked} p={p}", [[b, t, c]],
-                x => F.MultiHeadAttention(x[0], x[0], x[0], heads, Mask(), p, p > 0, new Generator(9)), r => Ref([r[0], r[0], r[0]], false)) { InputScale = 1.5f };
+                x => F.MultiHeadAttention(x[0], x[0], x[0], heads, Mask(), p, p > 0, new Generator(9)), r => Ref([r[0], r[0], r[0]], false))
+            { InputScale = 1.5f };
         }
     }
 
