@@ -12,8 +12,13 @@ public class LossDispatchTests
     {
         var json = new JsonObject
         {
-            ["vocab_size"] = 50, ["hidden_size"] = 8, ["num_hidden_layers"] = 1, ["num_attention_heads"] = 2,
-            ["intermediate_size"] = 16, ["max_position_embeddings"] = 16, ["num_labels"] = labels,
+            ["vocab_size"] = 50,
+            ["hidden_size"] = 8,
+            ["num_hidden_layers"] = 1,
+            ["num_attention_heads"] = 2,
+            ["intermediate_size"] = 16,
+            ["max_position_embeddings"] = 16,
+            ["num_labels"] = labels,
         };
         if (problemType != null) json["problem_type"] = problemType;
         var model = AutoModelForSequenceClassification.FromConfig(new BertConfig(json), new Generator(5));
