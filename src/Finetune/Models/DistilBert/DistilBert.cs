@@ -17,7 +17,11 @@ public sealed class DistilBertEmbeddings : Module
     {
         WordEmbeddings = Register("word_embeddings", new Embedding(c.VocabSize, c.Dim, BertEmbeddings.PadIndex(c.PadTokenId, c.VocabSize), std, rng));
         PositionEmbeddings = Register("position_embeddings", new Embedding(c.MaxPositionEmbeddings, c.Dim, null, std, rng));
-        if (c.SinusoidalPosEmbds) FillSinusoidal(PositionEmbeddings.Weight.Span, c.MaxPositionEmbeddings, c.Dim);
+        if (c.SinusoidalPosEmbds)
+        {
+            FillSinusoidal(PositionEmbeddings.Weight.Span, c.MaxPositionEmbeddings, c.Dim);
+            PositionEmbeddings.Weight.RequiresGrad = false; // a fixed table, as in transformers
+        }
         LayerNorm = Register("LayerNorm", new Nn.LayerNorm(c.Dim, Eps));
         Dropout = Register("dropout", new Dropout((float)c.Dropout));
     }
