@@ -190,3 +190,31 @@ public class TorchPickleFormatTests
         Assert.Contains("legacy torch.save format", e.Message);
     }
 }
+
+public class TorchStateDictShapesTests
+{
+    [Fact]
+    public void OrderedDictWithMetadataAndParametersLoads()
+    {
+        // What torch.save(model.state_dict()) writes: OrderedDict() REDUCE, SETITEMS of tensors (one wrapped in
+        // _rebuild_parameter), then BUILD with {"_metadata": OrderedDict({"": {"version": 1}})}.
+        using var tmp = new TempDir();
+        var p = new PickleBuilder().Global("collections", "OrderedDict").Op((byte)')').Reduce().Mark();
+        p.Str("a").Tensor("FloatStorage", "0", 4, 0, new[] { 2, 2 }, new[] { 2, 1 });
+        p.Str("b").Global("torch._utils", "_rebuild_parameter").Mark();
+        p.Tensor("BFloat16Storage", "1", 1, 0, new[] { 1 }, new[] { 1 });
+        p.Op(0x88).Global("collections", "OrderedDict").Op((byte)')').Reduce().Tuple().Reduce();
+        p.Op((byte)'u');
+        p.Op((byte)'}').Str("_metadata").Global("collections", "OrderedDict").Op((byte)')').Reduce();
+        p.Str("").Op((byte)'}').Str("version").Int(1).Op((byte)'s').Op((byte)'s');
+        p.Op((byte)'s').Op((byte)'b');
+        byte[] pickle = p.Stop();
+        PickleBuilder.WriteArchive(tmp.File("sd.bin"), pickle,
+            ("0", System.Runtime.InteropServices.MemoryMarshal.AsBytes<float>(new float[] { 1, 2, 3, 4 }).ToArray()), ("1", new byte[] { 0xC0, 0x3F }));
+        using var ck = TorchPickle.Load(tmp.File("sd.bin"));
+        Assert.Equal(new[] { "a", "b" }, ck.Names);
+        Assert.Equal(new float[] { 1, 2, 3, 4 }, ck.ReadFloat("a"));
+        Assert.Equal(new[] { 1.5f }, ck.ReadFloat("b"));
+        Assert.Equal(DType.BF16, ck.Info("b").DType);
+    }
+}
