@@ -143,10 +143,18 @@ public static class FineTuneRecipe
             if (!o.ZeroShot) trainer.SaveModel(args.OutputDir);
             WriteMetrics(result, Path.Combine(args.OutputDir, "metrics.json"));
             AtomicFile.WriteAllText(Path.Combine(args.OutputDir, "report.html"), HtmlReport.Build(
-                $"finetune: {Path.GetFileName(Path.TrimEndingDirectorySeparator(o.Model))} on {o.Dataset}", result.LogHistory, confusion, names,
+                $"finetune: {ModelLabel(o.Model)} on {o.Dataset}", result.LogHistory, confusion, names,
                 report.ToText(), Settings(o), result.TestMetrics.Where(kv => !kv.Key.Contains("runtime") && !kv.Key.Contains("per_second")).ToDictionary()));
         }
         return result;
+    }
+
+    /// <summary>A short name for a model path: the folder name (the config's folder for a config.json).</summary>
+    public static string ModelLabel(string path)
+    {
+        string p = Path.TrimEndingDirectorySeparator(path);
+        string name = Path.GetFileName(p);
+        return name.EndsWith(".json", StringComparison.OrdinalIgnoreCase) ? Path.GetFileName(Path.GetDirectoryName(Path.GetFullPath(p))!) : name;
     }
 
     private static Dataset Split(DatasetDict dict, string split, string name) =>
