@@ -35,6 +35,7 @@ public abstract class Module
         if (!value.IsLeaf) throw new ArgumentException($"Parameter '{name}' must be a leaf tensor, not the output of an op.");
         CheckName(name);
         value.RequiresGrad = true;
+        value.Persistent = true;
         _parameters.Add((name, value));
         return value;
     }

@@ -34,6 +34,9 @@ public static unsafe class Gemm
             Multiply(form, m, n, k, pa, lda, pb, ldb, pc, n, accumulate, bias.IsEmpty ? null : pbias);
     }
 
+    /// <summary>The micro-kernel in use, e.g. "12x32 Vector512 FMA" (for version and benchmark output).</summary>
+    public static string KernelName => GemmKernels.UseVector512 ? "12x32 Vector512 FMA" : "6x16 Vector256 FMA";
+
     /// <summary>Pointer form with leading dimensions (row strides) for sub-matrices of larger buffers.</summary>
     internal static void Multiply(GemmForm form, int m, int n, int k, float* a, int lda, float* b, int ldb, float* c, int ldc,
         bool accumulate, float* bias)

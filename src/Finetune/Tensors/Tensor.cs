@@ -35,7 +35,14 @@ public sealed class Tensor : IDisposable
     public int Length { get; }
 
     /// <summary>The data, row-major.</summary>
-    public Span<float> Span => new(_storage.Array, _storage.Offset, Length);
+    public Span<float> Span
+    {
+        get
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            return new(_storage.Array, _storage.Offset, Length);
+        }
+    }
 
     /// <summary>Accumulated gradient of a leaf after <see cref="Backward()"/>; null until a gradient reaches it.</summary>
     public Tensor? Grad { get; set; }
@@ -81,10 +88,21 @@ public sealed class Tensor : IDisposable
     /// <summary>A tensor with arbitrary contents (for ops that overwrite every element).</summary>
     internal static Tensor Empty(params int[] shape)
     {
+        var t = EmptyUntracked(shape);
+        TensorScope.Track(t);
+        return t;
+    }
+
+    /// <summary>Like <see cref="Empty"/> but never released by a <see cref="TensorScope"/> (gradients of leaves).</summary>
+    internal static Tensor EmptyUntracked(int[] shape)
+    {
         int n = CheckedLength(shape);
         float[] arr = BufferPool.Rent(n, out int off);
         return new Tensor(new Storage(arr, off), (int[])shape.Clone(), n);
     }
+
+    /// <summary>Parameters and leaf gradients: a <see cref="TensorScope"/> never releases them.</summary>
+    internal bool Persistent { get; set; }
 
     public static Tensor Zeros(params int[] shape)
     {
@@ -147,7 +165,14 @@ public sealed class Tensor : IDisposable
     /// <summary>Size of dimension <paramref name="dim"/>; negative counts from the end.</summary>
     public int Size(int dim) => Shape[dim < 0 ? dim + Rank : dim];
 
-    internal unsafe float* Data => (float*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_storage.Array)) + _storage.Offset;
+    internal unsafe float* Data
+    {
+        get
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            return (float*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_storage.Array)) + _storage.Offset;
+        }
+    }
 
     /// <summary>A tensor sharing this one's data but outside the graph.</summary>
     public Tensor Detach() => View(Shape);
@@ -168,8 +193,10 @@ public sealed class Tensor : IDisposable
     {
         int n = CheckedLength(shape);
         if (n != Length) throw new ArgumentException($"Cannot view a tensor of shape {ShapeString(Shape)} as {ShapeString(shape)}.");
+        ObjectDisposedException.ThrowIf(_disposed, this);
         Interlocked.Increment(ref _storage.Refs);
         var t = new Tensor(_storage, (int[])shape.Clone(), n);
+        TensorScope.Track(t);
         return t;
     }
 

@@ -186,3 +186,60 @@ public class AutogradTests
         Assert.Contains("Label 3 at position 1", e2.Message);
     }
 }
+
+public class TensorScopeTests
+{
+    [Fact]
+    public void ReleasesStepTensorsButKeepsParametersGradientsAndKeptTensors()
+    {
+        var lin = new Finetune.Nn.Linear(5, 3, rng: new Generator(1));
+        Tensor hidden, kept;
+        float lossValue;
+        using (var scope = TensorScope.Begin())
+        {
+            var x = Tensor.Ones(2, 5);
+            hidden = lin.Forward(x);
+            var loss = F.Sum(F.Tanh(hidden));
+            loss.Backward();
+            lossValue = loss.Item();
+            kept = scope.Keep(F.Scale(hidden, 1f));
+        }
+        Assert.Throws<ObjectDisposedException>(() => hidden.Span[0]);
+        Assert.Equal(6, kept.Length);
+        Assert.NotNull(lin.Weight.Grad);
+        Assert.Equal(15, lin.Weight.Grad!.ToArray().Length);
+        Assert.Equal(15, lin.Weight.ToArray().Length);
+        Assert.False(float.IsNaN(lossValue));
+    }
+
+    [Fact]
+    public void AReleasedBufferIsReusedByTheNextStep()
+    {
+        const int odd = 12347;
+        long first;
+        using (TensorScope.Begin())
+        {
+            unsafe
+            {
+                first = (long)Tensor.Zeros(odd).Data;
+            }
+        }
+        using (TensorScope.Begin())
+        {
+            unsafe
+            {
+                Assert.Equal(first, (long)Tensor.Zeros(odd).Data);
+            }
+        }
+    }
+
+    [Fact]
+    public void ScopesMustEndInOrder()
+    {
+        var outer = TensorScope.Begin();
+        var inner = TensorScope.Begin();
+        Assert.Throws<InvalidOperationException>(() => outer.Dispose());
+        inner.Dispose();
+        outer.Dispose();
+    }
+}
