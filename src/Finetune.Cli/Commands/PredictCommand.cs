@@ -1,56 +1,162 @@
 using System.CommandLine;
-using System.Text.Json.Nodes;
-using Finetune.Inference;
+using System.Text;
+using System.Text.Json;
 using Finetune.Models;
 using Finetune.Tokenizers;
-using Finetune.Training;
 
 namespace Finetune.Cli.Commands;
 
-/// <summary>`finetune predict`: plain text in (options, a file or stdin), label + probabilities out, one JSON line per text.</summary>
+/// <summary>`finetune predict`: classify JSONL examples of token ids with a saved model, one JSON line out per line in.</summary>
 internal sealed class PredictCommand : ICliCommand
 {
     public Command Build()
     {
-        var model = new Option<string>("--model") { Description = "Trained model folder (config.json + model.safetensors).", Required = true };
-        var tokenizer = new Option<string?>("--tokenizer") { Description = "Tokenizer folder (default: the model folder)." };
-        var texts = new Option<string[]>("--text") { Description = "Text to classify (repeatable).", AllowMultipleArgumentsPerToken = false };
-        var pair = new Option<string?>("--text-pair") { Description = "Second text of a sentence pair (with a single --text)." };
-        var file = new Option<string?>("--input-file") { Description = "File with one text per line (default: stdin when no --text)." };
-        var topK = new Option<int?>("--top-k") { Description = "Labels to report per text (default: all)." };
-        var batch = new Option<int>("--batch-size") { Description = "Texts per forward pass.", DefaultValueFactory = _ => 32 };
-        var maxLength = new Option<int?>("--max-length") { Description = "Truncate inputs to this many tokens." };
-        var cmd = new Command("predict", "Classify texts with a trained model: label and softmax probabilities per text (JSON lines).");
-        foreach (var o in new Option[] { model, tokenizer, texts, pair, file, topK, batch, maxLength }) cmd.Options.Add(o);
-        cmd.SetAction(parse => RecipeCli.Guard(parse, () =>
+        var model = new Option<string>("--model") { Description = "Model folder (config.json + model.safetensors or pytorch_model.bin).", Required = true };
+        var input = new Option<string>("--input") { Description = "JSONL file: {\"input_ids\": [...], \"attention_mask\": [...], \"token_type_ids\": [...]} or {\"text\": ..., \"text_pair\": ...} per line.", Required = true };
+        var output = new Option<string>("--output") { Description = "JSONL file to write: {\"logits\", \"probs\", \"label\", \"score\"} per line.", Required = true };
+        var batchSize = new Option<int>("--batch-size") { Description = "Examples per forward pass.", DefaultValueFactory = _ => 32 };
+        var cmd = new Command("predict", "Classify tokenized examples (JSONL) with a sequence-classification model.");
+        cmd.Options.Add(model);
+        cmd.Options.Add(input);
+        cmd.Options.Add(output);
+        cmd.Options.Add(batchSize);
+        cmd.SetAction(parse => CliErrors.Guard(parse, () =>
         {
-            string dir = parse.GetValue(model)!;
-            if (!Directory.Exists(dir)) throw FinetuneException.Missing($"Model folder '{dir}' does not exist.");
-            string tokDir = parse.GetValue(tokenizer) ?? dir;
-            if (!Directory.Exists(tokDir)) throw FinetuneException.Missing($"Tokenizer folder '{tokDir}' does not exist.");
-            var inputs = (parse.GetValue(texts) ?? Array.Empty<string>()).ToList();
-            if (inputs.Count == 0)
+            int batch = parse.GetValue(batchSize);
+            if (batch < 1) throw FinetuneException.Invalid($"--batch-size must be at least 1, not {batch}.");
+            var classifier = AutoModelForSequenceClassification.FromPretrained(parse.GetValue(model)!);
+            var predictor = new SequenceClassificationPredictor(classifier);
+            string modelDir = parse.GetValue(model)!, inPath = parse.GetValue(input)!, outPath = parse.GetValue(output)!;
+            var examples = ReadExamples(inPath);
+            Tokenize(examples, modelDir, predictor.MaxTokens);
+            int count = 0;
+            AtomicFile.Write(outPath, stream =>
             {
-                string? path = parse.GetValue(file);
-                if (path != null && !File.Exists(path)) throw FinetuneException.Missing($"Input file '{path}' does not exist.");
-                using TextReader reader = path != null ? new StreamReader(path) : TextReader.Synchronized(Console.In);
-                for (string? line; (line = reader.ReadLine()) != null;)
-                    if (line.Length > 0) inputs.Add(line);
-            }
-            string? second = parse.GetValue(pair);
-            if (second != null && inputs.Count != 1) throw FinetuneException.Invalid("--text-pair goes with exactly one --text.");
-            var classifier = new SequenceClassifierAdapter(AutoModelForSequenceClassification.FromPretrained(dir));
-            var pipe = new TextClassificationPipeline(classifier, AutoTokenizer.FromPretrained(tokDir), parse.GetValue(batch), parse.GetValue(maxLength));
-            var results = pipe.Predict(inputs, second != null ? new[] { second } : null, parse.GetValue(topK));
-            var w = parse.InvocationConfiguration.Output;
-            for (int i = 0; i < inputs.Count; i++)
-            {
-                var scores = new JsonObject();
-                foreach (var s in results[i]) scores[s.Label] = s.Score;
-                w.WriteLine(new JsonObject { ["text"] = inputs[i], ["label"] = results[i][0].Label, ["score"] = results[i][0].Score, ["scores"] = scores }.ToJsonString());
-            }
+                for (int start = 0; start < examples.Count; start += batch)
+                {
+                    var slice = examples.GetRange(start, Math.Min(batch, examples.Count - start));
+                    Prediction[] predictions;
+                    try
+                    {
+                        predictions = predictor.Predict(slice.Select(e => e.Input!).ToList());
+                    }
+                    catch (FinetuneException e)
+                    {
+                        throw new FinetuneException(e.Kind, $"'{inPath}' lines {slice[0].Line}-{slice[^1].Line}: {e.Message}", e);
+                    }
+                    foreach (var p in predictions) WriteLine(stream, p);
+                    count += predictions.Length;
+                }
+            });
+            parse.InvocationConfiguration.Output.WriteLine($"Wrote {count} predictions ({predictor.ProblemType}) to {outPath}.");
             return 0;
         }));
         return cmd;
+    }
+
+    /// <summary>One input line: token ids, or a text (and pair) still to be tokenized.</summary>
+    private sealed class Example(int line)
+    {
+        public int Line { get; } = line;
+        public PredictionInput? Input { get; set; }
+        public string? Text { get; init; }
+        public string? Pair { get; init; }
+    }
+
+    /// <summary>Encodes the text lines with the model folder's tokenizer, truncated to what the model accepts.</summary>
+    private static void Tokenize(List<Example> examples, string modelDir, int maxTokens)
+    {
+        var texts = examples.Where(e => e.Input == null).ToList();
+        if (texts.Count == 0) return;
+        var tokenizer = AutoTokenizer.FromPretrained(modelDir);
+        // Singles and pairs are encoded as two batches (the tokenizer takes pairs for all rows or none).
+        foreach (var group in texts.GroupBy(t => t.Pair != null)) Encode(tokenizer, group.ToList(), maxTokens);
+    }
+
+    private static void Encode(PreTrainedTokenizer tokenizer, List<Example> rows, int maxTokens)
+    {
+        var options = new EncodeOptions { Truncation = TruncationStrategy.LongestFirst, MaxLength = Math.Min(tokenizer.ModelMaxLength, maxTokens) };
+        bool pairs = rows[0].Pair != null;
+        var encoded = tokenizer.EncodeBatch(rows.Select(r => r.Text!).ToList(), pairs ? rows.Select(r => r.Pair!).ToList() : null, options);
+        for (int i = 0; i < rows.Count; i++)
+            rows[i].Input = new PredictionInput(encoded[i].InputIds, encoded[i].AttentionMask, encoded[i].TokenTypeIds);
+    }
+
+    private static List<Example> ReadExamples(string path)
+    {
+        if (!File.Exists(path)) throw FinetuneException.Missing($"Input file '{path}' does not exist.");
+        var result = new List<Example>();
+        int lineNo = 0;
+        foreach (string line in File.ReadLines(path))
+        {
+            lineNo++;
+            if (string.IsNullOrWhiteSpace(line)) continue;
+            try
+            {
+                using var doc = JsonDocument.Parse(line);
+                var root = doc.RootElement;
+                if (root.ValueKind != JsonValueKind.Object) throw new FormatException("the line is not a JSON object");
+                if (!root.TryGetProperty("input_ids", out var idsEl))
+                {
+                    if (!root.TryGetProperty("text", out var text) || text.ValueKind != JsonValueKind.String)
+                        throw new FormatException("it has neither \"input_ids\" nor a \"text\" string");
+                    string? pair = root.TryGetProperty("text_pair", out var p) && p.ValueKind == JsonValueKind.String ? p.GetString() : null;
+                    result.Add(new Example(lineNo) { Text = text.GetString(), Pair = pair });
+                    continue;
+                }
+                int[] ids = Ints(idsEl, "input_ids");
+                int[]? mask = root.TryGetProperty("attention_mask", out var m) ? Ints(m, "attention_mask") : null;
+                int[]? types = root.TryGetProperty("token_type_ids", out var t) ? Ints(t, "token_type_ids") : null;
+                if ((mask != null && mask.Length != ids.Length) || (types != null && types.Length != ids.Length))
+                    throw new FormatException("attention_mask / token_type_ids differ in length from input_ids");
+                result.Add(new Example(lineNo) { Input = new PredictionInput(ids, mask, types) });
+            }
+            catch (Exception e) when (e is JsonException or FormatException)
+            {
+                throw FinetuneException.Invalid($"'{path}' line {lineNo}: {e.Message}.", e);
+            }
+        }
+        return result;
+    }
+
+    private static int[] Ints(JsonElement el, string name)
+    {
+        if (el.ValueKind != JsonValueKind.Array) throw new FormatException($"\"{name}\" is not an array");
+        var result = new int[el.GetArrayLength()];
+        int i = 0;
+        foreach (var v in el.EnumerateArray())
+            result[i++] = v.ValueKind == JsonValueKind.Number && v.TryGetInt32(out int x) ? x : throw new FormatException($"\"{name}\" holds {v.GetRawText()}, not an integer");
+        return result;
+    }
+
+    private static void WriteLine(Stream stream, Prediction p)
+    {
+        using (var w = new Utf8JsonWriter(stream, new JsonWriterOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
+        {
+            w.WriteStartObject();
+            w.WriteStartArray("logits");
+            foreach (float v in p.Logits) w.WriteNumberValue(v);
+            w.WriteEndArray();
+            if (p.Value is float value)
+            {
+                w.WriteNumber("value", value);
+            }
+            else
+            {
+                w.WriteStartArray("probs");
+                foreach (float v in p.Probs!) w.WriteNumberValue(v);
+                w.WriteEndArray();
+                w.WriteString("label", p.Label);
+                if (p.Labels != null)
+                {
+                    w.WriteStartArray("labels");
+                    foreach (string l in p.Labels) w.WriteStringValue(l);
+                    w.WriteEndArray();
+                }
+            }
+            w.WriteNumber("score", p.Score);
+            w.WriteEndObject();
+        }
+        stream.WriteByte((byte)'\n');
     }
 }

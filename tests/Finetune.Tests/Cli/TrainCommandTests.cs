@@ -136,27 +136,3 @@ public class CompareAndEvaluateCommandTests
         Assert.True(File.Exists(t.File("m.json")));
     }
 }
-
-public class PredictCommandTests
-{
-    [SkippableFact]
-    public void PredictPrintsLabelAndProbabilitiesPerText()
-    {
-        string model = SharedData.Require("golden/training/bs16_e2/final");
-        string tok = SharedData.Require("models/bert-base-uncased");
-        var o = new StringWriter();
-        var e = new StringWriter();
-        int code = Program.Run(new[] { "predict", "--model", model, "--tokenizer", tok, "--text", "a gorgeous, witty, seductive movie.", "--text", "dull and tedious." }, o, e);
-        Assert.True(code == 0, e.ToString());
-        var lines = o.ToString().Trim().Split('\n').Select(l => JsonDocument.Parse(l).RootElement).ToArray();
-        Assert.Equal(2, lines.Length);
-        foreach (var l in lines)
-        {
-            var scores = l.GetProperty("scores").EnumerateObject().ToDictionary(p => p.Name, p => p.Value.GetDouble());
-            Assert.Equal(new[] { "neg", "pos" }, scores.Keys.Order());
-            Assert.Equal(1.0, scores.Values.Sum(), 6);
-            Assert.Equal(scores.MaxBy(kv => kv.Value).Key, l.GetProperty("label").GetString());
-        }
-        Assert.Equal(4, Program.Run(new[] { "predict", "--model", "/nonexistent/model", "--text", "x" }, new StringWriter(), new StringWriter()));
-    }
-}

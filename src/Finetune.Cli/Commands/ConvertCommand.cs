@@ -1,0 +1,51 @@
+using System.CommandLine;
+using Finetune.Models;
+using Finetune.Weights;
+
+namespace Finetune.Cli.Commands;
+
+/// <summary>`finetune convert`: load a model in any supported format and save it as config.json + model.safetensors.</summary>
+internal sealed class ConvertCommand : ICliCommand
+{
+    /// <summary>Tokenizer files carried over unchanged so the converted folder stays usable on its own.</summary>
+    private static readonly string[] TokenizerFiles =
+    {
+        "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json",
+        "vocab.txt", "vocab.json", "merges.txt", "spiece.model", "sentencepiece.bpe.model",
+    };
+
+    public Command Build()
+    {
+        var model = new Option<string>("--model") { Description = "Model folder (safetensors, sharded safetensors or pytorch_model.bin).", Required = true };
+        var output = new Option<string>("--output") { Description = "Folder to write config.json + model.safetensors into.", Required = true };
+        var dtype = new Option<string>("--dtype") { Description = "Storage type of the weights: f32, f16 or bf16.", DefaultValueFactory = _ => "f32" };
+        dtype.AcceptOnlyFromAmong("f32", "f16", "bf16");
+        var cmd = new Command("convert", "Convert a Hugging Face model folder to safetensors (optionally f16/bf16).");
+        cmd.Options.Add(model);
+        cmd.Options.Add(output);
+        cmd.Options.Add(dtype);
+        cmd.SetAction(parse => CliErrors.Guard(parse, () =>
+        {
+            string src = parse.GetValue(model)!, dst = parse.GetValue(output)!;
+            DType type = parse.GetValue(dtype) switch { "f16" => DType.F16, "bf16" => DType.BF16, _ => DType.F32 };
+            if (Path.GetFullPath(src).TrimEnd('/') == Path.GetFullPath(dst).TrimEnd('/'))
+                throw FinetuneException.Invalid($"--output must differ from --model ('{src}').");
+            var err = parse.InvocationConfiguration.Error;
+            var options = new FromPretrainedOptions { Log = w => err.WriteLine("warning: " + w) };
+            var config = AutoConfig.FromPretrained(src);
+            bool classifier = config.Architectures?.Any(a => a.EndsWith("ForSequenceClassification", StringComparison.Ordinal)) ?? false;
+            PreTrainedModel loaded = classifier
+                ? AutoModelForSequenceClassification.FromPretrained(src, options, out _)
+                : AutoModel.FromPretrained(src, options, out _);
+            loaded.SavePretrained(dst, type);
+            foreach (string f in TokenizerFiles)
+            {
+                string from = Path.Combine(src, f);
+                if (File.Exists(from)) AtomicFile.WriteAllBytes(Path.Combine(dst, f), File.ReadAllBytes(from));
+            }
+            parse.InvocationConfiguration.Output.WriteLine($"Saved {loaded.ArchitectureName} ({loaded.NumParameters()} parameters, {type}) to {dst}.");
+            return 0;
+        }));
+        return cmd;
+    }
+}
