@@ -106,9 +106,17 @@ public static class LoadDataset
         {
             return new LoadOptions
             {
-                DataFiles = o.DataFiles, DataRoot = o.DataRoot, Format = o.Format, Delimiter = '\t', Quoting = o.Quoting,
-                HasHeader = o.HasHeader, ColumnNames = o.ColumnNames, Encoding = o.Encoding, Features = o.Features,
-                SkipBadRows = o.SkipBadRows, Warning = o.Warning,
+                DataFiles = o.DataFiles,
+                DataRoot = o.DataRoot,
+                Format = o.Format,
+                Delimiter = '\t',
+                Quoting = o.Quoting,
+                HasHeader = o.HasHeader,
+                ColumnNames = o.ColumnNames,
+                Encoding = o.Encoding,
+                Features = o.Features,
+                SkipBadRows = o.SkipBadRows,
+                Warning = o.Warning,
             };
         }
         return o;
@@ -121,7 +129,7 @@ public static class LoadDataset
         {
             var paths = patterns.SelectMany(Glob.Expand).ToList();
             if (paths.Count == 0) throw FinetuneException.Missing($"No data files match {string.Join(", ", patterns)} for split '{split}'.");
-            var parts = paths.Select(p => LoadFile(p, o, format is null or "text" ? (format == "text" ? "text" : null) : format)).ToArray();
+            var parts = paths.Select(p => LoadFile(p, o, format)).ToArray();
             dict[split] = parts.Length == 1 ? parts[0] : Dataset.Concatenate(parts);
         }
         return dict;
