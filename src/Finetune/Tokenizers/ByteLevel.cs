@@ -37,7 +37,7 @@ internal sealed class ByteLevelPreTokenizer(bool addPrefixSpace, bool useRegex) 
         t.Begin();
         foreach (var p in pieces)
         {
-            bool prefix = addPrefixSpace && (p.End == p.Start || t.Text[p.Start] != ' ');
+            bool prefix = addPrefixSpace && p.End > p.Start && t.Text[p.Start] != ' ';
             // The virtual leading space: split the piece as if it began with ' ' (index -1 maps to the first unit).
             ReadOnlySpan<char> body = t.Text[p.Start..p.End];
             ReadOnlySpan<char> view = body;

@@ -42,7 +42,7 @@ internal sealed class WordPieceDecoder(string prefix, bool cleanup) : Decoder
 
     /// <summary>The clean_up_tokenization of transformers: no space before . ? ! , and common English contractions.</summary>
     public static string CleanupText(string s) => s.Replace(" .", ".").Replace(" ?", "?").Replace(" !", "!").Replace(" ,", ",")
-        .Replace(" ' ", "'").Replace(" n't", "n't").Replace(" 'm", "'m").Replace(" 's", "'s").Replace(" 've", "'ve").Replace(" 're", "'re");
+        .Replace(" ' ", "'").Replace(" n't", "n't").Replace(" 'm", "'m").Replace(" do not", " don't").Replace(" 's", "'s").Replace(" 've", "'ve").Replace(" 're", "'re");
 }
 
 /// <summary>ByteLevel: every character maps back to its byte; the bytes are decoded as UTF-8 (invalid → U+FFFD).</summary>
@@ -63,7 +63,7 @@ internal sealed class ByteLevelDecoder : Decoder
     }
 }
 
-/// <summary>Metaspace: ▁ becomes a space; the first token's leading space is dropped when a prefix was prepended.</summary>
+/// <summary>Metaspace: ▁ becomes a space, except in the first token, where ▁ is dropped (unless prepend_scheme is never).</summary>
 internal sealed class MetaspaceDecoder(char replacement, string prependScheme) : Decoder
 {
     public char Replacement { get; } = replacement;
@@ -74,9 +74,7 @@ internal sealed class MetaspaceDecoder(char replacement, string prependScheme) :
         var r = new List<string>(tokens.Count);
         for (int i = 0; i < tokens.Count; i++)
         {
-            string t = tokens[i].Replace(Replacement, ' ');
-            if (i == 0 && PrependScheme != "never" && t.StartsWith(' ')) t = t[1..];
-            r.Add(t);
+            r.Add(i == 0 && PrependScheme != "never" ? tokens[i].Replace(Replacement.ToString(), "") : tokens[i].Replace(Replacement, ' '));
         }
         return r;
     }

@@ -123,8 +123,8 @@ public sealed class PreTrainedTokenizer
             if (skipSpecialTokens && specials.Contains(id)) continue;
             if (Pipeline.IdToToken(id) is { } tok) tokens.Add(tok);
         }
-        if (Pipeline.Decoder == null) return string.Join(" ", tokens);
-        return string.Concat(Pipeline.Decoder.DecodeChain(tokens));
+        string text = Pipeline.Decoder == null ? string.Join(" ", tokens) : string.Concat(Pipeline.Decoder.DecodeChain(tokens));
+        return Settings.CleanUpTokenizationSpaces ? WordPieceDecoder.CleanupText(text) : text;
     }
 
     /// <summary>Writes the tokenizer files into <paramref name="dir"/> (tokenizer.json, tokenizer_config.json, special_tokens_map.json, and the legacy files it came from).</summary>

@@ -114,6 +114,7 @@ internal sealed class TokenizerPipeline
 
     private int PreTokenizeAndModel(NormalizedText t, bool firstSegment, int word, List<SeqToken> output)
     {
+        if (t.Length == 0) return word; // nothing to pre-tokenize: no prefix space/▁ token for an empty text
         var pieces = _pieces ??= new List<Piece>();
         var raw = _raw ??= new List<RawToken>();
         pieces.Clear();

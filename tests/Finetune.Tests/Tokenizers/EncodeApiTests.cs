@@ -79,6 +79,15 @@ public class EncodeApiTests
     }
 
     [SkippableFact]
+    public void AlbertDecodeJoinsPiecesAtTheSpaceMarker()
+    {
+        var tok = AutoTokenizer.FromPretrained(SharedData.Require("models/albert-base-v2"));
+        var ids = tok.Encode("Hello,   World! I do not know.")[0].InputIds;
+        // lower-cased and space-collapsed by the slow ALBERT rules; clean_up_tokenization_spaces (true in its config) applied
+        Assert.Equal("hello, world! i don't know.", tok.Decode(ids, skipSpecialTokens: true));
+    }
+
+    [SkippableFact]
     public void RobertaByteLevelRoundTrip()
     {
         var tok = GoldenTests.LegacyLoad(SharedData.Require("models/roberta-base"));

@@ -90,6 +90,9 @@ public class TokenizerJsonTests(ITestOutputHelper output)
         Assert.All(tokens, t => Assert.NotNull(tok.TokenToId(t)));
         Assert.StartsWith("\u2581", tokens[0]);
         Assert.Equal("Hola mundo !", tok.Decode(tok.Encode("Hola  mundo\t!")[0].InputIds, true));
+        // Empty and whitespace-only texts (the latter stripped by the normalizer) hold no tokens at all.
+        Assert.Equal(new[] { 5, 6 }, tok.Encode("")[0].InputIds);
+        Assert.Equal(new[] { 5, 6 }, tok.Encode(" \t  ")[0].InputIds);
         // Pairs: <s> A </s></s> B </s>, all type ids 0.
         var p = tok.Encode("a", "b")[0];
         Assert.Equal(new[] { 5, 6, 6, 6 }, new[] { p.InputIds[0], p.InputIds[2], p.InputIds[3], p.InputIds[^1] });
