@@ -7,24 +7,25 @@ namespace Finetune.Tests.Tensors;
 public class DeterminismTests
 {
     /// <summary>A small encoder-shaped computation touching every op, returning the loss and all gradients.</summary>
-    private static (float Loss, float[][] Grads) Step(ulong seed)
+    private static (float Loss, float[][] Grads) Step(ulong seed, bool large = false)
     {
         var rng = new Generator(seed);
-        const int b = 3, t = 13, c = 20, heads = 4, vocab = 31, classes = 3;
+        // The large variant is big enough for every kernel to split its work across threads.
+        int b = 3, t = large ? 40 : 13, c = large ? 96 : 20, ffn = large ? 384 : 37, heads = 4, vocab = 31, classes = 3;
         var emb = new Embedding(vocab, c, paddingIdx: 0, rng: rng);
         var pos = new Embedding(t, c, rng: rng);
         var ln = new LayerNorm(c, 1e-12f);
         var q = new Linear(c, c, rng: rng);
         var k = new Linear(c, c, rng: rng);
         var v = new Linear(c, c, rng: rng);
-        var ff = new Linear(c, 37, rng: rng);
-        var outp = new Linear(37, c, rng: rng);
+        var ff = new Linear(c, ffn, rng: rng);
+        var outp = new Linear(ffn, c, rng: rng);
         var cls = new Linear(c, classes, rng: rng);
         var ids = new int[b * t];
         var mask = new int[b * t];
         for (int i = 0; i < ids.Length; i++)
         {
-            bool pad = i % t >= t - i / t * 3;
+            bool pad = i % t >= t - i / t * (t / 4);
             ids[i] = pad ? 0 : 1 + rng.NextInt(vocab - 1);
             mask[i] = pad ? 0 : 1;
         }
@@ -40,6 +41,25 @@ public class DeterminismTests
         loss.Backward();
         Module[] mods = [emb, pos, ln, q, k, v, ff, outp, cls];
         return (loss.Item(), mods.SelectMany(m => m.Parameters()).Select(p => p.Grad!.ToArray()).ToArray());
+    }
+
+    [Fact]
+    public void ResultsDoNotDependOnTheThreadCount()
+    {
+        int saved = Parallelism.Threads;
+        try
+        {
+            Parallelism.Threads = 1;
+            var one = Step(21, large: true);
+            Parallelism.Threads = 4;
+            var four = Step(21, large: true);
+            Assert.Equal(one.Loss, four.Loss);
+            for (int i = 0; i < one.Grads.Length; i++) Assert.Equal(one.Grads[i], four.Grads[i]);
+        }
+        finally
+        {
+            Parallelism.Threads = saved;
+        }
     }
 
     [Fact]
