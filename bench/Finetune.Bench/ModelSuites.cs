@@ -30,7 +30,7 @@ public sealed class InferSuite : IBenchSuite
 /// </summary>
 internal static class ModelBench
 {
-    public const string Options = "options: --models tiny,mini,small,base (tiny,mini) --seqs 64,128 (64,128) --batch 32 --iters 3 --threads 2 --python /usr/bin/python3 --no-peer";
+    public const string Options = "options: --models tiny,mini,small,base (tiny,mini) --seqs 64,128 (64,128) --batch 32 --iters 3 --threads 2 --python /usr/bin/python3 --no-peer --gc (full GC after each step)";
 
     private static readonly Dictionary<string, (int Layers, int Hidden, int Heads, int Inter)> Sizes = new()
     {
@@ -43,7 +43,7 @@ internal static class ModelBench
     public static int Run(string mode, string[] args, BenchResults results)
     {
         int childAt = Array.IndexOf(args, "--child");
-        if (childAt >= 0) return Child(mode, args[childAt + 1], int.Parse(args[childAt + 2]), Int(args, "--batch", 32), Int(args, "--iters", 3), Int(args, "--threads", 2));
+        if (childAt >= 0) return Child(mode, args[childAt + 1], int.Parse(args[childAt + 2]), Int(args, "--batch", 32), Int(args, "--iters", 3), Int(args, "--threads", 2), args.Contains("--gc"));
         string[] models = Str(args, "--models", "tiny,mini").Split(',');
         int[] seqs = Str(args, "--seqs", "64,128").Split(',').Select(int.Parse).ToArray();
         int batch = Int(args, "--batch", 32), iters = Int(args, "--iters", 3), threads = Int(args, "--threads", 2);
@@ -59,7 +59,7 @@ internal static class ModelBench
             {
                 var (l, h, a, i) = Sizes[m];
                 string common = $"--batch {batch} --iters {iters} --threads {threads}";
-                var ours = RunChild(SelfCommand(), $"{mode} --child {m} {seq} {common}");
+                var ours = RunChild(SelfCommand(), $"{mode} --child {m} {seq} {common}{(args.Contains("--gc") ? " --gc" : "")}");
                 JsonObject? theirs = peer && File.Exists(python)
                     ? RunChild(python, $"{script} --mode {mode} --layers {l} --hidden {h} --heads {a} --inter {i} --seq {seq} {common}")
                     : null;
@@ -83,7 +83,7 @@ internal static class ModelBench
 
     private static string F(double? v) => v is double d ? d.ToString("F0") : "-";
 
-    private static int Child(string mode, string size, int seq, int batch, int iters, int threads)
+    private static int Child(string mode, string size, int seq, int batch, int iters, int threads, bool collect)
     {
         Parallelism.Threads = threads;
         var (l, h, a, i) = Sizes[size];
@@ -113,6 +113,7 @@ internal static class ModelBench
                 var loss = model.Forward(inputs, (Labels)labels).Loss!;
                 loss.Backward();
                 adam.Step();
+                if (collect) GC.Collect(); // reclaims the step's activations (pinned buffers live until a full GC)
             }
             else
             {
