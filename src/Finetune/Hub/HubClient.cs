@@ -55,7 +55,10 @@ public sealed partial class HubClient : IDisposable
         return commit != null && File.Exists(CacheLayout.NoExistPath(storage, commit, filename));
     }
 
-    /// <summary>HEAD the file: commit, etag, size and download location (following only relative redirects).</summary>
+    /// <summary>
+    /// HEAD the file (a GET where HEAD is not allowed): commit, etag, size and download location, following only
+    /// relative redirects.
+    /// </summary>
     public HubFileMetadata GetFileMetadata(string repoId, string filename, string? revision = null, RepoType type = RepoType.Model, CancellationToken ct = default) =>
         GetFileMetadataAsync(repoId, filename, revision, type, ct).GetAwaiter().GetResult();
 
@@ -67,6 +70,12 @@ public sealed partial class HubClient : IDisposable
             throw new HubException(ErrorKind.NotFound, HubErrorCode.OfflineMiss, $"Offline mode is on (HF_HUB_OFFLINE): cannot ask {Settings.Endpoint} about {HubHttp.Describe(subject)}.");
         string url = FileUrl(repoId, filename, revision, type);
         var (response, finalUrl) = await _http.SendAsync(HttpMethod.Head, url, followAbsolute: false, subject, ct: ct).ConfigureAwait(false);
+        if ((int)response.StatusCode is 405 or 501)
+        {
+            // A mirror without HEAD: a GET gives the same headers; its body is left unread.
+            response.Dispose();
+            (response, finalUrl) = await _http.SendAsync(HttpMethod.Get, url, followAbsolute: false, subject, ct: ct).ConfigureAwait(false);
+        }
         using (response)
         {
             _http.EnsureSuccess(response, subject, finalUrl);

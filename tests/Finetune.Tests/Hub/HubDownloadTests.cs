@@ -168,6 +168,19 @@ public class HubDownloadTests
     }
 
     [Fact]
+    public void AMirrorWithoutHeadIsAskedWithGet()
+    {
+        using var bed = new HubTestBed();
+        bed.AddTinyBert();
+        bed.Hub.RejectHead = true;
+        using var client = bed.Client();
+        string folder = client.ResolveModel("org/tiny-bert");
+        Assert.Equal(HubTestBed.Weights, File.ReadAllBytes(Path.Combine(folder, "model.safetensors")));
+        Assert.Equal(HubTestBed.ConfigText, File.ReadAllText(Path.Combine(folder, "config.json")));
+        Assert.True(File.Exists(Path.Combine(bed.Cache, "models--org--tiny-bert", ".no_exist", C1, "tokenizer.json")));
+    }
+
+    [Fact]
     public void ARequestThatTimesOutIsRetried()
     {
         using var bed = new HubTestBed();
