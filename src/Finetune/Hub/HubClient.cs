@@ -44,7 +44,7 @@ public sealed partial class HubClient : IDisposable
         string? commit = CacheLayout.CachedCommit(storage, revision ?? "main");
         if (commit == null) return null;
         string pointer = CacheLayout.PointerPath(storage, commit, filename);
-        return File.Exists(pointer) ? pointer : null;
+        return CacheLayout.PointerExists(pointer) ? pointer : null;
     }
 
     /// <summary>True when the cache records that the file does not exist at that revision.</summary>
@@ -110,7 +110,7 @@ public sealed partial class HubClient : IDisposable
         if (CacheLayout.IsCommitHash(revision))
         {
             string cached = CacheLayout.PointerPath(storage, revision, filename);
-            if (File.Exists(cached)) return cached;
+            if (CacheLayout.PointerExists(cached)) return cached;
         }
 
         HubFileMetadata meta;
@@ -139,14 +139,14 @@ public sealed partial class HubClient : IDisposable
         string blob = CacheLayout.BlobPath(storage, meta.Etag);
         string pointer = CacheLayout.PointerPath(storage, meta.CommitHash, filename);
         CacheLayout.WriteRef(storage, revision, meta.CommitHash);
-        if (File.Exists(pointer)) return pointer;
+        if (CacheLayout.PointerExists(pointer)) return pointer;
 
         try
         {
             using var _ = FileLock.Acquire(CacheLayout.LockPath(Settings.CacheDir, repoId, type, meta.Etag), Settings.LockTimeout, ct);
             if (!File.Exists(blob))
                 await DownloadBlobAsync(meta, blob, new RequestSubject(repoId, type, revision, filename), ct).ConfigureAwait(false);
-            if (!File.Exists(pointer)) CacheLayout.CreatePointer(blob, pointer);
+            if (!CacheLayout.PointerExists(pointer)) CacheLayout.CreatePointer(blob, pointer);
         }
         catch (Exception e) when (e is UnauthorizedAccessException or IOException || (e is FinetuneException { Kind: ErrorKind.Io } && e is not HubException))
         {

@@ -168,6 +168,21 @@ public class HubDownloadTests
     }
 
     [Fact]
+    public void ADeletedBlobIsFetchedAgainAndItsLinkRepaired()
+    {
+        using var bed = new HubTestBed();
+        bed.AddTinyBert();
+        using var client = bed.Client();
+        string path = client.Download("org/tiny-bert", "model.safetensors");
+        File.Delete(Path.Combine(bed.Cache, "models--org--tiny-bert", "blobs", WeightsSha));
+
+        Assert.Null(client.TryLoadFromCache("org/tiny-bert", "model.safetensors"));
+        Assert.Equal(path, client.Download("org/tiny-bert", "model.safetensors", C1));
+        Assert.Equal(HubTestBed.Weights, File.ReadAllBytes(path));
+        Assert.Equal(2, bed.Hub.Count("GET", "/cdn/"));
+    }
+
+    [Fact]
     public void AMirrorWithoutHeadIsAskedWithGet()
     {
         using var bed = new HubTestBed();
