@@ -168,6 +168,29 @@ public class HubDownloadTests
     }
 
     [Fact]
+    public void ATokenizerAloneFetchesNoWeights()
+    {
+        using var bed = new HubTestBed();
+        bed.AddTinyBert();
+        bed.Hub.AddRepo(RepoType.Model, "org/tokenizer-only", C2, new Dictionary<string, FakeHub.FakeFile> { ["vocab.txt"] = FakeHub.Git(HubTestBed.VocabText) });
+        using var client = bed.Client();
+
+        string folder = client.ResolveModel("org/tiny-bert", parts: ModelFiles.Tokenizer);
+        Assert.Equal(HubTestBed.VocabText, File.ReadAllText(Path.Combine(folder, "vocab.txt")));
+        Assert.True(File.Exists(Path.Combine(folder, "config.json")));
+        Assert.False(File.Exists(Path.Combine(folder, "model.safetensors")));
+        Assert.Equal(0, bed.Hub.Count("GET", "/cdn/"));
+
+        // A repository without config.json still gives its tokenizer; asking for weights there is an error.
+        string only = client.ResolveModel("org/tokenizer-only", parts: ModelFiles.Tokenizer);
+        Assert.Equal(Path.Combine(bed.Cache, "models--org--tokenizer-only", "snapshots", C2), only);
+        Assert.True(File.Exists(Path.Combine(only, "vocab.txt")));
+        var e = Assert.Throws<HubException>(() => client.ResolveModel("org/tokenizer-only"));
+        Assert.Equal(HubErrorCode.EntryNotFound, e.Code);
+        Assert.Contains("'config.json'", e.Message);
+    }
+
+    [Fact]
     public void ADeletedBlobIsFetchedAgainAndItsLinkRepaired()
     {
         using var bed = new HubTestBed();
