@@ -185,5 +185,11 @@ public class TrainerLossOptionTests
         var args2 = new TrainingArguments { OutputDir = t.Path, PerDeviceEvalBatchSize = 16, DisableTqdm = true };
         var weightedTrainer = new Trainer(new ToyClassifier(dropoutP: 0), args2, evalDataset: eval) { ClassWeights = new[] { 0.25f, 2.0f } };
         Assert.Equal(weighted / weightSum, weightedTrainer.Predict(eval).Metrics["test_loss"], 5);
+
+        // Both options also train (the backward pass goes through the smoothed / weighted loss).
+        var trainArgs = new TrainingArguments { OutputDir = t.Path, PerDeviceTrainBatchSize = 8, NumTrainEpochs = 1, LabelSmoothingFactor = 0.1, SaveStrategy = IntervalStrategy.No, DisableTqdm = true };
+        var trained = new Trainer(new ToyClassifier(), trainArgs, ToyClassifier.Data(32)) { ClassWeights = new[] { 0.5f, 1.5f } }.Train();
+        Assert.Equal(4, trained.GlobalStep);
+        Assert.True(double.IsFinite(trained.TrainingLoss));
     }
 }
