@@ -149,6 +149,20 @@ public static class FineTuneRecipe
         return result;
     }
 
+    /// <summary>
+    /// A local folder as is; a Hub repository id (name or owner/name) through the Hugging Face cache, downloading
+    /// only the parts needed; anything that looks like a path but does not exist is a NotFound error naming it.
+    /// </summary>
+    private static string Resolve(string nameOrPath, Hub.ModelFiles parts, string what)
+    {
+        if (Directory.Exists(nameOrPath)) return nameOrPath;
+        bool looksLikePath = nameOrPath.StartsWith('/') || nameOrPath.StartsWith('.') || nameOrPath.StartsWith('~') || nameOrPath.Contains('\\')
+            || nameOrPath.Count(c => c == '/') > 1 || nameOrPath.Length == 0;
+        if (looksLikePath)
+            throw FinetuneException.Missing($"{what} '{nameOrPath}' does not exist (give a local folder with config.json and model.safetensors, a Hub model id, or --from-scratch with a config).");
+        return Hub.Hub.ResolveModel(nameOrPath, parts: parts);
+    }
+
     /// <summary>A short name for a model path: the folder name (the config's folder for a config.json).</summary>
     public static string ModelLabel(string path)
     {
@@ -190,7 +204,7 @@ public static class FineTuneRecipe
         var id2label = Enumerable.Range(0, labelNames.Length).ToDictionary(i => i, i => labelNames[i]);
         if (o.FromScratch)
         {
-            string path = o.Model;
+            string path = File.Exists(o.Model) ? o.Model : Resolve(o.Model, Hub.ModelFiles.Config, "Config folder");
             if (!File.Exists(path) && !File.Exists(Path.Combine(path, "config.json")))
                 throw FinetuneException.Missing($"--from-scratch needs a config.json, but '{path}' is neither that file nor a folder holding it.");
             var config = AutoConfig.FromPretrained(path);
@@ -198,9 +212,8 @@ public static class FineTuneRecipe
             config.ProblemType ??= ProblemTypes.SingleLabel;
             return new SequenceClassifierAdapter(AutoModelForSequenceClassification.FromConfig(config, new Generator((ulong)o.Args.Seed)));
         }
-        if (!Directory.Exists(o.Model))
-            throw FinetuneException.Missing($"Model folder '{o.Model}' does not exist (offline: give a local folder with config.json and model.safetensors, or --from-scratch with a config).");
-        var model = AutoModelForSequenceClassification.FromPretrained(o.Model, new FromPretrainedOptions
+        string modelDir = Resolve(o.Model, Hub.ModelFiles.Config | Hub.ModelFiles.Weights, "Model folder");
+        var model = AutoModelForSequenceClassification.FromPretrained(modelDir, new FromPretrainedOptions
         {
             NumLabels = o.ZeroShot ? null : labelNames.Length,
             Id2Label = o.ZeroShot ? null : id2label,
@@ -220,8 +233,7 @@ public static class FineTuneRecipe
                 || File.Exists(Path.Combine(modelDir, "tokenizer_config.json")));
             dir = hasTok ? modelDir : throw FinetuneException.Missing($"No tokenizer files in '{modelDir}'; pass --tokenizer with a tokenizer folder (e.g. ../shared/models/bert-base-uncased).");
         }
-        if (!Directory.Exists(dir)) throw FinetuneException.Missing($"Tokenizer folder '{dir}' does not exist.");
-        return AutoTokenizer.FromPretrained(dir);
+        return AutoTokenizer.FromPretrained(Resolve(dir, Hub.ModelFiles.Tokenizer, "Tokenizer folder"));
     }
 
     private static List<TokenizedExample> Tokenize(Dataset ds, RecipeOptions o, PreTrainedTokenizer? tokenizer, string[] labelNames, string split)
