@@ -243,19 +243,7 @@ public static class FineTuneRecipe
             if (l < 0 || l >= labelNames.Length)
                 throw FinetuneException.Invalid($"Split '{split}' has label {l}, outside the {labelNames.Length} classes of the training split.");
         var rows = new List<TokenizedExample>(ds.NumRows);
-        if (ds.ColumnNames.Contains("input_ids") && o.Tokenizer == null)
-        {
-            var ids = ds.GetIntLists("input_ids");
-            var types = ds.ColumnNames.Contains("token_type_ids") ? ds.GetIntLists("token_type_ids") : null;
-            var masks = ds.ColumnNames.Contains("attention_mask") ? ds.GetIntLists("attention_mask") : null;
-            for (int i = 0; i < ds.NumRows; i++)
-            {
-                int[] row = ids[i] ?? throw FinetuneException.Invalid($"Split '{split}' row {i} has no input_ids.");
-                if (row.Length > o.MaxLength && o.MaxLength > 0) row = row[..o.MaxLength];
-                rows.Add(new TokenizedExample(row, labels[i], types?[i], masks?[i]));
-            }
-            return rows;
-        }
+        if (ds.ColumnNames.Contains("input_ids") && o.Tokenizer == null) return TokenizedExample.FromDataset(ds, o.LabelColumn, o.MaxLength);
         string textColumn = o.TextColumn ?? new[] { "text", "sentence", "sentence1", "question" }.FirstOrDefault(ds.ColumnNames.Contains)
             ?? throw FinetuneException.Missing($"Split '{split}' has no text column (columns: {string.Join(", ", ds.ColumnNames)}); pass --text-column.");
         if (!ds.ColumnNames.Contains(textColumn)) throw FinetuneException.Missing($"Split '{split}' has no column '{textColumn}' (columns: {string.Join(", ", ds.ColumnNames)}).");
