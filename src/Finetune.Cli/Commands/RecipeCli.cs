@@ -76,7 +76,8 @@ internal sealed class RecipeCli
             NumTrainEpochs = 3,
             EvalStrategy = IntervalStrategy.Epoch,
             SaveStrategy = IntervalStrategy.Epoch,
-            LoggingStrategy = IntervalStrategy.Epoch,
+            LoggingStrategy = IntervalStrategy.Steps,
+            LoggingSteps = 10, // enough points for the report's loss and learning-rate curves
         };
         string? configFile = parse.GetValue(Config);
         if (configFile != null)

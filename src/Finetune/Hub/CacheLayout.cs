@@ -112,6 +112,14 @@ internal static partial class CacheLayout
         File.Move(tmp, pointerPath, overwrite: true);
     }
 
+    /// <summary>True when the snapshot entry exists and, if it is a link, its blob too (Python's os.path.exists).</summary>
+    public static bool PointerExists(string pointer)
+    {
+        var info = new FileInfo(pointer);
+        if (info.LinkTarget == null) return info.Exists;
+        return info.ResolveLinkTarget(returnFinalTarget: true) is { Exists: true };
+    }
+
     private static bool IsLinkTo(string link, string blob)
     {
         var info = new FileInfo(link);

@@ -7,11 +7,11 @@ namespace Finetune.Hub;
 public static class Hub
 {
     /// <summary>A local folder as is, else the cached snapshot folder of the Hub model (downloading what is missing).</summary>
-    public static string ResolveModel(string nameOrPath, string? revision = null)
+    public static string ResolveModel(string nameOrPath, string? revision = null, ModelFiles parts = ModelFiles.All)
     {
         if (Directory.Exists(nameOrPath)) return Path.GetFullPath(nameOrPath);
         using var client = new HubClient();
-        return client.ResolveModel(nameOrPath, revision);
+        return client.ResolveModel(nameOrPath, revision, parts);
     }
 
     /// <summary>A local folder's data files as is, else the Hub dataset's data files in the cache.</summary>

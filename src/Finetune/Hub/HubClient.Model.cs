@@ -18,39 +18,65 @@ public sealed partial class HubClient
     /// <summary>
     /// A folder holding a model's files: <paramref name="nameOrPath"/> itself when it is a local folder, else the
     /// snapshot folder of the Hub repository at <paramref name="revision"/> (default "main") after fetching
-    /// config.json, the weights (model.safetensors, or its index and shards, else pytorch_model.bin) and whichever
-    /// tokenizer files exist. Files the repository lacks are recorded under .no_exist, as transformers does.
+    /// <paramref name="parts"/>: config.json, the weights (model.safetensors, or its index and shards, else
+    /// pytorch_model.bin or its shards) and whichever tokenizer files exist. Files the repository lacks are recorded
+    /// under .no_exist, as transformers does.
     /// </summary>
-    public string ResolveModel(string nameOrPath, string? revision = null, CancellationToken ct = default)
+    public string ResolveModel(string nameOrPath, string? revision = null, ModelFiles parts = ModelFiles.All, CancellationToken ct = default)
     {
         if (Directory.Exists(nameOrPath)) return Path.GetFullPath(nameOrPath);
         if (!IsValidRepoId(nameOrPath))
             throw FinetuneException.Missing($"'{nameOrPath}' is neither a local folder nor a valid Hub model id.");
         revision ??= "main";
+        string storage = RepoCacheFolder(nameOrPath);
+        // After the first answer every file is fetched at that commit, so a push in between cannot mix versions.
+        string? commit = CacheLayout.IsCommitHash(revision) ? revision : null;
 
-        string config = Download(nameOrPath, "config.json", revision, RepoType.Model, ct);
-        string snapshot = SnapshotFolderOf(config, "config.json");
-        // Later files are fetched at the commit config.json came from, so a push in between cannot mix versions.
-        string commit = Path.GetFileName(snapshot);
-
-        bool haveWeights = false;
-        foreach (string weights in WeightFiles)
+        string? Fetch(string file, bool required)
         {
-            string? path = TryDownloadOptional(nameOrPath, weights, commit, ct);
-            if (path == null) continue;
-            if (weights.EndsWith(".index.json", StringComparison.Ordinal))
-                foreach (string shard in ShardsOf(path))
-                    Download(nameOrPath, shard, commit, RepoType.Model, ct);
-            haveWeights = true;
-            break;
+            string? path = required ? Download(nameOrPath, file, commit ?? revision, RepoType.Model, ct)
+                : TryDownloadOptional(nameOrPath, file, commit ?? revision, ct);
+            commit ??= path != null ? CommitOfPointer(storage, path) : CacheLayout.CachedCommit(storage, revision);
+            return path;
         }
-        if (!haveWeights)
-            throw new HubException(ErrorKind.NotFound, HubErrorCode.EntryNotFound,
-                $"Model '{nameOrPath}' at revision '{revision}' has none of {string.Join(", ", WeightFiles)}" +
-                (Settings.Offline ? $" in the cache {RepoCacheFolder(nameOrPath)} (offline mode is on)." : "."));
 
-        foreach (string file in TokenizerFiles) TryDownloadOptional(nameOrPath, file, commit, ct);
-        return snapshot;
+        // The weights need the config that describes them; a tokenizer alone does not.
+        Fetch("config.json", required: (parts & (ModelFiles.Config | ModelFiles.Weights)) != 0);
+        if ((parts & ModelFiles.Weights) != 0)
+        {
+            bool haveWeights = false;
+            foreach (string weights in WeightFiles)
+            {
+                string? path = Fetch(weights, required: false);
+                if (path == null) continue;
+                if (weights.EndsWith(".index.json", StringComparison.Ordinal))
+                    foreach (string shard in ShardsOf(path))
+                        Fetch(shard, required: true);
+                haveWeights = true;
+                break;
+            }
+            if (!haveWeights)
+                throw new HubException(ErrorKind.NotFound, HubErrorCode.EntryNotFound,
+                    $"Model '{nameOrPath}' at revision '{revision}' has none of {string.Join(", ", WeightFiles)}" +
+                    (Settings.Offline ? $" in the cache {storage} (offline mode is on)." : "."));
+        }
+        int tokenizerFiles = 0;
+        if ((parts & ModelFiles.Tokenizer) != 0)
+            foreach (string file in TokenizerFiles)
+                if (Fetch(file, required: false) != null) tokenizerFiles++;
+        if (parts == ModelFiles.Tokenizer && tokenizerFiles == 0)
+            throw new HubException(ErrorKind.NotFound, HubErrorCode.EntryNotFound,
+                $"Model '{nameOrPath}' at revision '{revision}' has none of the tokenizer files {string.Join(", ", TokenizerFiles)}.");
+        if (commit == null)
+            throw new HubException(ErrorKind.NotFound, HubErrorCode.OfflineMiss, $"Model '{nameOrPath}' at revision '{revision}' is not in the cache {storage}.");
+        return Path.Combine(storage, "snapshots", commit);
+    }
+
+    // snapshots/{commit}/{file...} → commit.
+    private static string CommitOfPointer(string storage, string pointer)
+    {
+        string rel = Path.GetRelativePath(Path.Combine(storage, "snapshots"), pointer);
+        return rel.Split(Path.DirectorySeparatorChar)[0];
     }
 
     /// <summary>
@@ -68,13 +94,6 @@ public sealed partial class HubClient
         {
             return null;
         }
-    }
-
-    private static string SnapshotFolderOf(string pointer, string filename)
-    {
-        string dir = Path.GetDirectoryName(pointer)!;
-        for (int depth = filename.Count(c => c == '/'); depth > 0; depth--) dir = Path.GetDirectoryName(dir)!;
-        return dir;
     }
 
     /// <summary>The distinct shard files named by a sharded checkpoint's index ("weight_map" values).</summary>

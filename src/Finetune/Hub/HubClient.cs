@@ -44,7 +44,7 @@ public sealed partial class HubClient : IDisposable
         string? commit = CacheLayout.CachedCommit(storage, revision ?? "main");
         if (commit == null) return null;
         string pointer = CacheLayout.PointerPath(storage, commit, filename);
-        return File.Exists(pointer) ? pointer : null;
+        return CacheLayout.PointerExists(pointer) ? pointer : null;
     }
 
     /// <summary>True when the cache records that the file does not exist at that revision.</summary>
@@ -55,7 +55,10 @@ public sealed partial class HubClient : IDisposable
         return commit != null && File.Exists(CacheLayout.NoExistPath(storage, commit, filename));
     }
 
-    /// <summary>HEAD the file: commit, etag, size and download location (following only relative redirects).</summary>
+    /// <summary>
+    /// HEAD the file (a GET where HEAD is not allowed): commit, etag, size and download location, following only
+    /// relative redirects.
+    /// </summary>
     public HubFileMetadata GetFileMetadata(string repoId, string filename, string? revision = null, RepoType type = RepoType.Model, CancellationToken ct = default) =>
         GetFileMetadataAsync(repoId, filename, revision, type, ct).GetAwaiter().GetResult();
 
@@ -67,6 +70,12 @@ public sealed partial class HubClient : IDisposable
             throw new HubException(ErrorKind.NotFound, HubErrorCode.OfflineMiss, $"Offline mode is on (HF_HUB_OFFLINE): cannot ask {Settings.Endpoint} about {HubHttp.Describe(subject)}.");
         string url = FileUrl(repoId, filename, revision, type);
         var (response, finalUrl) = await _http.SendAsync(HttpMethod.Head, url, followAbsolute: false, subject, ct: ct).ConfigureAwait(false);
+        if ((int)response.StatusCode is 405 or 501)
+        {
+            // A mirror without HEAD: a GET gives the same headers; its body is left unread.
+            response.Dispose();
+            (response, finalUrl) = await _http.SendAsync(HttpMethod.Get, url, followAbsolute: false, subject, ct: ct).ConfigureAwait(false);
+        }
         using (response)
         {
             _http.EnsureSuccess(response, subject, finalUrl);
@@ -101,7 +110,7 @@ public sealed partial class HubClient : IDisposable
         if (CacheLayout.IsCommitHash(revision))
         {
             string cached = CacheLayout.PointerPath(storage, revision, filename);
-            if (File.Exists(cached)) return cached;
+            if (CacheLayout.PointerExists(cached)) return cached;
         }
 
         HubFileMetadata meta;
@@ -130,14 +139,14 @@ public sealed partial class HubClient : IDisposable
         string blob = CacheLayout.BlobPath(storage, meta.Etag);
         string pointer = CacheLayout.PointerPath(storage, meta.CommitHash, filename);
         CacheLayout.WriteRef(storage, revision, meta.CommitHash);
-        if (File.Exists(pointer)) return pointer;
+        if (CacheLayout.PointerExists(pointer)) return pointer;
 
         try
         {
             using var _ = FileLock.Acquire(CacheLayout.LockPath(Settings.CacheDir, repoId, type, meta.Etag), Settings.LockTimeout, ct);
             if (!File.Exists(blob))
                 await DownloadBlobAsync(meta, blob, new RequestSubject(repoId, type, revision, filename), ct).ConfigureAwait(false);
-            if (!File.Exists(pointer)) CacheLayout.CreatePointer(blob, pointer);
+            if (!CacheLayout.PointerExists(pointer)) CacheLayout.CreatePointer(blob, pointer);
         }
         catch (Exception e) when (e is UnauthorizedAccessException or IOException || (e is FinetuneException { Kind: ErrorKind.Io } && e is not HubException))
         {

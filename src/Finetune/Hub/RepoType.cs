@@ -46,3 +46,16 @@ public static class RepoTypes
         }
     }
 }
+
+/// <summary>Which of a model repository's files <see cref="HubClient.ResolveModel"/> fetches.</summary>
+[Flags]
+public enum ModelFiles
+{
+    /// <summary>config.json.</summary>
+    Config = 1,
+    /// <summary>model.safetensors, or its index and shards, else pytorch_model.bin (or its shards).</summary>
+    Weights = 2,
+    /// <summary>Whichever tokenizer files the repository has (tokenizer.json, vocab.txt, spiece.model, ...).</summary>
+    Tokenizer = 4,
+    All = Config | Weights | Tokenizer,
+}

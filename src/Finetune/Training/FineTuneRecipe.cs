@@ -143,10 +143,32 @@ public static class FineTuneRecipe
             if (!o.ZeroShot) trainer.SaveModel(args.OutputDir);
             WriteMetrics(result, Path.Combine(args.OutputDir, "metrics.json"));
             AtomicFile.WriteAllText(Path.Combine(args.OutputDir, "report.html"), HtmlReport.Build(
-                $"finetune: {Path.GetFileName(Path.TrimEndingDirectorySeparator(o.Model))} on {o.Dataset}", result.LogHistory, confusion, names,
+                $"finetune: {ModelLabel(o.Model)} on {o.Dataset}", result.LogHistory, confusion, names,
                 report.ToText(), Settings(o), result.TestMetrics.Where(kv => !kv.Key.Contains("runtime") && !kv.Key.Contains("per_second")).ToDictionary()));
         }
         return result;
+    }
+
+    /// <summary>
+    /// A local folder as is; a Hub repository id (name or owner/name) through the Hugging Face cache, downloading
+    /// only the parts needed; anything that looks like a path but does not exist is a NotFound error naming it.
+    /// </summary>
+    private static string Resolve(string nameOrPath, Hub.ModelFiles parts, string what)
+    {
+        if (Directory.Exists(nameOrPath)) return nameOrPath;
+        bool looksLikePath = nameOrPath.StartsWith('/') || nameOrPath.StartsWith('.') || nameOrPath.StartsWith('~') || nameOrPath.Contains('\\')
+            || nameOrPath.Count(c => c == '/') > 1 || nameOrPath.Length == 0;
+        if (looksLikePath)
+            throw FinetuneException.Missing($"{what} '{nameOrPath}' does not exist (give a local folder with config.json and model.safetensors, a Hub model id, or --from-scratch with a config).");
+        return Hub.Hub.ResolveModel(nameOrPath, parts: parts);
+    }
+
+    /// <summary>A short name for a model path: the folder name (the config's folder for a config.json).</summary>
+    public static string ModelLabel(string path)
+    {
+        string p = Path.TrimEndingDirectorySeparator(path);
+        string name = Path.GetFileName(p);
+        return name.EndsWith(".json", StringComparison.OrdinalIgnoreCase) ? Path.GetFileName(Path.GetDirectoryName(Path.GetFullPath(p))!) : name;
     }
 
     private static Dataset Split(DatasetDict dict, string split, string name) =>
@@ -182,7 +204,7 @@ public static class FineTuneRecipe
         var id2label = Enumerable.Range(0, labelNames.Length).ToDictionary(i => i, i => labelNames[i]);
         if (o.FromScratch)
         {
-            string path = o.Model;
+            string path = File.Exists(o.Model) ? o.Model : Resolve(o.Model, Hub.ModelFiles.Config, "Config folder");
             if (!File.Exists(path) && !File.Exists(Path.Combine(path, "config.json")))
                 throw FinetuneException.Missing($"--from-scratch needs a config.json, but '{path}' is neither that file nor a folder holding it.");
             var config = AutoConfig.FromPretrained(path);
@@ -190,9 +212,8 @@ public static class FineTuneRecipe
             config.ProblemType ??= ProblemTypes.SingleLabel;
             return new SequenceClassifierAdapter(AutoModelForSequenceClassification.FromConfig(config, new Generator((ulong)o.Args.Seed)));
         }
-        if (!Directory.Exists(o.Model))
-            throw FinetuneException.Missing($"Model folder '{o.Model}' does not exist (offline: give a local folder with config.json and model.safetensors, or --from-scratch with a config).");
-        var model = AutoModelForSequenceClassification.FromPretrained(o.Model, new FromPretrainedOptions
+        string modelDir = Resolve(o.Model, Hub.ModelFiles.Config | Hub.ModelFiles.Weights, "Model folder");
+        var model = AutoModelForSequenceClassification.FromPretrained(modelDir, new FromPretrainedOptions
         {
             NumLabels = o.ZeroShot ? null : labelNames.Length,
             Id2Label = o.ZeroShot ? null : id2label,
@@ -212,8 +233,7 @@ public static class FineTuneRecipe
                 || File.Exists(Path.Combine(modelDir, "tokenizer_config.json")));
             dir = hasTok ? modelDir : throw FinetuneException.Missing($"No tokenizer files in '{modelDir}'; pass --tokenizer with a tokenizer folder (e.g. ../shared/models/bert-base-uncased).");
         }
-        if (!Directory.Exists(dir)) throw FinetuneException.Missing($"Tokenizer folder '{dir}' does not exist.");
-        return AutoTokenizer.FromPretrained(dir);
+        return AutoTokenizer.FromPretrained(Resolve(dir, Hub.ModelFiles.Tokenizer, "Tokenizer folder"));
     }
 
     private static List<TokenizedExample> Tokenize(Dataset ds, RecipeOptions o, PreTrainedTokenizer? tokenizer, string[] labelNames, string split)
@@ -223,19 +243,7 @@ public static class FineTuneRecipe
             if (l < 0 || l >= labelNames.Length)
                 throw FinetuneException.Invalid($"Split '{split}' has label {l}, outside the {labelNames.Length} classes of the training split.");
         var rows = new List<TokenizedExample>(ds.NumRows);
-        if (ds.ColumnNames.Contains("input_ids") && o.Tokenizer == null)
-        {
-            var ids = ds.GetIntLists("input_ids");
-            var types = ds.ColumnNames.Contains("token_type_ids") ? ds.GetIntLists("token_type_ids") : null;
-            var masks = ds.ColumnNames.Contains("attention_mask") ? ds.GetIntLists("attention_mask") : null;
-            for (int i = 0; i < ds.NumRows; i++)
-            {
-                int[] row = ids[i] ?? throw FinetuneException.Invalid($"Split '{split}' row {i} has no input_ids.");
-                if (row.Length > o.MaxLength && o.MaxLength > 0) row = row[..o.MaxLength];
-                rows.Add(new TokenizedExample(row, labels[i], types?[i], masks?[i]));
-            }
-            return rows;
-        }
+        if (ds.ColumnNames.Contains("input_ids") && o.Tokenizer == null) return TokenizedExample.FromDataset(ds, o.LabelColumn, o.MaxLength);
         string textColumn = o.TextColumn ?? new[] { "text", "sentence", "sentence1", "question" }.FirstOrDefault(ds.ColumnNames.Contains)
             ?? throw FinetuneException.Missing($"Split '{split}' has no text column (columns: {string.Join(", ", ds.ColumnNames)}); pass --text-column.");
         if (!ds.ColumnNames.Contains(textColumn)) throw FinetuneException.Missing($"Split '{split}' has no column '{textColumn}' (columns: {string.Join(", ", ds.ColumnNames)}).");

@@ -50,6 +50,7 @@ public sealed partial class Trainer
                 for (int i = start; i < end; i++) rows[i - start] = data[i];
                 var batch = collator.Collate(rows);
                 if (!hasLabels) batch = new ModelBatch { InputIds = batch.InputIds, AttentionMask = batch.AttentionMask, TokenTypeIds = batch.TokenTypeIds, BatchSize = batch.BatchSize, SeqLen = batch.SeqLen };
+                using var scope = TensorScope.Begin();
                 var output = model.Forward(batch);
                 output.Logits.Span.CopyTo(logits.AsSpan(start * numLabels, rows.Length * numLabels));
                 if (hasLabels)

@@ -243,6 +243,8 @@ public sealed partial class Trainer
         // Dropout draws from a stream seeded by (seed, micro-batch): a resumed run sees the same masks.
         Generator.ManualSeed(Sampler.Mix((ulong)Args.Seed, (ulong)microBatchIndex));
         model.Module.Train();
+        // Activations go back to the buffer pool when the step ends (parameters and their gradients are kept).
+        using var scope = TensorScope.Begin();
         var output = model.Forward(batch);
         Tensor loss = ComputeLoss(batch, output);
         int ga = Args.GradientAccumulationSteps;
@@ -250,7 +252,7 @@ public sealed partial class Trainer
         if (ga == 1) loss.Backward();
         else
         {
-            using var seed = Tensor.Full(1f / ga, loss.Shape);
+            var seed = Tensor.Full(1f / ga, loss.Shape);
             loss.Backward(seed);
         }
         return value / ga;
@@ -261,7 +263,7 @@ public sealed partial class Trainer
         bool custom = (Args.LabelSmoothingFactor > 0 || ClassWeights != null) && batch.Labels != null && model.ProblemType == "single_label_classification";
         if (custom)
         {
-            using var weight = ClassWeights != null ? Tensor.FromArray(ClassWeights, ClassWeights.Length) : null;
+            var weight = ClassWeights != null ? Tensor.FromArray(ClassWeights, ClassWeights.Length) : null;
             return F.CrossEntropy(output.Logits, IntTensor.FromArray(batch.Labels!, batch.BatchSize), labelSmoothing: (float)Args.LabelSmoothingFactor, weight: weight);
         }
         return output.Loss ?? throw FinetuneException.Invalid("The training data has no labels, so no loss can be computed.");

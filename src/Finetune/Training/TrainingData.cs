@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Finetune.Data;
 
 namespace Finetune.Training;
 
@@ -23,6 +24,34 @@ public sealed class TokenizedExample
     public float[]? FloatLabels { get; }
 
     public bool HasLabel => Label != -100 || FloatLabels != null;
+
+    /// <summary>
+    /// The rows of a tokenized Dataset (input_ids, optional token_type_ids / attention_mask, an integer label
+    /// column), truncated to <paramref name="maxLength"/> tokens when given.
+    /// </summary>
+    public static List<TokenizedExample> FromDataset(Dataset ds, string labelColumn = "label", int? maxLength = null)
+    {
+        if (!ds.ColumnNames.Contains("input_ids"))
+            throw FinetuneException.Missing($"The dataset has no input_ids column (columns: {string.Join(", ", ds.ColumnNames)}); tokenize it first.");
+        int[]? labels = ds.ColumnNames.Contains(labelColumn) ? ds.GetInts(labelColumn) : null;
+        var ids = ds.GetIntLists("input_ids");
+        var types = ds.ColumnNames.Contains("token_type_ids") ? ds.GetIntLists("token_type_ids") : null;
+        var masks = ds.ColumnNames.Contains("attention_mask") ? ds.GetIntLists("attention_mask") : null;
+        var rows = new List<TokenizedExample>(ds.NumRows);
+        for (int i = 0; i < ds.NumRows; i++)
+        {
+            int[] row = ids[i] ?? throw FinetuneException.Invalid($"Row {i} of the dataset has no input_ids.");
+            int[]? tt = types?[i], am = masks?[i];
+            if (maxLength is int m && m > 0 && row.Length > m)
+            {
+                row = row[..m];
+                tt = tt?[..m];
+                am = am?[..m];
+            }
+            rows.Add(new TokenizedExample(row, labels?[i] ?? -100, tt, am));
+        }
+        return rows;
+    }
 
     /// <summary>
     /// Reads pre-tokenized JSON lines (input_ids, optional token_type_ids / attention_mask, label or labels), the

@@ -86,6 +86,18 @@ public class TrainCommandTests
         (code, _, err) = Run("train", "--per-device-train-batch-size", "many", "--output-dir", t.Path);
         Assert.Equal(3, code);
         Assert.Contains("per_device_train_batch_size", err);
+
+        // An output folder holding a run with other arguments is refused, and what is there stays untouched.
+        string run = Path.Combine(t.Path, "run");
+        string[] common = { "train", "--model", config, "--from-scratch", "--tokenizer", tok, "--max-train-samples", "32", "--max-eval-samples", "16",
+            "--num-train-epochs", "1", "--save-strategy", "no", "--disable-tqdm", "--output-dir", run };
+        (code, _, err) = Run(common);
+        Assert.True(code == 0, err);
+        byte[] before = File.ReadAllBytes(Path.Combine(run, "model.safetensors"));
+        (code, _, err) = Run(common.Concat(new[] { "--learning-rate", "1e-3" }).ToArray());
+        Assert.Equal(3, code);
+        Assert.Contains("different training arguments", err);
+        Assert.Equal(before, File.ReadAllBytes(Path.Combine(run, "model.safetensors")));
     }
 }
 

@@ -81,6 +81,9 @@ internal sealed class FakeHub : IDisposable
     /// <summary>The next request is answered only after this many milliseconds (a server that times out); once.</summary>
     public int StallNextMs;
 
+    /// <summary>Answer HEAD with 405 Method Not Allowed, as some mirrors do.</summary>
+    public volatile bool RejectHead;
+
     /// <summary>Pause this long before sending an LFS body (makes two concurrent downloads overlap).</summary>
     public volatile int LfsDelayMs;
 
@@ -149,6 +152,11 @@ internal sealed class FakeHub : IDisposable
         if (left > 0)
         {
             Finish(res, 503);
+            return;
+        }
+        if (RejectHead && req.HttpMethod == "HEAD")
+        {
+            Finish(res, 405);
             return;
         }
         string[] seg = path.TrimStart('/').Split('/');

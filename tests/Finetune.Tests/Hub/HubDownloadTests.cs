@@ -168,6 +168,57 @@ public class HubDownloadTests
     }
 
     [Fact]
+    public void ATokenizerAloneFetchesNoWeights()
+    {
+        using var bed = new HubTestBed();
+        bed.AddTinyBert();
+        bed.Hub.AddRepo(RepoType.Model, "org/tokenizer-only", C2, new Dictionary<string, FakeHub.FakeFile> { ["vocab.txt"] = FakeHub.Git(HubTestBed.VocabText) });
+        using var client = bed.Client();
+
+        string folder = client.ResolveModel("org/tiny-bert", parts: ModelFiles.Tokenizer);
+        Assert.Equal(HubTestBed.VocabText, File.ReadAllText(Path.Combine(folder, "vocab.txt")));
+        Assert.True(File.Exists(Path.Combine(folder, "config.json")));
+        Assert.False(File.Exists(Path.Combine(folder, "model.safetensors")));
+        Assert.Equal(0, bed.Hub.Count("GET", "/cdn/"));
+
+        // A repository without config.json still gives its tokenizer; asking for weights there is an error.
+        string only = client.ResolveModel("org/tokenizer-only", parts: ModelFiles.Tokenizer);
+        Assert.Equal(Path.Combine(bed.Cache, "models--org--tokenizer-only", "snapshots", C2), only);
+        Assert.True(File.Exists(Path.Combine(only, "vocab.txt")));
+        var e = Assert.Throws<HubException>(() => client.ResolveModel("org/tokenizer-only"));
+        Assert.Equal(HubErrorCode.EntryNotFound, e.Code);
+        Assert.Contains("'config.json'", e.Message);
+    }
+
+    [Fact]
+    public void ADeletedBlobIsFetchedAgainAndItsLinkRepaired()
+    {
+        using var bed = new HubTestBed();
+        bed.AddTinyBert();
+        using var client = bed.Client();
+        string path = client.Download("org/tiny-bert", "model.safetensors");
+        File.Delete(Path.Combine(bed.Cache, "models--org--tiny-bert", "blobs", WeightsSha));
+
+        Assert.Null(client.TryLoadFromCache("org/tiny-bert", "model.safetensors"));
+        Assert.Equal(path, client.Download("org/tiny-bert", "model.safetensors", C1));
+        Assert.Equal(HubTestBed.Weights, File.ReadAllBytes(path));
+        Assert.Equal(2, bed.Hub.Count("GET", "/cdn/"));
+    }
+
+    [Fact]
+    public void AMirrorWithoutHeadIsAskedWithGet()
+    {
+        using var bed = new HubTestBed();
+        bed.AddTinyBert();
+        bed.Hub.RejectHead = true;
+        using var client = bed.Client();
+        string folder = client.ResolveModel("org/tiny-bert");
+        Assert.Equal(HubTestBed.Weights, File.ReadAllBytes(Path.Combine(folder, "model.safetensors")));
+        Assert.Equal(HubTestBed.ConfigText, File.ReadAllText(Path.Combine(folder, "config.json")));
+        Assert.True(File.Exists(Path.Combine(bed.Cache, "models--org--tiny-bert", ".no_exist", C1, "tokenizer.json")));
+    }
+
+    [Fact]
     public void ARequestThatTimesOutIsRetried()
     {
         using var bed = new HubTestBed();

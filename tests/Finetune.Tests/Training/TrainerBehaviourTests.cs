@@ -155,3 +155,41 @@ public class TrainerBehaviourTests
         }
     }
 }
+
+public class TrainerLossOptionTests
+{
+    [Fact]
+    public void LabelSmoothingAndClassWeightsFollowTheirFormulas()
+    {
+        using var t = new TempDir();
+        var eval = ToyClassifier.Data(16, seed: 5);
+        var args = new TrainingArguments { OutputDir = t.Path, PerDeviceEvalBatchSize = 16, LabelSmoothingFactor = 0.1, DisableTqdm = true };
+        var trainer = new Trainer(new ToyClassifier(dropoutP: 0), args, evalDataset: eval);
+        var pred = trainer.Predict(eval);
+        int n = eval.Count;
+        double smoothed = 0, weighted = 0, weightSum = 0;
+        double[] w = { 0.25, 2.0 };
+        for (int i = 0; i < n; i++)
+        {
+            double a = pred.Predictions[2 * i], b = pred.Predictions[2 * i + 1];
+            double m = Math.Max(a, b), lse = m + Math.Log(Math.Exp(a - m) + Math.Exp(b - m));
+            double[] logp = { a - lse, b - lse };
+            int y = eval[i].Label;
+            // transformers' LabelSmoother: (1 - eps) * nll + eps * mean over classes of -log p.
+            smoothed += 0.9 * -logp[y] + 0.1 * -(logp[0] + logp[1]) / 2;
+            weighted += w[y] * -logp[y];
+            weightSum += w[y];
+        }
+        Assert.Equal(smoothed / n, pred.Metrics["test_loss"], 5);
+
+        var args2 = new TrainingArguments { OutputDir = t.Path, PerDeviceEvalBatchSize = 16, DisableTqdm = true };
+        var weightedTrainer = new Trainer(new ToyClassifier(dropoutP: 0), args2, evalDataset: eval) { ClassWeights = new[] { 0.25f, 2.0f } };
+        Assert.Equal(weighted / weightSum, weightedTrainer.Predict(eval).Metrics["test_loss"], 5);
+
+        // Both options also train (the backward pass goes through the smoothed / weighted loss).
+        var trainArgs = new TrainingArguments { OutputDir = t.Path, PerDeviceTrainBatchSize = 8, NumTrainEpochs = 1, LabelSmoothingFactor = 0.1, SaveStrategy = IntervalStrategy.No, DisableTqdm = true };
+        var trained = new Trainer(new ToyClassifier(), trainArgs, ToyClassifier.Data(32)) { ClassWeights = new[] { 0.5f, 1.5f } }.Train();
+        Assert.Equal(4, trained.GlobalStep);
+        Assert.True(double.IsFinite(trained.TrainingLoss));
+    }
+}
