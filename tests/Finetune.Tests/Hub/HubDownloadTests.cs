@@ -250,6 +250,18 @@ public class HubDownloadTests
     }
 
     [Fact]
+    public void AnUnresolvableHostIsANetworkErrorNamingTheFile()
+    {
+        using var bed = new HubTestBed();
+        // ".invalid" never resolves (RFC 2606), with or without a network.
+        using var client = new HubClient(bed.Settings() with { Endpoint = "http://hub.invalid" });
+        var e = Assert.Throws<HubException>(() => client.ResolveModel("org/tiny-bert"));
+        Assert.Equal((HubErrorCode.NoNetwork, ErrorKind.Network), (e.Code, e.Kind));
+        Assert.Contains("http://hub.invalid", e.Message);
+        Assert.Contains("'config.json'", e.Message);
+    }
+
+    [Fact]
     public void ADatasetIsServedFromTheCacheOffline()
     {
         using var bed = new HubTestBed();
