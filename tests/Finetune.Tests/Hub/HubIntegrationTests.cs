@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Finetune.Data;
 using Finetune.Hub;
 using Finetune.Models;
 using Finetune.Tokenizers;
@@ -52,5 +53,31 @@ public class HubIntegrationTests
         string text = line.RootElement.GetProperty("text").GetString()!;
         int[] ids = line.RootElement.GetProperty("input_ids").EnumerateArray().Select(e => e.GetInt32()).ToArray();
         Assert.Equal(ids, tok.Encode(text)[0].InputIds);
+    }
+
+    [SkippableFact]
+    public void HubParquetFilesLoadFromTheSnapshotWithTheirSplits()
+    {
+        string dir = SharedData.Require("datasets/angry_tweets_da");
+        var files = new Dictionary<string, FakeHub.FakeFile>
+        {
+            ["README.md"] = FakeHub.Git("# angry tweets\n"),
+            ["data/train-00000-of-00001.parquet"] = new(File.ReadAllBytes(Path.Combine(dir, "train-00000-of-00001.parquet")), Lfs: true),
+            ["data/test-00000-of-00001.parquet"] = new(File.ReadAllBytes(Path.Combine(dir, "test-00000-of-00001.parquet")), Lfs: true),
+        };
+        using var bed = new HubTestBed();
+        bed.Hub.AddRepo(RepoType.Dataset, "DDSC/angry-tweets", HubTestBed.Commit2, files);
+        using var client = bed.Client();
+
+        var hub = client.ResolveDataset("DDSC/angry-tweets");
+        Assert.Equal(["train", "test"], hub.Splits.Keys);
+        var loaded = LoadDataset.Load("parquet", options: new LoadOptions { DataFiles = hub.LocalSplits });
+        foreach (string split in new[] { "train", "test" })
+        {
+            var direct = LoadDataset.LoadFile(Path.Combine(dir, split + "-00000-of-00001.parquet"));
+            Assert.Equal(direct.NumRows, loaded[split].NumRows);
+            Assert.Equal(direct.Features.Names, loaded[split].Features.Names);
+            Assert.True(direct.NumRows > 100);
+        }
     }
 }
