@@ -17,20 +17,6 @@ internal sealed class DatasetCommand : ICliCommand
         return cmd;
     }
 
-    // System.CommandLine's own handler would print a stack trace and exit 1; a user's mistake gets one line and its code.
-    private static int Guard(ParseResult parse, Func<int> action)
-    {
-        try
-        {
-            return action();
-        }
-        catch (FinetuneException e)
-        {
-            parse.InvocationConfiguration.Error.WriteLine($"error: {e.Message}");
-            return e.ExitCode;
-        }
-    }
-
     private static Argument<string> NameArgument() => new("NAME_OR_PATH") { Description = "A known dataset (glue/mrpc), a data file, a folder of split files or a glob." };
 
     private static Option<string?> DataRootOption() => new("--data-root") { Description = "Folder holding known datasets' files (default: FINETUNE_DATASETS or ../shared/datasets)." };
@@ -56,7 +42,7 @@ internal sealed class DatasetCommand : ICliCommand
         cmd.Options.Add(json);
         cmd.Options.Add(root);
         cmd.Options.Add(encoding);
-        cmd.SetAction(parse => Guard(parse, () =>
+        cmd.SetAction(parse => CliErrors.Guard(parse, () =>
         {
             var dict = Load(parse, name, root, encoding);
             var output = parse.InvocationConfiguration.Output;
@@ -80,7 +66,7 @@ internal sealed class DatasetCommand : ICliCommand
         cmd.Options.Add(count);
         cmd.Options.Add(root);
         cmd.Options.Add(encoding);
-        cmd.SetAction(parse => Guard(parse, () =>
+        cmd.SetAction(parse => CliErrors.Guard(parse, () =>
         {
             var dict = Load(parse, name, root, encoding);
             var ds = dict[parse.GetValue(split) ?? dict.Keys[0]];

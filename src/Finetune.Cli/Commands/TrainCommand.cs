@@ -1,21 +1,41 @@
 using System.CommandLine;
+using Finetune.Training;
 
 namespace Finetune.Cli.Commands;
 
-// Placeholder until the Trainer lands (issue 6): the README's main-job command must work from the first commit,
-// so `finetune train` says what exists and prints the tool's help instead of failing.
+/// <summary>
+/// `finetune train`: fine-tunes a model on a dataset with the Trainer, printing the per-epoch table, then the
+/// test split's classification report and confusion matrix; writes the model, metrics.json and report.html.
+/// </summary>
 internal sealed class TrainCommand : ICliCommand
 {
     public Command Build()
     {
-        var cmd = new Command("train", "Fine-tune a model on a dataset (the Trainer is not built yet).");
-        cmd.SetAction(parse =>
+        var cli = new RecipeCli();
+        var cmd = new Command("train", "Fine-tune a model on a dataset (with no options: rotten_tomatoes, batch 32, 3 epochs, bert-tiny from scratch).");
+        cli.AddTo(cmd);
+        cmd.SetAction(parse => RecipeCli.Guard(parse, () =>
         {
             var output = parse.InvocationConfiguration.Output;
-            output.WriteLine("finetune train: the Trainer is not built yet; these commands are available:");
+            var recipe = cli.Bind(parse, Path.Combine("runs", "train"));
+            output.WriteLine($"Training {recipe.Model}{(recipe.FromScratch ? " (from scratch)" : "")} on {recipe.Dataset}; output in {recipe.Args.OutputDir}");
+            bool header = false;
+            var result = FineTuneRecipe.Run(recipe, row =>
+            {
+                if (!header) { output.WriteLine(); RecipeCli.PrintEpochHeader(output); header = true; }
+                RecipeCli.PrintEpochRow(output, row);
+            }, progress: output);
             output.WriteLine();
-            return Program.Run(new[] { "--help" }, output, parse.InvocationConfiguration.Error);
-        });
+            if (result.Train != null)
+                output.WriteLine($"global_step {result.Train.GlobalStep}, training_loss {RecipeCli.F4(result.Train.TrainingLoss)}, train time {result.TrainSeconds:0.0}s");
+            output.WriteLine($"Classification report ({result.TestSplit} split, {result.EvalSamples} rows):");
+            output.WriteLine(result.Report.ToText());
+            output.WriteLine("Confusion matrix:");
+            RecipeCli.PrintConfusion(output, result.ConfusionMatrix, result.LabelNames);
+            output.WriteLine();
+            output.WriteLine($"Saved model, metrics.json and report.html in {Path.GetFullPath(recipe.Args.OutputDir)}");
+            return 0;
+        }));
         return cmd;
     }
 }

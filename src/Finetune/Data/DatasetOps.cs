@@ -182,28 +182,23 @@ public sealed partial class Dataset
     }
 
     /// <summary>
-    /// Turns a column into a ClassLabel whose names are its distinct values sorted (HF `class_encode_column`):
-    /// strings sort ordinally, numbers numerically (and are named by their text).
+    /// Turns a column into a ClassLabel whose names are its distinct values as text, sorted (HF
+    /// `class_encode_column`, which sorts `str(value)`; numbers are named as Python prints them).
     /// </summary>
     public Dataset ClassEncodeColumn(string name)
     {
         var col = GetColumn(name);
         if (Features[name] is ClassLabel) return this;
-        var distinct = new HashSet<object>();
-        for (int i = 0; i < col.Length; i++) if (!col.IsNull(i)) distinct.Add(col.GetValue(i)!);
-        List<object> sorted = distinct.ToList();
-        if (col.DType == DType.String) sorted.Sort((a, b) => string.CompareOrdinal((string)a, (string)b));
-        else sorted.Sort((a, b) => Convert.ToDouble(a, CultureInfo.InvariantCulture).CompareTo(Convert.ToDouble(b, CultureInfo.InvariantCulture)));
-        var names = sorted.Select(o => Convert.ToString(o, CultureInfo.InvariantCulture)!).ToArray();
-        var cl = new ClassLabel(names);
-        var index = new Dictionary<object, int>();
-        for (int i = 0; i < sorted.Count; i++) index[sorted[i]] = i;
+        var text = new string?[col.Length];
+        for (int i = 0; i < text.Length; i++) text[i] = col.IsNull(i) ? null : PyStr(col.GetValue(i)!);
+        var names = text.Where(t => t != null).Distinct().Order(StringComparer.Ordinal).ToArray();
+        var cl = new ClassLabel(names!);
         var v = new long[col.Length];
         var nulls = new bool[col.Length];
         for (int i = 0; i < v.Length; i++)
         {
-            if (col.IsNull(i)) nulls[i] = true;
-            else v[i] = index[col.GetValue(i)!];
+            if (text[i] == null) nulls[i] = true;
+            else v[i] = cl.Str2Int(text[i]!);
         }
         int ci = Features.IndexOf(name);
         var f = Features.Clone();
@@ -212,6 +207,16 @@ public sealed partial class Dataset
         cols[ci] = Column.Int64s(v, nulls);
         return With(f, cols, "class_encode:" + name);
     }
+
+    private static string PyStr(object v) => v switch
+    {
+        bool b => b ? "True" : "False",
+        double d when double.IsFinite(d) && d == Math.Floor(d) && Math.Abs(d) < 1e16 => d.ToString("F1", CultureInfo.InvariantCulture),
+        float f when float.IsFinite(f) && f == MathF.Floor(f) && MathF.Abs(f) < 1e16f => ((double)f).ToString("F1", CultureInfo.InvariantCulture),
+        double d => d.ToString("R", CultureInfo.InvariantCulture),
+        float f => ((double)f).ToString("R", CultureInfo.InvariantCulture),
+        _ => Convert.ToString(v, CultureInfo.InvariantCulture)!,
+    };
 
     /// <summary>Rows of all datasets one after another (HF `concatenate_datasets`); features must agree.</summary>
     public static Dataset Concatenate(params Dataset[] datasets)

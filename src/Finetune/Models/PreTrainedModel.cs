@@ -1,5 +1,6 @@
 using Finetune.Nn;
 using Finetune.Tensors;
+using Finetune.Tokenizers;
 using Finetune.Weights;
 
 namespace Finetune.Models;
@@ -96,19 +97,61 @@ public abstract class PreTrainedModel : Module
     private static bool IsIgnoredBuffer(string name) =>
         name.EndsWith("embeddings.position_ids", StringComparison.Ordinal) || name.EndsWith("embeddings.token_type_ids", StringComparison.Ordinal);
 
+    /// <summary>transformers' default max_shard_size (10 GB): every model of these families fits in one file.</summary>
+    public const long DefaultMaxShardBytes = 10_000_000_000;
+
     /// <summary>
     /// Writes config.json (architectures, model_type, labels, problem_type, torch_dtype and every field of the
-    /// original config) and model.safetensors (parameters stored as <paramref name="dtype"/>), each atomically.
+    /// original config), the weights as <paramref name="dtype"/> in model.safetensors (or shards plus
+    /// model.safetensors.index.json beyond <paramref name="maxShardBytes"/>), each file atomically, and the
+    /// tokenizer's files when one is given. Weight files of an earlier save that the new one replaces are removed,
+    /// so the folder never holds two competing checkpoints.
     /// </summary>
-    public void SavePretrained(string dir, DType dtype = DType.F32)
+    public void SavePretrained(string dir, DType dtype = DType.F32, PreTrainedTokenizer? tokenizer = null, long maxShardBytes = DefaultMaxShardBytes)
     {
         Directory.CreateDirectory(dir);
         Config.Architectures = new[] { ArchitectureName };
         Config.TorchDtype = dtype.TorchName();
         if (Config.Fields.ContainsKey("dtype")) Config.Fields["dtype"] = dtype.TorchName(); // transformers 5 spelling of torch_dtype
         var tensors = NamedParameters().Select(p => new NamedTensor(p.Name, (int[])p.Value.Shape.Clone(), p.Value.ToArray())).ToList();
-        SafeTensors.Write(Path.Combine(dir, Checkpoint.SafeTensorsName), tensors, dtype);
+        var previous = PreviousWeightFiles(dir);
+        var written = ShardedCheckpoint.WriteSafeTensors(dir, tensors, maxShardBytes, dtype);
+        foreach (string f in previous.Except(written.Select(Path.GetFullPath)))
+        {
+            try
+            {
+                File.Delete(f);
+            }
+            catch (IOException e)
+            {
+                throw new FinetuneException(ErrorKind.Io, $"Could not remove the replaced weight file '{f}': {e.Message}", e);
+            }
+        }
         Config.SavePretrained(dir);
+        tokenizer?.SavePretrained(dir);
+    }
+
+    /// <summary>model.safetensors, its index and the shards that index names: what an earlier SavePretrained wrote.</summary>
+    private static List<string> PreviousWeightFiles(string dir)
+    {
+        var files = new List<string> { Path.Combine(dir, Checkpoint.SafeTensorsName) };
+        string index = Path.Combine(dir, Checkpoint.SafeTensorsIndexName);
+        if (File.Exists(index))
+        {
+            files.Add(index);
+            try
+            {
+                if (System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(index))?["weight_map"] is System.Text.Json.Nodes.JsonObject map)
+                    foreach (var (_, file) in map)
+                        if (file is System.Text.Json.Nodes.JsonValue v && v.TryGetValue(out string? f) && !f.Contains('/') && !f.Contains('\\') && !f.Contains(".."))
+                            files.Add(Path.Combine(dir, f));
+            }
+            catch (System.Text.Json.JsonException)
+            {
+                // An unreadable index names nothing that can safely be deleted; the index itself is replaced.
+            }
+        }
+        return files.Where(File.Exists).Select(Path.GetFullPath).Distinct().ToList();
     }
 
     /// <summary>The same model with its parameters as a named-tensor list (e.g. for an optimizer or a checkpoint).</summary>

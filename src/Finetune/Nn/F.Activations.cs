@@ -210,12 +210,16 @@ public static partial class F
         Tensor mask = DropoutMask(x.Length, p, rng ?? Generator.Default);
         Tensor y = Tensor.Empty(x.Shape);
         Elementwise(x.Length, (i, n) => TensorPrimitives.Multiply(x.Span.Slice(i, n), mask.Span.Slice(i, n), y.Span.Slice(i, n)));
-        if (Autograd.Tracks(x))
-            Autograd.Record(y, "Dropout", [x], g =>
-            {
-                if (!Autograd.Target(x, out var gx, out bool acc)) return;
-                Elementwise(x.Length, (i, n) => Finish(mask.Span.Slice(i, n), g.Span.Slice(i, n), gx.Span.Slice(i, n), acc));
-            });
+        if (!Autograd.Tracks(x))
+        {
+            mask.Dispose();
+            return y;
+        }
+        Autograd.Record(y, "Dropout", [x], g =>
+        {
+            if (!Autograd.Target(x, out var gx, out bool acc)) return;
+            Elementwise(x.Length, (i, n) => Finish(mask.Span.Slice(i, n), g.Span.Slice(i, n), gx.Span.Slice(i, n), acc));
+        }, release: mask.Dispose);
         return y;
     }
 

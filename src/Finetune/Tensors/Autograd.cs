@@ -1,8 +1,10 @@
 namespace Finetune.Tensors;
 
 /// <summary>One recorded op: its inputs and the closure that sends the output's gradient back to them.</summary>
-internal sealed class GradNode(string op, Tensor[] inputs, Action<Tensor> backward)
+internal sealed class GradNode(string op, Tensor[] inputs, Action<Tensor> backward, Action? release)
 {
+    private Action? _release = release;
+
     public string Op { get; } = op;
     public Tensor[]? Inputs { get; private set; } = inputs;
     public Action<Tensor>? BackwardFn { get; private set; } = backward;
@@ -13,6 +15,8 @@ internal sealed class GradNode(string op, Tensor[] inputs, Action<Tensor> backwa
     {
         Inputs = null;
         BackwardFn = null;
+        _release?.Invoke();
+        _release = null;
     }
 }
 
@@ -27,10 +31,14 @@ internal static class Autograd
         Tensor.IsGradEnabled && (a.RequiresGrad || (b?.RequiresGrad ?? false) || (c?.RequiresGrad ?? false));
 
     /// <summary>Marks <paramref name="output"/> as produced by <paramref name="op"/> from <paramref name="inputs"/>.</summary>
-    public static void Record(Tensor output, string op, Tensor[] inputs, Action<Tensor> backward)
+    /// <remarks>
+    /// <paramref name="release"/> runs once the graph is freed after Backward; ops use it to hand internal
+    /// scratch (probabilities, dropout masks) back to the pool — never tensors a caller can hold.
+    /// </remarks>
+    public static void Record(Tensor output, string op, Tensor[] inputs, Action<Tensor> backward, Action? release = null)
     {
         output.RequiresGrad = true;
-        output.GradFn = new GradNode(op, inputs, backward);
+        output.GradFn = new GradNode(op, inputs, backward, release);
     }
 
     /// <summary>

@@ -67,7 +67,8 @@ internal static unsafe class GemmKernels
         if (k == 0) return;
         bool wide = UseVector512;
         float* bp = Buffer(ref _packB, KC * NC);
-        float* ap = form == GemmForm.TN ? Buffer(ref _packA, MC * KC) : null;
+        bool packA = form == GemmForm.TN || PackRowMajorA(m1 - m0, width, k);
+        float* ap = packA ? Buffer(ref _packA, MC * KC) : null;
         for (int jc = n0; jc < n1; jc += NC)
         {
             int nc = Math.Min(NC, n1 - jc);
@@ -75,71 +76,144 @@ internal static unsafe class GemmKernels
             {
                 int kc = Math.Min(KC, k - pc);
                 bool load = pc > 0 || accumulate || prefill;
+                float* bdirect = null;
                 if (form == GemmForm.NT) PackBTransposed(wide, b, ldb, pc, kc, jc, nc, bp);
+                else if (wide && (long)k * width <= DirectLimit && m1 - m0 <= 512)
+                {
+                    // Small B: the kernel reads it in place; only a partial last sliver is packed (padded).
+                    bdirect = b + (long)pc * ldb + jc;
+                    int fullCols = nc / 32 * 32;
+                    if (fullCols < nc) PackBRows(wide, b, ldb, pc, kc, jc + fullCols, nc - fullCols, bp + (long)fullCols * kc);
+                }
                 else PackBRows(wide, b, ldb, pc, kc, jc, nc, bp);
                 for (int ic = m0; ic < m1; ic += MC)
                 {
                     int mc = Math.Min(MC, m1 - ic);
-                    if (ap != null) PackATransposed(wide, a, lda, pc, kc, ic, mc, ap);
-                    Macro(wide, a, lda, ap, ic, mc, pc, kc, bp, nc, c + (long)ic * ldc + jc, ldc, load);
+                    if (form == GemmForm.TN) PackATransposed(wide, a, lda, pc, kc, ic, mc, ap);
+                    else if (ap != null) PackARows(wide, a, lda, pc, kc, ic, mc, ap);
+                    Macro(wide, a, lda, ap, ic, mc, pc, kc, bp, bdirect, ldb, nc, c + (long)ic * ldc + jc, ldc, load);
                 }
             }
+        }
+    }
+
+    /// <summary>Experiment switch (FINETUNE_GEMM_PACKA = always / never); default: pack when A is reused enough.</summary>
+    private static readonly string? PackAMode = Environment.GetEnvironmentVariable("FINETUNE_GEMM_PACKA");
+
+    /// <summary>
+    /// Whether a row-major A (NN, NT) is packed: packing costs a pass over A and pays off when each packed
+    /// block is read by many column slivers.
+    /// </summary>
+    private static bool PackRowMajorA(int m, int n, int k) => PackAMode switch
+    {
+        "always" => true,
+        "never" => false,
+        _ => n >= 512 && k > KC,
+    };
+
+    /// <summary>A stored [m, k] → slivers [m/MR][kc][MR] via 4x4 transposes; the last sliver at its kernel's height.</summary>
+    private static void PackARows(bool wide, float* a, int lda, int pc, int kc, int ic, int mc, float* dst)
+    {
+        int mr = wide ? 12 : 6;
+        for (int s = 0; s * mr < mc; s++)
+        {
+            int rows = Math.Min(mr, mc - s * mr);
+            int h = KernelRows(wide, rows);
+            float* d = dst + (long)s * kc * mr;
+            float* src = a + (long)(ic + s * mr) * lda + pc;
+            int r = 0;
+            for (; r + 4 <= rows; r += 4) Transpose4Rows(src + (long)r * lda, lda, kc, d + r, h);
+            for (; r < rows; r++)
+                for (int p = 0; p < kc; p++) d[(long)p * h + r] = src[(long)r * lda + p];
+            for (; r < h; r++)
+                for (int p = 0; p < kc; p++) d[(long)p * h + r] = 0f;
         }
     }
 
     /// <summary>Rows the kernel for a sliver of <paramref name="rows"/> rows computes (the rest is padding).</summary>
     private static int KernelRows(bool wide, int rows) => !wide ? 6 : rows > 8 ? 12 : rows > 4 ? 8 : 4;
 
-    private static void Macro(bool wide, float* a, int lda, float* ap, int ic, int mc, int pc, int kc, float* bp, int nc, float* c, int ldc, bool load)
+    private static void Macro(bool wide, float* a, int lda, float* ap, int ic, int mc, int pc, int kc, float* bp, float* bdirect, int ldb, int nc, float* c, int ldc, bool load)
     {
         int mr = wide ? 12 : 6, nr = wide ? 32 : 16;
         float* tile = stackalloc float[12 * 32];
-        for (int jr = 0; jr < nc; jr += nr)
-        {
-            int nw = Math.Min(nr, nc - jr);
-            float* bs = bp + (long)(jr / nr) * kc * nr;
-            for (int ir = 0; ir < mc; ir += mr)
+        // A packed B panel that stays in cache lets each A sliver be used for all columns at once (rows outer);
+        // a large panel is swept once per column sliver instead (columns outer) so it is read from memory once.
+        bool rowsOuter = (long)nc * kc <= SmallPanel;
+        int outer = rowsOuter ? (mc + mr - 1) / mr : (nc + nr - 1) / nr;
+        int inner = rowsOuter ? (nc + nr - 1) / nr : (mc + mr - 1) / mr;
+        for (int o = 0; o < outer; o++)
+            for (int i = 0; i < inner; i++)
             {
-                int mh = Math.Min(mr, mc - ir);
-                int h = KernelRows(wide, mh);
-                float* cc = c + (long)ir * ldc + jr;
-                bool full = mh == h && nw == nr;
-                float* dst = full ? cc : tile;
-                nint ld = full ? ldc : nr;
-                if (!full)
-                {
-                    // Edge tile: run the same kernel on a padded copy so every element sees the same arithmetic.
-                    new Span<float>(tile, h * nr).Clear();
-                    if (load)
-                        for (int r = 0; r < mh; r++) new ReadOnlySpan<float>(cc + (long)r * ldc, nw).CopyTo(new Span<float>(tile + r * nr, nw));
-                }
-                if (ap != null)
-                {
-                    float* asl = ap + (long)(ir / mr) * kc * mr;
-                    if (!wide) MicroKernels.Packed6x16(kc, asl, bs, dst, ld, load);
-                    else if (h == 12) MicroKernels.Packed12x32(kc, asl, bs, dst, ld, load);
-                    else if (h == 8) MicroKernels.Packed8x32(kc, asl, bs, dst, ld, load);
-                    else MicroKernels.Packed4x32(kc, asl, bs, dst, ld, load);
-                }
-                else
-                {
-                    // A partial row sliver reads a zero-padded copy so the kernel never reads past A.
-                    float* arow = a + (long)(ic + ir) * lda + pc;
-                    nint stride = lda;
-                    if (mh < h)
-                    {
-                        arow = EdgeRows(h, a, lda, ic + ir, mh, pc, kc);
-                        stride = kc;
-                    }
-                    if (!wide) MicroKernels.Rows6x16(kc, arow, stride, bs, dst, ld, load);
-                    else if (h == 12) MicroKernels.Rows12x32(kc, arow, stride, bs, dst, ld, load);
-                    else if (h == 8) MicroKernels.Rows8x32(kc, arow, stride, bs, dst, ld, load);
-                    else MicroKernels.Rows4x32(kc, arow, stride, bs, dst, ld, load);
-                }
-                if (!full)
-                    for (int r = 0; r < mh; r++) new ReadOnlySpan<float>(tile + r * nr, nw).CopyTo(new Span<float>(cc + (long)r * ldc, nw));
+                int ir = (rowsOuter ? o : i) * mr, jr = (rowsOuter ? i : o) * nr;
+                Tile(wide, a, lda, ap, ic, mc, pc, kc, bp, bdirect, ldb, nc, c, ldc, load, ir, jr, tile);
             }
+    }
+
+    /// <summary>B matrices (k·n floats) up to this size are read in place by the small-GEMM path, never packed.</summary>
+    private const int DirectLimit = 64 * 1024;
+
+    /// <summary>Packed B panels up to this many floats are treated as cache-resident.</summary>
+    private const int SmallPanel = 32 * 1024;
+
+    private static void Tile(bool wide, float* a, int lda, float* ap, int ic, int mc, int pc, int kc, float* bp, float* bdirect, int ldb,
+        int nc, float* c, int ldc, bool load, int ir, int jr, float* tile)
+    {
+        int mr = wide ? 12 : 6, nr = wide ? 32 : 16;
+        int nw = Math.Min(nr, nc - jr);
+        float* bs = bp + (long)(jr / nr) * kc * nr;
+        int mh = Math.Min(mr, mc - ir);
+        int h = KernelRows(wide, mh);
+        float* cc = c + (long)ir * ldc + jr;
+        bool full = mh == h && nw == nr;
+        float* dst = full ? cc : tile;
+        nint ld = full ? ldc : nr;
+        if (!full)
+        {
+            // Edge tile: run the same kernel on a padded copy so every element sees the same arithmetic.
+            new Span<float>(tile, h * nr).Clear();
+            if (load)
+                for (int r = 0; r < mh; r++) new ReadOnlySpan<float>(cc + (long)r * ldc, nw).CopyTo(new Span<float>(tile + r * nr, nw));
         }
+        bool direct = bdirect != null && nw == nr;
+        if (direct && ap != null)
+        {
+            float* asl = ap + (long)(ir / mr) * kc * mr;
+            if (h == 12) MicroKernels.PackedDirect12x32(kc, asl, bdirect + jr, ldb, dst, ld, load);
+            else if (h == 8) MicroKernels.PackedDirect8x32(kc, asl, bdirect + jr, ldb, dst, ld, load);
+            else MicroKernels.PackedDirect4x32(kc, asl, bdirect + jr, ldb, dst, ld, load);
+        }
+        else if (ap != null)
+        {
+            float* asl = ap + (long)(ir / mr) * kc * mr;
+            if (!wide) MicroKernels.Packed6x16(kc, asl, bs, dst, ld, load);
+            else if (h == 12) MicroKernels.Packed12x32(kc, asl, bs, dst, ld, load);
+            else if (h == 8) MicroKernels.Packed8x32(kc, asl, bs, dst, ld, load);
+            else MicroKernels.Packed4x32(kc, asl, bs, dst, ld, load);
+        }
+        else
+        {
+            // A partial row sliver reads a zero-padded copy so the kernel never reads past A.
+            float* arow = a + (long)(ic + ir) * lda + pc;
+            nint stride = lda;
+            if (mh < h)
+            {
+                arow = EdgeRows(h, a, lda, ic + ir, mh, pc, kc);
+                stride = kc;
+            }
+            if (direct)
+            {
+                if (h == 12) MicroKernels.RowsDirect12x32(kc, arow, stride, bdirect + jr, ldb, dst, ld, load);
+                else if (h == 8) MicroKernels.RowsDirect8x32(kc, arow, stride, bdirect + jr, ldb, dst, ld, load);
+                else MicroKernels.RowsDirect4x32(kc, arow, stride, bdirect + jr, ldb, dst, ld, load);
+            }
+            else if (!wide) MicroKernels.Rows6x16(kc, arow, stride, bs, dst, ld, load);
+            else if (h == 12) MicroKernels.Rows12x32(kc, arow, stride, bs, dst, ld, load);
+            else if (h == 8) MicroKernels.Rows8x32(kc, arow, stride, bs, dst, ld, load);
+            else MicroKernels.Rows4x32(kc, arow, stride, bs, dst, ld, load);
+        }
+        if (!full)
+            for (int r = 0; r < mh; r++) new ReadOnlySpan<float>(tile + r * nr, nw).CopyTo(new Span<float>(cc + (long)r * ldc, nw));
     }
 
     [ThreadStatic] private static float[]? _edge;
@@ -224,7 +298,7 @@ internal static unsafe class GemmKernels
             float* d = dst + (long)s * kc * mr;
             float* src = a + (long)pc * lda + ic + s * mr;
             if (rows == h)
-                for (int p = 0; p < kc; p++) new ReadOnlySpan<float>(src + (long)p * lda, h).CopyTo(new Span<float>(d + p * h, h));
+                CopyRows(src, lda, d, h, kc);
             else
                 for (int p = 0; p < kc; p++)
                 {
@@ -232,6 +306,31 @@ internal static unsafe class GemmKernels
                     for (; r < rows; r++) d[p * h + r] = src[(long)p * lda + r];
                     for (; r < h; r++) d[p * h + r] = 0f;
                 }
+        }
+    }
+
+    /// <summary>kc rows of h (4, 6, 8 or 12) floats at stride ld → contiguous; explicit vectors beat memmove at this size.</summary>
+    private static void CopyRows(float* src, int ld, float* dst, int h, int kc)
+    {
+        switch (h)
+        {
+            case 12:
+                for (int p = 0; p < kc; p++, src += ld, dst += 12)
+                {
+                    Vector256.Store(Vector256.Load(src), dst);
+                    Vector128.Store(Vector128.Load(src + 8), dst + 8);
+                }
+                break;
+            case 8:
+                for (int p = 0; p < kc; p++, src += ld, dst += 8) Vector256.Store(Vector256.Load(src), dst);
+                break;
+            case 4:
+                for (int p = 0; p < kc; p++, src += ld, dst += 4) Vector128.Store(Vector128.Load(src), dst);
+                break;
+            default:
+                for (int p = 0; p < kc; p++, src += ld, dst += h)
+                    for (int r = 0; r < h; r++) dst[r] = src[r];
+                break;
         }
     }
 

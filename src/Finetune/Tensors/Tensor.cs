@@ -35,7 +35,14 @@ public sealed class Tensor : IDisposable
     public int Length { get; }
 
     /// <summary>The data, row-major.</summary>
-    public Span<float> Span => new(_storage.Array, _storage.Offset, Length);
+    public Span<float> Span
+    {
+        get
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            return new(_storage.Array, _storage.Offset, Length);
+        }
+    }
 
     /// <summary>Accumulated gradient of a leaf after <see cref="Backward()"/>; null until a gradient reaches it.</summary>
     public Tensor? Grad { get; set; }

@@ -18,6 +18,11 @@ public sealed record EncodeOptions
     /// <summary>Null = the tokenizer's padding side (tokenizer_config.json padding_side, default right).</summary>
     public PaddingSide? PaddingSide { get; init; }
 
+    /// <summary>With <see cref="ReturnOverflowingTokens"/>: how many tokens consecutive overflow windows share.</summary>
+    public int Stride { get; init; }
+    /// <summary>Truncated-away tokens come back as extra rows (windows of the truncated length, overlapping by <see cref="Stride"/>), as return_overflowing_tokens in Python.</summary>
+    public bool ReturnOverflowingTokens { get; init; }
+
     public static EncodeOptions Default { get; } = new();
 }
 
@@ -40,9 +45,12 @@ public sealed class Encoding
 }
 
 /// <summary>The result of encoding one text, a pair or a batch: one <see cref="Encoding"/> per row.</summary>
-public sealed class BatchEncoding(IReadOnlyList<Encoding> rows)
+public sealed class BatchEncoding(IReadOnlyList<Encoding> rows, int[]? overflowToSampleMapping = null)
 {
     public IReadOnlyList<Encoding> Rows { get; } = rows;
+
+    /// <summary>For each row, the index of the input it came from (differs from the row index only with overflowing tokens).</summary>
+    public int[] OverflowToSampleMapping { get; } = overflowToSampleMapping ?? Enumerable.Range(0, rows.Count).ToArray();
 
     public int Count => Rows.Count;
 

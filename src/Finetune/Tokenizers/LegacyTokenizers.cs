@@ -42,6 +42,7 @@ internal static class LegacyTokenizers
             PreTokenizer = new ByteLevelPreTokenizer(s.AddPrefixSpace, true),
             PostProcessor = TemplatePostProcessor.Roberta(Id(model, s.ClsToken, vocabPath), Id(model, s.SepToken, vocabPath)),
             Decoder = new ByteLevelDecoder(),
+            TrimOffsets = true,
             Added = Specials(model, s),
         };
     }

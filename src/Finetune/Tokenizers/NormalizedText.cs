@@ -42,6 +42,20 @@ internal sealed class NormalizedText
         }
     }
 
+    /// <summary>Starts from units [from, to) of another normalized text, keeping their alignments.</summary>
+    public void CopyFrom(NormalizedText src, int from, int to)
+    {
+        Length = 0;
+        Ensure(ref _buf, ref _start, ref _end, to - from);
+        for (int i = from; i < to; i++)
+        {
+            _buf[Length] = src._buf[i];
+            _start[Length] = src._start[i];
+            _end[Length] = src._end[i];
+            Length++;
+        }
+    }
+
     /// <summary>Reads the code point at <paramref name="i"/> and its width in UTF-16 units (a lone surrogate reads as itself).</summary>
     public int CodePointAt(int i, out int width) => CodePointAt(Text, i, out width);
 

@@ -62,30 +62,30 @@ internal abstract class PreTokenizer
                 }
                 break;
             case SplitBehavior.MergedWithPrevious:
-            {
-                int first = output.Count;
-                bool prevMatch = false;
-                for (int i = 0; i < n; i++)
                 {
-                    if (parts[i].M && !prevMatch && output.Count > first) output[^1] = output[^1] with { End = parts[i].E };
-                    else output.Add(new Piece(parts[i].S, parts[i].E));
-                    prevMatch = parts[i].M;
+                    int first = output.Count;
+                    bool prevMatch = false;
+                    for (int i = 0; i < n; i++)
+                    {
+                        if (parts[i].M && !prevMatch && output.Count > first) output[^1] = output[^1] with { End = parts[i].E };
+                        else output.Add(new Piece(parts[i].S, parts[i].E));
+                        prevMatch = parts[i].M;
+                    }
+                    break;
                 }
-                break;
-            }
             case SplitBehavior.MergedWithNext:
-            {
-                int first = output.Count;
-                bool prevMatch = false;
-                for (int i = n - 1; i >= 0; i--)
                 {
-                    if (parts[i].M && !prevMatch && output.Count > first) output[^1] = output[^1] with { Start = parts[i].S };
-                    else output.Add(new Piece(parts[i].S, parts[i].E));
-                    prevMatch = parts[i].M;
+                    int first = output.Count;
+                    bool prevMatch = false;
+                    for (int i = n - 1; i >= 0; i--)
+                    {
+                        if (parts[i].M && !prevMatch && output.Count > first) output[^1] = output[^1] with { Start = parts[i].S };
+                        else output.Add(new Piece(parts[i].S, parts[i].E));
+                        prevMatch = parts[i].M;
+                    }
+                    output.Reverse(first, output.Count - first);
+                    break;
                 }
-                output.Reverse(first, output.Count - first);
-                break;
-            }
         }
     }
 

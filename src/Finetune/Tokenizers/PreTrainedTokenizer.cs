@@ -67,21 +67,30 @@ public sealed class PreTrainedTokenizer
         if (pairs != null && pairs.Count != texts.Count)
             throw FinetuneException.Invalid($"EncodeBatch got {texts.Count} texts but {pairs.Count} pairs");
         int maxLength = o.MaxLength ?? ModelMaxLength;
-        var rows = new Encoding[texts.Count];
-        if (texts.Count == 1) rows[0] = EncodeOne(texts[0], pairs?[0], o, maxLength);
-        else Parallel.For(0, texts.Count, i => rows[i] = EncodeOne(texts[i], pairs?[i], o, maxLength));
-        if (o.Padding != PaddingStrategy.None)
+        var perInput = new Encoding[texts.Count][];
+        if (texts.Count == 1) perInput[0] = EncodeOne(texts[0], pairs?[0], o, maxLength);
+        else Parallel.For(0, texts.Count, i => perInput[i] = EncodeOne(texts[i], pairs?[i], o, maxLength));
+        var rows = new List<Encoding>(texts.Count);
+        var mapping = new List<int>(texts.Count);
+        for (int i = 0; i < perInput.Length; i++)
         {
-            int target = o.Padding == PaddingStrategy.MaxLength ? maxLength : rows.Length == 0 ? 0 : rows.Max(r => r.Length);
+            rows.AddRange(perInput[i]);
+            for (int k = 0; k < perInput[i].Length; k++) mapping.Add(i);
+        }
+        // transformers: padding to max_length without a limit anywhere (model_max_length "very large") does not pad.
+        bool pad = o.Padding == PaddingStrategy.Longest || (o.Padding == PaddingStrategy.MaxLength && maxLength != int.MaxValue);
+        if (pad)
+        {
+            int target = o.Padding == PaddingStrategy.MaxLength ? maxLength : rows.Count == 0 ? 0 : rows.Max(r => r.Length);
             if (o.PadToMultipleOf is int m && m > 0 && target % m != 0) target += m - target % m;
             var side = o.PaddingSide ?? PaddingSide;
             string padToken = PadToken ?? IdToToken(PadTokenId) ?? "";
-            for (int i = 0; i < rows.Length; i++) rows[i] = TokenizerPipeline.Pad(rows[i], target, PadTokenId, padToken, side);
+            for (int i = 0; i < rows.Count; i++) rows[i] = TokenizerPipeline.Pad(rows[i], target, PadTokenId, padToken, side);
         }
-        return new BatchEncoding(rows);
+        return new BatchEncoding(rows, mapping.ToArray());
     }
 
-    private Encoding EncodeOne(string text, string? pair, EncodeOptions o, int maxLength)
+    private Encoding[] EncodeOne(string text, string? pair, EncodeOptions o, int maxLength)
     {
         var a = new List<SeqToken>(text.Length / 3 + 4);
         Pipeline.EncodeSequence(text, a);
@@ -92,8 +101,15 @@ public sealed class PreTrainedTokenizer
             Pipeline.EncodeSequence(pair, b);
         }
         int special = o.AddSpecialTokens ? Pipeline.NumSpecialTokensToAdd(pair != null) : 0;
-        TokenizerPipeline.Truncate(a, b, o.Truncation, maxLength, special);
-        return Pipeline.Build(a, b, o.AddSpecialTokens);
+        if (!o.ReturnOverflowingTokens || o.Truncation == TruncationStrategy.None)
+        {
+            TokenizerPipeline.Truncate(a, b, o.Truncation, maxLength, special);
+            return [Pipeline.Build(a, b, o.AddSpecialTokens)];
+        }
+        var windows = TokenizerPipeline.TruncateWithOverflow(a, b, o.Truncation, maxLength, special, o.Stride);
+        var result = new Encoding[windows.Count];
+        for (int i = 0; i < result.Length; i++) result[i] = Pipeline.Build(windows[i].A, windows[i].B, o.AddSpecialTokens);
+        return result;
     }
 
     /// <summary>Ids back to text (tokenizer.decode), optionally without special tokens.</summary>

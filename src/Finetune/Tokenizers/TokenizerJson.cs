@@ -34,12 +34,21 @@ internal static class TokenizerJson
             PreTokenizer = root["pre_tokenizer"] is JsonObject pn ? r.PreTokenizer(pn) : null,
             PostProcessor = root["post_processor"] is JsonObject ppn ? r.PostProcessor(ppn, model, added) : null,
             Decoder = root["decoder"] is JsonObject dn ? r.Decoder(dn) : null,
+            TrimOffsets = root["post_processor"] is JsonObject tp && Reader.TrimsOffsets(tp),
             Added = new AddedVocabulary(added),
         };
     }
 
     private sealed class Reader(string path)
     {
+        /// <summary>Whether a ByteLevel or RobertaProcessing post-processor (possibly inside a Sequence) trims offsets.</summary>
+        public static bool TrimsOffsets(JsonObject o) => AutoTokenizer.Str(o["type"]) switch
+        {
+            "ByteLevel" or "RobertaProcessing" => AutoTokenizer.Bool(o["trim_offsets"]) ?? true,
+            "Sequence" => o["processors"] is JsonArray a && a.Any(p => p is JsonObject po && TrimsOffsets(po)),
+            _ => false,
+        };
+
         public FinetuneException Fail(string where, string message) => FinetuneException.Invalid($"{path}: {where}: {message}");
 
         private FinetuneException Unknown(string kind, string type) =>
@@ -100,14 +109,14 @@ internal static class TokenizerJson
                 case "Replace": return new ReplaceNormalizer(Pattern(o, "Replace normalizer"), Str(o, "content", "Replace normalizer"));
                 case "Prepend": return new PrependNormalizer(Str(o, "prepend", "Prepend normalizer"));
                 case "Precompiled":
-                {
-                    string b64 = OptStr(o, "precompiled_charsmap") ?? "";
-                    if (b64.Length == 0) return new SequenceNormalizer([]);
-                    byte[] blob;
-                    try { blob = Convert.FromBase64String(b64); }
-                    catch (FormatException e) { throw FinetuneException.Invalid($"{path}: Precompiled normalizer: precompiled_charsmap is not base64", e); }
-                    return new PrecompiledNormalizer(new PrecompiledCharsMap(blob, path));
-                }
+                    {
+                        string b64 = OptStr(o, "precompiled_charsmap") ?? "";
+                        if (b64.Length == 0) return new SequenceNormalizer([]);
+                        byte[] blob;
+                        try { blob = Convert.FromBase64String(b64); }
+                        catch (FormatException e) { throw FinetuneException.Invalid($"{path}: Precompiled normalizer: precompiled_charsmap is not base64", e); }
+                        return new PrecompiledNormalizer(new PrecompiledCharsMap(blob, path));
+                    }
                 case "Sequence": return new SequenceNormalizer(Objects(o, "normalizers", "Sequence normalizer").Select(Normalizer).ToList());
                 default: throw Unknown("normalizer", type);
             }
@@ -121,12 +130,12 @@ internal static class TokenizerJson
                 case "BertPreTokenizer": return new BertPreTokenizer();
                 case "ByteLevel": return new ByteLevelPreTokenizer(OptBool(o, "add_prefix_space", true), OptBool(o, "use_regex", true));
                 case "Metaspace":
-                {
-                    string rep = OptStr(o, "replacement") ?? "\u2581";
-                    string scheme = OptStr(o, "prepend_scheme") ?? (OptBool(o, "add_prefix_space", true) ? "always" : "never");
-                    if (rep.Length != 1) throw Fail("Metaspace pre_tokenizer", "\"replacement\" must be one character");
-                    return new MetaspacePreTokenizer(rep[0], scheme, OptBool(o, "split", true));
-                }
+                    {
+                        string rep = OptStr(o, "replacement") ?? "\u2581";
+                        string scheme = OptStr(o, "prepend_scheme") ?? (OptBool(o, "add_prefix_space", true) ? "always" : "never");
+                        if (rep.Length != 1) throw Fail("Metaspace pre_tokenizer", "\"replacement\" must be one character");
+                        return new MetaspacePreTokenizer(rep[0], scheme, OptBool(o, "split", true));
+                    }
                 case "Whitespace": return new WhitespacePreTokenizer();
                 case "WhitespaceSplit": return new WhitespaceSplitPreTokenizer();
                 case "Punctuation": return new PunctuationPreTokenizer(Behavior(o, "Punctuation pre_tokenizer", SplitBehavior.Isolated));
@@ -152,40 +161,40 @@ internal static class TokenizerJson
                 case "WordLevel":
                     return new WordLevelModel(VocabTable(o, "WordLevel model"), OptStr(o, "unk_token") ?? "<unk>");
                 case "BPE":
-                {
-                    var table = VocabTable(o, "BPE model");
-                    if (o["merges"] is not JsonArray ma) throw Fail("BPE model", "\"merges\" must be a list");
-                    var merges = new List<(string, string)>(ma.Count);
-                    for (int i = 0; i < ma.Count; i++)
                     {
-                        if (AutoTokenizer.Str(ma[i]) is { } line)
+                        var table = VocabTable(o, "BPE model");
+                        if (o["merges"] is not JsonArray ma) throw Fail("BPE model", "\"merges\" must be a list");
+                        var merges = new List<(string, string)>(ma.Count);
+                        for (int i = 0; i < ma.Count; i++)
                         {
-                            int sp = line.IndexOf(' ');
-                            if (sp <= 0) throw Fail("BPE model", $"merge {i + 1} \"{line}\" is not two tokens separated by a space");
-                            merges.Add((line[..sp], line[(sp + 1)..]));
+                            if (AutoTokenizer.Str(ma[i]) is { } line)
+                            {
+                                int sp = line.IndexOf(' ');
+                                if (sp <= 0) throw Fail("BPE model", $"merge {i + 1} \"{line}\" is not two tokens separated by a space");
+                                merges.Add((line[..sp], line[(sp + 1)..]));
+                            }
+                            else if (ma[i] is JsonArray pair && pair.Count == 2 && AutoTokenizer.Str(pair[0]) is { } a && AutoTokenizer.Str(pair[1]) is { } b) merges.Add((a, b));
+                            else throw Fail("BPE model", $"merge {i + 1} must be \"a b\" or [\"a\", \"b\"]");
                         }
-                        else if (ma[i] is JsonArray pair && pair.Count == 2 && AutoTokenizer.Str(pair[0]) is { } a && AutoTokenizer.Str(pair[1]) is { } b) merges.Add((a, b));
-                        else throw Fail("BPE model", $"merge {i + 1} must be \"a b\" or [\"a\", \"b\"]");
+                        return new BpeModel(table, merges, OptStr(o, "unk_token"), OptStr(o, "continuing_subword_prefix"), OptStr(o, "end_of_word_suffix"),
+                            OptBool(o, "fuse_unk", false), OptBool(o, "byte_fallback", false), OptBool(o, "ignore_merges", false), $"{path}: BPE model");
                     }
-                    return new BpeModel(table, merges, OptStr(o, "unk_token"), OptStr(o, "continuing_subword_prefix"), OptStr(o, "end_of_word_suffix"),
-                        OptBool(o, "fuse_unk", false), OptBool(o, "byte_fallback", false), OptBool(o, "ignore_merges", false), $"{path}: BPE model");
-                }
                 case "Unigram":
-                {
-                    if (o["vocab"] is not JsonArray va) throw Fail("Unigram model", "\"vocab\" must be a list of [piece, score]");
-                    var pieces = new string[va.Count];
-                    var scores = new double[va.Count];
-                    for (int i = 0; i < va.Count; i++)
                     {
-                        if (va[i] is not JsonArray e || e.Count != 2 || AutoTokenizer.Str(e[0]) is not { } piece || e[1] is not JsonValue sv || sv.GetValueKind() != JsonValueKind.Number)
-                            throw Fail("Unigram model", $"vocab entry {i} must be [piece, score]");
-                        pieces[i] = piece;
-                        scores[i] = sv.GetValue<double>();
+                        if (o["vocab"] is not JsonArray va) throw Fail("Unigram model", "\"vocab\" must be a list of [piece, score]");
+                        var pieces = new string[va.Count];
+                        var scores = new double[va.Count];
+                        for (int i = 0; i < va.Count; i++)
+                        {
+                            if (va[i] is not JsonArray e || e.Count != 2 || AutoTokenizer.Str(e[0]) is not { } piece || e[1] is not JsonValue sv || sv.GetValueKind() != JsonValueKind.Number)
+                                throw Fail("Unigram model", $"vocab entry {i} must be [piece, score]");
+                            pieces[i] = piece;
+                            scores[i] = sv.GetValue<double>();
+                        }
+                        int unk = o["unk_id"] is JsonValue uv && uv.TryGetValue(out int u) ? u : -1;
+                        if (unk < 0 || unk >= pieces.Length) throw Fail("Unigram model", "\"unk_id\" must be the index of a vocab entry");
+                        return new UnigramModel(pieces, scores, unk, OptBool(o, "byte_fallback", false), fuseUnk: true);
                     }
-                    int unk = o["unk_id"] is JsonValue uv && uv.TryGetValue(out int u) ? u : -1;
-                    if (unk < 0 || unk >= pieces.Length) throw Fail("Unigram model", "\"unk_id\" must be the index of a vocab entry");
-                    return new UnigramModel(pieces, scores, unk, OptBool(o, "byte_fallback", false), fuseUnk: true);
-                }
                 default: throw Unknown("model", type);
             }
         }
@@ -212,11 +221,11 @@ internal static class TokenizerJson
                 case "ByteLevel": return null;
                 case "TemplateProcessing": return Template(o);
                 case "Sequence":
-                {
-                    TemplatePostProcessor? last = null;
-                    foreach (var p in Objects(o, "processors", "Sequence post_processor")) last = PostProcessor(p, model, added) ?? last;
-                    return last;
-                }
+                    {
+                        TemplatePostProcessor? last = null;
+                        foreach (var p in Objects(o, "processors", "Sequence post_processor")) last = PostProcessor(p, model, added) ?? last;
+                        return last;
+                    }
                 default: throw Unknown("post_processor", type);
             }
         }
@@ -272,24 +281,24 @@ internal static class TokenizerJson
                 case "WordPiece": return new WordPieceDecoder(OptStr(o, "prefix") ?? "##", OptBool(o, "cleanup", true));
                 case "ByteLevel": return new ByteLevelDecoder();
                 case "Metaspace":
-                {
-                    string rep = OptStr(o, "replacement") ?? "\u2581";
-                    string scheme = OptStr(o, "prepend_scheme") ?? (OptBool(o, "add_prefix_space", true) ? "always" : "never");
-                    return new MetaspaceDecoder(rep.Length > 0 ? rep[0] : '\u2581', scheme);
-                }
+                    {
+                        string rep = OptStr(o, "replacement") ?? "\u2581";
+                        string scheme = OptStr(o, "prepend_scheme") ?? (OptBool(o, "add_prefix_space", true) ? "always" : "never");
+                        return new MetaspaceDecoder(rep.Length > 0 ? rep[0] : '\u2581', scheme);
+                    }
                 case "BPEDecoder": return new BpeDecoder(OptStr(o, "suffix") ?? "</w>");
                 case "Replace":
-                {
-                    if (o["pattern"] is not JsonObject p || AutoTokenizer.Str(p["String"]) is not { } s) throw Fail("Replace decoder", "only {\"String\": ...} patterns are supported");
-                    return new ReplaceDecoder(s, Str(o, "content", "Replace decoder"));
-                }
+                    {
+                        if (o["pattern"] is not JsonObject p || AutoTokenizer.Str(p["String"]) is not { } s) throw Fail("Replace decoder", "only {\"String\": ...} patterns are supported");
+                        return new ReplaceDecoder(s, Str(o, "content", "Replace decoder"));
+                    }
                 case "ByteFallback": return new ByteFallbackDecoder();
                 case "Fuse": return new FuseDecoder();
                 case "Strip":
-                {
-                    string c = Str(o, "content", "Strip decoder");
-                    return new StripDecoder(c.Length > 0 ? c[0] : ' ', o["start"] is JsonValue sv && sv.TryGetValue(out int s) ? s : 0, o["stop"] is JsonValue ev && ev.TryGetValue(out int e) ? e : 0);
-                }
+                    {
+                        string c = Str(o, "content", "Strip decoder");
+                        return new StripDecoder(c.Length > 0 ? c[0] : ' ', o["start"] is JsonValue sv && sv.TryGetValue(out int s) ? s : 0, o["stop"] is JsonValue ev && ev.TryGetValue(out int e) ? e : 0);
+                    }
                 case "Sequence": return new SequenceDecoder(Objects(o, "decoders", "Sequence decoder").Select(Decoder).ToList());
                 default: throw Unknown("decoder", type);
             }

@@ -14,31 +14,59 @@ internal sealed class TokenizerPipeline
     public PreTokenizer? PreTokenizer { get; init; }
     public TemplatePostProcessor? PostProcessor { get; init; }
     public Decoder? Decoder { get; init; }
-    public AddedVocabulary Added { get; init; } = new([]);
+
+    /// <summary>Byte-level offsets trimming (trim_offsets): a token's leading/trailing Ġ (space) is left out of its offsets.</summary>
+    public bool TrimOffsets { get; init; }
+    public AddedVocabulary Added
+    {
+        get => _added;
+        init
+        {
+            _added = value;
+            foreach (var t in value.Tokens)
+            {
+                _addedById.TryAdd(t.Id, t.Content);
+                _addedByContent.TryAdd(t.Content, t.Id);
+            }
+            _rawAdded = new AddedVocabulary(value.Tokens.Where(t => !t.Normalized));
+            _normalizedAdded = new Lazy<AddedVocabulary>(() => new AddedVocabulary(value.Tokens.Where(t => t.Normalized).Select(NormalizeContent)));
+        }
+    }
+
+    // Added tokens with normalized=false are found in the raw text; the others in the normalized text, by their
+    // normalized content (the Rust AddedVocabulary's two passes).
+    private AddedToken NormalizeContent(AddedToken t)
+    {
+        if (Normalizer == null) return t;
+        var n = new NormalizedText();
+        n.Reset(t.Content, 0, t.Content.Length);
+        Normalizer.Normalize(n);
+        return t with { Content = n.ToString() };
+    }
+
+    private readonly AddedVocabulary _added = new([]);
+    private AddedVocabulary _rawAdded = new([]);
+    private Lazy<AddedVocabulary> _normalizedAdded = new(() => new AddedVocabulary([]));
+    private readonly Dictionary<int, string> _addedById = new();
+    private readonly Dictionary<string, int> _addedByContent = new(StringComparer.Ordinal);
 
     [ThreadStatic] private static NormalizedText? _text;
+    [ThreadStatic] private static NormalizedText? _sub;
+    [ThreadStatic] private static List<(int, int, AddedToken)>? _normMatches;
     [ThreadStatic] private static List<Piece>? _pieces;
     [ThreadStatic] private static List<RawToken>? _raw;
     [ThreadStatic] private static List<(int, int, AddedToken)>? _matches;
 
-    public string? IdToToken(int id)
-    {
-        foreach (var t in Added.Tokens) if (t.Id == id) return t.Content;
-        return Model.IdToToken(id);
-    }
+    public string? IdToToken(int id) => _addedById.Count > 0 && _addedById.TryGetValue(id, out var s) ? s : Model.IdToToken(id);
 
-    public int? TokenToId(string token)
-    {
-        foreach (var t in Added.Tokens) if (t.Content == token) return t.Id;
-        return Model.TokenToId(token);
-    }
+    public int? TokenToId(string token) => _addedByContent.TryGetValue(token, out int id) ? id : Model.TokenToId(token);
 
     /// <summary>Tokenizes one text without special tokens.</summary>
     public void EncodeSequence(string text, List<SeqToken> output)
     {
         var matches = _matches ??= new List<(int, int, AddedToken)>();
         matches.Clear();
-        Added.Find(text, matches);
+        _rawAdded.Find(text, matches);
         int pos = 0, word = 0;
         bool first = true;
         foreach (var (s, e, token) in matches)
@@ -54,10 +82,40 @@ internal sealed class TokenizerPipeline
     private int EncodeSegment(string text, int from, int to, bool firstSegment, int word, List<SeqToken> output)
     {
         var t = _text ??= new NormalizedText();
-        var pieces = _pieces ??= new List<Piece>();
-        var raw = _raw ??= new List<RawToken>();
         t.Reset(text, from, to);
         Normalizer?.Normalize(t);
+        var normalized = _normalizedAdded.Value;
+        if (normalized.IsEmpty) return PreTokenizeAndModel(t, firstSegment, word, output);
+        var matches = _normMatches ??= new List<(int, int, AddedToken)>();
+        matches.Clear();
+        normalized.Find(t.ToString(), matches);
+        if (matches.Count == 0) return PreTokenizeAndModel(t, firstSegment, word, output);
+        var sub = _sub ??= new NormalizedText();
+        int pos = 0;
+        foreach (var (s, e, token) in matches)
+        {
+            if (s > pos)
+            {
+                sub.CopyFrom(t, pos, s);
+                word = PreTokenizeAndModel(sub, firstSegment, word, output);
+                firstSegment = false;
+            }
+            output.Add(new SeqToken(token.Id, t.OrigStart(s), t.OrigEnd(e - 1), word++));
+            firstSegment = false;
+            pos = e;
+        }
+        if (pos < t.Length)
+        {
+            sub.CopyFrom(t, pos, t.Length);
+            word = PreTokenizeAndModel(sub, firstSegment, word, output);
+        }
+        return word;
+    }
+
+    private int PreTokenizeAndModel(NormalizedText t, bool firstSegment, int word, List<SeqToken> output)
+    {
+        var pieces = _pieces ??= new List<Piece>();
+        var raw = _raw ??= new List<RawToken>();
         pieces.Clear();
         pieces.Add(new Piece(0, t.Length));
         PreTokenizer?.PreTokenize(t, pieces, firstSegment);
@@ -96,15 +154,15 @@ internal sealed class TokenizerPipeline
         switch (strategy)
         {
             case TruncationStrategy.LongestFirst:
-            {
-                int n1 = Math.Min(na, nb), n2 = Math.Max(na, nb);
-                n2 = n1 > budget ? n1 : Math.Max(n1, budget - n1);
-                if (n1 + n2 > budget) { n1 = budget / 2; n2 = n1 + budget % 2; }
-                int keepA = na <= nb ? n1 : n2, keepB = na <= nb ? n2 : n1;
-                if (keepA < na) a.RemoveRange(keepA, na - keepA);
-                if (keepB < nb) b.RemoveRange(keepB, nb - keepB);
-                break;
-            }
+                {
+                    int n1 = Math.Min(na, nb), n2 = Math.Max(na, nb);
+                    n2 = n1 > budget ? n1 : Math.Max(n1, budget - n1);
+                    if (n1 + n2 > budget) { n1 = budget / 2; n2 = n1 + budget % 2; }
+                    int keepA = na <= nb ? n1 : n2, keepB = na <= nb ? n2 : n1;
+                    if (keepA < na) a.RemoveRange(keepA, na - keepA);
+                    if (keepB < nb) b.RemoveRange(keepB, nb - keepB);
+                    break;
+                }
             case TruncationStrategy.OnlyFirst:
                 if (na <= excess) throw FinetuneException.Invalid($"truncation only_first cannot fit max_length {maxLength}: the first sequence has {na} tokens and {excess} must go");
                 a.RemoveRange(na - excess, excess);
@@ -114,6 +172,44 @@ internal sealed class TokenizerPipeline
                 b.RemoveRange(nb - excess, excess);
                 break;
         }
+    }
+
+    /// <summary>
+    /// Truncation that keeps what it cuts, as the Rust library's Encoding::truncate with a stride: each truncated
+    /// sequence becomes windows of its kept length starting every (length − stride) tokens; the rows are the main
+    /// pair, then each overflow of A with B (and with each overflow of B), then A with each overflow of B.
+    /// </summary>
+    public static List<(List<SeqToken> A, List<SeqToken>? B)> TruncateWithOverflow(List<SeqToken> a, List<SeqToken>? b, TruncationStrategy strategy, int maxLength, int numSpecial, int stride)
+    {
+        int na = a.Count, nb = b?.Count ?? 0;
+        var keptA = new List<SeqToken>(a);
+        var keptB = b == null ? null : new List<SeqToken>(b);
+        Truncate(keptA, keptB, strategy, maxLength, numSpecial);
+        var winA = Windows(a, keptA.Count, stride);
+        List<List<SeqToken>?> winB = b == null ? [null] : [.. Windows(b, keptB!.Count, stride)];
+        var rows = new List<(List<SeqToken>, List<SeqToken>?)> { (winA[0], winB[0]) };
+        for (int i = 1; i < winA.Count; i++)
+        {
+            rows.Add((winA[i], winB[0]));
+            for (int j = 1; j < winB.Count; j++) rows.Add((winA[i], winB[j]));
+        }
+        for (int j = 1; j < winB.Count; j++) rows.Add((winA[0], winB[j]));
+        return rows;
+    }
+
+    private static List<List<SeqToken>> Windows(List<SeqToken> seq, int length, int stride)
+    {
+        if (length >= seq.Count) return [seq];
+        if (length == 0) return [new List<SeqToken>(), seq];
+        if (stride >= length) throw FinetuneException.Invalid($"stride {stride} must be smaller than the truncated length {length} (max_length minus the special tokens)");
+        var windows = new List<List<SeqToken>>();
+        for (int start = 0; ; start += length - stride)
+        {
+            int stop = Math.Min(start + length, seq.Count);
+            windows.Add(seq.GetRange(start, stop - start));
+            if (stop == seq.Count) break;
+        }
+        return windows;
     }
 
     /// <summary>Adds special tokens (when asked) and builds the row's arrays.</summary>
@@ -151,14 +247,31 @@ internal sealed class TokenizerPipeline
             {
                 ids[k] = t.Id; types[k] = item.TypeId; offsets[k] = (t.Start, t.End); words[k] = t.Word; seqs[k] = item.Sequence;
                 tokens[k] = IdToToken(t.Id) ?? "";
+                if (TrimOffsets) offsets[k] = Trim(tokens[k], t.Start, t.End);
                 k++;
             }
         }
         return new Encoding
         {
-            InputIds = ids, TokenTypeIds = types, AttentionMask = mask, SpecialTokensMask = special, Offsets = offsets,
-            WordIds = words, SequenceIds = seqs, Tokens = tokens,
+            InputIds = ids,
+            TokenTypeIds = types,
+            AttentionMask = mask,
+            SpecialTokensMask = special,
+            Offsets = offsets,
+            WordIds = words,
+            SequenceIds = seqs,
+            Tokens = tokens,
         };
+    }
+
+    private static (int, int) Trim(string token, int start, int end)
+    {
+        const char Space = '\u0120'; // the byte-level image of ' '
+        int lead = 0, trail = 0;
+        while (lead < token.Length && token[lead] == Space) lead++;
+        while (trail < token.Length - lead && token[token.Length - 1 - trail] == Space) trail++;
+        int s = Math.Min(start + lead, end), e = Math.Max(end - trail, s);
+        return (s, e);
     }
 
     /// <summary>Pads a row to <paramref name="length"/> on the given side.</summary>
@@ -176,9 +289,14 @@ internal sealed class TokenizerPipeline
         }
         return new Encoding
         {
-            InputIds = Grow(e.InputIds, padId), TokenTypeIds = Grow(e.TokenTypeIds, 0), AttentionMask = Grow(e.AttentionMask, 0),
-            SpecialTokensMask = Grow(e.SpecialTokensMask, 1), Offsets = Grow(e.Offsets, (0, 0)), WordIds = Grow(e.WordIds, (int?)null),
-            SequenceIds = Grow(e.SequenceIds, (int?)null), Tokens = Grow(e.Tokens, padToken),
+            InputIds = Grow(e.InputIds, padId),
+            TokenTypeIds = Grow(e.TokenTypeIds, 0),
+            AttentionMask = Grow(e.AttentionMask, 0),
+            SpecialTokensMask = Grow(e.SpecialTokensMask, 1),
+            Offsets = Grow(e.Offsets, (0, 0)),
+            WordIds = Grow(e.WordIds, (int?)null),
+            SequenceIds = Grow(e.SequenceIds, (int?)null),
+            Tokens = Grow(e.Tokens, padToken),
         };
     }
 }

@@ -20,13 +20,14 @@ public sealed class ProgressCallback : TrainerCallback
 
     public ProgressCallback(TextWriter? output = null)
     {
-        interactive = output == null && !Console.IsOutputRedirected;
+        interactive = (output == null || ReferenceEquals(output, Console.Out)) && !Console.IsOutputRedirected;
         console = AnsiConsole.Create(new AnsiConsoleSettings
         {
             Out = new AnsiConsoleOutput(output ?? Console.Out),
             Ansi = interactive ? AnsiSupport.Detect : AnsiSupport.No,
             ColorSystem = interactive ? ColorSystemSupport.Detect : ColorSystemSupport.NoColors,
         });
+        if (!interactive) console.Profile.Width = 240; // redirected output: never wrap the status line
     }
 
     public override void OnTrainBegin(TrainingArguments args, TrainerState state, TrainerControl control)

@@ -83,8 +83,9 @@ public sealed class ShardedCheckpoint : ITensorSource
     /// <summary>
     /// Writes tensors in name order into shards of at most <paramref name="maxShardBytes"/> (a tensor larger than
     /// that gets a shard of its own) plus `model.safetensors.index.json`. With one shard, writes `model.safetensors` alone.
+    /// Returns the paths written.
     /// </summary>
-    public static void WriteSafeTensors(string dir, IEnumerable<NamedTensor> tensors, long maxShardBytes, DType dtype = DType.F32)
+    public static IReadOnlyList<string> WriteSafeTensors(string dir, IEnumerable<NamedTensor> tensors, long maxShardBytes, DType dtype = DType.F32)
     {
         var list = new List<NamedTensor>(tensors);
         list.Sort((a, b) => string.CompareOrdinal(a.Name, b.Name));
@@ -103,15 +104,18 @@ public sealed class ShardedCheckpoint : ITensorSource
         }
         if (shards.Count <= 1)
         {
-            SafeTensors.Write(Path.Combine(dir, Checkpoint.SafeTensorsName), list, dtype);
-            return;
+            string single = Path.Combine(dir, Checkpoint.SafeTensorsName);
+            SafeTensors.Write(single, list, dtype);
+            return new[] { single };
         }
+        var written = new List<string>();
         var weightMap = new JsonObject();
         long total = 0;
         for (int i = 0; i < shards.Count; i++)
         {
             string file = SafeTensors.ShardName(i + 1, shards.Count);
             SafeTensors.Write(Path.Combine(dir, file), shards[i], dtype);
+            written.Add(Path.Combine(dir, file));
             foreach (var t in shards[i])
             {
                 weightMap[t.Name] = file;
@@ -120,5 +124,7 @@ public sealed class ShardedCheckpoint : ITensorSource
         }
         var index = new JsonObject { ["metadata"] = new JsonObject { ["total_size"] = total }, ["weight_map"] = weightMap };
         AtomicFile.WriteAllText(Path.Combine(dir, Checkpoint.SafeTensorsIndexName), index.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
+        written.Add(Path.Combine(dir, Checkpoint.SafeTensorsIndexName));
+        return written;
     }
 }

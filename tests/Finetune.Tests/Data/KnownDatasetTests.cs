@@ -139,6 +139,20 @@ public class KnownDatasetTests
     }
 
     [SkippableFact]
+    public void SplitSlicesLikeHf()
+    {
+        var o = new LoadOptions { DataRoot = SharedDatasets.Root };
+        var all = SharedDatasets.Get("rotten_tomatoes")["validation"].GetStrings("text");
+        Assert.Equal(all.Take(100), LoadDataset.Load("rotten_tomatoes", null, "validation[:100]", o).GetStrings("text"));
+        Assert.Equal(all.Skip(10).Take(10), LoadDataset.Load("rotten_tomatoes", null, "validation[10:20]", o).GetStrings("text"));
+        // 10% of 1066 = 106.6 -> 107 rows; the last 5% = round(53.3) = 53 rows.
+        Assert.Equal(107, LoadDataset.Load("rotten_tomatoes", null, "validation[:10%]", o).NumRows);
+        Assert.Equal(all.Skip(1066 - 53), LoadDataset.Load("rotten_tomatoes", null, "validation[-5%:]", o).GetStrings("text"));
+        Assert.Equal(2132, LoadDataset.Load("rotten_tomatoes", null, "validation+test", o).NumRows);
+        Assert.Throws<FinetuneException>(() => LoadDataset.Load("rotten_tomatoes", null, "validation[::2]", o));
+    }
+
+    [SkippableFact]
     public void MissingFilesAndUnknownNamesAreNotFound()
     {
         using var tmp = new TempDir();

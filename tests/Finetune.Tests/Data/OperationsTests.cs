@@ -88,6 +88,10 @@ public class OperationsTests
         var enc = ds.ClassEncodeColumn("stance");
         Assert.Equal(new[] { "AGAINST", "FAVOR", "NEUTRAL" }, ((ClassLabel)enc.Features["stance"]).Names);
         Assert.Equal(new[] { 2, 0, 1, 0 }, enc.GetInts("stance"));
+        // Like HF, names are str(value) sorted as text: 10 sorts before 2.
+        var nums = Dataset.FromDict(new Dictionary<string, IList> { ["y"] = new long[] { 2, 10, 1, 2 } }).ClassEncodeColumn("y");
+        Assert.Equal(new[] { "1", "10", "2" }, ((ClassLabel)nums.Features["y"]).Names);
+        Assert.Equal(new[] { 2, 1, 0, 2 }, nums.GetInts("y"));
         var both = Dataset.Concatenate(Small(3), Small(2));
         Assert.Equal(new[] { "row 0", "row 1", "row 2", "row 0", "row 1" }, both.GetStrings("text"));
         var bad = Assert.Throws<FinetuneException>(() => Dataset.Concatenate(Small(2), enc));

@@ -162,3 +162,49 @@ public class LoadSaveTests
         Assert.Contains("model.safetensors", e.Message);
     }
 }
+
+public class XlmRobertaTests
+{
+    [SkippableFact]
+    public void XlmRobertaIsTheRobertaNetworkUnderItsOwnName()
+    {
+        string dir = GoldenCases.Dir("roberta");
+        using var tmp = new TempDir();
+        var config = PretrainedConfig.ReadJson(Path.Combine(dir, "config.json"));
+        config["model_type"] = "xlm-roberta";
+        config["architectures"] = new JsonArray("XLMRobertaForSequenceClassification");
+        File.WriteAllText(tmp.File("config.json"), config.ToJsonString());
+        File.Copy(Path.Combine(dir, "model.safetensors"), tmp.File("model.safetensors"));
+        var model = AutoModelForSequenceClassification.FromPretrained(tmp.Path);
+        Assert.IsType<Finetune.Models.Roberta.XLMRobertaConfig>(model.Config);
+        Assert.Equal("XLMRobertaForSequenceClassification", model.ArchitectureName);
+        var (inputs, _) = ParityTests.ReadInputs(dir);
+        using var st = SafeTensors.Read(Path.Combine(dir, "outputs.safetensors"));
+        Close.Elementwise("logits", st.ReadFloat("logits"), model.Forward(inputs).Logits.Span, 1e-5, 1e-4);
+    }
+}
+
+public class ShardedSaveTests
+{
+    [SkippableFact]
+    public void ShardedSaveReloadsAndAResaveReplacesTheShards()
+    {
+        string dir = GoldenCases.Dir("bert");
+        var model = AutoModelForSequenceClassification.FromPretrained(dir);
+        using var tmp = new TempDir();
+        model.SavePretrained(tmp.Path, maxShardBytes: 100_000);
+        Assert.False(File.Exists(tmp.File("model.safetensors")));
+        var shards = Directory.GetFiles(tmp.Path, "model-*-of-*.safetensors");
+        Assert.True(shards.Length >= 2, $"{shards.Length} shards");
+        var sharded = AutoModelForSequenceClassification.FromPretrained(tmp.Path);
+        foreach (var ((name, a), (_, b)) in model.NamedParameters().Zip(sharded.NamedParameters()))
+            Assert.True(a.Span.SequenceEqual(b.Span), name);
+
+        var tokenizer = Finetune.Tokenizers.AutoTokenizer.FromPretrained(SharedData.Require("models/bert-base-uncased"));
+        sharded.SavePretrained(tmp.Path, tokenizer: tokenizer);
+        Assert.Empty(Directory.GetFiles(tmp.Path, "model-*-of-*.safetensors"));
+        Assert.False(File.Exists(tmp.File("model.safetensors.index.json")));
+        Assert.Equal(File.ReadAllBytes(Path.Combine(dir, "model.safetensors")), File.ReadAllBytes(tmp.File("model.safetensors")));
+        Assert.Equal(tokenizer.Encode("hello world").InputIds[0], Finetune.Tokenizers.AutoTokenizer.FromPretrained(tmp.Path).Encode("hello world").InputIds[0]);
+    }
+}

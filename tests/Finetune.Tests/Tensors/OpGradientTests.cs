@@ -87,6 +87,7 @@ public class OpGradientTests
             d => Permute(d[0], 2, 4, 3, 3));
 
         foreach (var c in AttentionCases()) yield return c;
+        foreach (var c in MultiHeadCases()) yield return c;
         foreach (var c in LossCases()) yield return c;
     }
 
@@ -139,6 +140,30 @@ public class OpGradientTests
                 x => F.ScaledDotProductAttention(x[0], x[1], x[2], mask != null ? IntTensor.FromArray(mask, b, tk) : null,
                     p, training: p > 0, new Generator(3)),
                 r => R.Attention(r[0], r[1], r[2], b, h, tq, tk, d, dv, mask, drop, (float)scale)) { InputScale = 1.5f };
+        }
+    }
+
+    private static IEnumerable<OpCase> MultiHeadCases()
+    {
+        foreach (var (b, heads, t, d, masked, p) in new[] { (1, 1, 1, 3, false, 0f), (2, 3, 5, 4, true, 0f), (2, 2, 6, 3, true, 0.2f) })
+        {
+            int c = heads * d;
+            int[]? mask = masked ? Enumerable.Range(0, b * t).Select(i => i % t < t - 1 - i / t ? 1 : 0).ToArray() : null;
+            float[]? drop = p > 0 ? F.DropoutMask(b * heads * t * t, p, new Generator(9)).ToArray() : null;
+            double[] Ref(double[][] r, bool addQ)
+            {
+                var y = Permute(R.Attention(Permute(r[0], b, t, heads, d), Permute(r[1], b, t, heads, d), Permute(r[2], b, t, heads, d),
+                    b, heads, t, t, d, d, mask, drop, (float)(1 / Math.Sqrt(d))), b, heads, t, d);
+                return addQ ? y.Select((v, i) => v + r[0][i]).ToArray() : y;
+            }
+            IntTensor? Mask() => mask != null ? IntTensor.FromArray(mask, b, t) : null;
+            yield return new OpCase($"MultiHeadAttention b{b} h{heads} t{t} d{d} mask={masked} p={p}", [[b, t, c], [b, t, c], [b, t, c]],
+                x => F.MultiHeadAttention(x[0], x[1], x[2], heads, Mask(), p, p > 0, new Generator(9)), r => Ref(r, false)) { InputScale = 1.5f };
+            // q also reaches the loss directly, so its attention gradient is added to an existing one.
+            yield return new OpCase($"MultiHeadAttention accumulating b{b} h{heads} t{t} d{d} mask={masked} p={p}", [[b, t, c], [b, t, c], [b, t, c]],
+                x => F.Add(F.MultiHeadAttention(x[0], x[1], x[2], heads, Mask(), p, p > 0, new Generator(9)), x[0]), r => Ref(r, true)) { InputScale = 1.5f };
+            yield return new OpCase($"MultiHeadAttention self (q=k=v) b{b} h{heads} t{t} d{d} mask={masked} p={p}", [[b, t, c]],
+                x => F.MultiHeadAttention(x[0], x[0], x[0], heads, Mask(), p, p > 0, new Generator(9)), r => Ref([r[0], r[0], r[0]], false)) { InputScale = 1.5f };
         }
     }
 

@@ -41,6 +41,8 @@ public class EncodeApiTests
         Assert.Equal(8, batch[0].Length);
         Assert.Equal(8, batch[1].Length);
         Assert.Equal(new[] { 1, 1, 1, 0, 0, 0, 0, 0 }, batch[0].AttentionMask);
+        // bert-base-uncased's model_max_length is transformers' "very large": max_length padding without a length does nothing
+        Assert.Equal(3, tok.Encode("Hello", options: new EncodeOptions { Padding = PaddingStrategy.MaxLength })[0].Length);
     }
 
     [SkippableFact]
@@ -53,6 +55,18 @@ public class EncodeApiTests
         Assert.Throws<FinetuneException>(() => tok.Encode("Hello", "Hello, world!", new EncodeOptions { Truncation = TruncationStrategy.OnlyFirst, MaxLength = 5 }));
         var none = tok.Encode("Hello, world!", options: new EncodeOptions { AddSpecialTokens = false })[0];
         Assert.Equal(new[] { 7592, 1010, 2088, 999 }, none.InputIds);
+    }
+
+    [SkippableFact]
+    public void OverflowingTokensComeBackAsStridedWindows()
+    {
+        var tok = Bert();
+        var o = new EncodeOptions { Truncation = TruncationStrategy.LongestFirst, MaxLength = 5, Stride = 1, ReturnOverflowingTokens = true };
+        var batch = tok.EncodeBatch(["a b c d e f g", "x"], options: o);
+        Assert.Equal(new[] { "[CLS] a b c [SEP]", "[CLS] c d e [SEP]", "[CLS] e f g [SEP]", "[CLS] x [SEP]" }, batch.Rows.Select(r => string.Join(" ", r.Tokens)));
+        Assert.Equal(new[] { 0, 0, 0, 1 }, batch.OverflowToSampleMapping);
+        var pair = tok.Encode("q", "a b c d e", new EncodeOptions { Truncation = TruncationStrategy.OnlySecond, MaxLength = 7, Stride = 1, ReturnOverflowingTokens = true });
+        Assert.Equal(new[] { "[CLS] q [SEP] a b c [SEP]", "[CLS] q [SEP] c d e [SEP]" }, pair.Rows.Select(r => string.Join(" ", r.Tokens)));
     }
 
     [SkippableFact]
@@ -70,6 +84,15 @@ public class EncodeApiTests
         var tok = GoldenTests.LegacyLoad(SharedData.Require("models/roberta-base"));
         foreach (string text in new[] { "Hello world — ünïcode 😀 and  two  spaces\n", "  leading", "日本語のテキスト" })
             Assert.Equal(text, tok.Decode(tok.Encode(text)[0].InputIds, skipSpecialTokens: true));
+    }
+
+    [SkippableFact]
+    public void RobertaOffsetsLeaveOutTheSpaceMarker()
+    {
+        var tok = GoldenTests.LegacyLoad(SharedData.Require("models/roberta-base"));
+        var e = tok.Encode("Hello world")[0];
+        Assert.Equal(new[] { "<s>", "Hello", "\u0120world", "</s>" }, e.Tokens);
+        Assert.Equal(new[] { (0, 0), (0, 5), (6, 11), (0, 0) }, e.Offsets);
     }
 
     [SkippableFact]

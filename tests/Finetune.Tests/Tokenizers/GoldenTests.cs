@@ -12,6 +12,7 @@ public class GoldenTests(ITestOutputHelper output)
     [InlineData("bert-base-uncased", "bert-base-uncased", true)]
     [InlineData("roberta-base", "roberta-base", false)]
     [InlineData("albert-base-v2", "albert-base-v2", true)]
+    [InlineData("all-MiniLM-L6-v2", "bert-base-uncased", true)] // same vocab.txt, no tokenizer_config.json: BERT defaults
     public void RecordsMatch(string model, string golden, bool hasTypeIds)
     {
         var tok = LegacyLoad(SharedData.Require($"models/{model}"));

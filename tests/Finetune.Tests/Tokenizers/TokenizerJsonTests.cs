@@ -9,10 +9,14 @@ public class TokenizerJsonTests(ITestOutputHelper output)
 {
     // The golden README: the Rust BertNormalizer/BertPreTokenizer/WordPiece give the slow tokenizer's ids on these
     // texts, so bert-base-uncased's tokenizer.json must reproduce the golden file too.
-    [SkippableFact]
-    public void BertTokenizerJsonMatchesGolden()
+    // electra-small's tokenizer.json has the same vocabulary and pipeline (plus truncation/padding defaults that
+    // transformers overrides per call), so it must give the same ids too.
+    [SkippableTheory]
+    [InlineData("bert-base-uncased")]
+    [InlineData("electra-small")]
+    public void BertTokenizerJsonMatchesGolden(string model)
     {
-        string dir = SharedData.Require("models/bert-base-uncased");
+        string dir = SharedData.Require($"models/{model}");
         var tok = AutoTokenizer.FromPretrained(dir);
         Assert.Contains(tok.Files, f => f.EndsWith("tokenizer.json", StringComparison.Ordinal));
         int total = 0, bad = 0;
@@ -26,7 +30,7 @@ public class TokenizerJsonTests(ITestOutputHelper output)
             string? why = GoldenTests.Compare(rec, e.InputIds, e.TokenTypeIds, e.AttentionMask, e.Tokens, -1, true);
             if (why != null) { bad++; first ??= why; }
         }
-        output.WriteLine($"bert-base-uncased tokenizer.json: {total - bad}/{total} golden records match");
+        output.WriteLine($"{model} tokenizer.json: {total - bad}/{total} golden records match");
         Assert.True(bad == 0, $"{bad} of {total} differ; first: {first}");
     }
 
@@ -90,5 +94,31 @@ public class TokenizerJsonTests(ITestOutputHelper output)
         var p = tok.Encode("a", "b")[0];
         Assert.Equal(new[] { 5, 6, 6, 6 }, new[] { p.InputIds[0], p.InputIds[2], p.InputIds[3], p.InputIds[^1] });
         Assert.All(p.TokenTypeIds, t => Assert.Equal(0, t));
+    }
+
+    [SkippableFact]
+    public void AddedTokensMatchRawOrNormalizedText()
+    {
+        var json = JsonNode.Parse(File.ReadAllText(SharedData.Require("models/bert-base-uncased/tokenizer.json")))!.AsObject();
+        var added = json["added_tokens"]!.AsArray();
+        added.Add(new JsonObject { ["id"] = 30522, ["content"] = "MyToken", ["single_word"] = false, ["lstrip"] = false, ["rstrip"] = false, ["normalized"] = true, ["special"] = false });
+        added.Add(new JsonObject { ["id"] = 30523, ["content"] = "RawOne", ["single_word"] = false, ["lstrip"] = false, ["rstrip"] = false, ["normalized"] = false, ["special"] = false });
+        added.Add(new JsonObject { ["id"] = 30524, ["content"] = "<w>", ["single_word"] = true, ["lstrip"] = true, ["rstrip"] = true, ["normalized"] = false, ["special"] = true });
+        using var dir = new TempDir();
+        File.WriteAllText(dir.File("tokenizer.json"), json.ToJsonString());
+        var tok = AutoTokenizer.FromPretrained(dir.Path);
+        var none = new EncodeOptions { AddSpecialTokens = false };
+        // normalized=true: matched after lower-casing, whatever the case in the input
+        Assert.Equal(new[] { 2360, 30522, 1998, 30522 }, tok.Encode("say MYTOKEN and mytoken", options: none)[0].InputIds);
+        // normalized=false: only the exact raw spelling
+        var raw = tok.Encode("RawOne rawone", options: none)[0];
+        Assert.Equal(30523, raw.InputIds[0]);
+        Assert.DoesNotContain(30523, raw.InputIds.Skip(1));
+        // single_word: not inside a word; lstrip/rstrip swallow the spaces around it
+        var w = tok.Encode("a <w> b x<w>y", options: none)[0];
+        Assert.Equal(1, w.InputIds.Count(id => id == 30524));
+        Assert.Equal((1, 6), w.Offsets[1]);
+        // decoding gives an added token its own content
+        Assert.Equal("say MyToken and MyToken", tok.Decode(tok.Encode("say MYTOKEN and mytoken", options: none)[0].InputIds));
     }
 }

@@ -144,3 +144,49 @@ public class TorchPickleTests
         Assert.Contains("not a readable torch.save zip", e.Message);
     }
 }
+
+public class TorchPickleFormatTests
+{
+    [Fact]
+    public void BigEndianArchivesAreByteSwapped()
+    {
+        using var tmp = new TempDir();
+        byte[] pickle = new PickleBuilder().Op((byte)'}').Str("w").Tensor("FloatStorage", "0", 2, 0, new[] { 2 }, new[] { 1 }).Op((byte)'s').Stop();
+        byte[] data = { 0x3F, 0xC0, 0, 0, 0xC0, 0x20, 0, 0 }; // 1.5f, -2.5f big-endian
+        string path = tmp.File("be.bin");
+        PickleBuilder.WriteArchive(path, pickle, ("0", data));
+        using (var zip = System.IO.Compression.ZipFile.Open(path, System.IO.Compression.ZipArchiveMode.Update))
+        using (var s = zip.CreateEntry("archive/byteorder").Open())
+            s.Write("big"u8);
+        using var ck = TorchPickle.Load(path);
+        Assert.Equal(new[] { 1.5f, -2.5f }, ck.ReadFloat("w"));
+    }
+
+    [Fact]
+    public void ShardedBinCheckpointsOpenThroughTheirIndex()
+    {
+        using var tmp = new TempDir();
+        for (int shard = 0; shard < 2; shard++)
+        {
+            string name = shard == 0 ? "a" : "b";
+            byte[] pickle = new PickleBuilder().Op((byte)'}').Str(name).Tensor("FloatStorage", "0", 1, 0, new[] { 1 }, new[] { 1 }).Op((byte)'s').Stop();
+            PickleBuilder.WriteArchive(tmp.File($"pytorch_model-0000{shard + 1}-of-00002.bin"), pickle, ("0", BitConverter.GetBytes(shard + 0.5f)));
+        }
+        File.WriteAllText(tmp.File("pytorch_model.bin.index.json"),
+            "{\"metadata\": {\"total_size\": 8}, \"weight_map\": {\"a\": \"pytorch_model-00001-of-00002.bin\", \"b\": \"pytorch_model-00002-of-00002.bin\"}}");
+        using var ck = Checkpoint.Open(tmp.Path);
+        Assert.Equal(new[] { 0.5f }, ck.ReadFloat("a"));
+        Assert.Equal(new[] { 1.5f }, ck.ReadFloat("b"));
+        File.WriteAllText(tmp.File("pytorch_model.bin.index.json"), "{\"weight_map\": {\"a\": \"../elsewhere.bin\"}}");
+        Assert.Contains("outside the folder", Assert.Throws<FinetuneException>(() => Checkpoint.Open(tmp.Path)).Message);
+    }
+
+    [Fact]
+    public void LegacyNonZipTorchFilesAreRefusedClearly()
+    {
+        using var tmp = new TempDir();
+        File.WriteAllBytes(tmp.File("old.bin"), new PickleBuilder().Int(119547037).Stop());
+        var e = Assert.Throws<FinetuneException>(() => TorchPickle.Load(tmp.File("old.bin")));
+        Assert.Contains("legacy torch.save format", e.Message);
+    }
+}

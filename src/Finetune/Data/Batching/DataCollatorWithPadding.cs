@@ -94,8 +94,15 @@ public sealed class DataCollatorWithPadding
         }
         return new Batch
         {
-            BatchSize = b, SeqLen = t, InputIds = ids, AttentionMask = mask, TokenTypeIds = types,
-            Labels = labels, FloatLabels = floatLabels, LabelWidth = width, RowIndices = rows.ToArray(),
+            BatchSize = b,
+            SeqLen = t,
+            InputIds = ids,
+            AttentionMask = mask,
+            TokenTypeIds = types,
+            Labels = labels,
+            FloatLabels = floatLabels,
+            LabelWidth = width,
+            RowIndices = rows.ToArray(),
         };
     }
 }

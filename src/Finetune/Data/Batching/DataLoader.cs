@@ -124,7 +124,8 @@ public sealed class DataLoader : IEnumerable<Batch>
             catch (OperationCanceledException) { }
             catch (Exception e) { failure = e; }
             finally { queue.CompleteAdding(); }
-        }) { IsBackground = true, Name = "DataLoader prefetch" };
+        })
+        { IsBackground = true, Name = "DataLoader prefetch" };
         worker.Start();
         try
         {

@@ -58,8 +58,11 @@ public sealed class TokenizedCache
         LastWasHit = false;
         var mapped = ds.Map(fn, new MapOptions
         {
-            BatchSize = options?.BatchSize ?? 1000, RemoveColumns = options?.RemoveColumns, NumProc = options?.NumProc,
-            Progress = options?.Progress, Fingerprint = tokenizerFingerprint + "|" + arguments,
+            BatchSize = options?.BatchSize ?? 1000,
+            RemoveColumns = options?.RemoveColumns,
+            NumProc = options?.NumProc,
+            Progress = options?.Progress,
+            Fingerprint = tokenizerFingerprint + "|" + arguments,
         });
         var newNames = mapped.ColumnNames.Where(n => !ds.Features.Contains(n) || !ReferenceEquals(ds.GetColumn(n), mapped.GetColumn(n))).ToList();
         Write(path, newNames.Select(n => (n, mapped.Features[n], mapped.GetColumn(n))).ToList(), mapped.NumRows);
@@ -114,7 +117,7 @@ public sealed class TokenizedCache
                         var flat = new int[off[rows]];
                         for (int i = 0; i < rows; i++) c.Values[i]?.CopyTo(flat, off[i]);
                         data = MemoryMarshal.AsBytes(flat.AsSpan()).ToArray();
-                        offsets = Add(MemoryMarshal.AsBytes(off.AsSpan()).ToArray()) ;
+                        offsets = Add(MemoryMarshal.AsBytes(off.AsSpan()).ToArray());
                         break;
                     }
                 case Column<string?> c:

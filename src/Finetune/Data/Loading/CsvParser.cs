@@ -17,6 +17,7 @@ internal sealed class CsvParser
     private readonly char _delimiter;
     private readonly bool _quoting;
     private readonly Action<string>? _onBadRow;
+    private readonly System.Buffers.SearchValues<char> _stops;
     private int _pos;
     private int _line = 1;
     private int _lineStart;
@@ -28,6 +29,7 @@ internal sealed class CsvParser
         _delimiter = delimiter;
         _quoting = quoting;
         _onBadRow = onBadRow;
+        _stops = System.Buffers.SearchValues.Create([delimiter, '\n', '\r']);
     }
 
     public IEnumerable<CsvRecord> Records()
@@ -70,22 +72,20 @@ internal sealed class CsvParser
                 int openLine = _line, openCol = _pos - _lineStart + 1;
                 _pos++;
                 sb.Clear();
+                bool escaped = false;
+                int contentStart = _pos;
                 while (true)
                 {
-                    if (_pos >= text.Length)
+                    int q = text.IndexOf('"', _pos);
+                    if (q < 0)
                         return $"{_path}:{openLine}:{openCol}: unterminated quoted field (the quote opened here is never closed).";
-                    char c = text[_pos];
-                    if (c == '"')
-                    {
-                        if (_pos + 1 < text.Length && text[_pos + 1] == '"') { sb.Append('"'); _pos += 2; continue; }
-                        _pos++;
-                        break;
-                    }
-                    if (c == '\n' || (c == '\r' && !(_pos + 1 < text.Length && text[_pos + 1] == '\n'))) { sb.Append(c); _pos++; NewLine(_pos); continue; }
-                    sb.Append(c);
-                    _pos++;
+                    CountLines(_pos, q);
+                    sb.Append(text, _pos, q - _pos);
+                    if (q + 1 < text.Length && text[q + 1] == '"') { sb.Append('"'); escaped = true; _pos = q + 2; continue; }
+                    _pos = q + 1;
+                    break;
                 }
-                fields.Add(sb.ToString());
+                fields.Add(escaped ? sb.ToString() : text.Substring(contentStart, _pos - 1 - contentStart));
                 if (_pos >= text.Length) return null;
                 char next = text[_pos];
                 if (next == _delimiter) { _pos++; continue; }
@@ -93,17 +93,29 @@ internal sealed class CsvParser
                 return $"{Where(_pos)}: unexpected character '{next}' after a closing quote (expected the delimiter or the end of the line).";
             }
             int start = _pos;
-            while (_pos < text.Length)
-            {
-                char c = text[_pos];
-                if (c == _delimiter || c == '\n' || c == '\r') break;
-                _pos++;
-            }
+            int stop = text.AsSpan(_pos).IndexOfAny(_stops);
+            _pos = stop < 0 ? text.Length : _pos + stop;
             fields.Add(text.Substring(start, _pos - start));
             if (_pos >= text.Length) return null;
             if (text[_pos] == _delimiter) { _pos++; continue; }
             EndLine();
             return null;
+        }
+    }
+
+    /// <summary>Advances the line counter over the newlines inside a quoted field (LF, CRLF or a lone CR).</summary>
+    private void CountLines(int from, int to)
+    {
+        var span = _text.AsSpan(from, to - from);
+        int at = 0;
+        while (true)
+        {
+            int k = span[at..].IndexOfAny('\n', '\r');
+            if (k < 0) return;
+            int i = at + k;
+            if (span[i] == '\r' && i + 1 < span.Length && span[i + 1] == '\n') i++;
+            NewLine(from + i + 1);
+            at = i + 1;
         }
     }
 

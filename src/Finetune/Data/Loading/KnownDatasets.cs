@@ -37,7 +37,12 @@ internal static class KnownDatasets
 
     private static LoadOptions With(LoadOptions o, Features features, bool header = true, IReadOnlyList<string>? names = null) => new()
     {
-        Features = features, HasHeader = header, ColumnNames = names, SkipBadRows = o.SkipBadRows, Warning = o.Warning, Encoding = o.Encoding,
+        Features = features,
+        HasHeader = header,
+        ColumnNames = names,
+        SkipBadRows = o.SkipBadRows,
+        Warning = o.Warning,
+        Encoding = o.Encoding,
     };
 
     private static DatasetDict RottenTomatoes(string dir, LoadOptions o)

@@ -38,8 +38,11 @@ public static class LoadDataset
         throw FinetuneException.Missing($"Dataset '{nameOrPath}' is neither a known dataset ({string.Join(", ", KnownDatasets.Names)}) nor an existing file or folder.");
     }
 
-    /// <summary>One split (HF `load_dataset(..., split="train")`).</summary>
-    public static Dataset Load(string nameOrPath, string? config, string split, LoadOptions? options = null) => Load(nameOrPath, config, options)[split];
+    /// <summary>
+    /// One split, as HF `load_dataset(..., split=...)`: "train", "train[:1000]", "train[10%:20%]", "train+test".
+    /// </summary>
+    public static Dataset Load(string nameOrPath, string? config, string split, LoadOptions? options = null) =>
+        SplitSpec.Resolve(Load(nameOrPath, config, options), split);
 
     /// <summary>Loads one file (csv, tsv, json, jsonl, parquet, txt; optionally .gz) into a dataset.</summary>
     public static Dataset LoadFile(string path, LoadOptions? options = null, string? format = null)
@@ -106,9 +109,17 @@ public static class LoadDataset
         {
             return new LoadOptions
             {
-                DataFiles = o.DataFiles, DataRoot = o.DataRoot, Format = o.Format, Delimiter = '\t', Quoting = o.Quoting,
-                HasHeader = o.HasHeader, ColumnNames = o.ColumnNames, Encoding = o.Encoding, Features = o.Features,
-                SkipBadRows = o.SkipBadRows, Warning = o.Warning,
+                DataFiles = o.DataFiles,
+                DataRoot = o.DataRoot,
+                Format = o.Format,
+                Delimiter = '\t',
+                Quoting = o.Quoting,
+                HasHeader = o.HasHeader,
+                ColumnNames = o.ColumnNames,
+                Encoding = o.Encoding,
+                Features = o.Features,
+                SkipBadRows = o.SkipBadRows,
+                Warning = o.Warning,
             };
         }
         return o;
@@ -121,7 +132,7 @@ public static class LoadDataset
         {
             var paths = patterns.SelectMany(Glob.Expand).ToList();
             if (paths.Count == 0) throw FinetuneException.Missing($"No data files match {string.Join(", ", patterns)} for split '{split}'.");
-            var parts = paths.Select(p => LoadFile(p, o, format is null or "text" ? (format == "text" ? "text" : null) : format)).ToArray();
+            var parts = paths.Select(p => LoadFile(p, o, format)).ToArray();
             dict[split] = parts.Length == 1 ? parts[0] : Dataset.Concatenate(parts);
         }
         return dict;

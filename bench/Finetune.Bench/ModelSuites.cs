@@ -1,0 +1,200 @@
+using System.Diagnostics;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Finetune.Models;
+using Finetune.Models.Bert;
+using Finetune.Tensors;
+
+namespace Finetune.Bench;
+
+/// <summary>`step`: one training step (forward + backward + AdamW) of BertForSequenceClassification vs PyTorch.</summary>
+public sealed class StepSuite : IBenchSuite
+{
+    public string Name => "step";
+    public string Description => "training step (fwd+bwd+AdamW) of BERT sizes vs PyTorch; " + ModelBench.Options;
+    public int Run(string[] args, BenchResults results) => ModelBench.Run("step", args, results);
+}
+
+/// <summary>`infer`: one inference batch (forward, no gradients) vs PyTorch.</summary>
+public sealed class InferSuite : IBenchSuite
+{
+    public string Name => "infer";
+    public string Description => "inference batch of BERT sizes vs PyTorch; " + ModelBench.Options;
+    public int Run(string[] args, BenchResults results) => ModelBench.Run("infer", args, results);
+}
+
+/// <summary>
+/// Each configuration runs in a child process (so peak RSS belongs to it alone): this program re-invoked with
+/// `--child`, and the PyTorch peer `bench/peers/torch_bert.py` building the same architecture with the same
+/// batch, thread count and iteration count. Reported time: median of the timed iterations after one warm-up.
+/// </summary>
+internal static class ModelBench
+{
+    public const string Options = "options: --models tiny,mini,small,base (tiny,mini) --seqs 64,128 (64,128) --batch 32 --iters 3 --threads 2 --python /usr/bin/python3 --no-peer";
+
+    private static readonly Dictionary<string, (int Layers, int Hidden, int Heads, int Inter)> Sizes = new()
+    {
+        ["tiny"] = (2, 128, 2, 512),
+        ["mini"] = (4, 256, 4, 1024),
+        ["small"] = (4, 512, 8, 2048),
+        ["base"] = (12, 768, 12, 3072),
+    };
+
+    public static int Run(string mode, string[] args, BenchResults results)
+    {
+        int childAt = Array.IndexOf(args, "--child");
+        if (childAt >= 0) return Child(mode, args[childAt + 1], int.Parse(args[childAt + 2]), Int(args, "--batch", 32), Int(args, "--iters", 3), Int(args, "--threads", 2));
+        string[] models = Str(args, "--models", "tiny,mini").Split(',');
+        int[] seqs = Str(args, "--seqs", "64,128").Split(',').Select(int.Parse).ToArray();
+        int batch = Int(args, "--batch", 32), iters = Int(args, "--iters", 3), threads = Int(args, "--threads", 2);
+        string python = Str(args, "--python", "/usr/bin/python3");
+        bool peer = !args.Contains("--no-peer");
+        string script = FindScript();
+        Console.WriteLine($"{mode}: batch {batch}, {threads} threads, median of {iters} after 1 warm-up; peer PyTorch via {python}");
+        Console.WriteLine();
+        Console.WriteLine("| model | seq | finetune ms | pytorch ms | speed-up | finetune peak RSS MB | pytorch peak RSS MB | RSS ratio |");
+        Console.WriteLine("|---|---:|---:|---:|---:|---:|---:|---:|");
+        foreach (string m in models)
+            foreach (int seq in seqs)
+            {
+                var (l, h, a, i) = Sizes[m];
+                string common = $"--batch {batch} --iters {iters} --threads {threads}";
+                var ours = RunChild(SelfCommand(), $"{mode} --child {m} {seq} {common}");
+                JsonObject? theirs = peer && File.Exists(python)
+                    ? RunChild(python, $"{script} --mode {mode} --layers {l} --hidden {h} --heads {a} --inter {i} --seq {seq} {common}")
+                    : null;
+                double ms = ours["ms"]!.GetValue<double>(), rss = ours["peak_rss"]!.GetValue<double>() / 1e6;
+                double? pms = theirs?["ms"]!.GetValue<double>(), prss = theirs?["peak_rss"]!.GetValue<double>() / 1e6;
+                Console.WriteLine($"| bert-{m} | {seq} | {ms:F0} | {F(pms)} | {(pms is double p ? (p / ms).ToString("F2") + "x" : "-")} | {rss:F0} | {F(prss)} | {(prss is double q ? (rss / q).ToString("F2") : "-")} |");
+                results.Add(new JsonObject
+                {
+                    ["suite"] = mode,
+                    ["config"] = $"bert-{m} b{batch} s{seq}",
+                    ["threads"] = threads,
+                    ["ms"] = ms,
+                    ["peak_rss_bytes"] = ours["peak_rss"]!.GetValue<double>(),
+                    ["peer"] = "pytorch " + (theirs?["torch"]?.GetValue<string>() ?? "absent"),
+                    ["peer_ms"] = pms,
+                    ["peer_peak_rss_bytes"] = theirs?["peak_rss"]?.GetValue<double>(),
+                });
+            }
+        return 0;
+    }
+
+    private static string F(double? v) => v is double d ? d.ToString("F0") : "-";
+
+    private static int Child(string mode, string size, int seq, int batch, int iters, int threads)
+    {
+        Parallelism.Threads = threads;
+        var (l, h, a, i) = Sizes[size];
+        var config = new BertConfig(new JsonObject
+        {
+            ["num_hidden_layers"] = l,
+            ["hidden_size"] = h,
+            ["num_attention_heads"] = a,
+            ["intermediate_size"] = i,
+        });
+        var model = new BertForSequenceClassification(config, new Generator(0));
+        var rng = new Generator(1);
+        var ids = new int[batch * seq];
+        for (int k = 0; k < ids.Length; k++) ids[k] = 1000 + rng.NextInt(config.VocabSize - 1000);
+        var mask = new int[batch * seq];
+        Array.Fill(mask, 1);
+        var labels = new int[batch];
+        for (int k = 0; k < batch; k++) labels[k] = rng.NextInt(2);
+        var inputs = new EncoderInputs(IntTensor.FromArray(ids, batch, seq), IntTensor.FromArray(mask, batch, seq), IntTensor.Zeros(batch, seq));
+        var adam = new AdamW(model.Parameters().ToList(), 1e-4f, 0.01f);
+        void Once()
+        {
+            if (mode == "step")
+            {
+                model.Train();
+                model.ZeroGrad();
+                var loss = model.Forward(inputs, (Labels)labels).Loss!;
+                loss.Backward();
+                adam.Step();
+            }
+            else
+            {
+                model.Eval();
+                using (Tensor.NoGrad()) model.Forward(inputs);
+            }
+        }
+        Once();
+        var times = new List<double>();
+        for (int k = 0; k < iters; k++)
+        {
+            var sw = Stopwatch.StartNew();
+            Once();
+            times.Add(sw.Elapsed.TotalMilliseconds);
+        }
+        times.Sort();
+        Console.WriteLine(new JsonObject { ["ms"] = times[times.Count / 2], ["peak_rss"] = (double)Process.GetCurrentProcess().PeakWorkingSet64 }.ToJsonString());
+        return 0;
+    }
+
+    private static (string File, string Prefix) SelfCommand()
+    {
+        string exe = Environment.ProcessPath!;
+        string dll = typeof(ModelBench).Assembly.Location;
+        return Path.GetFileNameWithoutExtension(exe) == "dotnet" ? (exe, $"\"{dll}\" ") : (exe, "");
+    }
+
+    private static JsonObject RunChild((string File, string Prefix) cmd, string args) => RunChild(cmd.File, cmd.Prefix + args);
+
+    private static JsonObject RunChild(string file, string args)
+    {
+        var psi = new ProcessStartInfo(file, args) { RedirectStandardOutput = true, RedirectStandardError = true };
+        using var p = Process.Start(psi)!;
+        string stdout = p.StandardOutput.ReadToEnd();
+        string stderr = p.StandardError.ReadToEnd();
+        p.WaitForExit();
+        string? line = stdout.Split('\n').LastOrDefault(s => s.TrimStart().StartsWith('{'));
+        if (p.ExitCode != 0 || line == null) throw new InvalidOperationException($"{file} {args} failed ({p.ExitCode}): {stderr}{stdout}");
+        return JsonNode.Parse(line)!.AsObject();
+    }
+
+    private static string FindScript()
+    {
+        for (var d = new DirectoryInfo(AppContext.BaseDirectory); d != null; d = d.Parent)
+        {
+            string p = Path.Combine(d.FullName, "bench", "peers", "torch_bert.py");
+            if (File.Exists(p)) return p;
+        }
+        return "bench/peers/torch_bert.py";
+    }
+
+    private static int Int(string[] a, string name, int def) => Array.IndexOf(a, name) is int i and >= 0 ? int.Parse(a[i + 1]) : def;
+
+    private static string Str(string[] a, string name, string def) => Array.IndexOf(a, name) is int i and >= 0 ? a[i + 1] : def;
+
+    /// <summary>torch.optim.AdamW's update (decoupled weight decay, bias-corrected moments), parallel over parameters.</summary>
+    private sealed class AdamW(List<Tensor> parameters, float lr, float weightDecay)
+    {
+        private readonly float[][] _m = parameters.Select(p => new float[p.Length]).ToArray();
+        private readonly float[][] _v = parameters.Select(p => new float[p.Length]).ToArray();
+        private int _t;
+
+        public void Step()
+        {
+            _t++;
+            float b1 = 0.9f, b2 = 0.999f, eps = 1e-8f;
+            float c1 = 1 - MathF.Pow(b1, _t), c2 = 1 - MathF.Pow(b2, _t);
+            Parallel.For(0, parameters.Count, new ParallelOptions { MaxDegreeOfParallelism = Parallelism.Threads }, k =>
+            {
+                var p = parameters[k];
+                if (p.Grad == null) return;
+                var w = p.Span;
+                var g = p.Grad.Span;
+                float[] m = _m[k], v = _v[k];
+                for (int j = 0; j < w.Length; j++)
+                {
+                    w[j] *= 1 - lr * weightDecay;
+                    m[j] = b1 * m[j] + (1 - b1) * g[j];
+                    v[j] = b2 * v[j] + (1 - b2) * g[j] * g[j];
+                    w[j] -= lr * (m[j] / c1) / (MathF.Sqrt(v[j] / c2) + eps);
+                }
+            });
+        }
+    }
+}

@@ -1,0 +1,335 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Finetune.Data;
+using Finetune.Metrics;
+using Finetune.Models;
+using Finetune.Tensors;
+using Finetune.Tokenizers;
+
+namespace Finetune.Training;
+
+/// <summary>What to fine-tune on what: the seed notebooks' recipe as data (model, dataset, columns, arguments).</summary>
+public sealed class RecipeOptions
+{
+    /// <summary>A model folder (config.json + weights), or with FromScratch a config.json file or its folder.</summary>
+    public string Model { get; set; } = "";
+    public bool FromScratch { get; set; }
+    /// <summary>Tokenizer folder (default: the model folder when it holds tokenizer files).</summary>
+    public string? Tokenizer { get; set; }
+    public string Dataset { get; set; } = "rotten_tomatoes";
+    public string? DatasetConfig { get; set; }
+    public string? DataRoot { get; set; }
+    /// <summary>Text column (default: text, sentence, or sentence1 for pairs).</summary>
+    public string? TextColumn { get; set; }
+    public string? TextPairColumn { get; set; }
+    public string LabelColumn { get; set; } = "label";
+    public int MaxLength { get; set; } = 128;
+    public string TrainSplit { get; set; } = "train";
+    public string EvalSplit { get; set; } = "validation";
+    public string TestSplit { get; set; } = "test";
+    public int? MaxTrainSamples { get; set; }
+    public int? MaxEvalSamples { get; set; }
+    /// <summary>Evaluate the model as it is, without training (compare --zero-shot).</summary>
+    public bool ZeroShot { get; set; }
+    public TrainingArguments Args { get; set; } = new();
+}
+
+/// <summary>One row of the per-epoch table.</summary>
+public sealed record EpochRow(double Epoch, double? TrainingLoss, double ValidationLoss, double Accuracy, double F1, double Precision, double Recall);
+
+/// <summary>Everything a run produced.</summary>
+public sealed class RecipeResult
+{
+    public required TrainOutput? Train { get; init; }
+    public required IReadOnlyList<EpochRow> Epochs { get; init; }
+    public required IReadOnlyDictionary<string, double> TestMetrics { get; init; }
+    public required string TestSplit { get; init; }
+    public required ClassificationReport Report { get; init; }
+    public required long[,] ConfusionMatrix { get; init; }
+    public required IReadOnlyList<string> LabelNames { get; init; }
+    public required long NumParameters { get; init; }
+    public required double TrainSeconds { get; init; }
+    public required double EvalSeconds { get; init; }
+    public required int TrainSamples { get; init; }
+    public required int EvalSamples { get; init; }
+    public required IReadOnlyList<Dictionary<string, double>> LogHistory { get; init; }
+    public string? OutputDir { get; init; }
+}
+
+/// <summary>
+/// Loads the dataset and the model, tokenizes (rows that already hold input_ids are used as they are), trains
+/// with the Trainer, evaluates on the test split, and writes the model, metrics.json and report.html.
+/// </summary>
+public static class FineTuneRecipe
+{
+    public static RecipeResult Run(RecipeOptions o, Action<EpochRow>? onEpoch = null, TextWriter? progress = null, bool writeOutputs = true)
+    {
+        var args = o.Args;
+        args.Validate();
+        if (writeOutputs && !o.ZeroShot) CheckOutputDir(args);
+
+        var dict = LoadDataset.Load(o.Dataset, o.DatasetConfig, new LoadOptions { DataRoot = o.DataRoot });
+        Dataset? evalSet = dict.ContainsKey(o.EvalSplit) ? dict[o.EvalSplit] : null;
+        string testName = dict.ContainsKey(o.TestSplit) ? o.TestSplit : evalSet != null ? o.EvalSplit : throw FinetuneException.Missing($"Dataset '{o.Dataset}' has neither a '{o.TestSplit}' nor a '{o.EvalSplit}' split to evaluate on.");
+        Dataset testSet = dict[testName];
+        // Evaluating as-is needs no training split; the label names then come from the evaluated split.
+        Dataset trainSet = o.ZeroShot && !dict.ContainsKey(o.TrainSplit) ? testSet : Split(dict, o.TrainSplit, o.Dataset);
+        // A subset is the notebooks' shuffle(seed).select(range(n)): splits are often sorted by label.
+        ulong subsetSeed = (ulong)(args.DataSeed ?? args.Seed);
+        if (o.MaxTrainSamples is int mt && mt < trainSet.NumRows) trainSet = trainSet.Shuffle(subsetSeed).Select(0, mt);
+        if (o.MaxEvalSamples is int me)
+        {
+            if (evalSet != null && me < evalSet.NumRows) evalSet = evalSet.Shuffle(subsetSeed).Select(0, me);
+            if (me < testSet.NumRows) testSet = testSet.Shuffle(subsetSeed).Select(0, me);
+        }
+
+        string[] labelNames = LabelNames(trainSet, o.LabelColumn, o.Dataset);
+        var model = LoadModel(o, labelNames);
+        int maxPositions = model.Model.Config.Fields["max_position_embeddings"]?.GetValue<int>() ?? int.MaxValue;
+        if (o.MaxLength > maxPositions)
+            throw FinetuneException.Invalid($"max_length {o.MaxLength} is larger than the model's {maxPositions} positions (max_position_embeddings).");
+
+        PreTrainedTokenizer? tokenizer = null;
+        bool pretokenized = trainSet.ColumnNames.Contains("input_ids");
+        if (!pretokenized || o.Tokenizer != null) tokenizer = LoadTokenizer(o);
+        var train = Tokenize(trainSet, o, tokenizer, labelNames, "train");
+        var eval = evalSet != null ? Tokenize(evalSet, o, tokenizer, labelNames, o.EvalSplit) : null;
+        var test = Tokenize(testSet, o, tokenizer, labelNames, testName);
+
+        var epochs = new List<EpochRow>();
+        var stepLosses = new List<float>();
+        var table = new EpochTableCallback(epochs, stepLosses, onEpoch);
+        var callbacks = new List<TrainerCallback> { table };
+        if (!args.DisableTqdm && progress != null) callbacks.Add(new ProgressCallback(progress));
+        var trainer = new Trainer(model, args, train, eval, Trainer.AccuracyAndMacroF1, callbacks, tokenizer?.PadTokenId ?? model.Model.Config.PadTokenId ?? 0);
+        trainer.StepCompleted += r => stepLosses.Add(r.Loss);
+        if (tokenizer != null) trainer.SaveTokenizer = tokenizer.SavePretrained;
+
+        var clock = Stopwatch.StartNew();
+        TrainOutput? trained = null;
+        if (!o.ZeroShot) trained = trainer.Train();
+        double trainSeconds = clock.Elapsed.TotalSeconds;
+
+        clock.Restart();
+        var predicted = trainer.Predict(test);
+        double evalSeconds = clock.Elapsed.TotalSeconds;
+        int[] yPred = new EvalPrediction(predicted.Predictions, predicted.NumLabels, null, null).ArgMax();
+        int[] yTrue = predicted.LabelIds ?? throw FinetuneException.Invalid($"The '{testName}' split has no labels to evaluate against.");
+        string[] names = labelNames;
+        var report = ClassificationReport.Build(yTrue, yPred, ReportNames(yTrue, yPred, names));
+        long[,] confusion = ClassificationMetrics.ConfusionMatrix(yTrue, yPred, Enumerable.Range(0, names.Length).ToArray());
+
+        var result = new RecipeResult
+        {
+            Train = trained,
+            Epochs = epochs,
+            TestMetrics = predicted.Metrics,
+            TestSplit = testName,
+            Report = report,
+            ConfusionMatrix = confusion,
+            LabelNames = names,
+            NumParameters = model.Module.NumParameters(),
+            TrainSeconds = trainSeconds,
+            EvalSeconds = evalSeconds,
+            TrainSamples = train.Count,
+            EvalSamples = test.Count,
+            LogHistory = trainer.State.LogHistory,
+            OutputDir = writeOutputs ? args.OutputDir : null,
+        };
+        if (writeOutputs)
+        {
+            if (!o.ZeroShot) trainer.SaveModel(args.OutputDir);
+            WriteMetrics(result, Path.Combine(args.OutputDir, "metrics.json"));
+            AtomicFile.WriteAllText(Path.Combine(args.OutputDir, "report.html"), HtmlReport.Build(
+                $"finetune: {Path.GetFileName(Path.TrimEndingDirectorySeparator(o.Model))} on {o.Dataset}", result.LogHistory, confusion, names,
+                report.ToText(), Settings(o), result.TestMetrics.Where(kv => !kv.Key.Contains("runtime") && !kv.Key.Contains("per_second")).ToDictionary()));
+        }
+        return result;
+    }
+
+    private static Dataset Split(DatasetDict dict, string split, string name) =>
+        dict.ContainsKey(split) ? dict[split] : throw FinetuneException.Missing($"Dataset '{name}' has no '{split}' split (it has {string.Join(", ", dict.Keys)}).");
+
+    private static string[] ReportNames(int[] yTrue, int[] yPred, string[] names) =>
+        ClassificationMetrics.SortedLabels(yTrue, yPred).Select(l => l >= 0 && l < names.Length ? names[l] : l.ToString(CultureInfo.InvariantCulture)).ToArray();
+
+    private static void CheckOutputDir(TrainingArguments args)
+    {
+        string argsFile = Path.Combine(args.OutputDir, "training_args.json");
+        if (args.OverwriteOutputDir || args.ResumeFromCheckpoint != null || !File.Exists(argsFile)) return;
+        var previous = TrainingArguments.Load(argsFile);
+        previous.OutputDir = args.OutputDir;
+        if (previous.ToJson() != args.ToJson())
+            throw FinetuneException.Invalid($"The output folder '{args.OutputDir}' holds a run with different training arguments; choose another --output-dir or pass --overwrite-output-dir.");
+    }
+
+    private static string[] LabelNames(Dataset ds, string column, string name)
+    {
+        if (!ds.ColumnNames.Contains(column))
+            throw FinetuneException.Missing($"Dataset '{name}' has no label column '{column}' (columns: {string.Join(", ", ds.ColumnNames)}).");
+        if (ds.Features[column] is ClassLabel cl) return cl.Names.ToArray();
+        var col = ds.GetColumn(column);
+        if (col.DType is not (Data.DType.Int32 or Data.DType.Int64))
+            throw FinetuneException.Invalid($"Label column '{column}' of dataset '{name}' holds {col.DType} values; classification needs integer class ids or a ClassLabel.");
+        int max = ds.GetInts(column).Max();
+        return Enumerable.Range(0, max + 1).Select(i => "LABEL_" + i.ToString(CultureInfo.InvariantCulture)).ToArray();
+    }
+
+    private static SequenceClassifierAdapter LoadModel(RecipeOptions o, string[] labelNames)
+    {
+        var id2label = Enumerable.Range(0, labelNames.Length).ToDictionary(i => i, i => labelNames[i]);
+        if (o.FromScratch)
+        {
+            string path = o.Model;
+            if (!File.Exists(path) && !File.Exists(Path.Combine(path, "config.json")))
+                throw FinetuneException.Missing($"--from-scratch needs a config.json, but '{path}' is neither that file nor a folder holding it.");
+            var config = AutoConfig.FromPretrained(path);
+            config.Id2Label = id2label;
+            config.ProblemType ??= ProblemTypes.SingleLabel;
+            return new SequenceClassifierAdapter(AutoModelForSequenceClassification.FromConfig(config, new Generator((ulong)o.Args.Seed)));
+        }
+        if (!Directory.Exists(o.Model))
+            throw FinetuneException.Missing($"Model folder '{o.Model}' does not exist (offline: give a local folder with config.json and model.safetensors, or --from-scratch with a config).");
+        var model = AutoModelForSequenceClassification.FromPretrained(o.Model, new FromPretrainedOptions
+        {
+            NumLabels = o.ZeroShot ? null : labelNames.Length,
+            Id2Label = o.ZeroShot ? null : id2label,
+            IgnoreMismatchedSizes = !o.ZeroShot,
+            Rng = new Generator((ulong)o.Args.Seed),
+        }, out _);
+        return new SequenceClassifierAdapter(model);
+    }
+
+    private static PreTrainedTokenizer LoadTokenizer(RecipeOptions o)
+    {
+        string? dir = o.Tokenizer;
+        if (dir == null)
+        {
+            string modelDir = File.Exists(o.Model) ? Path.GetDirectoryName(Path.GetFullPath(o.Model))! : o.Model;
+            bool hasTok = Directory.Exists(modelDir) && (File.Exists(Path.Combine(modelDir, "tokenizer.json")) || File.Exists(Path.Combine(modelDir, "vocab.txt"))
+                || File.Exists(Path.Combine(modelDir, "tokenizer_config.json")));
+            dir = hasTok ? modelDir : throw FinetuneException.Missing($"No tokenizer files in '{modelDir}'; pass --tokenizer with a tokenizer folder (e.g. ../shared/models/bert-base-uncased).");
+        }
+        if (!Directory.Exists(dir)) throw FinetuneException.Missing($"Tokenizer folder '{dir}' does not exist.");
+        return AutoTokenizer.FromPretrained(dir);
+    }
+
+    private static List<TokenizedExample> Tokenize(Dataset ds, RecipeOptions o, PreTrainedTokenizer? tokenizer, string[] labelNames, string split)
+    {
+        int[] labels = ds.ColumnNames.Contains(o.LabelColumn) ? ds.GetInts(o.LabelColumn) : throw FinetuneException.Missing($"Split '{split}' has no label column '{o.LabelColumn}'.");
+        foreach (int l in labels)
+            if (l < 0 || l >= labelNames.Length)
+                throw FinetuneException.Invalid($"Split '{split}' has label {l}, outside the {labelNames.Length} classes of the training split.");
+        var rows = new List<TokenizedExample>(ds.NumRows);
+        if (ds.ColumnNames.Contains("input_ids") && o.Tokenizer == null)
+        {
+            var ids = ds.GetIntLists("input_ids");
+            var types = ds.ColumnNames.Contains("token_type_ids") ? ds.GetIntLists("token_type_ids") : null;
+            var masks = ds.ColumnNames.Contains("attention_mask") ? ds.GetIntLists("attention_mask") : null;
+            for (int i = 0; i < ds.NumRows; i++)
+            {
+                int[] row = ids[i] ?? throw FinetuneException.Invalid($"Split '{split}' row {i} has no input_ids.");
+                if (row.Length > o.MaxLength && o.MaxLength > 0) row = row[..o.MaxLength];
+                rows.Add(new TokenizedExample(row, labels[i], types?[i], masks?[i]));
+            }
+            return rows;
+        }
+        string textColumn = o.TextColumn ?? new[] { "text", "sentence", "sentence1", "question" }.FirstOrDefault(ds.ColumnNames.Contains)
+            ?? throw FinetuneException.Missing($"Split '{split}' has no text column (columns: {string.Join(", ", ds.ColumnNames)}); pass --text-column.");
+        if (!ds.ColumnNames.Contains(textColumn)) throw FinetuneException.Missing($"Split '{split}' has no column '{textColumn}' (columns: {string.Join(", ", ds.ColumnNames)}).");
+        string? pairColumn = o.TextPairColumn ?? (textColumn == "sentence1" && ds.ColumnNames.Contains("sentence2") ? "sentence2" : null);
+        if (pairColumn != null && !ds.ColumnNames.Contains(pairColumn)) throw FinetuneException.Missing($"Split '{split}' has no column '{pairColumn}'.");
+        var texts = ds.GetStrings(textColumn).Select(t => t ?? "").ToList();
+        var pairs = pairColumn != null ? ds.GetStrings(pairColumn).Select(t => t ?? "").ToList() : null;
+        var enc = tokenizer!.EncodeBatch(texts, pairs, new EncodeOptions { Truncation = TruncationStrategy.LongestFirst, MaxLength = o.MaxLength });
+        for (int i = 0; i < enc.Count; i++)
+            rows.Add(new TokenizedExample(enc[i].InputIds, labels[i], enc[i].TokenTypeIds, enc[i].AttentionMask));
+        return rows;
+    }
+
+    public static void WriteMetrics(RecipeResult r, string path)
+    {
+        var o = new JsonObject();
+        if (r.Train != null)
+        {
+            var t = new JsonObject { ["global_step"] = r.Train.GlobalStep, ["training_loss"] = r.Train.TrainingLoss };
+            foreach (var (k, v) in r.Train.Metrics) t[k] = v;
+            o["train"] = t;
+        }
+        var epochs = new JsonArray();
+        foreach (var e in r.Epochs)
+            epochs.Add(new JsonObject
+            {
+                ["epoch"] = e.Epoch,
+                ["training_loss"] = e.TrainingLoss,
+                ["validation_loss"] = e.ValidationLoss,
+                ["accuracy"] = e.Accuracy,
+                ["f1"] = e.F1,
+                ["precision"] = e.Precision,
+                ["recall"] = e.Recall,
+            });
+        o["epochs"] = epochs;
+        var test = new JsonObject();
+        foreach (var (k, v) in r.TestMetrics) test[k] = v;
+        o[r.TestSplit] = test;
+        var rep = new JsonObject();
+        foreach (var (k, v) in r.Report.ToDictionary())
+        {
+            if (v is Dictionary<string, object> row)
+            {
+                var ro = new JsonObject();
+                foreach (var (rk, rv) in row) ro[rk] = rv is long l ? JsonValue.Create(l) : JsonValue.Create(Convert.ToDouble(rv, CultureInfo.InvariantCulture));
+                rep[k] = ro;
+            }
+            else rep[k] = (double)v;
+        }
+        o["classification_report"] = rep;
+        var cm = new JsonArray();
+        for (int i = 0; i < r.ConfusionMatrix.GetLength(0); i++)
+        {
+            var row = new JsonArray();
+            for (int j = 0; j < r.ConfusionMatrix.GetLength(1); j++) row.Add(r.ConfusionMatrix[i, j]);
+            cm.Add(row);
+        }
+        o["confusion_matrix"] = new JsonObject { ["labels"] = new JsonArray(r.LabelNames.Select(n => (JsonNode)JsonValue.Create(n)!).ToArray()), ["matrix"] = cm };
+        o["num_parameters"] = r.NumParameters;
+        AtomicFile.WriteAllText(path, o.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
+    }
+
+    private static Dictionary<string, string> Settings(RecipeOptions o)
+    {
+        var s = new Dictionary<string, string>
+        {
+            ["model"] = o.Model + (o.FromScratch ? " (from scratch)" : ""),
+            ["tokenizer"] = o.Tokenizer ?? "(model folder)",
+            ["dataset"] = o.Dataset + (o.DatasetConfig != null ? "/" + o.DatasetConfig : ""),
+            ["max_length"] = o.MaxLength.ToString(CultureInfo.InvariantCulture),
+        };
+        foreach (var (k, v) in o.Args.ToJsonObject()) s[k] = v?.ToJsonString() ?? "null";
+        return s;
+    }
+
+    /// <summary>Collects the notebook table's rows: after each evaluation, the mean training loss since the last one.</summary>
+    private sealed class EpochTableCallback(List<EpochRow> rows, List<float> stepLosses, Action<EpochRow>? onEpoch) : TrainerCallback
+    {
+        private int consumed;
+
+        public override void OnEvaluate(TrainingArguments args, TrainerState state, TrainerControl control, IReadOnlyDictionary<string, double> metrics)
+        {
+            double? train = null;
+            if (stepLosses.Count > consumed)
+            {
+                double sum = 0;
+                for (int i = consumed; i < stepLosses.Count; i++) sum += stepLosses[i];
+                train = sum / (stepLosses.Count - consumed);
+                consumed = stepLosses.Count;
+            }
+            double Get(string k) => metrics.TryGetValue("eval_" + k, out double v) ? v : double.NaN;
+            var row = new EpochRow(state.Epoch ?? 0, train, Get("loss"), Get("accuracy"), Get("f1"), Get("precision"), Get("recall"));
+            rows.Add(row);
+            onEpoch?.Invoke(row);
+        }
+    }
+}
