@@ -127,6 +127,21 @@ public class HubDownloadTests
     }
 
     [Fact]
+    public void AServerIgnoringRangeMakesTheDownloadStartOver()
+    {
+        using var bed = new HubTestBed();
+        bed.AddTinyBert();
+        bed.Hub.IgnoreRange = true;
+        string blobs = Path.Combine(bed.Cache, "models--org--tiny-bert", "blobs");
+        Directory.CreateDirectory(blobs);
+        File.WriteAllBytes(Path.Combine(blobs, WeightsSha + ".incomplete"), HubTestBed.Weights.AsSpan(0, 1000).ToArray());
+        using var client = bed.Client();
+
+        Assert.Equal(HubTestBed.Weights, File.ReadAllBytes(client.Download("org/tiny-bert", "model.safetensors")));
+        Assert.Equal("bytes=1000-", Assert.Single(bed.Hub.Requests, r => r.Method == "GET").Range);
+    }
+
+    [Fact]
     public void ACorruptDownloadIsCaughtBySha256AndLeavesNothingBehind()
     {
         using var bed = new HubTestBed();
