@@ -81,6 +81,9 @@ internal sealed class FakeHub : IDisposable
     /// <summary>The next request is answered only after this many milliseconds (a server that times out); once.</summary>
     public int StallNextMs;
 
+    /// <summary>Ignore Range headers and always send whole files, as some servers do.</summary>
+    public volatile bool IgnoreRange;
+
     /// <summary>Answer HEAD with 405 Method Not Allowed, as some mirrors do.</summary>
     public volatile bool RejectHead;
 
@@ -260,7 +263,7 @@ internal sealed class FakeHub : IDisposable
         }
         long start = 0;
         string? range = req.Headers["Range"];
-        if (range != null && range.StartsWith("bytes=", StringComparison.Ordinal) && range.EndsWith('-'))
+        if (!IgnoreRange && range != null && range.StartsWith("bytes=", StringComparison.Ordinal) && range.EndsWith('-'))
             start = long.Parse(range[6..^1], System.Globalization.CultureInfo.InvariantCulture);
         if (start >= content.Length && content.Length > 0) { Finish(res, 416); return; }
         res.StatusCode = start > 0 ? 206 : 200;
