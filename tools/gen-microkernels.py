@@ -33,7 +33,9 @@ def kernel(name, V, MR, NV, W, packed, directB=False):
     w("        }")
     if not packed:
         # Three base pointers and three row offsets address the rows: row 4q+s at base q + s·lda.
-        w("        nint l1 = lda, l2 = 2 * lda, l3 = 3 * lda;")
+        offs = ["l1 = lda", "l2 = 2 * lda", "l3 = 3 * lda"][:min(3, MR - 1)]
+        if offs:
+            w("        nint " + ", ".join(offs) + ";")
         groups = (MR + 3) // 4
         for q in range(groups):
             w(f"        float* a{q} = a + {4*q} * lda;")
@@ -97,8 +99,9 @@ for mr in (12, 8, 4):
     out.append(kernel(f"Rows{mr}x32", "Vector512", mr, 2, 16, False)); out.append("")
     out.append(kernel(f"PackedDirect{mr}x32", "Vector512", mr, 2, 16, True, True)); out.append("")
     out.append(kernel(f"RowsDirect{mr}x32", "Vector512", mr, 2, 16, False, True)); out.append("")
-out.append(kernel("RowsDirect6x64", "Vector512", 6, 4, 16, False, True)); out.append("")
-out.append(kernel("PackedDirect6x64", "Vector512", 6, 4, 16, True, True)); out.append("")
+for mr in (6, 5, 4, 3, 2, 1):
+    out.append(kernel(f"RowsDirect{mr}x64", "Vector512", mr, 4, 16, False, True)); out.append("")
+    out.append(kernel(f"PackedDirect{mr}x64", "Vector512", mr, 4, 16, True, True)); out.append("")
 out.append(kernel("Packed6x16", "Vector256", 6, 2, 8, True)); out.append("")
 out.append(kernel("Rows6x16", "Vector256", 6, 2, 8, False))
 out.append("}")

@@ -54,7 +54,7 @@ internal static unsafe class GemmKernels
     {
         int width = n1 - n0;
         if (m1 <= m0 || width <= 0) return;
-        if (bias == null && k > 0 && k <= KC && form != GemmForm.NT && width >= 64 && m1 - m0 >= 6 && UseVector512
+        if (bias == null && k > 0 && k <= KC && form != GemmForm.NT && width >= 64 && UseVector512
             && (long)k * width <= DirectLimit && m1 - m0 <= 512)
         {
             SmallWide(form, m0, m1, n0, n1, k, a, lda, b, ldb, c, ldc, accumulate);
@@ -146,36 +146,64 @@ internal static unsafe class GemmKernels
     private static void SmallWide(GemmForm form, int m0, int m1, int n0, int n1, int k, float* a, int lda, float* b, int ldb,
         float* c, int ldc, bool accumulate)
     {
-        int mFull = m0 + (m1 - m0) / 6 * 6, nFull = n0 + (n1 - n0) / 64 * 64;
+        int nFull = n0 + (n1 - n0) / 64 * 64;
         float* ap = null;
         if (form == GemmForm.TN)
         {
-            // Aᵀ: pack all row slivers in one sequential pass over A's rows (k of them), [sliver][k][6].
+            // Aᵀ: pack every row sliver in one sequential pass over A's k rows: [sliver][k][h], h = 6 or the remainder.
             ap = Buffer(ref _packSmall, 512 * KC);
-            int slivers = (mFull - m0) / 6;
+            int rows = m1 - m0, full = rows / 6, rem = rows - full * 6;
             for (int p = 0; p < k; p++)
             {
                 float* src = a + (long)p * lda + m0;
                 float* d = ap + p * 6;
-                for (int sl = 0; sl < slivers; sl++, src += 6, d += 6 * k)
+                for (int sl = 0; sl < full; sl++, src += 6, d += 6 * k)
                 {
                     Vector128.Store(Vector128.Load(src), d);
                     d[4] = src[4];
                     d[5] = src[5];
                 }
+                float* dr = ap + (long)full * 6 * k + p * rem;
+                for (int r = 0; r < rem; r++) dr[r] = src[r];
             }
         }
-        for (int i = m0; i < mFull; i += 6)
+        for (int i = m0; i < m1; i += 6)
         {
+            int h = Math.Min(6, m1 - i);
             for (int j = n0; j < nFull; j += 64)
             {
                 float* cc = c + (long)i * ldc + j;
-                if (ap != null) MicroKernels.PackedDirect6x64(k, ap + (long)(i - m0) * k, b + j, ldb, cc, ldc, accumulate);
-                else MicroKernels.RowsDirect6x64(k, a + (long)i * lda, lda, b + j, ldb, cc, ldc, accumulate);
+                if (ap != null) PackedDirect64(h, k, ap + (long)(i - m0) * k, b + j, ldb, cc, ldc, accumulate);
+                else RowsDirect64(h, k, a + (long)i * lda, lda, b + j, ldb, cc, ldc, accumulate);
             }
         }
-        if (nFull < n1) Block(form, m0, mFull, nFull, n1, k, a, lda, b, ldb, c, ldc, accumulate, null);
-        if (mFull < m1) Block(form, mFull, m1, n0, n1, k, a, lda, b, ldb, c, ldc, accumulate, null);
+        if (nFull < n1) Block(form, m0, m1, nFull, n1, k, a, lda, b, ldb, c, ldc, accumulate, null);
+    }
+
+    private static void RowsDirect64(int h, int k, float* a, nint lda, float* b, nint ldb, float* c, nint ldc, bool load)
+    {
+        switch (h)
+        {
+            case 6: MicroKernels.RowsDirect6x64(k, a, lda, b, ldb, c, ldc, load); break;
+            case 5: MicroKernels.RowsDirect5x64(k, a, lda, b, ldb, c, ldc, load); break;
+            case 4: MicroKernels.RowsDirect4x64(k, a, lda, b, ldb, c, ldc, load); break;
+            case 3: MicroKernels.RowsDirect3x64(k, a, lda, b, ldb, c, ldc, load); break;
+            case 2: MicroKernels.RowsDirect2x64(k, a, lda, b, ldb, c, ldc, load); break;
+            default: MicroKernels.RowsDirect1x64(k, a, lda, b, ldb, c, ldc, load); break;
+        }
+    }
+
+    private static void PackedDirect64(int h, int k, float* a, float* b, nint ldb, float* c, nint ldc, bool load)
+    {
+        switch (h)
+        {
+            case 6: MicroKernels.PackedDirect6x64(k, a, b, ldb, c, ldc, load); break;
+            case 5: MicroKernels.PackedDirect5x64(k, a, b, ldb, c, ldc, load); break;
+            case 4: MicroKernels.PackedDirect4x64(k, a, b, ldb, c, ldc, load); break;
+            case 3: MicroKernels.PackedDirect3x64(k, a, b, ldb, c, ldc, load); break;
+            case 2: MicroKernels.PackedDirect2x64(k, a, b, ldb, c, ldc, load); break;
+            default: MicroKernels.PackedDirect1x64(k, a, b, ldb, c, ldc, load); break;
+        }
     }
 
     /// <summary>Rows the kernel for a sliver of <paramref name="rows"/> rows computes (the rest is padding).</summary>
