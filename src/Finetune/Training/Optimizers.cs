@@ -197,10 +197,14 @@ public sealed class Sgd : Optimizer
     public override void Step()
     {
         var work = WithGrads();
+        // torch starts a momentum buffer as a copy of the first gradient (no dampening on that step).
+        var firstStep = new HashSet<string>();
         foreach (var (_, n, p) in work)
-            if (Momentum != 0 && !buffers.ContainsKey(n)) buffers[n] = null!;
-        var firstStep = work.Where(w => Momentum != 0 && buffers[w.Name] == null).Select(w => w.Name).ToHashSet();
-        foreach (var n in firstStep) buffers[n] = new float[work.First(w => w.Name == n).Param.Length];
+            if (Momentum != 0 && !buffers.ContainsKey(n))
+            {
+                buffers[n] = new float[p.Length];
+                firstStep.Add(n);
+            }
         RunParallel(work, (g, n, p) =>
         {
             Span<float> ps = p.Span;
@@ -223,8 +227,7 @@ public sealed class Sgd : Optimizer
 
     public override IEnumerable<(string Key, float[] Data)> StateTensors()
     {
-        foreach (var (n, b) in buffers)
-            if (b != null) yield return ("momentum_buffer." + n, b);
+        foreach (var (n, b) in buffers) yield return ("momentum_buffer." + n, b);
     }
 
     public override void LoadState(IReadOnlyDictionary<string, float[]> tensors, IReadOnlyDictionary<string, long> steps)

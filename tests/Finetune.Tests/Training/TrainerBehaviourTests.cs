@@ -114,9 +114,13 @@ public class TrainerBehaviourTests
         Assert.Equal(8, state.GetProperty("global_step").GetInt32());
         Assert.Equal(8, state.GetProperty("log_history").EnumerateArray().Count(e => e.TryGetProperty("loss", out _)));
 
+        // A process killed while saving leaves only a temporary folder, which resuming from the last checkpoint ignores.
+        Directory.CreateDirectory(Path.Combine(part.Path, "checkpoint-12.tmp-4242"));
+        File.WriteAllText(Path.Combine(part.Path, "checkpoint-12.tmp-4242", "model.safetensors"), "half a file");
+
         var resumedModel = new ToyClassifier(seed: 99); // different init: everything must come from the checkpoint
         var resumed = new Trainer(resumedModel, argsPart, data, eval, Trainer.AccuracyAndMacroF1);
-        var result = resumed.Train(ckpt);
+        var result = resumed.Train("last");
         Assert.Equal(15, result.GlobalStep);
 
         var a = uninterrupted.NamedParameters().ToList();
@@ -191,5 +195,30 @@ public class TrainerLossOptionTests
         var trained = new Trainer(new ToyClassifier(), trainArgs, ToyClassifier.Data(32)) { ClassWeights = new[] { 0.5f, 1.5f } }.Train();
         Assert.Equal(4, trained.GlobalStep);
         Assert.True(double.IsFinite(trained.TrainingLoss));
+    }
+}
+
+public class SamplerTests
+{
+    [Fact]
+    public void SequentialRandomAndLengthGroupedOrders()
+    {
+        var data = ToyClassifier.Data(300);
+        var args = new TrainingArguments { PerDeviceTrainBatchSize = 4, TrainSamplingStrategy = TrainSamplingStrategy.Sequential };
+        Assert.Equal(Enumerable.Range(0, 300), Sampler.EpochOrder(data, args, 0));
+
+        args.TrainSamplingStrategy = TrainSamplingStrategy.Random;
+        int[] e0 = Sampler.EpochOrder(data, args, 0), e1 = Sampler.EpochOrder(data, args, 1);
+        Assert.Equal(Enumerable.Range(0, 300), e0.Order());
+        Assert.NotEqual(e0, e1); // a fresh shuffle each epoch
+        Assert.Equal(e0, Sampler.EpochOrder(data, args, 0)); // deterministic for a seed
+
+        args.GroupByLength = true; // wins over the sampling strategy, as in transformers
+        int[] g = Sampler.EpochOrder(data, args, 0);
+        Assert.Equal(Enumerable.Range(0, 300), g.Order());
+        int longest = data.Max(r => r.InputIds.Length);
+        Assert.Equal(longest, data[g[0]].InputIds.Length);
+        // Within each megabatch of 50 batches (200 rows) lengths never increase after the first element.
+        for (int i = 2; i < 200; i++) Assert.True(data[g[i]].InputIds.Length <= data[g[i - 1]].InputIds.Length);
     }
 }
