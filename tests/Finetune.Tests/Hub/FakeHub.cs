@@ -75,6 +75,11 @@ internal sealed class FakeHub : IDisposable
 
     private long _breakAt = -1;
 
+    /// <summary>The next LFS body ends cleanly (chunked, no length) after this many bytes; once.</summary>
+    public long EndEarlyAfterBytes { set => Interlocked.Exchange(ref _endAt, value); }
+
+    private long _endAt = -1;
+
     /// <summary>Serve LFS bodies with one byte flipped (a corrupt transfer the sha256 check must catch).</summary>
     public volatile bool CorruptLfs;
 
@@ -271,6 +276,14 @@ internal sealed class FakeHub : IDisposable
         res.ContentLength64 = content.Length - start;
         if (req.HttpMethod == "HEAD") { res.Close(); return; }
         if (LfsDelayMs > 0) Thread.Sleep(LfsDelayMs);
+        long endAt = Interlocked.Exchange(ref _endAt, -1);
+        if (endAt >= 0 && endAt < content.Length - start)
+        {
+            res.SendChunked = true;
+            res.OutputStream.Write(content, (int)start, (int)endAt);
+            res.Close();
+            return;
+        }
         long breakAt = Interlocked.Exchange(ref _breakAt, -1);
         if (breakAt >= 0 && breakAt < content.Length - start)
         {
