@@ -89,6 +89,9 @@ internal sealed class FakeHub : IDisposable
     /// <summary>Ignore Range headers and always send whole files, as some servers do.</summary>
     public volatile bool IgnoreRange;
 
+    /// <summary>Answer a missing file with a bare 404 (no X-Error-Code, no X-Repo-Commit), as a plain file mirror does.</summary>
+    public volatile bool PlainNotFound;
+
     /// <summary>Answer HEAD with 405 Method Not Allowed, as some mirrors do.</summary>
     public volatile bool RejectHead;
 
@@ -231,8 +234,13 @@ internal sealed class FakeHub : IDisposable
             Finish(res, 404);
             return;
         }
+        if (!repo.Commits[commit].TryGetValue(file, out var f) && PlainNotFound)
+        {
+            Finish(res, 404);
+            return;
+        }
         res.Headers["X-Repo-Commit"] = commit;
-        if (!repo.Commits[commit].TryGetValue(file, out var f))
+        if (f == null)
         {
             res.Headers["X-Error-Code"] = "EntryNotFound";
             Finish(res, 404);
