@@ -60,7 +60,9 @@ public sealed partial class HubClient
                                 Report(subject, position, meta.Size, done: false);
                             }
                         }
-                        break;
+                        if (position >= meta.Size) break;
+                        // A body that ended cleanly but early is resumed like a broken one.
+                        throw new IOException($"the server closed the connection after byte {position}");
                     }
                     catch (Exception e) when (IsBrokenTransfer(e, ct) && retriesLeft > 0)
                     {

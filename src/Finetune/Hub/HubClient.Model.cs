@@ -90,7 +90,8 @@ public sealed partial class HubClient
         {
             return Download(repoId, filename, revision, type, ct);
         }
-        catch (HubException e) when (e.Code is HubErrorCode.EntryNotFound or HubErrorCode.OfflineMiss or HubErrorCode.NoNetwork)
+        catch (HubException e) when (e.Code is HubErrorCode.EntryNotFound or HubErrorCode.OfflineMiss or HubErrorCode.NoNetwork
+            || (e.Code == HubErrorCode.Http && e.HttpStatus == 404)) // a plain mirror's 404 carries no X-Error-Code
         {
             return null;
         }

@@ -113,6 +113,19 @@ public class HubDownloadTests
     }
 
     [Fact]
+    public void ABodyThatEndsEarlyButCleanlyIsResumedToo()
+    {
+        using var bed = new HubTestBed();
+        bed.AddTinyBert();
+        bed.Hub.EndEarlyAfterBytes = 70_000;
+        using var client = bed.Client();
+
+        Assert.Equal(HubTestBed.Weights, File.ReadAllBytes(client.Download("org/tiny-bert", "model.safetensors")));
+        var gets = bed.Hub.Requests.Where(r => r.Method == "GET").ToList();
+        Assert.Equal([null, "bytes=70000-"], gets.Select(g => g.Range));
+    }
+
+    [Fact]
     public void AnIncompleteFileLeftByAnEarlierRunIsResumed()
     {
         using var bed = new HubTestBed();
