@@ -54,7 +54,7 @@ internal static unsafe class GemmKernels
     {
         int width = n1 - n0;
         if (m1 <= m0 || width <= 0) return;
-        if (bias == null && k > 0 && k <= KC && form != GemmForm.NT && width >= 64 && UseVector512
+        if (bias == null && k > 0 && k <= KC && width >= 64 && UseVector512
             && (long)k * width <= DirectLimit && m1 - m0 <= 512)
         {
             SmallWide(form, m0, m1, n0, n1, k, a, lda, b, ldb, c, ldc, accumulate);
@@ -141,10 +141,25 @@ internal static unsafe class GemmKernels
     /// a sequential stream the hardware prefetcher follows even when the operands come cold from memory.
     /// Leftover rows and columns go through the general path (same FMA chain per element).
     /// </summary>
+    [ThreadStatic] private static float[]? _transposed;
+
     private static void SmallWide(GemmForm form, int m0, int m1, int n0, int n1, int k, float* a, int lda, float* b, int ldb,
         float* c, int ldc, bool accumulate)
     {
         int nFull = n0 + (n1 - n0) / 64 * 64;
+        if (form == GemmForm.NT)
+        {
+            // Bᵀ: transpose the small B once into a dense [k, width] scratch, then proceed as A·B.
+            int width = n1 - n0;
+            float* t = Buffer(ref _transposed, DirectLimit);
+            int j = 0;
+            for (; j + 4 <= width; j += 4) Transpose4Rows(b + (long)(n0 + j) * ldb, ldb, k, t + j, width);
+            for (; j < width; j++)
+                for (int p = 0; p < k; p++) t[(long)p * width + j] = b[(long)(n0 + j) * ldb + p];
+            form = GemmForm.NN;
+            b = t - n0;
+            ldb = width;
+        }
         for (int i = m0; i < m1; i += 6)
         {
             int h = Math.Min(6, m1 - i);
