@@ -54,7 +54,7 @@ internal static unsafe class GemmKernels
     {
         int width = n1 - n0;
         if (m1 <= m0 || width <= 0) return;
-        if (bias == null && k > 0 && k <= KC && form != GemmForm.NT && width >= 64 && UseVector512
+        if (bias == null && k > 0 && k <= KC && width >= 64 && UseVector512
             && (long)k * width <= DirectLimit && m1 - m0 <= 512)
         {
             SmallWide(form, m0, m1, n0, n1, k, a, lda, b, ldb, c, ldc, accumulate);
@@ -136,36 +136,29 @@ internal static unsafe class GemmKernels
         }
     }
 
-    [ThreadStatic] private static float[]? _packSmall;
-
     /// <summary>
     /// Small products with B read in place, in 6x64 tiles: each k step reads a whole 64-float row segment of B,
     /// a sequential stream the hardware prefetcher follows even when the operands come cold from memory.
     /// Leftover rows and columns go through the general path (same FMA chain per element).
     /// </summary>
+    [ThreadStatic] private static float[]? _transposed;
+
     private static void SmallWide(GemmForm form, int m0, int m1, int n0, int n1, int k, float* a, int lda, float* b, int ldb,
         float* c, int ldc, bool accumulate)
     {
         int nFull = n0 + (n1 - n0) / 64 * 64;
-        float* ap = null;
-        if (form == GemmForm.TN)
+        if (form == GemmForm.NT)
         {
-            // Aᵀ: pack every row sliver in one sequential pass over A's k rows: [sliver][k][h], h = 6 or the remainder.
-            ap = Buffer(ref _packSmall, 512 * KC);
-            int rows = m1 - m0, full = rows / 6, rem = rows - full * 6;
-            for (int p = 0; p < k; p++)
-            {
-                float* src = a + (long)p * lda + m0;
-                float* d = ap + p * 6;
-                for (int sl = 0; sl < full; sl++, src += 6, d += 6 * k)
-                {
-                    Vector128.Store(Vector128.Load(src), d);
-                    d[4] = src[4];
-                    d[5] = src[5];
-                }
-                float* dr = ap + (long)full * 6 * k + p * rem;
-                for (int r = 0; r < rem; r++) dr[r] = src[r];
-            }
+            // Bᵀ: transpose the small B once into a dense [k, width] scratch, then proceed as A·B.
+            int width = n1 - n0;
+            float* t = Buffer(ref _transposed, DirectLimit);
+            int j = 0;
+            for (; j + 4 <= width; j += 4) Transpose4Rows(b + (long)(n0 + j) * ldb, ldb, k, t + j, width);
+            for (; j < width; j++)
+                for (int p = 0; p < k; p++) t[(long)p * width + j] = b[(long)(n0 + j) * ldb + p];
+            form = GemmForm.NN;
+            b = t - n0;
+            ldb = width;
         }
         for (int i = m0; i < m1; i += 6)
         {
@@ -173,7 +166,8 @@ internal static unsafe class GemmKernels
             for (int j = n0; j < nFull; j += 64)
             {
                 float* cc = c + (long)i * ldc + j;
-                if (ap != null) PackedDirect64(h, k, ap + (long)(i - m0) * k, b + j, ldb, cc, ldc, accumulate);
+                // Aᵀ is read in place too: the h values of one k step are adjacent in A's row p.
+                if (form == GemmForm.TN) ColsDirect64(h, k, a + i, lda, b + j, ldb, cc, ldc, accumulate);
                 else RowsDirect64(h, k, a + (long)i * lda, lda, b + j, ldb, cc, ldc, accumulate);
             }
         }
@@ -193,16 +187,16 @@ internal static unsafe class GemmKernels
         }
     }
 
-    private static void PackedDirect64(int h, int k, float* a, float* b, nint ldb, float* c, nint ldc, bool load)
+    private static void ColsDirect64(int h, int k, float* a, nint lda, float* b, nint ldb, float* c, nint ldc, bool load)
     {
         switch (h)
         {
-            case 6: MicroKernels.PackedDirect6x64(k, a, b, ldb, c, ldc, load); break;
-            case 5: MicroKernels.PackedDirect5x64(k, a, b, ldb, c, ldc, load); break;
-            case 4: MicroKernels.PackedDirect4x64(k, a, b, ldb, c, ldc, load); break;
-            case 3: MicroKernels.PackedDirect3x64(k, a, b, ldb, c, ldc, load); break;
-            case 2: MicroKernels.PackedDirect2x64(k, a, b, ldb, c, ldc, load); break;
-            default: MicroKernels.PackedDirect1x64(k, a, b, ldb, c, ldc, load); break;
+            case 6: MicroKernels.ColsDirect6x64(k, a, lda, b, ldb, c, ldc, load); break;
+            case 5: MicroKernels.ColsDirect5x64(k, a, lda, b, ldb, c, ldc, load); break;
+            case 4: MicroKernels.ColsDirect4x64(k, a, lda, b, ldb, c, ldc, load); break;
+            case 3: MicroKernels.ColsDirect3x64(k, a, lda, b, ldb, c, ldc, load); break;
+            case 2: MicroKernels.ColsDirect2x64(k, a, lda, b, ldb, c, ldc, load); break;
+            default: MicroKernels.ColsDirect1x64(k, a, lda, b, ldb, c, ldc, load); break;
         }
     }
 

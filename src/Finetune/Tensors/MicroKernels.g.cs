@@ -3039,9 +3039,9 @@ internal static unsafe class MicroKernels
         c5_3.Store(c + 5 * ldc + 48);
     }
 
-    /// <summary>C[6x64] (+)= A·B over kc steps; A packed [k][6], B read in place with row stride ldb.</summary>
+    /// <summary>C[6x64] (+)= A·B over kc steps; A read as Aᵀ in place (row p of the stored A at a + p·lda), B read in place with row stride ldb.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void PackedDirect6x64(int kc, float* a, float* b, nint ldb, float* c, nint ldc, bool load)
+    public static void ColsDirect6x64(int kc, float* a, nint lda, float* b, nint ldb, float* c, nint ldc, bool load)
     {
         Vector512<float> c0_0;
         Vector512<float> c0_1;
@@ -3121,6 +3121,7 @@ internal static unsafe class MicroKernels
             c5_2 = Vector512<float>.Zero;
             c5_3 = Vector512<float>.Zero;
         }
+        nint l1 = lda, l2 = 2 * lda, l3 = 3 * lda;
         int p = 0;
         for (; p + 4 <= kc; p += 4)
         {
@@ -3165,32 +3166,32 @@ internal static unsafe class MicroKernels
                 var b1 = Vector512.Load(b + ldb + 16);
                 var b2 = Vector512.Load(b + ldb + 32);
                 var b3 = Vector512.Load(b + ldb + 48);
-                var x0 = Vector512.Create(a[6]);
+                var x0 = Vector512.Create(*(a + l1 + 0));
                 c0_0 = Vector512.FusedMultiplyAdd(x0, b0, c0_0);
                 c0_1 = Vector512.FusedMultiplyAdd(x0, b1, c0_1);
                 c0_2 = Vector512.FusedMultiplyAdd(x0, b2, c0_2);
                 c0_3 = Vector512.FusedMultiplyAdd(x0, b3, c0_3);
-                var x1 = Vector512.Create(a[7]);
+                var x1 = Vector512.Create(*(a + l1 + 1));
                 c1_0 = Vector512.FusedMultiplyAdd(x1, b0, c1_0);
                 c1_1 = Vector512.FusedMultiplyAdd(x1, b1, c1_1);
                 c1_2 = Vector512.FusedMultiplyAdd(x1, b2, c1_2);
                 c1_3 = Vector512.FusedMultiplyAdd(x1, b3, c1_3);
-                var x2 = Vector512.Create(a[8]);
+                var x2 = Vector512.Create(*(a + l1 + 2));
                 c2_0 = Vector512.FusedMultiplyAdd(x2, b0, c2_0);
                 c2_1 = Vector512.FusedMultiplyAdd(x2, b1, c2_1);
                 c2_2 = Vector512.FusedMultiplyAdd(x2, b2, c2_2);
                 c2_3 = Vector512.FusedMultiplyAdd(x2, b3, c2_3);
-                var x3 = Vector512.Create(a[9]);
+                var x3 = Vector512.Create(*(a + l1 + 3));
                 c3_0 = Vector512.FusedMultiplyAdd(x3, b0, c3_0);
                 c3_1 = Vector512.FusedMultiplyAdd(x3, b1, c3_1);
                 c3_2 = Vector512.FusedMultiplyAdd(x3, b2, c3_2);
                 c3_3 = Vector512.FusedMultiplyAdd(x3, b3, c3_3);
-                var x4 = Vector512.Create(a[10]);
+                var x4 = Vector512.Create(*(a + l1 + 4));
                 c4_0 = Vector512.FusedMultiplyAdd(x4, b0, c4_0);
                 c4_1 = Vector512.FusedMultiplyAdd(x4, b1, c4_1);
                 c4_2 = Vector512.FusedMultiplyAdd(x4, b2, c4_2);
                 c4_3 = Vector512.FusedMultiplyAdd(x4, b3, c4_3);
-                var x5 = Vector512.Create(a[11]);
+                var x5 = Vector512.Create(*(a + l1 + 5));
                 c5_0 = Vector512.FusedMultiplyAdd(x5, b0, c5_0);
                 c5_1 = Vector512.FusedMultiplyAdd(x5, b1, c5_1);
                 c5_2 = Vector512.FusedMultiplyAdd(x5, b2, c5_2);
@@ -3201,32 +3202,32 @@ internal static unsafe class MicroKernels
                 var b1 = Vector512.Load(b + 2 * ldb + 16);
                 var b2 = Vector512.Load(b + 2 * ldb + 32);
                 var b3 = Vector512.Load(b + 2 * ldb + 48);
-                var x0 = Vector512.Create(a[12]);
+                var x0 = Vector512.Create(*(a + l2 + 0));
                 c0_0 = Vector512.FusedMultiplyAdd(x0, b0, c0_0);
                 c0_1 = Vector512.FusedMultiplyAdd(x0, b1, c0_1);
                 c0_2 = Vector512.FusedMultiplyAdd(x0, b2, c0_2);
                 c0_3 = Vector512.FusedMultiplyAdd(x0, b3, c0_3);
-                var x1 = Vector512.Create(a[13]);
+                var x1 = Vector512.Create(*(a + l2 + 1));
                 c1_0 = Vector512.FusedMultiplyAdd(x1, b0, c1_0);
                 c1_1 = Vector512.FusedMultiplyAdd(x1, b1, c1_1);
                 c1_2 = Vector512.FusedMultiplyAdd(x1, b2, c1_2);
                 c1_3 = Vector512.FusedMultiplyAdd(x1, b3, c1_3);
-                var x2 = Vector512.Create(a[14]);
+                var x2 = Vector512.Create(*(a + l2 + 2));
                 c2_0 = Vector512.FusedMultiplyAdd(x2, b0, c2_0);
                 c2_1 = Vector512.FusedMultiplyAdd(x2, b1, c2_1);
                 c2_2 = Vector512.FusedMultiplyAdd(x2, b2, c2_2);
                 c2_3 = Vector512.FusedMultiplyAdd(x2, b3, c2_3);
-                var x3 = Vector512.Create(a[15]);
+                var x3 = Vector512.Create(*(a + l2 + 3));
                 c3_0 = Vector512.FusedMultiplyAdd(x3, b0, c3_0);
                 c3_1 = Vector512.FusedMultiplyAdd(x3, b1, c3_1);
                 c3_2 = Vector512.FusedMultiplyAdd(x3, b2, c3_2);
                 c3_3 = Vector512.FusedMultiplyAdd(x3, b3, c3_3);
-                var x4 = Vector512.Create(a[16]);
+                var x4 = Vector512.Create(*(a + l2 + 4));
                 c4_0 = Vector512.FusedMultiplyAdd(x4, b0, c4_0);
                 c4_1 = Vector512.FusedMultiplyAdd(x4, b1, c4_1);
                 c4_2 = Vector512.FusedMultiplyAdd(x4, b2, c4_2);
                 c4_3 = Vector512.FusedMultiplyAdd(x4, b3, c4_3);
-                var x5 = Vector512.Create(a[17]);
+                var x5 = Vector512.Create(*(a + l2 + 5));
                 c5_0 = Vector512.FusedMultiplyAdd(x5, b0, c5_0);
                 c5_1 = Vector512.FusedMultiplyAdd(x5, b1, c5_1);
                 c5_2 = Vector512.FusedMultiplyAdd(x5, b2, c5_2);
@@ -3237,39 +3238,39 @@ internal static unsafe class MicroKernels
                 var b1 = Vector512.Load(b + 3 * ldb + 16);
                 var b2 = Vector512.Load(b + 3 * ldb + 32);
                 var b3 = Vector512.Load(b + 3 * ldb + 48);
-                var x0 = Vector512.Create(a[18]);
+                var x0 = Vector512.Create(*(a + l3 + 0));
                 c0_0 = Vector512.FusedMultiplyAdd(x0, b0, c0_0);
                 c0_1 = Vector512.FusedMultiplyAdd(x0, b1, c0_1);
                 c0_2 = Vector512.FusedMultiplyAdd(x0, b2, c0_2);
                 c0_3 = Vector512.FusedMultiplyAdd(x0, b3, c0_3);
-                var x1 = Vector512.Create(a[19]);
+                var x1 = Vector512.Create(*(a + l3 + 1));
                 c1_0 = Vector512.FusedMultiplyAdd(x1, b0, c1_0);
                 c1_1 = Vector512.FusedMultiplyAdd(x1, b1, c1_1);
                 c1_2 = Vector512.FusedMultiplyAdd(x1, b2, c1_2);
                 c1_3 = Vector512.FusedMultiplyAdd(x1, b3, c1_3);
-                var x2 = Vector512.Create(a[20]);
+                var x2 = Vector512.Create(*(a + l3 + 2));
                 c2_0 = Vector512.FusedMultiplyAdd(x2, b0, c2_0);
                 c2_1 = Vector512.FusedMultiplyAdd(x2, b1, c2_1);
                 c2_2 = Vector512.FusedMultiplyAdd(x2, b2, c2_2);
                 c2_3 = Vector512.FusedMultiplyAdd(x2, b3, c2_3);
-                var x3 = Vector512.Create(a[21]);
+                var x3 = Vector512.Create(*(a + l3 + 3));
                 c3_0 = Vector512.FusedMultiplyAdd(x3, b0, c3_0);
                 c3_1 = Vector512.FusedMultiplyAdd(x3, b1, c3_1);
                 c3_2 = Vector512.FusedMultiplyAdd(x3, b2, c3_2);
                 c3_3 = Vector512.FusedMultiplyAdd(x3, b3, c3_3);
-                var x4 = Vector512.Create(a[22]);
+                var x4 = Vector512.Create(*(a + l3 + 4));
                 c4_0 = Vector512.FusedMultiplyAdd(x4, b0, c4_0);
                 c4_1 = Vector512.FusedMultiplyAdd(x4, b1, c4_1);
                 c4_2 = Vector512.FusedMultiplyAdd(x4, b2, c4_2);
                 c4_3 = Vector512.FusedMultiplyAdd(x4, b3, c4_3);
-                var x5 = Vector512.Create(a[23]);
+                var x5 = Vector512.Create(*(a + l3 + 5));
                 c5_0 = Vector512.FusedMultiplyAdd(x5, b0, c5_0);
                 c5_1 = Vector512.FusedMultiplyAdd(x5, b1, c5_1);
                 c5_2 = Vector512.FusedMultiplyAdd(x5, b2, c5_2);
                 c5_3 = Vector512.FusedMultiplyAdd(x5, b3, c5_3);
             }
             b += 4 * ldb;
-            a += 24;
+            a += 4 * lda;
         }
         for (; p < kc; p++)
         {
@@ -3308,7 +3309,7 @@ internal static unsafe class MicroKernels
             c5_2 = Vector512.FusedMultiplyAdd(x5, b2, c5_2);
             c5_3 = Vector512.FusedMultiplyAdd(x5, b3, c5_3);
             b += 1 * ldb;
-            a += 6;
+            a += lda;
         }
         c0_0.Store(c + 0 * ldc + 0);
         c0_1.Store(c + 0 * ldc + 16);
@@ -3597,9 +3598,9 @@ internal static unsafe class MicroKernels
         c4_3.Store(c + 4 * ldc + 48);
     }
 
-    /// <summary>C[5x64] (+)= A·B over kc steps; A packed [k][5], B read in place with row stride ldb.</summary>
+    /// <summary>C[5x64] (+)= A·B over kc steps; A read as Aᵀ in place (row p of the stored A at a + p·lda), B read in place with row stride ldb.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void PackedDirect5x64(int kc, float* a, float* b, nint ldb, float* c, nint ldc, bool load)
+    public static void ColsDirect5x64(int kc, float* a, nint lda, float* b, nint ldb, float* c, nint ldc, bool load)
     {
         Vector512<float> c0_0;
         Vector512<float> c0_1;
@@ -3667,6 +3668,7 @@ internal static unsafe class MicroKernels
             c4_2 = Vector512<float>.Zero;
             c4_3 = Vector512<float>.Zero;
         }
+        nint l1 = lda, l2 = 2 * lda, l3 = 3 * lda;
         int p = 0;
         for (; p + 4 <= kc; p += 4)
         {
@@ -3706,27 +3708,27 @@ internal static unsafe class MicroKernels
                 var b1 = Vector512.Load(b + ldb + 16);
                 var b2 = Vector512.Load(b + ldb + 32);
                 var b3 = Vector512.Load(b + ldb + 48);
-                var x0 = Vector512.Create(a[5]);
+                var x0 = Vector512.Create(*(a + l1 + 0));
                 c0_0 = Vector512.FusedMultiplyAdd(x0, b0, c0_0);
                 c0_1 = Vector512.FusedMultiplyAdd(x0, b1, c0_1);
                 c0_2 = Vector512.FusedMultiplyAdd(x0, b2, c0_2);
                 c0_3 = Vector512.FusedMultiplyAdd(x0, b3, c0_3);
-                var x1 = Vector512.Create(a[6]);
+                var x1 = Vector512.Create(*(a + l1 + 1));
                 c1_0 = Vector512.FusedMultiplyAdd(x1, b0, c1_0);
                 c1_1 = Vector512.FusedMultiplyAdd(x1, b1, c1_1);
                 c1_2 = Vector512.FusedMultiplyAdd(x1, b2, c1_2);
                 c1_3 = Vector512.FusedMultiplyAdd(x1, b3, c1_3);
-                var x2 = Vector512.Create(a[7]);
+                var x2 = Vector512.Create(*(a + l1 + 2));
                 c2_0 = Vector512.FusedMultiplyAdd(x2, b0, c2_0);
                 c2_1 = Vector512.FusedMultiplyAdd(x2, b1, c2_1);
                 c2_2 = Vector512.FusedMultiplyAdd(x2, b2, c2_2);
                 c2_3 = Vector512.FusedMultiplyAdd(x2, b3, c2_3);
-                var x3 = Vector512.Create(a[8]);
+                var x3 = Vector512.Create(*(a + l1 + 3));
                 c3_0 = Vector512.FusedMultiplyAdd(x3, b0, c3_0);
                 c3_1 = Vector512.FusedMultiplyAdd(x3, b1, c3_1);
                 c3_2 = Vector512.FusedMultiplyAdd(x3, b2, c3_2);
                 c3_3 = Vector512.FusedMultiplyAdd(x3, b3, c3_3);
-                var x4 = Vector512.Create(a[9]);
+                var x4 = Vector512.Create(*(a + l1 + 4));
                 c4_0 = Vector512.FusedMultiplyAdd(x4, b0, c4_0);
                 c4_1 = Vector512.FusedMultiplyAdd(x4, b1, c4_1);
                 c4_2 = Vector512.FusedMultiplyAdd(x4, b2, c4_2);
@@ -3737,27 +3739,27 @@ internal static unsafe class MicroKernels
                 var b1 = Vector512.Load(b + 2 * ldb + 16);
                 var b2 = Vector512.Load(b + 2 * ldb + 32);
                 var b3 = Vector512.Load(b + 2 * ldb + 48);
-                var x0 = Vector512.Create(a[10]);
+                var x0 = Vector512.Create(*(a + l2 + 0));
                 c0_0 = Vector512.FusedMultiplyAdd(x0, b0, c0_0);
                 c0_1 = Vector512.FusedMultiplyAdd(x0, b1, c0_1);
                 c0_2 = Vector512.FusedMultiplyAdd(x0, b2, c0_2);
                 c0_3 = Vector512.FusedMultiplyAdd(x0, b3, c0_3);
-                var x1 = Vector512.Create(a[11]);
+                var x1 = Vector512.Create(*(a + l2 + 1));
                 c1_0 = Vector512.FusedMultiplyAdd(x1, b0, c1_0);
                 c1_1 = Vector512.FusedMultiplyAdd(x1, b1, c1_1);
                 c1_2 = Vector512.FusedMultiplyAdd(x1, b2, c1_2);
                 c1_3 = Vector512.FusedMultiplyAdd(x1, b3, c1_3);
-                var x2 = Vector512.Create(a[12]);
+                var x2 = Vector512.Create(*(a + l2 + 2));
                 c2_0 = Vector512.FusedMultiplyAdd(x2, b0, c2_0);
                 c2_1 = Vector512.FusedMultiplyAdd(x2, b1, c2_1);
                 c2_2 = Vector512.FusedMultiplyAdd(x2, b2, c2_2);
                 c2_3 = Vector512.FusedMultiplyAdd(x2, b3, c2_3);
-                var x3 = Vector512.Create(a[13]);
+                var x3 = Vector512.Create(*(a + l2 + 3));
                 c3_0 = Vector512.FusedMultiplyAdd(x3, b0, c3_0);
                 c3_1 = Vector512.FusedMultiplyAdd(x3, b1, c3_1);
                 c3_2 = Vector512.FusedMultiplyAdd(x3, b2, c3_2);
                 c3_3 = Vector512.FusedMultiplyAdd(x3, b3, c3_3);
-                var x4 = Vector512.Create(a[14]);
+                var x4 = Vector512.Create(*(a + l2 + 4));
                 c4_0 = Vector512.FusedMultiplyAdd(x4, b0, c4_0);
                 c4_1 = Vector512.FusedMultiplyAdd(x4, b1, c4_1);
                 c4_2 = Vector512.FusedMultiplyAdd(x4, b2, c4_2);
@@ -3768,34 +3770,34 @@ internal static unsafe class MicroKernels
                 var b1 = Vector512.Load(b + 3 * ldb + 16);
                 var b2 = Vector512.Load(b + 3 * ldb + 32);
                 var b3 = Vector512.Load(b + 3 * ldb + 48);
-                var x0 = Vector512.Create(a[15]);
+                var x0 = Vector512.Create(*(a + l3 + 0));
                 c0_0 = Vector512.FusedMultiplyAdd(x0, b0, c0_0);
                 c0_1 = Vector512.FusedMultiplyAdd(x0, b1, c0_1);
                 c0_2 = Vector512.FusedMultiplyAdd(x0, b2, c0_2);
                 c0_3 = Vector512.FusedMultiplyAdd(x0, b3, c0_3);
-                var x1 = Vector512.Create(a[16]);
+                var x1 = Vector512.Create(*(a + l3 + 1));
                 c1_0 = Vector512.FusedMultiplyAdd(x1, b0, c1_0);
                 c1_1 = Vector512.FusedMultiplyAdd(x1, b1, c1_1);
                 c1_2 = Vector512.FusedMultiplyAdd(x1, b2, c1_2);
                 c1_3 = Vector512.FusedMultiplyAdd(x1, b3, c1_3);
-                var x2 = Vector512.Create(a[17]);
+                var x2 = Vector512.Create(*(a + l3 + 2));
                 c2_0 = Vector512.FusedMultiplyAdd(x2, b0, c2_0);
                 c2_1 = Vector512.FusedMultiplyAdd(x2, b1, c2_1);
                 c2_2 = Vector512.FusedMultiplyAdd(x2, b2, c2_2);
                 c2_3 = Vector512.FusedMultiplyAdd(x2, b3, c2_3);
-                var x3 = Vector512.Create(a[18]);
+                var x3 = Vector512.Create(*(a + l3 + 3));
                 c3_0 = Vector512.FusedMultiplyAdd(x3, b0, c3_0);
                 c3_1 = Vector512.FusedMultiplyAdd(x3, b1, c3_1);
                 c3_2 = Vector512.FusedMultiplyAdd(x3, b2, c3_2);
                 c3_3 = Vector512.FusedMultiplyAdd(x3, b3, c3_3);
-                var x4 = Vector512.Create(a[19]);
+                var x4 = Vector512.Create(*(a + l3 + 4));
                 c4_0 = Vector512.FusedMultiplyAdd(x4, b0, c4_0);
                 c4_1 = Vector512.FusedMultiplyAdd(x4, b1, c4_1);
                 c4_2 = Vector512.FusedMultiplyAdd(x4, b2, c4_2);
                 c4_3 = Vector512.FusedMultiplyAdd(x4, b3, c4_3);
             }
             b += 4 * ldb;
-            a += 20;
+            a += 4 * lda;
         }
         for (; p < kc; p++)
         {
@@ -3829,7 +3831,7 @@ internal static unsafe class MicroKernels
             c4_2 = Vector512.FusedMultiplyAdd(x4, b2, c4_2);
             c4_3 = Vector512.FusedMultiplyAdd(x4, b3, c4_3);
             b += 1 * ldb;
-            a += 5;
+            a += lda;
         }
         c0_0.Store(c + 0 * ldc + 0);
         c0_1.Store(c + 0 * ldc + 16);
@@ -4070,9 +4072,9 @@ internal static unsafe class MicroKernels
         c3_3.Store(c + 3 * ldc + 48);
     }
 
-    /// <summary>C[4x64] (+)= A·B over kc steps; A packed [k][4], B read in place with row stride ldb.</summary>
+    /// <summary>C[4x64] (+)= A·B over kc steps; A read as Aᵀ in place (row p of the stored A at a + p·lda), B read in place with row stride ldb.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void PackedDirect4x64(int kc, float* a, float* b, nint ldb, float* c, nint ldc, bool load)
+    public static void ColsDirect4x64(int kc, float* a, nint lda, float* b, nint ldb, float* c, nint ldc, bool load)
     {
         Vector512<float> c0_0;
         Vector512<float> c0_1;
@@ -4128,6 +4130,7 @@ internal static unsafe class MicroKernels
             c3_2 = Vector512<float>.Zero;
             c3_3 = Vector512<float>.Zero;
         }
+        nint l1 = lda, l2 = 2 * lda, l3 = 3 * lda;
         int p = 0;
         for (; p + 4 <= kc; p += 4)
         {
@@ -4162,22 +4165,22 @@ internal static unsafe class MicroKernels
                 var b1 = Vector512.Load(b + ldb + 16);
                 var b2 = Vector512.Load(b + ldb + 32);
                 var b3 = Vector512.Load(b + ldb + 48);
-                var x0 = Vector512.Create(a[4]);
+                var x0 = Vector512.Create(*(a + l1 + 0));
                 c0_0 = Vector512.FusedMultiplyAdd(x0, b0, c0_0);
                 c0_1 = Vector512.FusedMultiplyAdd(x0, b1, c0_1);
                 c0_2 = Vector512.FusedMultiplyAdd(x0, b2, c0_2);
                 c0_3 = Vector512.FusedMultiplyAdd(x0, b3, c0_3);
-                var x1 = Vector512.Create(a[5]);
+                var x1 = Vector512.Create(*(a + l1 + 1));
                 c1_0 = Vector512.FusedMultiplyAdd(x1, b0, c1_0);
                 c1_1 = Vector512.FusedMultiplyAdd(x1, b1, c1_1);
                 c1_2 = Vector512.FusedMultiplyAdd(x1, b2, c1_2);
                 c1_3 = Vector512.FusedMultiplyAdd(x1, b3, c1_3);
-                var x2 = Vector512.Create(a[6]);
+                var x2 = Vector512.Create(*(a + l1 + 2));
                 c2_0 = Vector512.FusedMultiplyAdd(x2, b0, c2_0);
                 c2_1 = Vector512.FusedMultiplyAdd(x2, b1, c2_1);
                 c2_2 = Vector512.FusedMultiplyAdd(x2, b2, c2_2);
                 c2_3 = Vector512.FusedMultiplyAdd(x2, b3, c2_3);
-                var x3 = Vector512.Create(a[7]);
+                var x3 = Vector512.Create(*(a + l1 + 3));
                 c3_0 = Vector512.FusedMultiplyAdd(x3, b0, c3_0);
                 c3_1 = Vector512.FusedMultiplyAdd(x3, b1, c3_1);
                 c3_2 = Vector512.FusedMultiplyAdd(x3, b2, c3_2);
@@ -4188,22 +4191,22 @@ internal static unsafe class MicroKernels
                 var b1 = Vector512.Load(b + 2 * ldb + 16);
                 var b2 = Vector512.Load(b + 2 * ldb + 32);
                 var b3 = Vector512.Load(b + 2 * ldb + 48);
-                var x0 = Vector512.Create(a[8]);
+                var x0 = Vector512.Create(*(a + l2 + 0));
                 c0_0 = Vector512.FusedMultiplyAdd(x0, b0, c0_0);
                 c0_1 = Vector512.FusedMultiplyAdd(x0, b1, c0_1);
                 c0_2 = Vector512.FusedMultiplyAdd(x0, b2, c0_2);
                 c0_3 = Vector512.FusedMultiplyAdd(x0, b3, c0_3);
-                var x1 = Vector512.Create(a[9]);
+                var x1 = Vector512.Create(*(a + l2 + 1));
                 c1_0 = Vector512.FusedMultiplyAdd(x1, b0, c1_0);
                 c1_1 = Vector512.FusedMultiplyAdd(x1, b1, c1_1);
                 c1_2 = Vector512.FusedMultiplyAdd(x1, b2, c1_2);
                 c1_3 = Vector512.FusedMultiplyAdd(x1, b3, c1_3);
-                var x2 = Vector512.Create(a[10]);
+                var x2 = Vector512.Create(*(a + l2 + 2));
                 c2_0 = Vector512.FusedMultiplyAdd(x2, b0, c2_0);
                 c2_1 = Vector512.FusedMultiplyAdd(x2, b1, c2_1);
                 c2_2 = Vector512.FusedMultiplyAdd(x2, b2, c2_2);
                 c2_3 = Vector512.FusedMultiplyAdd(x2, b3, c2_3);
-                var x3 = Vector512.Create(a[11]);
+                var x3 = Vector512.Create(*(a + l2 + 3));
                 c3_0 = Vector512.FusedMultiplyAdd(x3, b0, c3_0);
                 c3_1 = Vector512.FusedMultiplyAdd(x3, b1, c3_1);
                 c3_2 = Vector512.FusedMultiplyAdd(x3, b2, c3_2);
@@ -4214,29 +4217,29 @@ internal static unsafe class MicroKernels
                 var b1 = Vector512.Load(b + 3 * ldb + 16);
                 var b2 = Vector512.Load(b + 3 * ldb + 32);
                 var b3 = Vector512.Load(b + 3 * ldb + 48);
-                var x0 = Vector512.Create(a[12]);
+                var x0 = Vector512.Create(*(a + l3 + 0));
                 c0_0 = Vector512.FusedMultiplyAdd(x0, b0, c0_0);
                 c0_1 = Vector512.FusedMultiplyAdd(x0, b1, c0_1);
                 c0_2 = Vector512.FusedMultiplyAdd(x0, b2, c0_2);
                 c0_3 = Vector512.FusedMultiplyAdd(x0, b3, c0_3);
-                var x1 = Vector512.Create(a[13]);
+                var x1 = Vector512.Create(*(a + l3 + 1));
                 c1_0 = Vector512.FusedMultiplyAdd(x1, b0, c1_0);
                 c1_1 = Vector512.FusedMultiplyAdd(x1, b1, c1_1);
                 c1_2 = Vector512.FusedMultiplyAdd(x1, b2, c1_2);
                 c1_3 = Vector512.FusedMultiplyAdd(x1, b3, c1_3);
-                var x2 = Vector512.Create(a[14]);
+                var x2 = Vector512.Create(*(a + l3 + 2));
                 c2_0 = Vector512.FusedMultiplyAdd(x2, b0, c2_0);
                 c2_1 = Vector512.FusedMultiplyAdd(x2, b1, c2_1);
                 c2_2 = Vector512.FusedMultiplyAdd(x2, b2, c2_2);
                 c2_3 = Vector512.FusedMultiplyAdd(x2, b3, c2_3);
-                var x3 = Vector512.Create(a[15]);
+                var x3 = Vector512.Create(*(a + l3 + 3));
                 c3_0 = Vector512.FusedMultiplyAdd(x3, b0, c3_0);
                 c3_1 = Vector512.FusedMultiplyAdd(x3, b1, c3_1);
                 c3_2 = Vector512.FusedMultiplyAdd(x3, b2, c3_2);
                 c3_3 = Vector512.FusedMultiplyAdd(x3, b3, c3_3);
             }
             b += 4 * ldb;
-            a += 16;
+            a += 4 * lda;
         }
         for (; p < kc; p++)
         {
@@ -4265,7 +4268,7 @@ internal static unsafe class MicroKernels
             c3_2 = Vector512.FusedMultiplyAdd(x3, b2, c3_2);
             c3_3 = Vector512.FusedMultiplyAdd(x3, b3, c3_3);
             b += 1 * ldb;
-            a += 4;
+            a += lda;
         }
         c0_0.Store(c + 0 * ldc + 0);
         c0_1.Store(c + 0 * ldc + 16);
@@ -4461,9 +4464,9 @@ internal static unsafe class MicroKernels
         c2_3.Store(c + 2 * ldc + 48);
     }
 
-    /// <summary>C[3x64] (+)= A·B over kc steps; A packed [k][3], B read in place with row stride ldb.</summary>
+    /// <summary>C[3x64] (+)= A·B over kc steps; A read as Aᵀ in place (row p of the stored A at a + p·lda), B read in place with row stride ldb.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void PackedDirect3x64(int kc, float* a, float* b, nint ldb, float* c, nint ldc, bool load)
+    public static void ColsDirect3x64(int kc, float* a, nint lda, float* b, nint ldb, float* c, nint ldc, bool load)
     {
         Vector512<float> c0_0;
         Vector512<float> c0_1;
@@ -4507,6 +4510,7 @@ internal static unsafe class MicroKernels
             c2_2 = Vector512<float>.Zero;
             c2_3 = Vector512<float>.Zero;
         }
+        nint l1 = lda, l2 = 2 * lda, l3 = 3 * lda;
         int p = 0;
         for (; p + 4 <= kc; p += 4)
         {
@@ -4536,17 +4540,17 @@ internal static unsafe class MicroKernels
                 var b1 = Vector512.Load(b + ldb + 16);
                 var b2 = Vector512.Load(b + ldb + 32);
                 var b3 = Vector512.Load(b + ldb + 48);
-                var x0 = Vector512.Create(a[3]);
+                var x0 = Vector512.Create(*(a + l1 + 0));
                 c0_0 = Vector512.FusedMultiplyAdd(x0, b0, c0_0);
                 c0_1 = Vector512.FusedMultiplyAdd(x0, b1, c0_1);
                 c0_2 = Vector512.FusedMultiplyAdd(x0, b2, c0_2);
                 c0_3 = Vector512.FusedMultiplyAdd(x0, b3, c0_3);
-                var x1 = Vector512.Create(a[4]);
+                var x1 = Vector512.Create(*(a + l1 + 1));
                 c1_0 = Vector512.FusedMultiplyAdd(x1, b0, c1_0);
                 c1_1 = Vector512.FusedMultiplyAdd(x1, b1, c1_1);
                 c1_2 = Vector512.FusedMultiplyAdd(x1, b2, c1_2);
                 c1_3 = Vector512.FusedMultiplyAdd(x1, b3, c1_3);
-                var x2 = Vector512.Create(a[5]);
+                var x2 = Vector512.Create(*(a + l1 + 2));
                 c2_0 = Vector512.FusedMultiplyAdd(x2, b0, c2_0);
                 c2_1 = Vector512.FusedMultiplyAdd(x2, b1, c2_1);
                 c2_2 = Vector512.FusedMultiplyAdd(x2, b2, c2_2);
@@ -4557,17 +4561,17 @@ internal static unsafe class MicroKernels
                 var b1 = Vector512.Load(b + 2 * ldb + 16);
                 var b2 = Vector512.Load(b + 2 * ldb + 32);
                 var b3 = Vector512.Load(b + 2 * ldb + 48);
-                var x0 = Vector512.Create(a[6]);
+                var x0 = Vector512.Create(*(a + l2 + 0));
                 c0_0 = Vector512.FusedMultiplyAdd(x0, b0, c0_0);
                 c0_1 = Vector512.FusedMultiplyAdd(x0, b1, c0_1);
                 c0_2 = Vector512.FusedMultiplyAdd(x0, b2, c0_2);
                 c0_3 = Vector512.FusedMultiplyAdd(x0, b3, c0_3);
-                var x1 = Vector512.Create(a[7]);
+                var x1 = Vector512.Create(*(a + l2 + 1));
                 c1_0 = Vector512.FusedMultiplyAdd(x1, b0, c1_0);
                 c1_1 = Vector512.FusedMultiplyAdd(x1, b1, c1_1);
                 c1_2 = Vector512.FusedMultiplyAdd(x1, b2, c1_2);
                 c1_3 = Vector512.FusedMultiplyAdd(x1, b3, c1_3);
-                var x2 = Vector512.Create(a[8]);
+                var x2 = Vector512.Create(*(a + l2 + 2));
                 c2_0 = Vector512.FusedMultiplyAdd(x2, b0, c2_0);
                 c2_1 = Vector512.FusedMultiplyAdd(x2, b1, c2_1);
                 c2_2 = Vector512.FusedMultiplyAdd(x2, b2, c2_2);
@@ -4578,24 +4582,24 @@ internal static unsafe class MicroKernels
                 var b1 = Vector512.Load(b + 3 * ldb + 16);
                 var b2 = Vector512.Load(b + 3 * ldb + 32);
                 var b3 = Vector512.Load(b + 3 * ldb + 48);
-                var x0 = Vector512.Create(a[9]);
+                var x0 = Vector512.Create(*(a + l3 + 0));
                 c0_0 = Vector512.FusedMultiplyAdd(x0, b0, c0_0);
                 c0_1 = Vector512.FusedMultiplyAdd(x0, b1, c0_1);
                 c0_2 = Vector512.FusedMultiplyAdd(x0, b2, c0_2);
                 c0_3 = Vector512.FusedMultiplyAdd(x0, b3, c0_3);
-                var x1 = Vector512.Create(a[10]);
+                var x1 = Vector512.Create(*(a + l3 + 1));
                 c1_0 = Vector512.FusedMultiplyAdd(x1, b0, c1_0);
                 c1_1 = Vector512.FusedMultiplyAdd(x1, b1, c1_1);
                 c1_2 = Vector512.FusedMultiplyAdd(x1, b2, c1_2);
                 c1_3 = Vector512.FusedMultiplyAdd(x1, b3, c1_3);
-                var x2 = Vector512.Create(a[11]);
+                var x2 = Vector512.Create(*(a + l3 + 2));
                 c2_0 = Vector512.FusedMultiplyAdd(x2, b0, c2_0);
                 c2_1 = Vector512.FusedMultiplyAdd(x2, b1, c2_1);
                 c2_2 = Vector512.FusedMultiplyAdd(x2, b2, c2_2);
                 c2_3 = Vector512.FusedMultiplyAdd(x2, b3, c2_3);
             }
             b += 4 * ldb;
-            a += 12;
+            a += 4 * lda;
         }
         for (; p < kc; p++)
         {
@@ -4619,7 +4623,7 @@ internal static unsafe class MicroKernels
             c2_2 = Vector512.FusedMultiplyAdd(x2, b2, c2_2);
             c2_3 = Vector512.FusedMultiplyAdd(x2, b3, c2_3);
             b += 1 * ldb;
-            a += 3;
+            a += lda;
         }
         c0_0.Store(c + 0 * ldc + 0);
         c0_1.Store(c + 0 * ldc + 16);
@@ -4770,9 +4774,9 @@ internal static unsafe class MicroKernels
         c1_3.Store(c + 1 * ldc + 48);
     }
 
-    /// <summary>C[2x64] (+)= A·B over kc steps; A packed [k][2], B read in place with row stride ldb.</summary>
+    /// <summary>C[2x64] (+)= A·B over kc steps; A read as Aᵀ in place (row p of the stored A at a + p·lda), B read in place with row stride ldb.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void PackedDirect2x64(int kc, float* a, float* b, nint ldb, float* c, nint ldc, bool load)
+    public static void ColsDirect2x64(int kc, float* a, nint lda, float* b, nint ldb, float* c, nint ldc, bool load)
     {
         Vector512<float> c0_0;
         Vector512<float> c0_1;
@@ -4804,6 +4808,7 @@ internal static unsafe class MicroKernels
             c1_2 = Vector512<float>.Zero;
             c1_3 = Vector512<float>.Zero;
         }
+        nint l1 = lda, l2 = 2 * lda, l3 = 3 * lda;
         int p = 0;
         for (; p + 4 <= kc; p += 4)
         {
@@ -4828,12 +4833,12 @@ internal static unsafe class MicroKernels
                 var b1 = Vector512.Load(b + ldb + 16);
                 var b2 = Vector512.Load(b + ldb + 32);
                 var b3 = Vector512.Load(b + ldb + 48);
-                var x0 = Vector512.Create(a[2]);
+                var x0 = Vector512.Create(*(a + l1 + 0));
                 c0_0 = Vector512.FusedMultiplyAdd(x0, b0, c0_0);
                 c0_1 = Vector512.FusedMultiplyAdd(x0, b1, c0_1);
                 c0_2 = Vector512.FusedMultiplyAdd(x0, b2, c0_2);
                 c0_3 = Vector512.FusedMultiplyAdd(x0, b3, c0_3);
-                var x1 = Vector512.Create(a[3]);
+                var x1 = Vector512.Create(*(a + l1 + 1));
                 c1_0 = Vector512.FusedMultiplyAdd(x1, b0, c1_0);
                 c1_1 = Vector512.FusedMultiplyAdd(x1, b1, c1_1);
                 c1_2 = Vector512.FusedMultiplyAdd(x1, b2, c1_2);
@@ -4844,12 +4849,12 @@ internal static unsafe class MicroKernels
                 var b1 = Vector512.Load(b + 2 * ldb + 16);
                 var b2 = Vector512.Load(b + 2 * ldb + 32);
                 var b3 = Vector512.Load(b + 2 * ldb + 48);
-                var x0 = Vector512.Create(a[4]);
+                var x0 = Vector512.Create(*(a + l2 + 0));
                 c0_0 = Vector512.FusedMultiplyAdd(x0, b0, c0_0);
                 c0_1 = Vector512.FusedMultiplyAdd(x0, b1, c0_1);
                 c0_2 = Vector512.FusedMultiplyAdd(x0, b2, c0_2);
                 c0_3 = Vector512.FusedMultiplyAdd(x0, b3, c0_3);
-                var x1 = Vector512.Create(a[5]);
+                var x1 = Vector512.Create(*(a + l2 + 1));
                 c1_0 = Vector512.FusedMultiplyAdd(x1, b0, c1_0);
                 c1_1 = Vector512.FusedMultiplyAdd(x1, b1, c1_1);
                 c1_2 = Vector512.FusedMultiplyAdd(x1, b2, c1_2);
@@ -4860,19 +4865,19 @@ internal static unsafe class MicroKernels
                 var b1 = Vector512.Load(b + 3 * ldb + 16);
                 var b2 = Vector512.Load(b + 3 * ldb + 32);
                 var b3 = Vector512.Load(b + 3 * ldb + 48);
-                var x0 = Vector512.Create(a[6]);
+                var x0 = Vector512.Create(*(a + l3 + 0));
                 c0_0 = Vector512.FusedMultiplyAdd(x0, b0, c0_0);
                 c0_1 = Vector512.FusedMultiplyAdd(x0, b1, c0_1);
                 c0_2 = Vector512.FusedMultiplyAdd(x0, b2, c0_2);
                 c0_3 = Vector512.FusedMultiplyAdd(x0, b3, c0_3);
-                var x1 = Vector512.Create(a[7]);
+                var x1 = Vector512.Create(*(a + l3 + 1));
                 c1_0 = Vector512.FusedMultiplyAdd(x1, b0, c1_0);
                 c1_1 = Vector512.FusedMultiplyAdd(x1, b1, c1_1);
                 c1_2 = Vector512.FusedMultiplyAdd(x1, b2, c1_2);
                 c1_3 = Vector512.FusedMultiplyAdd(x1, b3, c1_3);
             }
             b += 4 * ldb;
-            a += 8;
+            a += 4 * lda;
         }
         for (; p < kc; p++)
         {
@@ -4891,7 +4896,7 @@ internal static unsafe class MicroKernels
             c1_2 = Vector512.FusedMultiplyAdd(x1, b2, c1_2);
             c1_3 = Vector512.FusedMultiplyAdd(x1, b3, c1_3);
             b += 1 * ldb;
-            a += 2;
+            a += lda;
         }
         c0_0.Store(c + 0 * ldc + 0);
         c0_1.Store(c + 0 * ldc + 16);
@@ -4996,9 +5001,9 @@ internal static unsafe class MicroKernels
         c0_3.Store(c + 0 * ldc + 48);
     }
 
-    /// <summary>C[1x64] (+)= A·B over kc steps; A packed [k][1], B read in place with row stride ldb.</summary>
+    /// <summary>C[1x64] (+)= A·B over kc steps; A read as Aᵀ in place (row p of the stored A at a + p·lda), B read in place with row stride ldb.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void PackedDirect1x64(int kc, float* a, float* b, nint ldb, float* c, nint ldc, bool load)
+    public static void ColsDirect1x64(int kc, float* a, nint lda, float* b, nint ldb, float* c, nint ldc, bool load)
     {
         Vector512<float> c0_0;
         Vector512<float> c0_1;
@@ -5018,6 +5023,7 @@ internal static unsafe class MicroKernels
             c0_2 = Vector512<float>.Zero;
             c0_3 = Vector512<float>.Zero;
         }
+        nint l1 = lda, l2 = 2 * lda, l3 = 3 * lda;
         int p = 0;
         for (; p + 4 <= kc; p += 4)
         {
@@ -5037,7 +5043,7 @@ internal static unsafe class MicroKernels
                 var b1 = Vector512.Load(b + ldb + 16);
                 var b2 = Vector512.Load(b + ldb + 32);
                 var b3 = Vector512.Load(b + ldb + 48);
-                var x0 = Vector512.Create(a[1]);
+                var x0 = Vector512.Create(*(a + l1 + 0));
                 c0_0 = Vector512.FusedMultiplyAdd(x0, b0, c0_0);
                 c0_1 = Vector512.FusedMultiplyAdd(x0, b1, c0_1);
                 c0_2 = Vector512.FusedMultiplyAdd(x0, b2, c0_2);
@@ -5048,7 +5054,7 @@ internal static unsafe class MicroKernels
                 var b1 = Vector512.Load(b + 2 * ldb + 16);
                 var b2 = Vector512.Load(b + 2 * ldb + 32);
                 var b3 = Vector512.Load(b + 2 * ldb + 48);
-                var x0 = Vector512.Create(a[2]);
+                var x0 = Vector512.Create(*(a + l2 + 0));
                 c0_0 = Vector512.FusedMultiplyAdd(x0, b0, c0_0);
                 c0_1 = Vector512.FusedMultiplyAdd(x0, b1, c0_1);
                 c0_2 = Vector512.FusedMultiplyAdd(x0, b2, c0_2);
@@ -5059,14 +5065,14 @@ internal static unsafe class MicroKernels
                 var b1 = Vector512.Load(b + 3 * ldb + 16);
                 var b2 = Vector512.Load(b + 3 * ldb + 32);
                 var b3 = Vector512.Load(b + 3 * ldb + 48);
-                var x0 = Vector512.Create(a[3]);
+                var x0 = Vector512.Create(*(a + l3 + 0));
                 c0_0 = Vector512.FusedMultiplyAdd(x0, b0, c0_0);
                 c0_1 = Vector512.FusedMultiplyAdd(x0, b1, c0_1);
                 c0_2 = Vector512.FusedMultiplyAdd(x0, b2, c0_2);
                 c0_3 = Vector512.FusedMultiplyAdd(x0, b3, c0_3);
             }
             b += 4 * ldb;
-            a += 4;
+            a += 4 * lda;
         }
         for (; p < kc; p++)
         {
@@ -5080,7 +5086,7 @@ internal static unsafe class MicroKernels
             c0_2 = Vector512.FusedMultiplyAdd(x0, b2, c0_2);
             c0_3 = Vector512.FusedMultiplyAdd(x0, b3, c0_3);
             b += 1 * ldb;
-            a += 1;
+            a += lda;
         }
         c0_0.Store(c + 0 * ldc + 0);
         c0_1.Store(c + 0 * ldc + 16);
