@@ -26,6 +26,11 @@ public sealed class TextClassificationPipeline
         MaxLength = maxLength;
     }
 
+    /// <summary>pipeline("text-classification", model=dir): a model folder and its tokenizer (default: the same folder).</summary>
+    public static TextClassificationPipeline FromPretrained(string modelDir, string? tokenizerDir = null, int batchSize = 8, int? maxLength = null) =>
+        new(new SequenceClassifierAdapter(Models.AutoModelForSequenceClassification.FromPretrained(modelDir)),
+            AutoTokenizer.FromPretrained(tokenizerDir ?? modelDir), batchSize, maxLength);
+
     public int BatchSize { get; }
     public int? MaxLength { get; }
 

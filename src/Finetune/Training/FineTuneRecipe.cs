@@ -95,8 +95,9 @@ public static class FineTuneRecipe
         bool pretokenized = trainSet.ColumnNames.Contains("input_ids");
         if (!pretokenized || o.Tokenizer != null) tokenizer = LoadTokenizer(o);
         var train = Tokenize(trainSet, o, tokenizer, labelNames, "train");
-        var eval = evalSet != null ? Tokenize(evalSet, o, tokenizer, labelNames, o.EvalSplit) : null;
         var test = Tokenize(testSet, o, tokenizer, labelNames, testName);
+        // Datasets without a validation split (imdb: train/test) are evaluated on the test split, as the notebooks do.
+        var eval = evalSet != null ? Tokenize(evalSet, o, tokenizer, labelNames, o.EvalSplit) : args.EvalStrategy != IntervalStrategy.No ? test : null;
 
         var epochs = new List<EpochRow>();
         var stepLosses = new List<float>();

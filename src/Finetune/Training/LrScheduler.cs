@@ -38,7 +38,29 @@ public sealed class LrScheduler
 
     public double LrAt(int step) => BaseLr * lambda(step);
 
-    public void Step() => StepCount++;
+    /// <summary>The optimizer whose learning rate this schedule drives (set by the overload taking one).</summary>
+    public Optimizer? Optimizer { get; private set; }
+
+    /// <summary>Advances one step; an attached optimizer gets the new learning rate, as torch's LambdaLR sets it.</summary>
+    public void Step()
+    {
+        StepCount++;
+        Optimizer?.SetLr(LastLr);
+    }
+
+    /// <summary>
+    /// transformers.get_scheduler(name, optimizer, num_warmup_steps, num_training_steps): the base rate is the
+    /// optimizer's current rate, which is set to the schedule's step-0 value now and updated on every Step().
+    /// </summary>
+    public static LrScheduler Get(SchedulerType type, Optimizer optimizer, int numWarmupSteps, int numTrainingSteps,
+        double? numCycles = null, double lrEnd = 1e-7, double power = 1.0)
+    {
+        double baseLr = optimizer.ParamGroups.Count > 0 ? optimizer.ParamGroups[0].Lr : 0;
+        var s = Get(type, baseLr, numWarmupSteps, numTrainingSteps, numCycles, lrEnd, power);
+        s.Optimizer = optimizer;
+        optimizer.SetLr(s.LastLr);
+        return s;
+    }
 
     /// <summary>Parses transformers' scheduler names ("linear", "cosine_with_restarts", ...).</summary>
     public static SchedulerType ParseType(string name) => name.Trim().ToLowerInvariant() switch

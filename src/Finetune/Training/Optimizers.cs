@@ -84,6 +84,10 @@ public class AdamW : Optimizer
     public AdamW(IReadOnlyList<ParamGroup> groups, double lr = 1e-3, double beta1 = 0.9, double beta2 = 0.999, double eps = 1e-8)
         : this(groups, lr, beta1, beta2, eps, decoupled: true) { }
 
+    /// <summary>torch.optim.AdamW(model.parameters(), lr, weight_decay=0.01): one group holding every parameter.</summary>
+    public AdamW(Module model, double lr = 1e-3, double weightDecay = 0.01, double beta1 = 0.9, double beta2 = 0.999, double eps = 1e-8)
+        : this(new[] { new ParamGroup(model.NamedParameters(), weightDecay) }, lr, beta1, beta2, eps, decoupled: true) { }
+
     protected AdamW(IReadOnlyList<ParamGroup> groups, double lr, double beta1, double beta2, double eps, bool decoupled) : base(groups, lr)
     {
         Beta1 = beta1;

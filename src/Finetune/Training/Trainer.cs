@@ -105,6 +105,8 @@ public sealed partial class Trainer
     {
         var train = TrainDataset ?? throw FinetuneException.Invalid("Train() needs a training dataset.");
         if (train.Count == 0) throw FinetuneException.Invalid("The training dataset is empty.");
+        if (Args.EvalStrategy != IntervalStrategy.No && EvalDataset == null)
+            throw FinetuneException.Invalid($"eval_strategy is '{TrainingArguments.Name(Args.EvalStrategy)}' but no evaluation dataset was given.");
         resumeFromCheckpoint ??= Args.ResumeFromCheckpoint;
         int ga = Args.GradientAccumulationSteps;
         int lenDataloader = LenDataloader(train.Count);
@@ -285,8 +287,7 @@ public sealed partial class Trainer
             Log(logs);
         }
         Dictionary<string, double>? metrics = null;
-        if (Control.ShouldEvaluate && EvalDataset != null) metrics = Evaluate();
-        else if (Control.ShouldEvaluate) Control.ShouldEvaluate = false;
+        if (Control.ShouldEvaluate) metrics = Evaluate();
         if (Control.ShouldSave)
         {
             SaveCheckpoint(metrics);

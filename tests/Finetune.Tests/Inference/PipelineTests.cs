@@ -15,8 +15,7 @@ public class PipelineTests
         string final = SharedData.Require("golden/training/bs16_e2/final");
         string tokDir = SharedData.Require("models/bert-base-uncased");
         string validation = SharedData.Require("golden/training/data/validation.jsonl");
-        var model = new SequenceClassifierAdapter(AutoModelForSequenceClassification.FromPretrained(final));
-        var pipe = new TextClassificationPipeline(model, AutoTokenizer.FromPretrained(tokDir), batchSize: 16, maxLength: 64);
+        var pipe = TextClassificationPipeline.FromPretrained(final, tokDir, batchSize: 16, maxLength: 64);
         var texts = File.ReadLines(validation).Take(40).Select(l => JsonDocument.Parse(l).RootElement.GetProperty("text").GetString()!).ToList();
         using var golden = SafeTensors.Read(SharedData.Require("golden/training/bs16_e2/eval_logits.safetensors"));
         float[] logits = golden.ReadFloat("logits");

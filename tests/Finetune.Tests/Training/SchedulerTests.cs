@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Finetune.Training;
+using Finetune.Tests.Training;
 
 namespace Finetune.Tests.Training;
 
@@ -53,4 +54,29 @@ public class SchedulerTests
     [Fact]
     public void AnUnknownSchedulerNameIsAClearError() =>
         Assert.Equal(ErrorKind.InvalidInput, Assert.Throws<FinetuneException>(() => LrScheduler.ParseType("exponential")).Kind);
+}
+
+public class HandWrittenLoopTests
+{
+    [Fact]
+    public void SchedulerAttachedToAnOptimizerDrivesItsLearningRate()
+    {
+        // The notebooks' loop: optimizer = AdamW(model.parameters(), lr=5e-5); get_scheduler("linear", optimizer, 2, 6).
+        var model = new ToyClassifier(dropoutP: 0);
+        var opt = new AdamW(model, lr: 5e-5);
+        Assert.Equal(0.01, opt.ParamGroups[0].WeightDecay); // torch.optim.AdamW's default
+        var sched = LrScheduler.Get(SchedulerType.Linear, opt, numWarmupSteps: 2, numTrainingSteps: 6);
+        Assert.Equal(0.0, opt.ParamGroups[0].Lr); // LambdaLR applies lambda(0) at construction
+        double[] expected = { 2.5e-5, 5e-5, 3.75e-5, 2.5e-5, 1.25e-5, 0.0 };
+        var batch = new PaddingCollator().Collate(ToyClassifier.Data(8));
+        foreach (double lr in expected)
+        {
+            var loss = model.Forward(batch).Loss!;
+            loss.Backward();
+            opt.Step();
+            sched.Step();
+            opt.ZeroGrad();
+            Assert.Equal(lr, opt.ParamGroups[0].Lr, 15);
+        }
+    }
 }
