@@ -4,15 +4,18 @@
 import os
 PREFETCH = int(os.environ.get('PREFETCH', '0'))  # measured no gain; x86-only when on
 
-def kernel(name, V, MR, NV, W, packed, directB=False):
+def kernel(name, V, MR, NV, W, packed, directB=False, colsA=False):
     NR = NV * W
     L = []
     w = L.append
     args = "int kc, float* a, nint lda, float* b, float* c, nint ldc, bool load" if not packed else "int kc, float* a, float* b, float* c, nint ldc, bool load"
     if directB:
         args = args.replace("float* b,", "float* b, nint ldb,")
+    if colsA:
+        args = args.replace("float* a,", "float* a, nint lda,")
     bdesc = "B read in place with row stride ldb" if directB else f"B packed [k][{NR}]"
-    w(f"    /// <summary>C[{MR}x{NR}] (+)= A·B over kc steps; A {'packed ['+'k]['+str(MR)+']' if packed else 'row-major with row stride lda'}, {bdesc}.</summary>")
+    adesc = "read as Aᵀ in place (row p of the stored A at a + p·lda)" if colsA else ('packed [k][' + str(MR) + ']' if packed else 'row-major with row stride lda')
+    w(f"    /// <summary>C[{MR}x{NR}] (+)= A·B over kc steps; A {adesc}, {bdesc}.</summary>")
     w(f"    [MethodImpl(MethodImplOptions.AggressiveOptimization)]")
     w(f"    public static void {name}({args})")
     w("    {")
@@ -31,13 +34,19 @@ def kernel(name, V, MR, NV, W, packed, directB=False):
         for v in range(NV):
             w(f"            c{r}_{v} = {V}<float>.Zero;")
     w("        }")
+    if colsA:
+        w("        nint l1 = lda, l2 = 2 * lda, l3 = 3 * lda;")
     if not packed:
         # Three base pointers and three row offsets address the rows: row 4q+s at base q + s·lda.
-        w("        nint l1 = lda, l2 = 2 * lda, l3 = 3 * lda;")
+        offs = ["l1 = lda", "l2 = 2 * lda", "l3 = 3 * lda"][:min(3, MR - 1)]
+        if offs:
+            w("        nint " + ", ".join(offs) + ";")
         groups = (MR + 3) // 4
         for q in range(groups):
             w(f"        float* a{q} = a + {4*q} * lda;")
     def A(r, u):
+        if colsA:
+            return f"a[{r}]" if u == 0 else f"*(a + {['', 'l1', 'l2', 'l3'][u]} + {r})"
         if packed:
             return f"a[{u * MR + r}]"
         q, s = divmod(r, 4)
@@ -56,7 +65,9 @@ def kernel(name, V, MR, NV, W, packed, directB=False):
                 w(f"{ind}c{r}_{v} = {V}.FusedMultiplyAdd(x{r}, b{v}, c{r}_{v});")
     def advance(n, ind):
         w(f"{ind}b += {n} * ldb;" if directB else f"{ind}b += {n * NR};")
-        if packed:
+        if colsA:
+            w(f"{ind}a += {n} * lda;" if n > 1 else f"{ind}a += lda;")
+        elif packed:
             w(f"{ind}a += {n * MR};")
         else:
             for q in range((MR + 3) // 4):
@@ -97,6 +108,9 @@ for mr in (12, 8, 4):
     out.append(kernel(f"Rows{mr}x32", "Vector512", mr, 2, 16, False)); out.append("")
     out.append(kernel(f"PackedDirect{mr}x32", "Vector512", mr, 2, 16, True, True)); out.append("")
     out.append(kernel(f"RowsDirect{mr}x32", "Vector512", mr, 2, 16, False, True)); out.append("")
+for mr in (6, 5, 4, 3, 2, 1):
+    out.append(kernel(f"RowsDirect{mr}x64", "Vector512", mr, 4, 16, False, True)); out.append("")
+    out.append(kernel(f"ColsDirect{mr}x64", "Vector512", mr, 4, 16, True, True, True)); out.append("")
 out.append(kernel("Packed6x16", "Vector256", 6, 2, 8, True)); out.append("")
 out.append(kernel("Rows6x16", "Vector256", 6, 2, 8, False))
 out.append("}")

@@ -14,7 +14,7 @@ namespace Finetune.Bench;
 /// </summary>
 public sealed unsafe class GemmSuite : IBenchSuite
 {
-    private const int Heads = 384;
+    private static readonly int Heads = int.TryParse(Environment.GetEnvironmentVariable("FINETUNE_BENCH_HEADS"), out int h) ? h : 384;
 
     public string Name => "gemm";
 
@@ -98,11 +98,9 @@ public sealed unsafe class GemmSuite : IBenchSuite
     {
         run();
         double best = double.MaxValue;
-        var proc = Process.GetCurrentProcess();
         for (int r = 0; r < rounds; r++)
         {
-            proc.Refresh();
-            var cpu0 = proc.TotalProcessorTime;
+            double cpu0 = ProcessCpuSeconds();
             var sw = Stopwatch.StartNew();
             int calls = 0;
             do
@@ -110,11 +108,27 @@ public sealed unsafe class GemmSuite : IBenchSuite
                 run();
                 calls++;
             } while (sw.Elapsed.TotalMilliseconds < minMs);
-            proc.Refresh();
-            double seconds = _cpuTime ? (proc.TotalProcessorTime - cpu0).TotalSeconds : sw.Elapsed.TotalSeconds;
+            double seconds = _cpuTime ? ProcessCpuSeconds() - cpu0 : sw.Elapsed.TotalSeconds;
             best = Math.Min(best, seconds / calls);
         }
         return best;
+    }
+
+    [StructLayout(LayoutKind.Sequential)]
+    private struct TimeSpec
+    {
+        public long Seconds;
+        public long Nanoseconds;
+    }
+
+    [DllImport("libc", EntryPoint = "clock_gettime")]
+    private static extern int ClockGetTime(int clock, out TimeSpec ts);
+
+    /// <summary>CPU time of the whole process with nanosecond resolution (CLOCK_PROCESS_CPUTIME_ID).</summary>
+    private static double ProcessCpuSeconds()
+    {
+        if (OperatingSystem.IsLinux() && ClockGetTime(2, out var ts) == 0) return ts.Seconds + ts.Nanoseconds * 1e-9;
+        return Process.GetCurrentProcess().TotalProcessorTime.TotalSeconds;
     }
 
     private static int IntOption(string[] args, string name, int fallback)

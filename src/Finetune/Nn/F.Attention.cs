@@ -136,8 +136,9 @@ internal static unsafe class AttentionKernels
                 for (int i = 0; i < tq; i++)
                 {
                     var row = new Span<float>(sc + (long)i * tk, tk);
-                    TensorPrimitives.Multiply(row, scale, row);
-                    if (maskAdd != null) TensorPrimitives.Add(row, maskAdd.AsSpan(b * tk, tk), row);
+                    // scores·scale + mask in one pass (fma with a zero addend rounds like the plain product)
+                    if (maskAdd != null) TensorPrimitives.FusedMultiplyAdd(row, scale, maskAdd.AsSpan(b * tk, tk), row);
+                    else TensorPrimitives.Multiply(row, scale, row);
                     F.SoftmaxRow(row, row);
                 }
                 float* a = sc;

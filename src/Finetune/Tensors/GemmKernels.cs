@@ -54,6 +54,12 @@ internal static unsafe class GemmKernels
     {
         int width = n1 - n0;
         if (m1 <= m0 || width <= 0) return;
+        if (bias == null && k > 0 && k <= KC && width >= 64 && UseVector512
+            && (long)k * width <= DirectLimit && m1 - m0 <= 512)
+        {
+            SmallWide(form, m0, m1, n0, n1, k, a, lda, b, ldb, c, ldc, accumulate);
+            return;
+        }
         // Without accumulate or bias the first K block stores instead of adding, so C needs no clearing pass.
         bool prefill = bias != null || (k == 0 && !accumulate);
         if (prefill)
@@ -127,6 +133,70 @@ internal static unsafe class GemmKernels
                 for (int p = 0; p < kc; p++) d[(long)p * h + r] = src[(long)r * lda + p];
             for (; r < h; r++)
                 for (int p = 0; p < kc; p++) d[(long)p * h + r] = 0f;
+        }
+    }
+
+    /// <summary>
+    /// Small products with B read in place, in 6x64 tiles: each k step reads a whole 64-float row segment of B,
+    /// a sequential stream the hardware prefetcher follows even when the operands come cold from memory.
+    /// Leftover rows and columns go through the general path (same FMA chain per element).
+    /// </summary>
+    [ThreadStatic] private static float[]? _transposed;
+
+    private static void SmallWide(GemmForm form, int m0, int m1, int n0, int n1, int k, float* a, int lda, float* b, int ldb,
+        float* c, int ldc, bool accumulate)
+    {
+        int nFull = n0 + (n1 - n0) / 64 * 64;
+        if (form == GemmForm.NT)
+        {
+            // Bᵀ: transpose the small B once into a dense [k, width] scratch, then proceed as A·B.
+            int width = n1 - n0;
+            float* t = Buffer(ref _transposed, DirectLimit);
+            int j = 0;
+            for (; j + 4 <= width; j += 4) Transpose4Rows(b + (long)(n0 + j) * ldb, ldb, k, t + j, width);
+            for (; j < width; j++)
+                for (int p = 0; p < k; p++) t[(long)p * width + j] = b[(long)(n0 + j) * ldb + p];
+            form = GemmForm.NN;
+            b = t - n0;
+            ldb = width;
+        }
+        for (int i = m0; i < m1; i += 6)
+        {
+            int h = Math.Min(6, m1 - i);
+            for (int j = n0; j < nFull; j += 64)
+            {
+                float* cc = c + (long)i * ldc + j;
+                // Aᵀ is read in place too: the h values of one k step are adjacent in A's row p.
+                if (form == GemmForm.TN) ColsDirect64(h, k, a + i, lda, b + j, ldb, cc, ldc, accumulate);
+                else RowsDirect64(h, k, a + (long)i * lda, lda, b + j, ldb, cc, ldc, accumulate);
+            }
+        }
+        if (nFull < n1) Block(form, m0, m1, nFull, n1, k, a, lda, b, ldb, c, ldc, accumulate, null);
+    }
+
+    private static void RowsDirect64(int h, int k, float* a, nint lda, float* b, nint ldb, float* c, nint ldc, bool load)
+    {
+        switch (h)
+        {
+            case 6: MicroKernels.RowsDirect6x64(k, a, lda, b, ldb, c, ldc, load); break;
+            case 5: MicroKernels.RowsDirect5x64(k, a, lda, b, ldb, c, ldc, load); break;
+            case 4: MicroKernels.RowsDirect4x64(k, a, lda, b, ldb, c, ldc, load); break;
+            case 3: MicroKernels.RowsDirect3x64(k, a, lda, b, ldb, c, ldc, load); break;
+            case 2: MicroKernels.RowsDirect2x64(k, a, lda, b, ldb, c, ldc, load); break;
+            default: MicroKernels.RowsDirect1x64(k, a, lda, b, ldb, c, ldc, load); break;
+        }
+    }
+
+    private static void ColsDirect64(int h, int k, float* a, nint lda, float* b, nint ldb, float* c, nint ldc, bool load)
+    {
+        switch (h)
+        {
+            case 6: MicroKernels.ColsDirect6x64(k, a, lda, b, ldb, c, ldc, load); break;
+            case 5: MicroKernels.ColsDirect5x64(k, a, lda, b, ldb, c, ldc, load); break;
+            case 4: MicroKernels.ColsDirect4x64(k, a, lda, b, ldb, c, ldc, load); break;
+            case 3: MicroKernels.ColsDirect3x64(k, a, lda, b, ldb, c, ldc, load); break;
+            case 2: MicroKernels.ColsDirect2x64(k, a, lda, b, ldb, c, ldc, load); break;
+            default: MicroKernels.ColsDirect1x64(k, a, lda, b, ldb, c, ldc, load); break;
         }
     }
 

@@ -2737,6 +2737,2363 @@ internal static unsafe class MicroKernels
         c3_1.Store(c + 3 * ldc + 16);
     }
 
+    /// <summary>C[6x64] (+)= A·B over kc steps; A row-major with row stride lda, B read in place with row stride ldb.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void RowsDirect6x64(int kc, float* a, nint lda, float* b, nint ldb, float* c, nint ldc, bool load)
+    {
+        Vector512<float> c0_0;
+        Vector512<float> c0_1;
+        Vector512<float> c0_2;
+        Vector512<float> c0_3;
+        Vector512<float> c1_0;
+        Vector512<float> c1_1;
+        Vector512<float> c1_2;
+        Vector512<float> c1_3;
+        Vector512<float> c2_0;
+        Vector512<float> c2_1;
+        Vector512<float> c2_2;
+        Vector512<float> c2_3;
+        Vector512<float> c3_0;
+        Vector512<float> c3_1;
+        Vector512<float> c3_2;
+        Vector512<float> c3_3;
+        Vector512<float> c4_0;
+        Vector512<float> c4_1;
+        Vector512<float> c4_2;
+        Vector512<float> c4_3;
+        Vector512<float> c5_0;
+        Vector512<float> c5_1;
+        Vector512<float> c5_2;
+        Vector512<float> c5_3;
+        if (load)
+        {
+            c0_0 = Vector512.Load(c + 0 * ldc + 0);
+            c0_1 = Vector512.Load(c + 0 * ldc + 16);
+            c0_2 = Vector512.Load(c + 0 * ldc + 32);
+            c0_3 = Vector512.Load(c + 0 * ldc + 48);
+            c1_0 = Vector512.Load(c + 1 * ldc + 0);
+            c1_1 = Vector512.Load(c + 1 * ldc + 16);
+            c1_2 = Vector512.Load(c + 1 * ldc + 32);
+            c1_3 = Vector512.Load(c + 1 * ldc + 48);
+            c2_0 = Vector512.Load(c + 2 * ldc + 0);
+            c2_1 = Vector512.Load(c + 2 * ldc + 16);
+            c2_2 = Vector512.Load(c + 2 * ldc + 32);
+            c2_3 = Vector512.Load(c + 2 * ldc + 48);
+            c3_0 = Vector512.Load(c + 3 * ldc + 0);
+            c3_1 = Vector512.Load(c + 3 * ldc + 16);
+            c3_2 = Vector512.Load(c + 3 * ldc + 32);
+            c3_3 = Vector512.Load(c + 3 * ldc + 48);
+            c4_0 = Vector512.Load(c + 4 * ldc + 0);
+            c4_1 = Vector512.Load(c + 4 * ldc + 16);
+            c4_2 = Vector512.Load(c + 4 * ldc + 32);
+            c4_3 = Vector512.Load(c + 4 * ldc + 48);
+            c5_0 = Vector512.Load(c + 5 * ldc + 0);
+            c5_1 = Vector512.Load(c + 5 * ldc + 16);
+            c5_2 = Vector512.Load(c + 5 * ldc + 32);
+            c5_3 = Vector512.Load(c + 5 * ldc + 48);
+        }
+        else
+        {
+            c0_0 = Vector512<float>.Zero;
+            c0_1 = Vector512<float>.Zero;
+            c0_2 = Vector512<float>.Zero;
+            c0_3 = Vector512<float>.Zero;
+            c1_0 = Vector512<float>.Zero;
+            c1_1 = Vector512<float>.Zero;
+            c1_2 = Vector512<float>.Zero;
+            c1_3 = Vector512<float>.Zero;
+            c2_0 = Vector512<float>.Zero;
+            c2_1 = Vector512<float>.Zero;
+            c2_2 = Vector512<float>.Zero;
+            c2_3 = Vector512<float>.Zero;
+            c3_0 = Vector512<float>.Zero;
+            c3_1 = Vector512<float>.Zero;
+            c3_2 = Vector512<float>.Zero;
+            c3_3 = Vector512<float>.Zero;
+            c4_0 = Vector512<float>.Zero;
+            c4_1 = Vector512<float>.Zero;
+            c4_2 = Vector512<float>.Zero;
+            c4_3 = Vector512<float>.Zero;
+            c5_0 = Vector512<float>.Zero;
+            c5_1 = Vector512<float>.Zero;
+            c5_2 = Vector512<float>.Zero;
+            c5_3 = Vector512<float>.Zero;
+        }
+        nint l1 = lda, l2 = 2 * lda, l3 = 3 * lda;
+        float* a0 = a + 0 * lda;
+        float* a1 = a + 4 * lda;
+        int p = 0;
+        for (; p + 4 <= kc; p += 4)
+        {
+            {
+                var b0 = Vector512.Load(b + 0);
+                var b1 = Vector512.Load(b + 16);
+                var b2 = Vector512.Load(b + 32);
+                var b3 = Vector512.Load(b + 48);
+                var x0 = Vector512.Create(*(a0 + 0));
+                c0_0 = Vector512.FusedMultiplyAdd(x0, b0, c0_0);
+                c0_1 = Vector512.FusedMultiplyAdd(x0, b1, c0_1);
+                c0_2 = Vector512.FusedMultiplyAdd(x0, b2, c0_2);
+                c0_3 = Vector512.FusedMultiplyAdd(x0, b3, c0_3);
+                var x1 = Vector512.Create(*(a0 + l1 + 0));
+                c1_0 = Vector512.FusedMultiplyAdd(x1, b0, c1_0);
+                c1_1 = Vector512.FusedMultiplyAdd(x1, b1, c1_1);
+                c1_2 = Vector512.FusedMultiplyAdd(x1, b2, c1_2);
+                c1_3 = Vector512.FusedMultiplyAdd(x1, b3, c1_3);
+                var x2 = Vector512.Create(*(a0 + l2 + 0));
+                c2_0 = Vector512.FusedMultiplyAdd(x2, b0, c2_0);
+                c2_1 = Vector512.FusedMultiplyAdd(x2, b1, c2_1);
+                c2_2 = Vector512.FusedMultiplyAdd(x2, b2, c2_2);
+                c2_3 = Vector512.FusedMultiplyAdd(x2, b3, c2_3);
+                var x3 = Vector512.Create(*(a0 + l3 + 0));
+                c3_0 = Vector512.FusedMultiplyAdd(x3, b0, c3_0);
+                c3_1 = Vector512.FusedMultiplyAdd(x3, b1, c3_1);
+                c3_2 = Vector512.FusedMultiplyAdd(x3, b2, c3_2);
+                c3_3 = Vector512.FusedMultiplyAdd(x3, b3, c3_3);
+                var x4 = Vector512.Create(*(a1 + 0));
+                c4_0 = Vector512.FusedMultiplyAdd(x4, b0, c4_0);
+                c4_1 = Vector512.FusedMultiplyAdd(x4, b1, c4_1);
+                c4_2 = Vector512.FusedMultiplyAdd(x4, b2, c4_2);
+                c4_3 = Vector512.FusedMultiplyAdd(x4, b3, c4_3);
+                var x5 = Vector512.Create(*(a1 + l1 + 0));
+                c5_0 = Vector512.FusedMultiplyAdd(x5, b0, c5_0);
+                c5_1 = Vector512.FusedMultiplyAdd(x5, b1, c5_1);
+                c5_2 = Vector512.FusedMultiplyAdd(x5, b2, c5_2);
+                c5_3 = Vector512.FusedMultiplyAdd(x5, b3, c5_3);
+            }
+            {
+                var b0 = Vector512.Load(b + ldb + 0);
+                var b1 = Vector512.Load(b + ldb + 16);
+                var b2 = Vector512.Load(b + ldb + 32);
+                var b3 = Vector512.Load(b + ldb + 48);
+                var x0 = Vector512.Create(*(a0 + 1));
+                c0_0 = Vector512.FusedMultiplyAdd(x0, b0, c0_0);
+                c0_1 = Vector512.FusedMultiplyAdd(x0, b1, c0_1);
+                c0_2 = Vector512.FusedMultiplyAdd(x0, b2, c0_2);
+                c0_3 = Vector512.FusedMultiplyAdd(x0, b3, c0_3);
+                var x1 = Vector512.Create(*(a0 + l1 + 1));
+                c1_0 = Vector512.FusedMultiplyAdd(x1, b0, c1_0);
+                c1_1 = Vector512.FusedMultiplyAdd(x1, b1, c1_1);
+                c1_2 = Vector512.FusedMultiplyAdd(x1, b2, c1_2);
+                c1_3 = Vector512.FusedMultiplyAdd(x1, b3, c1_3);
+                var x2 = Vector512.Create(*(a0 + l2 + 1));
+                c2_0 = Vector512.FusedMultiplyAdd(x2, b0, c2_0);
+                c2_1 = Vector512.FusedMultiplyAdd(x2, b1, c2_1);
+                c2_2 = Vector512.FusedMultiplyAdd(x2, b2, c2_2);
+                c2_3 = Vector512.FusedMultiplyAdd(x2, b3, c2_3);
+                var x3 = Vector512.Create(*(a0 + l3 + 1));
+                c3_0 = Vector512.FusedMultiplyAdd(x3, b0, c3_0);
+                c3_1 = Vector512.FusedMultiplyAdd(x3, b1, c3_1);
+                c3_2 = Vector512.FusedMultiplyAdd(x3, b2, c3_2);
+                c3_3 = Vector512.FusedMultiplyAdd(x3, b3, c3_3);
+                var x4 = Vector512.Create(*(a1 + 1));
+                c4_0 = Vector512.FusedMultiplyAdd(x4, b0, c4_0);
+                c4_1 = Vector512.FusedMultiplyAdd(x4, b1, c4_1);
+                c4_2 = Vector512.FusedMultiplyAdd(x4, b2, c4_2);
+                c4_3 = Vector512.FusedMultiplyAdd(x4, b3, c4_3);
+                var x5 = Vector512.Create(*(a1 + l1 + 1));
+                c5_0 = Vector512.FusedMultiplyAdd(x5, b0, c5_0);
+                c5_1 = Vector512.FusedMultiplyAdd(x5, b1, c5_1);
+                c5_2 = Vector512.FusedMultiplyAdd(x5, b2, c5_2);
+                c5_3 = Vector512.FusedMultiplyAdd(x5, b3, c5_3);
+            }
+            {
+                var b0 = Vector512.Load(b + 2 * ldb + 0);
+                var b1 = Vector512.Load(b + 2 * ldb + 16);
+                var b2 = Vector512.Load(b + 2 * ldb + 32);
+                var b3 = Vector512.Load(b + 2 * ldb + 48);
+                var x0 = Vector512.Create(*(a0 + 2));
+                c0_0 = Vector512.FusedMultiplyAdd(x0, b0, c0_0);
+                c0_1 = Vector512.FusedMultiplyAdd(x0, b1, c0_1);
+                c0_2 = Vector512.FusedMultiplyAdd(x0, b2, c0_2);
+                c0_3 = Vector512.FusedMultiplyAdd(x0, b3, c0_3);
+                var x1 = Vector512.Create(*(a0 + l1 + 2));
+                c1_0 = Vector512.FusedMultiplyAdd(x1, b0, c1_0);
+                c1_1 = Vector512.FusedMultiplyAdd(x1, b1, c1_1);
+                c1_2 = Vector512.FusedMultiplyAdd(x1, b2, c1_2);
+                c1_3 = Vector512.FusedMultiplyAdd(x1, b3, c1_3);
+                var x2 = Vector512.Create(*(a0 + l2 + 2));
+                c2_0 = Vector512.FusedMultiplyAdd(x2, b0, c2_0);
+                c2_1 = Vector512.FusedMultiplyAdd(x2, b1, c2_1);
+                c2_2 = Vector512.FusedMultiplyAdd(x2, b2, c2_2);
+                c2_3 = Vector512.FusedMultiplyAdd(x2, b3, c2_3);
+                var x3 = Vector512.Create(*(a0 + l3 + 2));
+                c3_0 = Vector512.FusedMultiplyAdd(x3, b0, c3_0);
+                c3_1 = Vector512.FusedMultiplyAdd(x3, b1, c3_1);
+                c3_2 = Vector512.FusedMultiplyAdd(x3, b2, c3_2);
+                c3_3 = Vector512.FusedMultiplyAdd(x3, b3, c3_3);
+                var x4 = Vector512.Create(*(a1 + 2));
+                c4_0 = Vector512.FusedMultiplyAdd(x4, b0, c4_0);
+                c4_1 = Vector512.FusedMultiplyAdd(x4, b1, c4_1);
+                c4_2 = Vector512.FusedMultiplyAdd(x4, b2, c4_2);
+                c4_3 = Vector512.FusedMultiplyAdd(x4, b3, c4_3);
+                var x5 = Vector512.Create(*(a1 + l1 + 2));
+                c5_0 = Vector512.FusedMultiplyAdd(x5, b0, c5_0);
+                c5_1 = Vector512.FusedMultiplyAdd(x5, b1, c5_1);
+                c5_2 = Vector512.FusedMultiplyAdd(x5, b2, c5_2);
+                c5_3 = Vector512.FusedMultiplyAdd(x5, b3, c5_3);
+            }
+            {
+                var b0 = Vector512.Load(b + 3 * ldb + 0);
+                var b1 = Vector512.Load(b + 3 * ldb + 16);
+                var b2 = Vector512.Load(b + 3 * ldb + 32);
+                var b3 = Vector512.Load(b + 3 * ldb + 48);
+                var x0 = Vector512.Create(*(a0 + 3));
+                c0_0 = Vector512.FusedMultiplyAdd(x0, b0, c0_0);
+                c0_1 = Vector512.FusedMultiplyAdd(x0, b1, c0_1);
+                c0_2 = Vector512.FusedMultiplyAdd(x0, b2, c0_2);
+                c0_3 = Vector512.FusedMultiplyAdd(x0, b3, c0_3);
+                var x1 = Vector512.Create(*(a0 + l1 + 3));
+                c1_0 = Vector512.FusedMultiplyAdd(x1, b0, c1_0);
+                c1_1 = Vector512.FusedMultiplyAdd(x1, b1, c1_1);
+                c1_2 = Vector512.FusedMultiplyAdd(x1, b2, c1_2);
+                c1_3 = Vector512.FusedMultiplyAdd(x1, b3, c1_3);
+                var x2 = Vector512.Create(*(a0 + l2 + 3));
+                c2_0 = Vector512.FusedMultiplyAdd(x2, b0, c2_0);
+                c2_1 = Vector512.FusedMultiplyAdd(x2, b1, c2_1);
+                c2_2 = Vector512.FusedMultiplyAdd(x2, b2, c2_2);
+                c2_3 = Vector512.FusedMultiplyAdd(x2, b3, c2_3);
+                var x3 = Vector512.Create(*(a0 + l3 + 3));
+                c3_0 = Vector512.FusedMultiplyAdd(x3, b0, c3_0);
+                c3_1 = Vector512.FusedMultiplyAdd(x3, b1, c3_1);
+                c3_2 = Vector512.FusedMultiplyAdd(x3, b2, c3_2);
+                c3_3 = Vector512.FusedMultiplyAdd(x3, b3, c3_3);
+                var x4 = Vector512.Create(*(a1 + 3));
+                c4_0 = Vector512.FusedMultiplyAdd(x4, b0, c4_0);
+                c4_1 = Vector512.FusedMultiplyAdd(x4, b1, c4_1);
+                c4_2 = Vector512.FusedMultiplyAdd(x4, b2, c4_2);
+                c4_3 = Vector512.FusedMultiplyAdd(x4, b3, c4_3);
+                var x5 = Vector512.Create(*(a1 + l1 + 3));
+                c5_0 = Vector512.FusedMultiplyAdd(x5, b0, c5_0);
+                c5_1 = Vector512.FusedMultiplyAdd(x5, b1, c5_1);
+                c5_2 = Vector512.FusedMultiplyAdd(x5, b2, c5_2);
+                c5_3 = Vector512.FusedMultiplyAdd(x5, b3, c5_3);
+            }
+            b += 4 * ldb;
+            a0 += 4;
+            a1 += 4;
+        }
+        for (; p < kc; p++)
+        {
+            var b0 = Vector512.Load(b + 0);
+            var b1 = Vector512.Load(b + 16);
+            var b2 = Vector512.Load(b + 32);
+            var b3 = Vector512.Load(b + 48);
+            var x0 = Vector512.Create(*(a0 + 0));
+            c0_0 = Vector512.FusedMultiplyAdd(x0, b0, c0_0);
+            c0_1 = Vector512.FusedMultiplyAdd(x0, b1, c0_1);
+            c0_2 = Vector512.FusedMultiplyAdd(x0, b2, c0_2);
+            c0_3 = Vector512.FusedMultiplyAdd(x0, b3, c0_3);
+            var x1 = Vector512.Create(*(a0 + l1 + 0));
+            c1_0 = Vector512.FusedMultiplyAdd(x1, b0, c1_0);
+            c1_1 = Vector512.FusedMultiplyAdd(x1, b1, c1_1);
+            c1_2 = Vector512.FusedMultiplyAdd(x1, b2, c1_2);
+            c1_3 = Vector512.FusedMultiplyAdd(x1, b3, c1_3);
+            var x2 = Vector512.Create(*(a0 + l2 + 0));
+            c2_0 = Vector512.FusedMultiplyAdd(x2, b0, c2_0);
+            c2_1 = Vector512.FusedMultiplyAdd(x2, b1, c2_1);
+            c2_2 = Vector512.FusedMultiplyAdd(x2, b2, c2_2);
+            c2_3 = Vector512.FusedMultiplyAdd(x2, b3, c2_3);
+            var x3 = Vector512.Create(*(a0 + l3 + 0));
+            c3_0 = Vector512.FusedMultiplyAdd(x3, b0, c3_0);
+            c3_1 = Vector512.FusedMultiplyAdd(x3, b1, c3_1);
+            c3_2 = Vector512.FusedMultiplyAdd(x3, b2, c3_2);
+            c3_3 = Vector512.FusedMultiplyAdd(x3, b3, c3_3);
+            var x4 = Vector512.Create(*(a1 + 0));
+            c4_0 = Vector512.FusedMultiplyAdd(x4, b0, c4_0);
+            c4_1 = Vector512.FusedMultiplyAdd(x4, b1, c4_1);
+            c4_2 = Vector512.FusedMultiplyAdd(x4, b2, c4_2);
+            c4_3 = Vector512.FusedMultiplyAdd(x4, b3, c4_3);
+            var x5 = Vector512.Create(*(a1 + l1 + 0));
+            c5_0 = Vector512.FusedMultiplyAdd(x5, b0, c5_0);
+            c5_1 = Vector512.FusedMultiplyAdd(x5, b1, c5_1);
+            c5_2 = Vector512.FusedMultiplyAdd(x5, b2, c5_2);
+            c5_3 = Vector512.FusedMultiplyAdd(x5, b3, c5_3);
+            b += 1 * ldb;
+            a0 += 1;
+            a1 += 1;
+        }
+        c0_0.Store(c + 0 * ldc + 0);
+        c0_1.Store(c + 0 * ldc + 16);
+        c0_2.Store(c + 0 * ldc + 32);
+        c0_3.Store(c + 0 * ldc + 48);
+        c1_0.Store(c + 1 * ldc + 0);
+        c1_1.Store(c + 1 * ldc + 16);
+        c1_2.Store(c + 1 * ldc + 32);
+        c1_3.Store(c + 1 * ldc + 48);
+        c2_0.Store(c + 2 * ldc + 0);
+        c2_1.Store(c + 2 * ldc + 16);
+        c2_2.Store(c + 2 * ldc + 32);
+        c2_3.Store(c + 2 * ldc + 48);
+        c3_0.Store(c + 3 * ldc + 0);
+        c3_1.Store(c + 3 * ldc + 16);
+        c3_2.Store(c + 3 * ldc + 32);
+        c3_3.Store(c + 3 * ldc + 48);
+        c4_0.Store(c + 4 * ldc + 0);
+        c4_1.Store(c + 4 * ldc + 16);
+        c4_2.Store(c + 4 * ldc + 32);
+        c4_3.Store(c + 4 * ldc + 48);
+        c5_0.Store(c + 5 * ldc + 0);
+        c5_1.Store(c + 5 * ldc + 16);
+        c5_2.Store(c + 5 * ldc + 32);
+        c5_3.Store(c + 5 * ldc + 48);
+    }
+
+    /// <summary>C[6x64] (+)= A·B over kc steps; A read as Aᵀ in place (row p of the stored A at a + p·lda), B read in place with row stride ldb.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void ColsDirect6x64(int kc, float* a, nint lda, float* b, nint ldb, float* c, nint ldc, bool load)
+    {
+        Vector512<float> c0_0;
+        Vector512<float> c0_1;
+        Vector512<float> c0_2;
+        Vector512<float> c0_3;
+        Vector512<float> c1_0;
+        Vector512<float> c1_1;
+        Vector512<float> c1_2;
+        Vector512<float> c1_3;
+        Vector512<float> c2_0;
+        Vector512<float> c2_1;
+        Vector512<float> c2_2;
+        Vector512<float> c2_3;
+        Vector512<float> c3_0;
+        Vector512<float> c3_1;
+        Vector512<float> c3_2;
+        Vector512<float> c3_3;
+        Vector512<float> c4_0;
+        Vector512<float> c4_1;
+        Vector512<float> c4_2;
+        Vector512<float> c4_3;
+        Vector512<float> c5_0;
+        Vector512<float> c5_1;
+        Vector512<float> c5_2;
+        Vector512<float> c5_3;
+        if (load)
+        {
+            c0_0 = Vector512.Load(c + 0 * ldc + 0);
+            c0_1 = Vector512.Load(c + 0 * ldc + 16);
+            c0_2 = Vector512.Load(c + 0 * ldc + 32);
+            c0_3 = Vector512.Load(c + 0 * ldc + 48);
+            c1_0 = Vector512.Load(c + 1 * ldc + 0);
+            c1_1 = Vector512.Load(c + 1 * ldc + 16);
+            c1_2 = Vector512.Load(c + 1 * ldc + 32);
+            c1_3 = Vector512.Load(c + 1 * ldc + 48);
+            c2_0 = Vector512.Load(c + 2 * ldc + 0);
+            c2_1 = Vector512.Load(c + 2 * ldc + 16);
+            c2_2 = Vector512.Load(c + 2 * ldc + 32);
+            c2_3 = Vector512.Load(c + 2 * ldc + 48);
+            c3_0 = Vector512.Load(c + 3 * ldc + 0);
+            c3_1 = Vector512.Load(c + 3 * ldc + 16);
+            c3_2 = Vector512.Load(c + 3 * ldc + 32);
+            c3_3 = Vector512.Load(c + 3 * ldc + 48);
+            c4_0 = Vector512.Load(c + 4 * ldc + 0);
+            c4_1 = Vector512.Load(c + 4 * ldc + 16);
+            c4_2 = Vector512.Load(c + 4 * ldc + 32);
+            c4_3 = Vector512.Load(c + 4 * ldc + 48);
+            c5_0 = Vector512.Load(c + 5 * ldc + 0);
+            c5_1 = Vector512.Load(c + 5 * ldc + 16);
+            c5_2 = Vector512.Load(c + 5 * ldc + 32);
+            c5_3 = Vector512.Load(c + 5 * ldc + 48);
+        }
+        else
+        {
+            c0_0 = Vector512<float>.Zero;
+            c0_1 = Vector512<float>.Zero;
+            c0_2 = Vector512<float>.Zero;
+            c0_3 = Vector512<float>.Zero;
+            c1_0 = Vector512<float>.Zero;
+            c1_1 = Vector512<float>.Zero;
+            c1_2 = Vector512<float>.Zero;
+            c1_3 = Vector512<float>.Zero;
+            c2_0 = Vector512<float>.Zero;
+            c2_1 = Vector512<float>.Zero;
+            c2_2 = Vector512<float>.Zero;
+            c2_3 = Vector512<float>.Zero;
+            c3_0 = Vector512<float>.Zero;
+            c3_1 = Vector512<float>.Zero;
+            c3_2 = Vector512<float>.Zero;
+            c3_3 = Vector512<float>.Zero;
+            c4_0 = Vector512<float>.Zero;
+            c4_1 = Vector512<float>.Zero;
+            c4_2 = Vector512<float>.Zero;
+            c4_3 = Vector512<float>.Zero;
+            c5_0 = Vector512<float>.Zero;
+            c5_1 = Vector512<float>.Zero;
+            c5_2 = Vector512<float>.Zero;
+            c5_3 = Vector512<float>.Zero;
+        }
+        nint l1 = lda, l2 = 2 * lda, l3 = 3 * lda;
+        int p = 0;
+        for (; p + 4 <= kc; p += 4)
+        {
+            {
+                var b0 = Vector512.Load(b + 0);
+                var b1 = Vector512.Load(b + 16);
+                var b2 = Vector512.Load(b + 32);
+                var b3 = Vector512.Load(b + 48);
+                var x0 = Vector512.Create(a[0]);
+                c0_0 = Vector512.FusedMultiplyAdd(x0, b0, c0_0);
+                c0_1 = Vector512.FusedMultiplyAdd(x0, b1, c0_1);
+                c0_2 = Vector512.FusedMultiplyAdd(x0, b2, c0_2);
+                c0_3 = Vector512.FusedMultiplyAdd(x0, b3, c0_3);
+                var x1 = Vector512.Create(a[1]);
+                c1_0 = Vector512.FusedMultiplyAdd(x1, b0, c1_0);
+                c1_1 = Vector512.FusedMultiplyAdd(x1, b1, c1_1);
+                c1_2 = Vector512.FusedMultiplyAdd(x1, b2, c1_2);
+                c1_3 = Vector512.FusedMultiplyAdd(x1, b3, c1_3);
+                var x2 = Vector512.Create(a[2]);
+                c2_0 = Vector512.FusedMultiplyAdd(x2, b0, c2_0);
+                c2_1 = Vector512.FusedMultiplyAdd(x2, b1, c2_1);
+                c2_2 = Vector512.FusedMultiplyAdd(x2, b2, c2_2);
+                c2_3 = Vector512.FusedMultiplyAdd(x2, b3, c2_3);
+                var x3 = Vector512.Create(a[3]);
+                c3_0 = Vector512.FusedMultiplyAdd(x3, b0, c3_0);
+                c3_1 = Vector512.FusedMultiplyAdd(x3, b1, c3_1);
+                c3_2 = Vector512.FusedMultiplyAdd(x3, b2, c3_2);
+                c3_3 = Vector512.FusedMultiplyAdd(x3, b3, c3_3);
+                var x4 = Vector512.Create(a[4]);
+                c4_0 = Vector512.FusedMultiplyAdd(x4, b0, c4_0);
+                c4_1 = Vector512.FusedMultiplyAdd(x4, b1, c4_1);
+                c4_2 = Vector512.FusedMultiplyAdd(x4, b2, c4_2);
+                c4_3 = Vector512.FusedMultiplyAdd(x4, b3, c4_3);
+                var x5 = Vector512.Create(a[5]);
+                c5_0 = Vector512.FusedMultiplyAdd(x5, b0, c5_0);
+                c5_1 = Vector512.FusedMultiplyAdd(x5, b1, c5_1);
+                c5_2 = Vector512.FusedMultiplyAdd(x5, b2, c5_2);
+                c5_3 = Vector512.FusedMultiplyAdd(x5, b3, c5_3);
+            }
+            {
+                var b0 = Vector512.Load(b + ldb + 0);
+                var b1 = Vector512.Load(b + ldb + 16);
+                var b2 = Vector512.Load(b + ldb + 32);
+                var b3 = Vector512.Load(b + ldb + 48);
+                var x0 = Vector512.Create(*(a + l1 + 0));
+                c0_0 = Vector512.FusedMultiplyAdd(x0, b0, c0_0);
+                c0_1 = Vector512.FusedMultiplyAdd(x0, b1, c0_1);
+                c0_2 = Vector512.FusedMultiplyAdd(x0, b2, c0_2);
+                c0_3 = Vector512.FusedMultiplyAdd(x0, b3, c0_3);
+                var x1 = Vector512.Create(*(a + l1 + 1));
+                c1_0 = Vector512.FusedMultiplyAdd(x1, b0, c1_0);
+                c1_1 = Vector512.FusedMultiplyAdd(x1, b1, c1_1);
+                c1_2 = Vector512.FusedMultiplyAdd(x1, b2, c1_2);
+                c1_3 = Vector512.FusedMultiplyAdd(x1, b3, c1_3);
+                var x2 = Vector512.Create(*(a + l1 + 2));
+                c2_0 = Vector512.FusedMultiplyAdd(x2, b0, c2_0);
+                c2_1 = Vector512.FusedMultiplyAdd(x2, b1, c2_1);
+                c2_2 = Vector512.FusedMultiplyAdd(x2, b2, c2_2);
+                c2_3 = Vector512.FusedMultiplyAdd(x2, b3, c2_3);
+                var x3 = Vector512.Create(*(a + l1 + 3));
+                c3_0 = Vector512.FusedMultiplyAdd(x3, b0, c3_0);
+                c3_1 = Vector512.FusedMultiplyAdd(x3, b1, c3_1);
+                c3_2 = Vector512.FusedMultiplyAdd(x3, b2, c3_2);
+                c3_3 = Vector512.FusedMultiplyAdd(x3, b3, c3_3);
+                var x4 = Vector512.Create(*(a + l1 + 4));
+                c4_0 = Vector512.FusedMultiplyAdd(x4, b0, c4_0);
+                c4_1 = Vector512.FusedMultiplyAdd(x4, b1, c4_1);
+                c4_2 = Vector512.FusedMultiplyAdd(x4, b2, c4_2);
+                c4_3 = Vector512.FusedMultiplyAdd(x4, b3, c4_3);
+                var x5 = Vector512.Create(*(a + l1 + 5));
+                c5_0 = Vector512.FusedMultiplyAdd(x5, b0, c5_0);
+                c5_1 = Vector512.FusedMultiplyAdd(x5, b1, c5_1);
+                c5_2 = Vector512.FusedMultiplyAdd(x5, b2, c5_2);
+                c5_3 = Vector512.FusedMultiplyAdd(x5, b3, c5_3);
+            }
+            {
+                var b0 = Vector512.Load(b + 2 * ldb + 0);
+                var b1 = Vector512.Load(b + 2 * ldb + 16);
+                var b2 = Vector512.Load(b + 2 * ldb + 32);
+                var b3 = Vector512.Load(b + 2 * ldb + 48);
+                var x0 = Vector512.Create(*(a + l2 + 0));
+                c0_0 = Vector512.FusedMultiplyAdd(x0, b0, c0_0);
+                c0_1 = Vector512.FusedMultiplyAdd(x0, b1, c0_1);
+                c0_2 = Vector512.FusedMultiplyAdd(x0, b2, c0_2);
+                c0_3 = Vector512.FusedMultiplyAdd(x0, b3, c0_3);
+                var x1 = Vector512.Create(*(a + l2 + 1));
+                c1_0 = Vector512.FusedMultiplyAdd(x1, b0, c1_0);
+                c1_1 = Vector512.FusedMultiplyAdd(x1, b1, c1_1);
+                c1_2 = Vector512.FusedMultiplyAdd(x1, b2, c1_2);
+                c1_3 = Vector512.FusedMultiplyAdd(x1, b3, c1_3);
+                var x2 = Vector512.Create(*(a + l2 + 2));
+                c2_0 = Vector512.FusedMultiplyAdd(x2, b0, c2_0);
+                c2_1 = Vector512.FusedMultiplyAdd(x2, b1, c2_1);
+                c2_2 = Vector512.FusedMultiplyAdd(x2, b2, c2_2);
+                c2_3 = Vector512.FusedMultiplyAdd(x2, b3, c2_3);
+                var x3 = Vector512.Create(*(a + l2 + 3));
+                c3_0 = Vector512.FusedMultiplyAdd(x3, b0, c3_0);
+                c3_1 = Vector512.FusedMultiplyAdd(x3, b1, c3_1);
+                c3_2 = Vector512.FusedMultiplyAdd(x3, b2, c3_2);
+                c3_3 = Vector512.FusedMultiplyAdd(x3, b3, c3_3);
+                var x4 = Vector512.Create(*(a + l2 + 4));
+                c4_0 = Vector512.FusedMultiplyAdd(x4, b0, c4_0);
+                c4_1 = Vector512.FusedMultiplyAdd(x4, b1, c4_1);
+                c4_2 = Vector512.FusedMultiplyAdd(x4, b2, c4_2);
+                c4_3 = Vector512.FusedMultiplyAdd(x4, b3, c4_3);
+                var x5 = Vector512.Create(*(a + l2 + 5));
+                c5_0 = Vector512.FusedMultiplyAdd(x5, b0, c5_0);
+                c5_1 = Vector512.FusedMultiplyAdd(x5, b1, c5_1);
+                c5_2 = Vector512.FusedMultiplyAdd(x5, b2, c5_2);
+                c5_3 = Vector512.FusedMultiplyAdd(x5, b3, c5_3);
+            }
+            {
+                var b0 = Vector512.Load(b + 3 * ldb + 0);
+                var b1 = Vector512.Load(b + 3 * ldb + 16);
+                var b2 = Vector512.Load(b + 3 * ldb + 32);
+                var b3 = Vector512.Load(b + 3 * ldb + 48);
+                var x0 = Vector512.Create(*(a + l3 + 0));
+                c0_0 = Vector512.FusedMultiplyAdd(x0, b0, c0_0);
+                c0_1 = Vector512.FusedMultiplyAdd(x0, b1, c0_1);
+                c0_2 = Vector512.FusedMultiplyAdd(x0, b2, c0_2);
+                c0_3 = Vector512.FusedMultiplyAdd(x0, b3, c0_3);
+                var x1 = Vector512.Create(*(a + l3 + 1));
+                c1_0 = Vector512.FusedMultiplyAdd(x1, b0, c1_0);
+                c1_1 = Vector512.FusedMultiplyAdd(x1, b1, c1_1);
+                c1_2 = Vector512.FusedMultiplyAdd(x1, b2, c1_2);
+                c1_3 = Vector512.FusedMultiplyAdd(x1, b3, c1_3);
+                var x2 = Vector512.Create(*(a + l3 + 2));
+                c2_0 = Vector512.FusedMultiplyAdd(x2, b0, c2_0);
+                c2_1 = Vector512.FusedMultiplyAdd(x2, b1, c2_1);
+                c2_2 = Vector512.FusedMultiplyAdd(x2, b2, c2_2);
+                c2_3 = Vector512.FusedMultiplyAdd(x2, b3, c2_3);
+                var x3 = Vector512.Create(*(a + l3 + 3));
+                c3_0 = Vector512.FusedMultiplyAdd(x3, b0, c3_0);
+                c3_1 = Vector512.FusedMultiplyAdd(x3, b1, c3_1);
+                c3_2 = Vector512.FusedMultiplyAdd(x3, b2, c3_2);
+                c3_3 = Vector512.FusedMultiplyAdd(x3, b3, c3_3);
+                var x4 = Vector512.Create(*(a + l3 + 4));
+                c4_0 = Vector512.FusedMultiplyAdd(x4, b0, c4_0);
+                c4_1 = Vector512.FusedMultiplyAdd(x4, b1, c4_1);
+                c4_2 = Vector512.FusedMultiplyAdd(x4, b2, c4_2);
+                c4_3 = Vector512.FusedMultiplyAdd(x4, b3, c4_3);
+                var x5 = Vector512.Create(*(a + l3 + 5));
+                c5_0 = Vector512.FusedMultiplyAdd(x5, b0, c5_0);
+                c5_1 = Vector512.FusedMultiplyAdd(x5, b1, c5_1);
+                c5_2 = Vector512.FusedMultiplyAdd(x5, b2, c5_2);
+                c5_3 = Vector512.FusedMultiplyAdd(x5, b3, c5_3);
+            }
+            b += 4 * ldb;
+            a += 4 * lda;
+        }
+        for (; p < kc; p++)
+        {
+            var b0 = Vector512.Load(b + 0);
+            var b1 = Vector512.Load(b + 16);
+            var b2 = Vector512.Load(b + 32);
+            var b3 = Vector512.Load(b + 48);
+            var x0 = Vector512.Create(a[0]);
+            c0_0 = Vector512.FusedMultiplyAdd(x0, b0, c0_0);
+            c0_1 = Vector512.FusedMultiplyAdd(x0, b1, c0_1);
+            c0_2 = Vector512.FusedMultiplyAdd(x0, b2, c0_2);
+            c0_3 = Vector512.FusedMultiplyAdd(x0, b3, c0_3);
+            var x1 = Vector512.Create(a[1]);
+            c1_0 = Vector512.FusedMultiplyAdd(x1, b0, c1_0);
+            c1_1 = Vector512.FusedMultiplyAdd(x1, b1, c1_1);
+            c1_2 = Vector512.FusedMultiplyAdd(x1, b2, c1_2);
+            c1_3 = Vector512.FusedMultiplyAdd(x1, b3, c1_3);
+            var x2 = Vector512.Create(a[2]);
+            c2_0 = Vector512.FusedMultiplyAdd(x2, b0, c2_0);
+            c2_1 = Vector512.FusedMultiplyAdd(x2, b1, c2_1);
+            c2_2 = Vector512.FusedMultiplyAdd(x2, b2, c2_2);
+            c2_3 = Vector512.FusedMultiplyAdd(x2, b3, c2_3);
+            var x3 = Vector512.Create(a[3]);
+            c3_0 = Vector512.FusedMultiplyAdd(x3, b0, c3_0);
+            c3_1 = Vector512.FusedMultiplyAdd(x3, b1, c3_1);
+            c3_2 = Vector512.FusedMultiplyAdd(x3, b2, c3_2);
+            c3_3 = Vector512.FusedMultiplyAdd(x3, b3, c3_3);
+            var x4 = Vector512.Create(a[4]);
+            c4_0 = Vector512.FusedMultiplyAdd(x4, b0, c4_0);
+            c4_1 = Vector512.FusedMultiplyAdd(x4, b1, c4_1);
+            c4_2 = Vector512.FusedMultiplyAdd(x4, b2, c4_2);
+            c4_3 = Vector512.FusedMultiplyAdd(x4, b3, c4_3);
+            var x5 = Vector512.Create(a[5]);
+            c5_0 = Vector512.FusedMultiplyAdd(x5, b0, c5_0);
+            c5_1 = Vector512.FusedMultiplyAdd(x5, b1, c5_1);
+            c5_2 = Vector512.FusedMultiplyAdd(x5, b2, c5_2);
+            c5_3 = Vector512.FusedMultiplyAdd(x5, b3, c5_3);
+            b += 1 * ldb;
+            a += lda;
+        }
+        c0_0.Store(c + 0 * ldc + 0);
+        c0_1.Store(c + 0 * ldc + 16);
+        c0_2.Store(c + 0 * ldc + 32);
+        c0_3.Store(c + 0 * ldc + 48);
+        c1_0.Store(c + 1 * ldc + 0);
+        c1_1.Store(c + 1 * ldc + 16);
+        c1_2.Store(c + 1 * ldc + 32);
+        c1_3.Store(c + 1 * ldc + 48);
+        c2_0.Store(c + 2 * ldc + 0);
+        c2_1.Store(c + 2 * ldc + 16);
+        c2_2.Store(c + 2 * ldc + 32);
+        c2_3.Store(c + 2 * ldc + 48);
+        c3_0.Store(c + 3 * ldc + 0);
+        c3_1.Store(c + 3 * ldc + 16);
+        c3_2.Store(c + 3 * ldc + 32);
+        c3_3.Store(c + 3 * ldc + 48);
+        c4_0.Store(c + 4 * ldc + 0);
+        c4_1.Store(c + 4 * ldc + 16);
+        c4_2.Store(c + 4 * ldc + 32);
+        c4_3.Store(c + 4 * ldc + 48);
+        c5_0.Store(c + 5 * ldc + 0);
+        c5_1.Store(c + 5 * ldc + 16);
+        c5_2.Store(c + 5 * ldc + 32);
+        c5_3.Store(c + 5 * ldc + 48);
+    }
+
+    /// <summary>C[5x64] (+)= A·B over kc steps; A row-major with row stride lda, B read in place with row stride ldb.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void RowsDirect5x64(int kc, float* a, nint lda, float* b, nint ldb, float* c, nint ldc, bool load)
+    {
+        Vector512<float> c0_0;
+        Vector512<float> c0_1;
+        Vector512<float> c0_2;
+        Vector512<float> c0_3;
+        Vector512<float> c1_0;
+        Vector512<float> c1_1;
+        Vector512<float> c1_2;
+        Vector512<float> c1_3;
+        Vector512<float> c2_0;
+        Vector512<float> c2_1;
+        Vector512<float> c2_2;
+        Vector512<float> c2_3;
+        Vector512<float> c3_0;
+        Vector512<float> c3_1;
+        Vector512<float> c3_2;
+        Vector512<float> c3_3;
+        Vector512<float> c4_0;
+        Vector512<float> c4_1;
+        Vector512<float> c4_2;
+        Vector512<float> c4_3;
+        if (load)
+        {
+            c0_0 = Vector512.Load(c + 0 * ldc + 0);
+            c0_1 = Vector512.Load(c + 0 * ldc + 16);
+            c0_2 = Vector512.Load(c + 0 * ldc + 32);
+            c0_3 = Vector512.Load(c + 0 * ldc + 48);
+            c1_0 = Vector512.Load(c + 1 * ldc + 0);
+            c1_1 = Vector512.Load(c + 1 * ldc + 16);
+            c1_2 = Vector512.Load(c + 1 * ldc + 32);
+            c1_3 = Vector512.Load(c + 1 * ldc + 48);
+            c2_0 = Vector512.Load(c + 2 * ldc + 0);
+            c2_1 = Vector512.Load(c + 2 * ldc + 16);
+            c2_2 = Vector512.Load(c + 2 * ldc + 32);
+            c2_3 = Vector512.Load(c + 2 * ldc + 48);
+            c3_0 = Vector512.Load(c + 3 * ldc + 0);
+            c3_1 = Vector512.Load(c + 3 * ldc + 16);
+            c3_2 = Vector512.Load(c + 3 * ldc + 32);
+            c3_3 = Vector512.Load(c + 3 * ldc + 48);
+            c4_0 = Vector512.Load(c + 4 * ldc + 0);
+            c4_1 = Vector512.Load(c + 4 * ldc + 16);
+            c4_2 = Vector512.Load(c + 4 * ldc + 32);
+            c4_3 = Vector512.Load(c + 4 * ldc + 48);
+        }
+        else
+        {
+            c0_0 = Vector512<float>.Zero;
+            c0_1 = Vector512<float>.Zero;
+            c0_2 = Vector512<float>.Zero;
+            c0_3 = Vector512<float>.Zero;
+            c1_0 = Vector512<float>.Zero;
+            c1_1 = Vector512<float>.Zero;
+            c1_2 = Vector512<float>.Zero;
+            c1_3 = Vector512<float>.Zero;
+            c2_0 = Vector512<float>.Zero;
+            c2_1 = Vector512<float>.Zero;
+            c2_2 = Vector512<float>.Zero;
+            c2_3 = Vector512<float>.Zero;
+            c3_0 = Vector512<float>.Zero;
+            c3_1 = Vector512<float>.Zero;
+            c3_2 = Vector512<float>.Zero;
+            c3_3 = Vector512<float>.Zero;
+            c4_0 = Vector512<float>.Zero;
+            c4_1 = Vector512<float>.Zero;
+            c4_2 = Vector512<float>.Zero;
+            c4_3 = Vector512<float>.Zero;
+        }
+        nint l1 = lda, l2 = 2 * lda, l3 = 3 * lda;
+        float* a0 = a + 0 * lda;
+        float* a1 = a + 4 * lda;
+        int p = 0;
+        for (; p + 4 <= kc; p += 4)
+        {
+            {
+                var b0 = Vector512.Load(b + 0);
+                var b1 = Vector512.Load(b + 16);
+                var b2 = Vector512.Load(b + 32);
+                var b3 = Vector512.Load(b + 48);
+                var x0 = Vector512.Create(*(a0 + 0));
+                c0_0 = Vector512.FusedMultiplyAdd(x0, b0, c0_0);
+                c0_1 = Vector512.FusedMultiplyAdd(x0, b1, c0_1);
+                c0_2 = Vector512.FusedMultiplyAdd(x0, b2, c0_2);
+                c0_3 = Vector512.FusedMultiplyAdd(x0, b3, c0_3);
+                var x1 = Vector512.Create(*(a0 + l1 + 0));
+                c1_0 = Vector512.FusedMultiplyAdd(x1, b0, c1_0);
+                c1_1 = Vector512.FusedMultiplyAdd(x1, b1, c1_1);
+                c1_2 = Vector512.FusedMultiplyAdd(x1, b2, c1_2);
+                c1_3 = Vector512.FusedMultiplyAdd(x1, b3, c1_3);
+                var x2 = Vector512.Create(*(a0 + l2 + 0));
+                c2_0 = Vector512.FusedMultiplyAdd(x2, b0, c2_0);
+                c2_1 = Vector512.FusedMultiplyAdd(x2, b1, c2_1);
+                c2_2 = Vector512.FusedMultiplyAdd(x2, b2, c2_2);
+                c2_3 = Vector512.FusedMultiplyAdd(x2, b3, c2_3);
+                var x3 = Vector512.Create(*(a0 + l3 + 0));
+                c3_0 = Vector512.FusedMultiplyAdd(x3, b0, c3_0);
+                c3_1 = Vector512.FusedMultiplyAdd(x3, b1, c3_1);
+                c3_2 = Vector512.FusedMultiplyAdd(x3, b2, c3_2);
+                c3_3 = Vector512.FusedMultiplyAdd(x3, b3, c3_3);
+                var x4 = Vector512.Create(*(a1 + 0));
+                c4_0 = Vector512.FusedMultiplyAdd(x4, b0, c4_0);
+                c4_1 = Vector512.FusedMultiplyAdd(x4, b1, c4_1);
+                c4_2 = Vector512.FusedMultiplyAdd(x4, b2, c4_2);
+                c4_3 = Vector512.FusedMultiplyAdd(x4, b3, c4_3);
+            }
+            {
+                var b0 = Vector512.Load(b + ldb + 0);
+                var b1 = Vector512.Load(b + ldb + 16);
+                var b2 = Vector512.Load(b + ldb + 32);
+                var b3 = Vector512.Load(b + ldb + 48);
+                var x0 = Vector512.Create(*(a0 + 1));
+                c0_0 = Vector512.FusedMultiplyAdd(x0, b0, c0_0);
+                c0_1 = Vector512.FusedMultiplyAdd(x0, b1, c0_1);
+                c0_2 = Vector512.FusedMultiplyAdd(x0, b2, c0_2);
+                c0_3 = Vector512.FusedMultiplyAdd(x0, b3, c0_3);
+                var x1 = Vector512.Create(*(a0 + l1 + 1));
+                c1_0 = Vector512.FusedMultiplyAdd(x1, b0, c1_0);
+                c1_1 = Vector512.FusedMultiplyAdd(x1, b1, c1_1);
+                c1_2 = Vector512.FusedMultiplyAdd(x1, b2, c1_2);
+                c1_3 = Vector512.FusedMultiplyAdd(x1, b3, c1_3);
+                var x2 = Vector512.Create(*(a0 + l2 + 1));
+                c2_0 = Vector512.FusedMultiplyAdd(x2, b0, c2_0);
+                c2_1 = Vector512.FusedMultiplyAdd(x2, b1, c2_1);
+                c2_2 = Vector512.FusedMultiplyAdd(x2, b2, c2_2);
+                c2_3 = Vector512.FusedMultiplyAdd(x2, b3, c2_3);
+                var x3 = Vector512.Create(*(a0 + l3 + 1));
+                c3_0 = Vector512.FusedMultiplyAdd(x3, b0, c3_0);
+                c3_1 = Vector512.FusedMultiplyAdd(x3, b1, c3_1);
+                c3_2 = Vector512.FusedMultiplyAdd(x3, b2, c3_2);
+                c3_3 = Vector512.FusedMultiplyAdd(x3, b3, c3_3);
+                var x4 = Vector512.Create(*(a1 + 1));
+                c4_0 = Vector512.FusedMultiplyAdd(x4, b0, c4_0);
+                c4_1 = Vector512.FusedMultiplyAdd(x4, b1, c4_1);
+                c4_2 = Vector512.FusedMultiplyAdd(x4, b2, c4_2);
+                c4_3 = Vector512.FusedMultiplyAdd(x4, b3, c4_3);
+            }
+            {
+                var b0 = Vector512.Load(b + 2 * ldb + 0);
+                var b1 = Vector512.Load(b + 2 * ldb + 16);
+                var b2 = Vector512.Load(b + 2 * ldb + 32);
+                var b3 = Vector512.Load(b + 2 * ldb + 48);
+                var x0 = Vector512.Create(*(a0 + 2));
+                c0_0 = Vector512.FusedMultiplyAdd(x0, b0, c0_0);
+                c0_1 = Vector512.FusedMultiplyAdd(x0, b1, c0_1);
+                c0_2 = Vector512.FusedMultiplyAdd(x0, b2, c0_2);
+                c0_3 = Vector512.FusedMultiplyAdd(x0, b3, c0_3);
+                var x1 = Vector512.Create(*(a0 + l1 + 2));
+                c1_0 = Vector512.FusedMultiplyAdd(x1, b0, c1_0);
+                c1_1 = Vector512.FusedMultiplyAdd(x1, b1, c1_1);
+                c1_2 = Vector512.FusedMultiplyAdd(x1, b2, c1_2);
+                c1_3 = Vector512.FusedMultiplyAdd(x1, b3, c1_3);
+                var x2 = Vector512.Create(*(a0 + l2 + 2));
+                c2_0 = Vector512.FusedMultiplyAdd(x2, b0, c2_0);
+                c2_1 = Vector512.FusedMultiplyAdd(x2, b1, c2_1);
+                c2_2 = Vector512.FusedMultiplyAdd(x2, b2, c2_2);
+                c2_3 = Vector512.FusedMultiplyAdd(x2, b3, c2_3);
+                var x3 = Vector512.Create(*(a0 + l3 + 2));
+                c3_0 = Vector512.FusedMultiplyAdd(x3, b0, c3_0);
+                c3_1 = Vector512.FusedMultiplyAdd(x3, b1, c3_1);
+                c3_2 = Vector512.FusedMultiplyAdd(x3, b2, c3_2);
+                c3_3 = Vector512.FusedMultiplyAdd(x3, b3, c3_3);
+                var x4 = Vector512.Create(*(a1 + 2));
+                c4_0 = Vector512.FusedMultiplyAdd(x4, b0, c4_0);
+                c4_1 = Vector512.FusedMultiplyAdd(x4, b1, c4_1);
+                c4_2 = Vector512.FusedMultiplyAdd(x4, b2, c4_2);
+                c4_3 = Vector512.FusedMultiplyAdd(x4, b3, c4_3);
+            }
+            {
+                var b0 = Vector512.Load(b + 3 * ldb + 0);
+                var b1 = Vector512.Load(b + 3 * ldb + 16);
+                var b2 = Vector512.Load(b + 3 * ldb + 32);
+                var b3 = Vector512.Load(b + 3 * ldb + 48);
+                var x0 = Vector512.Create(*(a0 + 3));
+                c0_0 = Vector512.FusedMultiplyAdd(x0, b0, c0_0);
+                c0_1 = Vector512.FusedMultiplyAdd(x0, b1, c0_1);
+                c0_2 = Vector512.FusedMultiplyAdd(x0, b2, c0_2);
+                c0_3 = Vector512.FusedMultiplyAdd(x0, b3, c0_3);
+                var x1 = Vector512.Create(*(a0 + l1 + 3));
+                c1_0 = Vector512.FusedMultiplyAdd(x1, b0, c1_0);
+                c1_1 = Vector512.FusedMultiplyAdd(x1, b1, c1_1);
+                c1_2 = Vector512.FusedMultiplyAdd(x1, b2, c1_2);
+                c1_3 = Vector512.FusedMultiplyAdd(x1, b3, c1_3);
+                var x2 = Vector512.Create(*(a0 + l2 + 3));
+                c2_0 = Vector512.FusedMultiplyAdd(x2, b0, c2_0);
+                c2_1 = Vector512.FusedMultiplyAdd(x2, b1, c2_1);
+                c2_2 = Vector512.FusedMultiplyAdd(x2, b2, c2_2);
+                c2_3 = Vector512.FusedMultiplyAdd(x2, b3, c2_3);
+                var x3 = Vector512.Create(*(a0 + l3 + 3));
+                c3_0 = Vector512.FusedMultiplyAdd(x3, b0, c3_0);
+                c3_1 = Vector512.FusedMultiplyAdd(x3, b1, c3_1);
+                c3_2 = Vector512.FusedMultiplyAdd(x3, b2, c3_2);
+                c3_3 = Vector512.FusedMultiplyAdd(x3, b3, c3_3);
+                var x4 = Vector512.Create(*(a1 + 3));
+                c4_0 = Vector512.FusedMultiplyAdd(x4, b0, c4_0);
+                c4_1 = Vector512.FusedMultiplyAdd(x4, b1, c4_1);
+                c4_2 = Vector512.FusedMultiplyAdd(x4, b2, c4_2);
+                c4_3 = Vector512.FusedMultiplyAdd(x4, b3, c4_3);
+            }
+            b += 4 * ldb;
+            a0 += 4;
+            a1 += 4;
+        }
+        for (; p < kc; p++)
+        {
+            var b0 = Vector512.Load(b + 0);
+            var b1 = Vector512.Load(b + 16);
+            var b2 = Vector512.Load(b + 32);
+            var b3 = Vector512.Load(b + 48);
+            var x0 = Vector512.Create(*(a0 + 0));
+            c0_0 = Vector512.FusedMultiplyAdd(x0, b0, c0_0);
+            c0_1 = Vector512.FusedMultiplyAdd(x0, b1, c0_1);
+            c0_2 = Vector512.FusedMultiplyAdd(x0, b2, c0_2);
+            c0_3 = Vector512.FusedMultiplyAdd(x0, b3, c0_3);
+            var x1 = Vector512.Create(*(a0 + l1 + 0));
+            c1_0 = Vector512.FusedMultiplyAdd(x1, b0, c1_0);
+            c1_1 = Vector512.FusedMultiplyAdd(x1, b1, c1_1);
+            c1_2 = Vector512.FusedMultiplyAdd(x1, b2, c1_2);
+            c1_3 = Vector512.FusedMultiplyAdd(x1, b3, c1_3);
+            var x2 = Vector512.Create(*(a0 + l2 + 0));
+            c2_0 = Vector512.FusedMultiplyAdd(x2, b0, c2_0);
+            c2_1 = Vector512.FusedMultiplyAdd(x2, b1, c2_1);
+            c2_2 = Vector512.FusedMultiplyAdd(x2, b2, c2_2);
+            c2_3 = Vector512.FusedMultiplyAdd(x2, b3, c2_3);
+            var x3 = Vector512.Create(*(a0 + l3 + 0));
+            c3_0 = Vector512.FusedMultiplyAdd(x3, b0, c3_0);
+            c3_1 = Vector512.FusedMultiplyAdd(x3, b1, c3_1);
+            c3_2 = Vector512.FusedMultiplyAdd(x3, b2, c3_2);
+            c3_3 = Vector512.FusedMultiplyAdd(x3, b3, c3_3);
+            var x4 = Vector512.Create(*(a1 + 0));
+            c4_0 = Vector512.FusedMultiplyAdd(x4, b0, c4_0);
+            c4_1 = Vector512.FusedMultiplyAdd(x4, b1, c4_1);
+            c4_2 = Vector512.FusedMultiplyAdd(x4, b2, c4_2);
+            c4_3 = Vector512.FusedMultiplyAdd(x4, b3, c4_3);
+            b += 1 * ldb;
+            a0 += 1;
+            a1 += 1;
+        }
+        c0_0.Store(c + 0 * ldc + 0);
+        c0_1.Store(c + 0 * ldc + 16);
+        c0_2.Store(c + 0 * ldc + 32);
+        c0_3.Store(c + 0 * ldc + 48);
+        c1_0.Store(c + 1 * ldc + 0);
+        c1_1.Store(c + 1 * ldc + 16);
+        c1_2.Store(c + 1 * ldc + 32);
+        c1_3.Store(c + 1 * ldc + 48);
+        c2_0.Store(c + 2 * ldc + 0);
+        c2_1.Store(c + 2 * ldc + 16);
+        c2_2.Store(c + 2 * ldc + 32);
+        c2_3.Store(c + 2 * ldc + 48);
+        c3_0.Store(c + 3 * ldc + 0);
+        c3_1.Store(c + 3 * ldc + 16);
+        c3_2.Store(c + 3 * ldc + 32);
+        c3_3.Store(c + 3 * ldc + 48);
+        c4_0.Store(c + 4 * ldc + 0);
+        c4_1.Store(c + 4 * ldc + 16);
+        c4_2.Store(c + 4 * ldc + 32);
+        c4_3.Store(c + 4 * ldc + 48);
+    }
+
+    /// <summary>C[5x64] (+)= A·B over kc steps; A read as Aᵀ in place (row p of the stored A at a + p·lda), B read in place with row stride ldb.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void ColsDirect5x64(int kc, float* a, nint lda, float* b, nint ldb, float* c, nint ldc, bool load)
+    {
+        Vector512<float> c0_0;
+        Vector512<float> c0_1;
+        Vector512<float> c0_2;
+        Vector512<float> c0_3;
+        Vector512<float> c1_0;
+        Vector512<float> c1_1;
+        Vector512<float> c1_2;
+        Vector512<float> c1_3;
+        Vector512<float> c2_0;
+        Vector512<float> c2_1;
+        Vector512<float> c2_2;
+        Vector512<float> c2_3;
+        Vector512<float> c3_0;
+        Vector512<float> c3_1;
+        Vector512<float> c3_2;
+        Vector512<float> c3_3;
+        Vector512<float> c4_0;
+        Vector512<float> c4_1;
+        Vector512<float> c4_2;
+        Vector512<float> c4_3;
+        if (load)
+        {
+            c0_0 = Vector512.Load(c + 0 * ldc + 0);
+            c0_1 = Vector512.Load(c + 0 * ldc + 16);
+            c0_2 = Vector512.Load(c + 0 * ldc + 32);
+            c0_3 = Vector512.Load(c + 0 * ldc + 48);
+            c1_0 = Vector512.Load(c + 1 * ldc + 0);
+            c1_1 = Vector512.Load(c + 1 * ldc + 16);
+            c1_2 = Vector512.Load(c + 1 * ldc + 32);
+            c1_3 = Vector512.Load(c + 1 * ldc + 48);
+            c2_0 = Vector512.Load(c + 2 * ldc + 0);
+            c2_1 = Vector512.Load(c + 2 * ldc + 16);
+            c2_2 = Vector512.Load(c + 2 * ldc + 32);
+            c2_3 = Vector512.Load(c + 2 * ldc + 48);
+            c3_0 = Vector512.Load(c + 3 * ldc + 0);
+            c3_1 = Vector512.Load(c + 3 * ldc + 16);
+            c3_2 = Vector512.Load(c + 3 * ldc + 32);
+            c3_3 = Vector512.Load(c + 3 * ldc + 48);
+            c4_0 = Vector512.Load(c + 4 * ldc + 0);
+            c4_1 = Vector512.Load(c + 4 * ldc + 16);
+            c4_2 = Vector512.Load(c + 4 * ldc + 32);
+            c4_3 = Vector512.Load(c + 4 * ldc + 48);
+        }
+        else
+        {
+            c0_0 = Vector512<float>.Zero;
+            c0_1 = Vector512<float>.Zero;
+            c0_2 = Vector512<float>.Zero;
+            c0_3 = Vector512<float>.Zero;
+            c1_0 = Vector512<float>.Zero;
+            c1_1 = Vector512<float>.Zero;
+            c1_2 = Vector512<float>.Zero;
+            c1_3 = Vector512<float>.Zero;
+            c2_0 = Vector512<float>.Zero;
+            c2_1 = Vector512<float>.Zero;
+            c2_2 = Vector512<float>.Zero;
+            c2_3 = Vector512<float>.Zero;
+            c3_0 = Vector512<float>.Zero;
+            c3_1 = Vector512<float>.Zero;
+            c3_2 = Vector512<float>.Zero;
+            c3_3 = Vector512<float>.Zero;
+            c4_0 = Vector512<float>.Zero;
+            c4_1 = Vector512<float>.Zero;
+            c4_2 = Vector512<float>.Zero;
+            c4_3 = Vector512<float>.Zero;
+        }
+        nint l1 = lda, l2 = 2 * lda, l3 = 3 * lda;
+        int p = 0;
+        for (; p + 4 <= kc; p += 4)
+        {
+            {
+                var b0 = Vector512.Load(b + 0);
+                var b1 = Vector512.Load(b + 16);
+                var b2 = Vector512.Load(b + 32);
+                var b3 = Vector512.Load(b + 48);
+                var x0 = Vector512.Create(a[0]);
+                c0_0 = Vector512.FusedMultiplyAdd(x0, b0, c0_0);
+                c0_1 = Vector512.FusedMultiplyAdd(x0, b1, c0_1);
+                c0_2 = Vector512.FusedMultiplyAdd(x0, b2, c0_2);
+                c0_3 = Vector512.FusedMultiplyAdd(x0, b3, c0_3);
+                var x1 = Vector512.Create(a[1]);
+                c1_0 = Vector512.FusedMultiplyAdd(x1, b0, c1_0);
+                c1_1 = Vector512.FusedMultiplyAdd(x1, b1, c1_1);
+                c1_2 = Vector512.FusedMultiplyAdd(x1, b2, c1_2);
+                c1_3 = Vector512.FusedMultiplyAdd(x1, b3, c1_3);
+                var x2 = Vector512.Create(a[2]);
+                c2_0 = Vector512.FusedMultiplyAdd(x2, b0, c2_0);
+                c2_1 = Vector512.FusedMultiplyAdd(x2, b1, c2_1);
+                c2_2 = Vector512.FusedMultiplyAdd(x2, b2, c2_2);
+                c2_3 = Vector512.FusedMultiplyAdd(x2, b3, c2_3);
+                var x3 = Vector512.Create(a[3]);
+                c3_0 = Vector512.FusedMultiplyAdd(x3, b0, c3_0);
+                c3_1 = Vector512.FusedMultiplyAdd(x3, b1, c3_1);
+                c3_2 = Vector512.FusedMultiplyAdd(x3, b2, c3_2);
+                c3_3 = Vector512.FusedMultiplyAdd(x3, b3, c3_3);
+                var x4 = Vector512.Create(a[4]);
+                c4_0 = Vector512.FusedMultiplyAdd(x4, b0, c4_0);
+                c4_1 = Vector512.FusedMultiplyAdd(x4, b1, c4_1);
+                c4_2 = Vector512.FusedMultiplyAdd(x4, b2, c4_2);
+                c4_3 = Vector512.FusedMultiplyAdd(x4, b3, c4_3);
+            }
+            {
+                var b0 = Vector512.Load(b + ldb + 0);
+                var b1 = Vector512.Load(b + ldb + 16);
+                var b2 = Vector512.Load(b + ldb + 32);
+                var b3 = Vector512.Load(b + ldb + 48);
+                var x0 = Vector512.Create(*(a + l1 + 0));
+                c0_0 = Vector512.FusedMultiplyAdd(x0, b0, c0_0);
+                c0_1 = Vector512.FusedMultiplyAdd(x0, b1, c0_1);
+                c0_2 = Vector512.FusedMultiplyAdd(x0, b2, c0_2);
+                c0_3 = Vector512.FusedMultiplyAdd(x0, b3, c0_3);
+                var x1 = Vector512.Create(*(a + l1 + 1));
+                c1_0 = Vector512.FusedMultiplyAdd(x1, b0, c1_0);
+                c1_1 = Vector512.FusedMultiplyAdd(x1, b1, c1_1);
+                c1_2 = Vector512.FusedMultiplyAdd(x1, b2, c1_2);
+                c1_3 = Vector512.FusedMultiplyAdd(x1, b3, c1_3);
+                var x2 = Vector512.Create(*(a + l1 + 2));
+                c2_0 = Vector512.FusedMultiplyAdd(x2, b0, c2_0);
+                c2_1 = Vector512.FusedMultiplyAdd(x2, b1, c2_1);
+                c2_2 = Vector512.FusedMultiplyAdd(x2, b2, c2_2);
+                c2_3 = Vector512.FusedMultiplyAdd(x2, b3, c2_3);
+                var x3 = Vector512.Create(*(a + l1 + 3));
+                c3_0 = Vector512.FusedMultiplyAdd(x3, b0, c3_0);
+                c3_1 = Vector512.FusedMultiplyAdd(x3, b1, c3_1);
+                c3_2 = Vector512.FusedMultiplyAdd(x3, b2, c3_2);
+                c3_3 = Vector512.FusedMultiplyAdd(x3, b3, c3_3);
+                var x4 = Vector512.Create(*(a + l1 + 4));
+                c4_0 = Vector512.FusedMultiplyAdd(x4, b0, c4_0);
+                c4_1 = Vector512.FusedMultiplyAdd(x4, b1, c4_1);
+                c4_2 = Vector512.FusedMultiplyAdd(x4, b2, c4_2);
+                c4_3 = Vector512.FusedMultiplyAdd(x4, b3, c4_3);
+            }
+            {
+                var b0 = Vector512.Load(b + 2 * ldb + 0);
+                var b1 = Vector512.Load(b + 2 * ldb + 16);
+                var b2 = Vector512.Load(b + 2 * ldb + 32);
+                var b3 = Vector512.Load(b + 2 * ldb + 48);
+                var x0 = Vector512.Create(*(a + l2 + 0));
+                c0_0 = Vector512.FusedMultiplyAdd(x0, b0, c0_0);
+                c0_1 = Vector512.FusedMultiplyAdd(x0, b1, c0_1);
+                c0_2 = Vector512.FusedMultiplyAdd(x0, b2, c0_2);
+                c0_3 = Vector512.FusedMultiplyAdd(x0, b3, c0_3);
+                var x1 = Vector512.Create(*(a + l2 + 1));
+                c1_0 = Vector512.FusedMultiplyAdd(x1, b0, c1_0);
+                c1_1 = Vector512.FusedMultiplyAdd(x1, b1, c1_1);
+                c1_2 = Vector512.FusedMultiplyAdd(x1, b2, c1_2);
+                c1_3 = Vector512.FusedMultiplyAdd(x1, b3, c1_3);
+                var x2 = Vector512.Create(*(a + l2 + 2));
+                c2_0 = Vector512.FusedMultiplyAdd(x2, b0, c2_0);
+                c2_1 = Vector512.FusedMultiplyAdd(x2, b1, c2_1);
+                c2_2 = Vector512.FusedMultiplyAdd(x2, b2, c2_2);
+                c2_3 = Vector512.FusedMultiplyAdd(x2, b3, c2_3);
+                var x3 = Vector512.Create(*(a + l2 + 3));
+                c3_0 = Vector512.FusedMultiplyAdd(x3, b0, c3_0);
+                c3_1 = Vector512.FusedMultiplyAdd(x3, b1, c3_1);
+                c3_2 = Vector512.FusedMultiplyAdd(x3, b2, c3_2);
+                c3_3 = Vector512.FusedMultiplyAdd(x3, b3, c3_3);
+                var x4 = Vector512.Create(*(a + l2 + 4));
+                c4_0 = Vector512.FusedMultiplyAdd(x4, b0, c4_0);
+                c4_1 = Vector512.FusedMultiplyAdd(x4, b1, c4_1);
+                c4_2 = Vector512.FusedMultiplyAdd(x4, b2, c4_2);
+                c4_3 = Vector512.FusedMultiplyAdd(x4, b3, c4_3);
+            }
+            {
+                var b0 = Vector512.Load(b + 3 * ldb + 0);
+                var b1 = Vector512.Load(b + 3 * ldb + 16);
+                var b2 = Vector512.Load(b + 3 * ldb + 32);
+                var b3 = Vector512.Load(b + 3 * ldb + 48);
+                var x0 = Vector512.Create(*(a + l3 + 0));
+                c0_0 = Vector512.FusedMultiplyAdd(x0, b0, c0_0);
+                c0_1 = Vector512.FusedMultiplyAdd(x0, b1, c0_1);
+                c0_2 = Vector512.FusedMultiplyAdd(x0, b2, c0_2);
+                c0_3 = Vector512.FusedMultiplyAdd(x0, b3, c0_3);
+                var x1 = Vector512.Create(*(a + l3 + 1));
+                c1_0 = Vector512.FusedMultiplyAdd(x1, b0, c1_0);
+                c1_1 = Vector512.FusedMultiplyAdd(x1, b1, c1_1);
+                c1_2 = Vector512.FusedMultiplyAdd(x1, b2, c1_2);
+                c1_3 = Vector512.FusedMultiplyAdd(x1, b3, c1_3);
+                var x2 = Vector512.Create(*(a + l3 + 2));
+                c2_0 = Vector512.FusedMultiplyAdd(x2, b0, c2_0);
+                c2_1 = Vector512.FusedMultiplyAdd(x2, b1, c2_1);
+                c2_2 = Vector512.FusedMultiplyAdd(x2, b2, c2_2);
+                c2_3 = Vector512.FusedMultiplyAdd(x2, b3, c2_3);
+                var x3 = Vector512.Create(*(a + l3 + 3));
+                c3_0 = Vector512.FusedMultiplyAdd(x3, b0, c3_0);
+                c3_1 = Vector512.FusedMultiplyAdd(x3, b1, c3_1);
+                c3_2 = Vector512.FusedMultiplyAdd(x3, b2, c3_2);
+                c3_3 = Vector512.FusedMultiplyAdd(x3, b3, c3_3);
+                var x4 = Vector512.Create(*(a + l3 + 4));
+                c4_0 = Vector512.FusedMultiplyAdd(x4, b0, c4_0);
+                c4_1 = Vector512.FusedMultiplyAdd(x4, b1, c4_1);
+                c4_2 = Vector512.FusedMultiplyAdd(x4, b2, c4_2);
+                c4_3 = Vector512.FusedMultiplyAdd(x4, b3, c4_3);
+            }
+            b += 4 * ldb;
+            a += 4 * lda;
+        }
+        for (; p < kc; p++)
+        {
+            var b0 = Vector512.Load(b + 0);
+            var b1 = Vector512.Load(b + 16);
+            var b2 = Vector512.Load(b + 32);
+            var b3 = Vector512.Load(b + 48);
+            var x0 = Vector512.Create(a[0]);
+            c0_0 = Vector512.FusedMultiplyAdd(x0, b0, c0_0);
+            c0_1 = Vector512.FusedMultiplyAdd(x0, b1, c0_1);
+            c0_2 = Vector512.FusedMultiplyAdd(x0, b2, c0_2);
+            c0_3 = Vector512.FusedMultiplyAdd(x0, b3, c0_3);
+            var x1 = Vector512.Create(a[1]);
+            c1_0 = Vector512.FusedMultiplyAdd(x1, b0, c1_0);
+            c1_1 = Vector512.FusedMultiplyAdd(x1, b1, c1_1);
+            c1_2 = Vector512.FusedMultiplyAdd(x1, b2, c1_2);
+            c1_3 = Vector512.FusedMultiplyAdd(x1, b3, c1_3);
+            var x2 = Vector512.Create(a[2]);
+            c2_0 = Vector512.FusedMultiplyAdd(x2, b0, c2_0);
+            c2_1 = Vector512.FusedMultiplyAdd(x2, b1, c2_1);
+            c2_2 = Vector512.FusedMultiplyAdd(x2, b2, c2_2);
+            c2_3 = Vector512.FusedMultiplyAdd(x2, b3, c2_3);
+            var x3 = Vector512.Create(a[3]);
+            c3_0 = Vector512.FusedMultiplyAdd(x3, b0, c3_0);
+            c3_1 = Vector512.FusedMultiplyAdd(x3, b1, c3_1);
+            c3_2 = Vector512.FusedMultiplyAdd(x3, b2, c3_2);
+            c3_3 = Vector512.FusedMultiplyAdd(x3, b3, c3_3);
+            var x4 = Vector512.Create(a[4]);
+            c4_0 = Vector512.FusedMultiplyAdd(x4, b0, c4_0);
+            c4_1 = Vector512.FusedMultiplyAdd(x4, b1, c4_1);
+            c4_2 = Vector512.FusedMultiplyAdd(x4, b2, c4_2);
+            c4_3 = Vector512.FusedMultiplyAdd(x4, b3, c4_3);
+            b += 1 * ldb;
+            a += lda;
+        }
+        c0_0.Store(c + 0 * ldc + 0);
+        c0_1.Store(c + 0 * ldc + 16);
+        c0_2.Store(c + 0 * ldc + 32);
+        c0_3.Store(c + 0 * ldc + 48);
+        c1_0.Store(c + 1 * ldc + 0);
+        c1_1.Store(c + 1 * ldc + 16);
+        c1_2.Store(c + 1 * ldc + 32);
+        c1_3.Store(c + 1 * ldc + 48);
+        c2_0.Store(c + 2 * ldc + 0);
+        c2_1.Store(c + 2 * ldc + 16);
+        c2_2.Store(c + 2 * ldc + 32);
+        c2_3.Store(c + 2 * ldc + 48);
+        c3_0.Store(c + 3 * ldc + 0);
+        c3_1.Store(c + 3 * ldc + 16);
+        c3_2.Store(c + 3 * ldc + 32);
+        c3_3.Store(c + 3 * ldc + 48);
+        c4_0.Store(c + 4 * ldc + 0);
+        c4_1.Store(c + 4 * ldc + 16);
+        c4_2.Store(c + 4 * ldc + 32);
+        c4_3.Store(c + 4 * ldc + 48);
+    }
+
+    /// <summary>C[4x64] (+)= A·B over kc steps; A row-major with row stride lda, B read in place with row stride ldb.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void RowsDirect4x64(int kc, float* a, nint lda, float* b, nint ldb, float* c, nint ldc, bool load)
+    {
+        Vector512<float> c0_0;
+        Vector512<float> c0_1;
+        Vector512<float> c0_2;
+        Vector512<float> c0_3;
+        Vector512<float> c1_0;
+        Vector512<float> c1_1;
+        Vector512<float> c1_2;
+        Vector512<float> c1_3;
+        Vector512<float> c2_0;
+        Vector512<float> c2_1;
+        Vector512<float> c2_2;
+        Vector512<float> c2_3;
+        Vector512<float> c3_0;
+        Vector512<float> c3_1;
+        Vector512<float> c3_2;
+        Vector512<float> c3_3;
+        if (load)
+        {
+            c0_0 = Vector512.Load(c + 0 * ldc + 0);
+            c0_1 = Vector512.Load(c + 0 * ldc + 16);
+            c0_2 = Vector512.Load(c + 0 * ldc + 32);
+            c0_3 = Vector512.Load(c + 0 * ldc + 48);
+            c1_0 = Vector512.Load(c + 1 * ldc + 0);
+            c1_1 = Vector512.Load(c + 1 * ldc + 16);
+            c1_2 = Vector512.Load(c + 1 * ldc + 32);
+            c1_3 = Vector512.Load(c + 1 * ldc + 48);
+            c2_0 = Vector512.Load(c + 2 * ldc + 0);
+            c2_1 = Vector512.Load(c + 2 * ldc + 16);
+            c2_2 = Vector512.Load(c + 2 * ldc + 32);
+            c2_3 = Vector512.Load(c + 2 * ldc + 48);
+            c3_0 = Vector512.Load(c + 3 * ldc + 0);
+            c3_1 = Vector512.Load(c + 3 * ldc + 16);
+            c3_2 = Vector512.Load(c + 3 * ldc + 32);
+            c3_3 = Vector512.Load(c + 3 * ldc + 48);
+        }
+        else
+        {
+            c0_0 = Vector512<float>.Zero;
+            c0_1 = Vector512<float>.Zero;
+            c0_2 = Vector512<float>.Zero;
+            c0_3 = Vector512<float>.Zero;
+            c1_0 = Vector512<float>.Zero;
+            c1_1 = Vector512<float>.Zero;
+            c1_2 = Vector512<float>.Zero;
+            c1_3 = Vector512<float>.Zero;
+            c2_0 = Vector512<float>.Zero;
+            c2_1 = Vector512<float>.Zero;
+            c2_2 = Vector512<float>.Zero;
+            c2_3 = Vector512<float>.Zero;
+            c3_0 = Vector512<float>.Zero;
+            c3_1 = Vector512<float>.Zero;
+            c3_2 = Vector512<float>.Zero;
+            c3_3 = Vector512<float>.Zero;
+        }
+        nint l1 = lda, l2 = 2 * lda, l3 = 3 * lda;
+        float* a0 = a + 0 * lda;
+        int p = 0;
+        for (; p + 4 <= kc; p += 4)
+        {
+            {
+                var b0 = Vector512.Load(b + 0);
+                var b1 = Vector512.Load(b + 16);
+                var b2 = Vector512.Load(b + 32);
+                var b3 = Vector512.Load(b + 48);
+                var x0 = Vector512.Create(*(a0 + 0));
+                c0_0 = Vector512.FusedMultiplyAdd(x0, b0, c0_0);
+                c0_1 = Vector512.FusedMultiplyAdd(x0, b1, c0_1);
+                c0_2 = Vector512.FusedMultiplyAdd(x0, b2, c0_2);
+                c0_3 = Vector512.FusedMultiplyAdd(x0, b3, c0_3);
+                var x1 = Vector512.Create(*(a0 + l1 + 0));
+                c1_0 = Vector512.FusedMultiplyAdd(x1, b0, c1_0);
+                c1_1 = Vector512.FusedMultiplyAdd(x1, b1, c1_1);
+                c1_2 = Vector512.FusedMultiplyAdd(x1, b2, c1_2);
+                c1_3 = Vector512.FusedMultiplyAdd(x1, b3, c1_3);
+                var x2 = Vector512.Create(*(a0 + l2 + 0));
+                c2_0 = Vector512.FusedMultiplyAdd(x2, b0, c2_0);
+                c2_1 = Vector512.FusedMultiplyAdd(x2, b1, c2_1);
+                c2_2 = Vector512.FusedMultiplyAdd(x2, b2, c2_2);
+                c2_3 = Vector512.FusedMultiplyAdd(x2, b3, c2_3);
+                var x3 = Vector512.Create(*(a0 + l3 + 0));
+                c3_0 = Vector512.FusedMultiplyAdd(x3, b0, c3_0);
+                c3_1 = Vector512.FusedMultiplyAdd(x3, b1, c3_1);
+                c3_2 = Vector512.FusedMultiplyAdd(x3, b2, c3_2);
+                c3_3 = Vector512.FusedMultiplyAdd(x3, b3, c3_3);
+            }
+            {
+                var b0 = Vector512.Load(b + ldb + 0);
+                var b1 = Vector512.Load(b + ldb + 16);
+                var b2 = Vector512.Load(b + ldb + 32);
+                var b3 = Vector512.Load(b + ldb + 48);
+                var x0 = Vector512.Create(*(a0 + 1));
+                c0_0 = Vector512.FusedMultiplyAdd(x0, b0, c0_0);
+                c0_1 = Vector512.FusedMultiplyAdd(x0, b1, c0_1);
+                c0_2 = Vector512.FusedMultiplyAdd(x0, b2, c0_2);
+                c0_3 = Vector512.FusedMultiplyAdd(x0, b3, c0_3);
+                var x1 = Vector512.Create(*(a0 + l1 + 1));
+                c1_0 = Vector512.FusedMultiplyAdd(x1, b0, c1_0);
+                c1_1 = Vector512.FusedMultiplyAdd(x1, b1, c1_1);
+                c1_2 = Vector512.FusedMultiplyAdd(x1, b2, c1_2);
+                c1_3 = Vector512.FusedMultiplyAdd(x1, b3, c1_3);
+                var x2 = Vector512.Create(*(a0 + l2 + 1));
+                c2_0 = Vector512.FusedMultiplyAdd(x2, b0, c2_0);
+                c2_1 = Vector512.FusedMultiplyAdd(x2, b1, c2_1);
+                c2_2 = Vector512.FusedMultiplyAdd(x2, b2, c2_2);
+                c2_3 = Vector512.FusedMultiplyAdd(x2, b3, c2_3);
+                var x3 = Vector512.Create(*(a0 + l3 + 1));
+                c3_0 = Vector512.FusedMultiplyAdd(x3, b0, c3_0);
+                c3_1 = Vector512.FusedMultiplyAdd(x3, b1, c3_1);
+                c3_2 = Vector512.FusedMultiplyAdd(x3, b2, c3_2);
+                c3_3 = Vector512.FusedMultiplyAdd(x3, b3, c3_3);
+            }
+            {
+                var b0 = Vector512.Load(b + 2 * ldb + 0);
+                var b1 = Vector512.Load(b + 2 * ldb + 16);
+                var b2 = Vector512.Load(b + 2 * ldb + 32);
+                var b3 = Vector512.Load(b + 2 * ldb + 48);
+                var x0 = Vector512.Create(*(a0 + 2));
+                c0_0 = Vector512.FusedMultiplyAdd(x0, b0, c0_0);
+                c0_1 = Vector512.FusedMultiplyAdd(x0, b1, c0_1);
+                c0_2 = Vector512.FusedMultiplyAdd(x0, b2, c0_2);
+                c0_3 = Vector512.FusedMultiplyAdd(x0, b3, c0_3);
+                var x1 = Vector512.Create(*(a0 + l1 + 2));
+                c1_0 = Vector512.FusedMultiplyAdd(x1, b0, c1_0);
+                c1_1 = Vector512.FusedMultiplyAdd(x1, b1, c1_1);
+                c1_2 = Vector512.FusedMultiplyAdd(x1, b2, c1_2);
+                c1_3 = Vector512.FusedMultiplyAdd(x1, b3, c1_3);
+                var x2 = Vector512.Create(*(a0 + l2 + 2));
+                c2_0 = Vector512.FusedMultiplyAdd(x2, b0, c2_0);
+                c2_1 = Vector512.FusedMultiplyAdd(x2, b1, c2_1);
+                c2_2 = Vector512.FusedMultiplyAdd(x2, b2, c2_2);
+                c2_3 = Vector512.FusedMultiplyAdd(x2, b3, c2_3);
+                var x3 = Vector512.Create(*(a0 + l3 + 2));
+                c3_0 = Vector512.FusedMultiplyAdd(x3, b0, c3_0);
+                c3_1 = Vector512.FusedMultiplyAdd(x3, b1, c3_1);
+                c3_2 = Vector512.FusedMultiplyAdd(x3, b2, c3_2);
+                c3_3 = Vector512.FusedMultiplyAdd(x3, b3, c3_3);
+            }
+            {
+                var b0 = Vector512.Load(b + 3 * ldb + 0);
+                var b1 = Vector512.Load(b + 3 * ldb + 16);
+                var b2 = Vector512.Load(b + 3 * ldb + 32);
+                var b3 = Vector512.Load(b + 3 * ldb + 48);
+                var x0 = Vector512.Create(*(a0 + 3));
+                c0_0 = Vector512.FusedMultiplyAdd(x0, b0, c0_0);
+                c0_1 = Vector512.FusedMultiplyAdd(x0, b1, c0_1);
+                c0_2 = Vector512.FusedMultiplyAdd(x0, b2, c0_2);
+                c0_3 = Vector512.FusedMultiplyAdd(x0, b3, c0_3);
+                var x1 = Vector512.Create(*(a0 + l1 + 3));
+                c1_0 = Vector512.FusedMultiplyAdd(x1, b0, c1_0);
+                c1_1 = Vector512.FusedMultiplyAdd(x1, b1, c1_1);
+                c1_2 = Vector512.FusedMultiplyAdd(x1, b2, c1_2);
+                c1_3 = Vector512.FusedMultiplyAdd(x1, b3, c1_3);
+                var x2 = Vector512.Create(*(a0 + l2 + 3));
+                c2_0 = Vector512.FusedMultiplyAdd(x2, b0, c2_0);
+                c2_1 = Vector512.FusedMultiplyAdd(x2, b1, c2_1);
+                c2_2 = Vector512.FusedMultiplyAdd(x2, b2, c2_2);
+                c2_3 = Vector512.FusedMultiplyAdd(x2, b3, c2_3);
+                var x3 = Vector512.Create(*(a0 + l3 + 3));
+                c3_0 = Vector512.FusedMultiplyAdd(x3, b0, c3_0);
+                c3_1 = Vector512.FusedMultiplyAdd(x3, b1, c3_1);
+                c3_2 = Vector512.FusedMultiplyAdd(x3, b2, c3_2);
+                c3_3 = Vector512.FusedMultiplyAdd(x3, b3, c3_3);
+            }
+            b += 4 * ldb;
+            a0 += 4;
+        }
+        for (; p < kc; p++)
+        {
+            var b0 = Vector512.Load(b + 0);
+            var b1 = Vector512.Load(b + 16);
+            var b2 = Vector512.Load(b + 32);
+            var b3 = Vector512.Load(b + 48);
+            var x0 = Vector512.Create(*(a0 + 0));
+            c0_0 = Vector512.FusedMultiplyAdd(x0, b0, c0_0);
+            c0_1 = Vector512.FusedMultiplyAdd(x0, b1, c0_1);
+            c0_2 = Vector512.FusedMultiplyAdd(x0, b2, c0_2);
+            c0_3 = Vector512.FusedMultiplyAdd(x0, b3, c0_3);
+            var x1 = Vector512.Create(*(a0 + l1 + 0));
+            c1_0 = Vector512.FusedMultiplyAdd(x1, b0, c1_0);
+            c1_1 = Vector512.FusedMultiplyAdd(x1, b1, c1_1);
+            c1_2 = Vector512.FusedMultiplyAdd(x1, b2, c1_2);
+            c1_3 = Vector512.FusedMultiplyAdd(x1, b3, c1_3);
+            var x2 = Vector512.Create(*(a0 + l2 + 0));
+            c2_0 = Vector512.FusedMultiplyAdd(x2, b0, c2_0);
+            c2_1 = Vector512.FusedMultiplyAdd(x2, b1, c2_1);
+            c2_2 = Vector512.FusedMultiplyAdd(x2, b2, c2_2);
+            c2_3 = Vector512.FusedMultiplyAdd(x2, b3, c2_3);
+            var x3 = Vector512.Create(*(a0 + l3 + 0));
+            c3_0 = Vector512.FusedMultiplyAdd(x3, b0, c3_0);
+            c3_1 = Vector512.FusedMultiplyAdd(x3, b1, c3_1);
+            c3_2 = Vector512.FusedMultiplyAdd(x3, b2, c3_2);
+            c3_3 = Vector512.FusedMultiplyAdd(x3, b3, c3_3);
+            b += 1 * ldb;
+            a0 += 1;
+        }
+        c0_0.Store(c + 0 * ldc + 0);
+        c0_1.Store(c + 0 * ldc + 16);
+        c0_2.Store(c + 0 * ldc + 32);
+        c0_3.Store(c + 0 * ldc + 48);
+        c1_0.Store(c + 1 * ldc + 0);
+        c1_1.Store(c + 1 * ldc + 16);
+        c1_2.Store(c + 1 * ldc + 32);
+        c1_3.Store(c + 1 * ldc + 48);
+        c2_0.Store(c + 2 * ldc + 0);
+        c2_1.Store(c + 2 * ldc + 16);
+        c2_2.Store(c + 2 * ldc + 32);
+        c2_3.Store(c + 2 * ldc + 48);
+        c3_0.Store(c + 3 * ldc + 0);
+        c3_1.Store(c + 3 * ldc + 16);
+        c3_2.Store(c + 3 * ldc + 32);
+        c3_3.Store(c + 3 * ldc + 48);
+    }
+
+    /// <summary>C[4x64] (+)= A·B over kc steps; A read as Aᵀ in place (row p of the stored A at a + p·lda), B read in place with row stride ldb.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void ColsDirect4x64(int kc, float* a, nint lda, float* b, nint ldb, float* c, nint ldc, bool load)
+    {
+        Vector512<float> c0_0;
+        Vector512<float> c0_1;
+        Vector512<float> c0_2;
+        Vector512<float> c0_3;
+        Vector512<float> c1_0;
+        Vector512<float> c1_1;
+        Vector512<float> c1_2;
+        Vector512<float> c1_3;
+        Vector512<float> c2_0;
+        Vector512<float> c2_1;
+        Vector512<float> c2_2;
+        Vector512<float> c2_3;
+        Vector512<float> c3_0;
+        Vector512<float> c3_1;
+        Vector512<float> c3_2;
+        Vector512<float> c3_3;
+        if (load)
+        {
+            c0_0 = Vector512.Load(c + 0 * ldc + 0);
+            c0_1 = Vector512.Load(c + 0 * ldc + 16);
+            c0_2 = Vector512.Load(c + 0 * ldc + 32);
+            c0_3 = Vector512.Load(c + 0 * ldc + 48);
+            c1_0 = Vector512.Load(c + 1 * ldc + 0);
+            c1_1 = Vector512.Load(c + 1 * ldc + 16);
+            c1_2 = Vector512.Load(c + 1 * ldc + 32);
+            c1_3 = Vector512.Load(c + 1 * ldc + 48);
+            c2_0 = Vector512.Load(c + 2 * ldc + 0);
+            c2_1 = Vector512.Load(c + 2 * ldc + 16);
+            c2_2 = Vector512.Load(c + 2 * ldc + 32);
+            c2_3 = Vector512.Load(c + 2 * ldc + 48);
+            c3_0 = Vector512.Load(c + 3 * ldc + 0);
+            c3_1 = Vector512.Load(c + 3 * ldc + 16);
+            c3_2 = Vector512.Load(c + 3 * ldc + 32);
+            c3_3 = Vector512.Load(c + 3 * ldc + 48);
+        }
+        else
+        {
+            c0_0 = Vector512<float>.Zero;
+            c0_1 = Vector512<float>.Zero;
+            c0_2 = Vector512<float>.Zero;
+            c0_3 = Vector512<float>.Zero;
+            c1_0 = Vector512<float>.Zero;
+            c1_1 = Vector512<float>.Zero;
+            c1_2 = Vector512<float>.Zero;
+            c1_3 = Vector512<float>.Zero;
+            c2_0 = Vector512<float>.Zero;
+            c2_1 = Vector512<float>.Zero;
+            c2_2 = Vector512<float>.Zero;
+            c2_3 = Vector512<float>.Zero;
+            c3_0 = Vector512<float>.Zero;
+            c3_1 = Vector512<float>.Zero;
+            c3_2 = Vector512<float>.Zero;
+            c3_3 = Vector512<float>.Zero;
+        }
+        nint l1 = lda, l2 = 2 * lda, l3 = 3 * lda;
+        int p = 0;
+        for (; p + 4 <= kc; p += 4)
+        {
+            {
+                var b0 = Vector512.Load(b + 0);
+                var b1 = Vector512.Load(b + 16);
+                var b2 = Vector512.Load(b + 32);
+                var b3 = Vector512.Load(b + 48);
+                var x0 = Vector512.Create(a[0]);
+                c0_0 = Vector512.FusedMultiplyAdd(x0, b0, c0_0);
+                c0_1 = Vector512.FusedMultiplyAdd(x0, b1, c0_1);
+                c0_2 = Vector512.FusedMultiplyAdd(x0, b2, c0_2);
+                c0_3 = Vector512.FusedMultiplyAdd(x0, b3, c0_3);
+                var x1 = Vector512.Create(a[1]);
+                c1_0 = Vector512.FusedMultiplyAdd(x1, b0, c1_0);
+                c1_1 = Vector512.FusedMultiplyAdd(x1, b1, c1_1);
+                c1_2 = Vector512.FusedMultiplyAdd(x1, b2, c1_2);
+                c1_3 = Vector512.FusedMultiplyAdd(x1, b3, c1_3);
+                var x2 = Vector512.Create(a[2]);
+                c2_0 = Vector512.FusedMultiplyAdd(x2, b0, c2_0);
+                c2_1 = Vector512.FusedMultiplyAdd(x2, b1, c2_1);
+                c2_2 = Vector512.FusedMultiplyAdd(x2, b2, c2_2);
+                c2_3 = Vector512.FusedMultiplyAdd(x2, b3, c2_3);
+                var x3 = Vector512.Create(a[3]);
+                c3_0 = Vector512.FusedMultiplyAdd(x3, b0, c3_0);
+                c3_1 = Vector512.FusedMultiplyAdd(x3, b1, c3_1);
+                c3_2 = Vector512.FusedMultiplyAdd(x3, b2, c3_2);
+                c3_3 = Vector512.FusedMultiplyAdd(x3, b3, c3_3);
+            }
+            {
+                var b0 = Vector512.Load(b + ldb + 0);
+                var b1 = Vector512.Load(b + ldb + 16);
+                var b2 = Vector512.Load(b + ldb + 32);
+                var b3 = Vector512.Load(b + ldb + 48);
+                var x0 = Vector512.Create(*(a + l1 + 0));
+                c0_0 = Vector512.FusedMultiplyAdd(x0, b0, c0_0);
+                c0_1 = Vector512.FusedMultiplyAdd(x0, b1, c0_1);
+                c0_2 = Vector512.FusedMultiplyAdd(x0, b2, c0_2);
+                c0_3 = Vector512.FusedMultiplyAdd(x0, b3, c0_3);
+                var x1 = Vector512.Create(*(a + l1 + 1));
+                c1_0 = Vector512.FusedMultiplyAdd(x1, b0, c1_0);
+                c1_1 = Vector512.FusedMultiplyAdd(x1, b1, c1_1);
+                c1_2 = Vector512.FusedMultiplyAdd(x1, b2, c1_2);
+                c1_3 = Vector512.FusedMultiplyAdd(x1, b3, c1_3);
+                var x2 = Vector512.Create(*(a + l1 + 2));
+                c2_0 = Vector512.FusedMultiplyAdd(x2, b0, c2_0);
+                c2_1 = Vector512.FusedMultiplyAdd(x2, b1, c2_1);
+                c2_2 = Vector512.FusedMultiplyAdd(x2, b2, c2_2);
+                c2_3 = Vector512.FusedMultiplyAdd(x2, b3, c2_3);
+                var x3 = Vector512.Create(*(a + l1 + 3));
+                c3_0 = Vector512.FusedMultiplyAdd(x3, b0, c3_0);
+                c3_1 = Vector512.FusedMultiplyAdd(x3, b1, c3_1);
+                c3_2 = Vector512.FusedMultiplyAdd(x3, b2, c3_2);
+                c3_3 = Vector512.FusedMultiplyAdd(x3, b3, c3_3);
+            }
+            {
+                var b0 = Vector512.Load(b + 2 * ldb + 0);
+                var b1 = Vector512.Load(b + 2 * ldb + 16);
+                var b2 = Vector512.Load(b + 2 * ldb + 32);
+                var b3 = Vector512.Load(b + 2 * ldb + 48);
+                var x0 = Vector512.Create(*(a + l2 + 0));
+                c0_0 = Vector512.FusedMultiplyAdd(x0, b0, c0_0);
+                c0_1 = Vector512.FusedMultiplyAdd(x0, b1, c0_1);
+                c0_2 = Vector512.FusedMultiplyAdd(x0, b2, c0_2);
+                c0_3 = Vector512.FusedMultiplyAdd(x0, b3, c0_3);
+                var x1 = Vector512.Create(*(a + l2 + 1));
+                c1_0 = Vector512.FusedMultiplyAdd(x1, b0, c1_0);
+                c1_1 = Vector512.FusedMultiplyAdd(x1, b1, c1_1);
+                c1_2 = Vector512.FusedMultiplyAdd(x1, b2, c1_2);
+                c1_3 = Vector512.FusedMultiplyAdd(x1, b3, c1_3);
+                var x2 = Vector512.Create(*(a + l2 + 2));
+                c2_0 = Vector512.FusedMultiplyAdd(x2, b0, c2_0);
+                c2_1 = Vector512.FusedMultiplyAdd(x2, b1, c2_1);
+                c2_2 = Vector512.FusedMultiplyAdd(x2, b2, c2_2);
+                c2_3 = Vector512.FusedMultiplyAdd(x2, b3, c2_3);
+                var x3 = Vector512.Create(*(a + l2 + 3));
+                c3_0 = Vector512.FusedMultiplyAdd(x3, b0, c3_0);
+                c3_1 = Vector512.FusedMultiplyAdd(x3, b1, c3_1);
+                c3_2 = Vector512.FusedMultiplyAdd(x3, b2, c3_2);
+                c3_3 = Vector512.FusedMultiplyAdd(x3, b3, c3_3);
+            }
+            {
+                var b0 = Vector512.Load(b + 3 * ldb + 0);
+                var b1 = Vector512.Load(b + 3 * ldb + 16);
+                var b2 = Vector512.Load(b + 3 * ldb + 32);
+                var b3 = Vector512.Load(b + 3 * ldb + 48);
+                var x0 = Vector512.Create(*(a + l3 + 0));
+                c0_0 = Vector512.FusedMultiplyAdd(x0, b0, c0_0);
+                c0_1 = Vector512.FusedMultiplyAdd(x0, b1, c0_1);
+                c0_2 = Vector512.FusedMultiplyAdd(x0, b2, c0_2);
+                c0_3 = Vector512.FusedMultiplyAdd(x0, b3, c0_3);
+                var x1 = Vector512.Create(*(a + l3 + 1));
+                c1_0 = Vector512.FusedMultiplyAdd(x1, b0, c1_0);
+                c1_1 = Vector512.FusedMultiplyAdd(x1, b1, c1_1);
+                c1_2 = Vector512.FusedMultiplyAdd(x1, b2, c1_2);
+                c1_3 = Vector512.FusedMultiplyAdd(x1, b3, c1_3);
+                var x2 = Vector512.Create(*(a + l3 + 2));
+                c2_0 = Vector512.FusedMultiplyAdd(x2, b0, c2_0);
+                c2_1 = Vector512.FusedMultiplyAdd(x2, b1, c2_1);
+                c2_2 = Vector512.FusedMultiplyAdd(x2, b2, c2_2);
+                c2_3 = Vector512.FusedMultiplyAdd(x2, b3, c2_3);
+                var x3 = Vector512.Create(*(a + l3 + 3));
+                c3_0 = Vector512.FusedMultiplyAdd(x3, b0, c3_0);
+                c3_1 = Vector512.FusedMultiplyAdd(x3, b1, c3_1);
+                c3_2 = Vector512.FusedMultiplyAdd(x3, b2, c3_2);
+                c3_3 = Vector512.FusedMultiplyAdd(x3, b3, c3_3);
+            }
+            b += 4 * ldb;
+            a += 4 * lda;
+        }
+        for (; p < kc; p++)
+        {
+            var b0 = Vector512.Load(b + 0);
+            var b1 = Vector512.Load(b + 16);
+            var b2 = Vector512.Load(b + 32);
+            var b3 = Vector512.Load(b + 48);
+            var x0 = Vector512.Create(a[0]);
+            c0_0 = Vector512.FusedMultiplyAdd(x0, b0, c0_0);
+            c0_1 = Vector512.FusedMultiplyAdd(x0, b1, c0_1);
+            c0_2 = Vector512.FusedMultiplyAdd(x0, b2, c0_2);
+            c0_3 = Vector512.FusedMultiplyAdd(x0, b3, c0_3);
+            var x1 = Vector512.Create(a[1]);
+            c1_0 = Vector512.FusedMultiplyAdd(x1, b0, c1_0);
+            c1_1 = Vector512.FusedMultiplyAdd(x1, b1, c1_1);
+            c1_2 = Vector512.FusedMultiplyAdd(x1, b2, c1_2);
+            c1_3 = Vector512.FusedMultiplyAdd(x1, b3, c1_3);
+            var x2 = Vector512.Create(a[2]);
+            c2_0 = Vector512.FusedMultiplyAdd(x2, b0, c2_0);
+            c2_1 = Vector512.FusedMultiplyAdd(x2, b1, c2_1);
+            c2_2 = Vector512.FusedMultiplyAdd(x2, b2, c2_2);
+            c2_3 = Vector512.FusedMultiplyAdd(x2, b3, c2_3);
+            var x3 = Vector512.Create(a[3]);
+            c3_0 = Vector512.FusedMultiplyAdd(x3, b0, c3_0);
+            c3_1 = Vector512.FusedMultiplyAdd(x3, b1, c3_1);
+            c3_2 = Vector512.FusedMultiplyAdd(x3, b2, c3_2);
+            c3_3 = Vector512.FusedMultiplyAdd(x3, b3, c3_3);
+            b += 1 * ldb;
+            a += lda;
+        }
+        c0_0.Store(c + 0 * ldc + 0);
+        c0_1.Store(c + 0 * ldc + 16);
+        c0_2.Store(c + 0 * ldc + 32);
+        c0_3.Store(c + 0 * ldc + 48);
+        c1_0.Store(c + 1 * ldc + 0);
+        c1_1.Store(c + 1 * ldc + 16);
+        c1_2.Store(c + 1 * ldc + 32);
+        c1_3.Store(c + 1 * ldc + 48);
+        c2_0.Store(c + 2 * ldc + 0);
+        c2_1.Store(c + 2 * ldc + 16);
+        c2_2.Store(c + 2 * ldc + 32);
+        c2_3.Store(c + 2 * ldc + 48);
+        c3_0.Store(c + 3 * ldc + 0);
+        c3_1.Store(c + 3 * ldc + 16);
+        c3_2.Store(c + 3 * ldc + 32);
+        c3_3.Store(c + 3 * ldc + 48);
+    }
+
+    /// <summary>C[3x64] (+)= A·B over kc steps; A row-major with row stride lda, B read in place with row stride ldb.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void RowsDirect3x64(int kc, float* a, nint lda, float* b, nint ldb, float* c, nint ldc, bool load)
+    {
+        Vector512<float> c0_0;
+        Vector512<float> c0_1;
+        Vector512<float> c0_2;
+        Vector512<float> c0_3;
+        Vector512<float> c1_0;
+        Vector512<float> c1_1;
+        Vector512<float> c1_2;
+        Vector512<float> c1_3;
+        Vector512<float> c2_0;
+        Vector512<float> c2_1;
+        Vector512<float> c2_2;
+        Vector512<float> c2_3;
+        if (load)
+        {
+            c0_0 = Vector512.Load(c + 0 * ldc + 0);
+            c0_1 = Vector512.Load(c + 0 * ldc + 16);
+            c0_2 = Vector512.Load(c + 0 * ldc + 32);
+            c0_3 = Vector512.Load(c + 0 * ldc + 48);
+            c1_0 = Vector512.Load(c + 1 * ldc + 0);
+            c1_1 = Vector512.Load(c + 1 * ldc + 16);
+            c1_2 = Vector512.Load(c + 1 * ldc + 32);
+            c1_3 = Vector512.Load(c + 1 * ldc + 48);
+            c2_0 = Vector512.Load(c + 2 * ldc + 0);
+            c2_1 = Vector512.Load(c + 2 * ldc + 16);
+            c2_2 = Vector512.Load(c + 2 * ldc + 32);
+            c2_3 = Vector512.Load(c + 2 * ldc + 48);
+        }
+        else
+        {
+            c0_0 = Vector512<float>.Zero;
+            c0_1 = Vector512<float>.Zero;
+            c0_2 = Vector512<float>.Zero;
+            c0_3 = Vector512<float>.Zero;
+            c1_0 = Vector512<float>.Zero;
+            c1_1 = Vector512<float>.Zero;
+            c1_2 = Vector512<float>.Zero;
+            c1_3 = Vector512<float>.Zero;
+            c2_0 = Vector512<float>.Zero;
+            c2_1 = Vector512<float>.Zero;
+            c2_2 = Vector512<float>.Zero;
+            c2_3 = Vector512<float>.Zero;
+        }
+        nint l1 = lda, l2 = 2 * lda;
+        float* a0 = a + 0 * lda;
+        int p = 0;
+        for (; p + 4 <= kc; p += 4)
+        {
+            {
+                var b0 = Vector512.Load(b + 0);
+                var b1 = Vector512.Load(b + 16);
+                var b2 = Vector512.Load(b + 32);
+                var b3 = Vector512.Load(b + 48);
+                var x0 = Vector512.Create(*(a0 + 0));
+                c0_0 = Vector512.FusedMultiplyAdd(x0, b0, c0_0);
+                c0_1 = Vector512.FusedMultiplyAdd(x0, b1, c0_1);
+                c0_2 = Vector512.FusedMultiplyAdd(x0, b2, c0_2);
+                c0_3 = Vector512.FusedMultiplyAdd(x0, b3, c0_3);
+                var x1 = Vector512.Create(*(a0 + l1 + 0));
+                c1_0 = Vector512.FusedMultiplyAdd(x1, b0, c1_0);
+                c1_1 = Vector512.FusedMultiplyAdd(x1, b1, c1_1);
+                c1_2 = Vector512.FusedMultiplyAdd(x1, b2, c1_2);
+                c1_3 = Vector512.FusedMultiplyAdd(x1, b3, c1_3);
+                var x2 = Vector512.Create(*(a0 + l2 + 0));
+                c2_0 = Vector512.FusedMultiplyAdd(x2, b0, c2_0);
+                c2_1 = Vector512.FusedMultiplyAdd(x2, b1, c2_1);
+                c2_2 = Vector512.FusedMultiplyAdd(x2, b2, c2_2);
+                c2_3 = Vector512.FusedMultiplyAdd(x2, b3, c2_3);
+            }
+            {
+                var b0 = Vector512.Load(b + ldb + 0);
+                var b1 = Vector512.Load(b + ldb + 16);
+                var b2 = Vector512.Load(b + ldb + 32);
+                var b3 = Vector512.Load(b + ldb + 48);
+                var x0 = Vector512.Create(*(a0 + 1));
+                c0_0 = Vector512.FusedMultiplyAdd(x0, b0, c0_0);
+                c0_1 = Vector512.FusedMultiplyAdd(x0, b1, c0_1);
+                c0_2 = Vector512.FusedMultiplyAdd(x0, b2, c0_2);
+                c0_3 = Vector512.FusedMultiplyAdd(x0, b3, c0_3);
+                var x1 = Vector512.Create(*(a0 + l1 + 1));
+                c1_0 = Vector512.FusedMultiplyAdd(x1, b0, c1_0);
+                c1_1 = Vector512.FusedMultiplyAdd(x1, b1, c1_1);
+                c1_2 = Vector512.FusedMultiplyAdd(x1, b2, c1_2);
+                c1_3 = Vector512.FusedMultiplyAdd(x1, b3, c1_3);
+                var x2 = Vector512.Create(*(a0 + l2 + 1));
+                c2_0 = Vector512.FusedMultiplyAdd(x2, b0, c2_0);
+                c2_1 = Vector512.FusedMultiplyAdd(x2, b1, c2_1);
+                c2_2 = Vector512.FusedMultiplyAdd(x2, b2, c2_2);
+                c2_3 = Vector512.FusedMultiplyAdd(x2, b3, c2_3);
+            }
+            {
+                var b0 = Vector512.Load(b + 2 * ldb + 0);
+                var b1 = Vector512.Load(b + 2 * ldb + 16);
+                var b2 = Vector512.Load(b + 2 * ldb + 32);
+                var b3 = Vector512.Load(b + 2 * ldb + 48);
+                var x0 = Vector512.Create(*(a0 + 2));
+                c0_0 = Vector512.FusedMultiplyAdd(x0, b0, c0_0);
+                c0_1 = Vector512.FusedMultiplyAdd(x0, b1, c0_1);
+                c0_2 = Vector512.FusedMultiplyAdd(x0, b2, c0_2);
+                c0_3 = Vector512.FusedMultiplyAdd(x0, b3, c0_3);
+                var x1 = Vector512.Create(*(a0 + l1 + 2));
+                c1_0 = Vector512.FusedMultiplyAdd(x1, b0, c1_0);
+                c1_1 = Vector512.FusedMultiplyAdd(x1, b1, c1_1);
+                c1_2 = Vector512.FusedMultiplyAdd(x1, b2, c1_2);
+                c1_3 = Vector512.FusedMultiplyAdd(x1, b3, c1_3);
+                var x2 = Vector512.Create(*(a0 + l2 + 2));
+                c2_0 = Vector512.FusedMultiplyAdd(x2, b0, c2_0);
+                c2_1 = Vector512.FusedMultiplyAdd(x2, b1, c2_1);
+                c2_2 = Vector512.FusedMultiplyAdd(x2, b2, c2_2);
+                c2_3 = Vector512.FusedMultiplyAdd(x2, b3, c2_3);
+            }
+            {
+                var b0 = Vector512.Load(b + 3 * ldb + 0);
+                var b1 = Vector512.Load(b + 3 * ldb + 16);
+                var b2 = Vector512.Load(b + 3 * ldb + 32);
+                var b3 = Vector512.Load(b + 3 * ldb + 48);
+                var x0 = Vector512.Create(*(a0 + 3));
+                c0_0 = Vector512.FusedMultiplyAdd(x0, b0, c0_0);
+                c0_1 = Vector512.FusedMultiplyAdd(x0, b1, c0_1);
+                c0_2 = Vector512.FusedMultiplyAdd(x0, b2, c0_2);
+                c0_3 = Vector512.FusedMultiplyAdd(x0, b3, c0_3);
+                var x1 = Vector512.Create(*(a0 + l1 + 3));
+                c1_0 = Vector512.FusedMultiplyAdd(x1, b0, c1_0);
+                c1_1 = Vector512.FusedMultiplyAdd(x1, b1, c1_1);
+                c1_2 = Vector512.FusedMultiplyAdd(x1, b2, c1_2);
+                c1_3 = Vector512.FusedMultiplyAdd(x1, b3, c1_3);
+                var x2 = Vector512.Create(*(a0 + l2 + 3));
+                c2_0 = Vector512.FusedMultiplyAdd(x2, b0, c2_0);
+                c2_1 = Vector512.FusedMultiplyAdd(x2, b1, c2_1);
+                c2_2 = Vector512.FusedMultiplyAdd(x2, b2, c2_2);
+                c2_3 = Vector512.FusedMultiplyAdd(x2, b3, c2_3);
+            }
+            b += 4 * ldb;
+            a0 += 4;
+        }
+        for (; p < kc; p++)
+        {
+            var b0 = Vector512.Load(b + 0);
+            var b1 = Vector512.Load(b + 16);
+            var b2 = Vector512.Load(b + 32);
+            var b3 = Vector512.Load(b + 48);
+            var x0 = Vector512.Create(*(a0 + 0));
+            c0_0 = Vector512.FusedMultiplyAdd(x0, b0, c0_0);
+            c0_1 = Vector512.FusedMultiplyAdd(x0, b1, c0_1);
+            c0_2 = Vector512.FusedMultiplyAdd(x0, b2, c0_2);
+            c0_3 = Vector512.FusedMultiplyAdd(x0, b3, c0_3);
+            var x1 = Vector512.Create(*(a0 + l1 + 0));
+            c1_0 = Vector512.FusedMultiplyAdd(x1, b0, c1_0);
+            c1_1 = Vector512.FusedMultiplyAdd(x1, b1, c1_1);
+            c1_2 = Vector512.FusedMultiplyAdd(x1, b2, c1_2);
+            c1_3 = Vector512.FusedMultiplyAdd(x1, b3, c1_3);
+            var x2 = Vector512.Create(*(a0 + l2 + 0));
+            c2_0 = Vector512.FusedMultiplyAdd(x2, b0, c2_0);
+            c2_1 = Vector512.FusedMultiplyAdd(x2, b1, c2_1);
+            c2_2 = Vector512.FusedMultiplyAdd(x2, b2, c2_2);
+            c2_3 = Vector512.FusedMultiplyAdd(x2, b3, c2_3);
+            b += 1 * ldb;
+            a0 += 1;
+        }
+        c0_0.Store(c + 0 * ldc + 0);
+        c0_1.Store(c + 0 * ldc + 16);
+        c0_2.Store(c + 0 * ldc + 32);
+        c0_3.Store(c + 0 * ldc + 48);
+        c1_0.Store(c + 1 * ldc + 0);
+        c1_1.Store(c + 1 * ldc + 16);
+        c1_2.Store(c + 1 * ldc + 32);
+        c1_3.Store(c + 1 * ldc + 48);
+        c2_0.Store(c + 2 * ldc + 0);
+        c2_1.Store(c + 2 * ldc + 16);
+        c2_2.Store(c + 2 * ldc + 32);
+        c2_3.Store(c + 2 * ldc + 48);
+    }
+
+    /// <summary>C[3x64] (+)= A·B over kc steps; A read as Aᵀ in place (row p of the stored A at a + p·lda), B read in place with row stride ldb.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void ColsDirect3x64(int kc, float* a, nint lda, float* b, nint ldb, float* c, nint ldc, bool load)
+    {
+        Vector512<float> c0_0;
+        Vector512<float> c0_1;
+        Vector512<float> c0_2;
+        Vector512<float> c0_3;
+        Vector512<float> c1_0;
+        Vector512<float> c1_1;
+        Vector512<float> c1_2;
+        Vector512<float> c1_3;
+        Vector512<float> c2_0;
+        Vector512<float> c2_1;
+        Vector512<float> c2_2;
+        Vector512<float> c2_3;
+        if (load)
+        {
+            c0_0 = Vector512.Load(c + 0 * ldc + 0);
+            c0_1 = Vector512.Load(c + 0 * ldc + 16);
+            c0_2 = Vector512.Load(c + 0 * ldc + 32);
+            c0_3 = Vector512.Load(c + 0 * ldc + 48);
+            c1_0 = Vector512.Load(c + 1 * ldc + 0);
+            c1_1 = Vector512.Load(c + 1 * ldc + 16);
+            c1_2 = Vector512.Load(c + 1 * ldc + 32);
+            c1_3 = Vector512.Load(c + 1 * ldc + 48);
+            c2_0 = Vector512.Load(c + 2 * ldc + 0);
+            c2_1 = Vector512.Load(c + 2 * ldc + 16);
+            c2_2 = Vector512.Load(c + 2 * ldc + 32);
+            c2_3 = Vector512.Load(c + 2 * ldc + 48);
+        }
+        else
+        {
+            c0_0 = Vector512<float>.Zero;
+            c0_1 = Vector512<float>.Zero;
+            c0_2 = Vector512<float>.Zero;
+            c0_3 = Vector512<float>.Zero;
+            c1_0 = Vector512<float>.Zero;
+            c1_1 = Vector512<float>.Zero;
+            c1_2 = Vector512<float>.Zero;
+            c1_3 = Vector512<float>.Zero;
+            c2_0 = Vector512<float>.Zero;
+            c2_1 = Vector512<float>.Zero;
+            c2_2 = Vector512<float>.Zero;
+            c2_3 = Vector512<float>.Zero;
+        }
+        nint l1 = lda, l2 = 2 * lda, l3 = 3 * lda;
+        int p = 0;
+        for (; p + 4 <= kc; p += 4)
+        {
+            {
+                var b0 = Vector512.Load(b + 0);
+                var b1 = Vector512.Load(b + 16);
+                var b2 = Vector512.Load(b + 32);
+                var b3 = Vector512.Load(b + 48);
+                var x0 = Vector512.Create(a[0]);
+                c0_0 = Vector512.FusedMultiplyAdd(x0, b0, c0_0);
+                c0_1 = Vector512.FusedMultiplyAdd(x0, b1, c0_1);
+                c0_2 = Vector512.FusedMultiplyAdd(x0, b2, c0_2);
+                c0_3 = Vector512.FusedMultiplyAdd(x0, b3, c0_3);
+                var x1 = Vector512.Create(a[1]);
+                c1_0 = Vector512.FusedMultiplyAdd(x1, b0, c1_0);
+                c1_1 = Vector512.FusedMultiplyAdd(x1, b1, c1_1);
+                c1_2 = Vector512.FusedMultiplyAdd(x1, b2, c1_2);
+                c1_3 = Vector512.FusedMultiplyAdd(x1, b3, c1_3);
+                var x2 = Vector512.Create(a[2]);
+                c2_0 = Vector512.FusedMultiplyAdd(x2, b0, c2_0);
+                c2_1 = Vector512.FusedMultiplyAdd(x2, b1, c2_1);
+                c2_2 = Vector512.FusedMultiplyAdd(x2, b2, c2_2);
+                c2_3 = Vector512.FusedMultiplyAdd(x2, b3, c2_3);
+            }
+            {
+                var b0 = Vector512.Load(b + ldb + 0);
+                var b1 = Vector512.Load(b + ldb + 16);
+                var b2 = Vector512.Load(b + ldb + 32);
+                var b3 = Vector512.Load(b + ldb + 48);
+                var x0 = Vector512.Create(*(a + l1 + 0));
+                c0_0 = Vector512.FusedMultiplyAdd(x0, b0, c0_0);
+                c0_1 = Vector512.FusedMultiplyAdd(x0, b1, c0_1);
+                c0_2 = Vector512.FusedMultiplyAdd(x0, b2, c0_2);
+                c0_3 = Vector512.FusedMultiplyAdd(x0, b3, c0_3);
+                var x1 = Vector512.Create(*(a + l1 + 1));
+                c1_0 = Vector512.FusedMultiplyAdd(x1, b0, c1_0);
+                c1_1 = Vector512.FusedMultiplyAdd(x1, b1, c1_1);
+                c1_2 = Vector512.FusedMultiplyAdd(x1, b2, c1_2);
+                c1_3 = Vector512.FusedMultiplyAdd(x1, b3, c1_3);
+                var x2 = Vector512.Create(*(a + l1 + 2));
+                c2_0 = Vector512.FusedMultiplyAdd(x2, b0, c2_0);
+                c2_1 = Vector512.FusedMultiplyAdd(x2, b1, c2_1);
+                c2_2 = Vector512.FusedMultiplyAdd(x2, b2, c2_2);
+                c2_3 = Vector512.FusedMultiplyAdd(x2, b3, c2_3);
+            }
+            {
+                var b0 = Vector512.Load(b + 2 * ldb + 0);
+                var b1 = Vector512.Load(b + 2 * ldb + 16);
+                var b2 = Vector512.Load(b + 2 * ldb + 32);
+                var b3 = Vector512.Load(b + 2 * ldb + 48);
+                var x0 = Vector512.Create(*(a + l2 + 0));
+                c0_0 = Vector512.FusedMultiplyAdd(x0, b0, c0_0);
+                c0_1 = Vector512.FusedMultiplyAdd(x0, b1, c0_1);
+                c0_2 = Vector512.FusedMultiplyAdd(x0, b2, c0_2);
+                c0_3 = Vector512.FusedMultiplyAdd(x0, b3, c0_3);
+                var x1 = Vector512.Create(*(a + l2 + 1));
+                c1_0 = Vector512.FusedMultiplyAdd(x1, b0, c1_0);
+                c1_1 = Vector512.FusedMultiplyAdd(x1, b1, c1_1);
+                c1_2 = Vector512.FusedMultiplyAdd(x1, b2, c1_2);
+                c1_3 = Vector512.FusedMultiplyAdd(x1, b3, c1_3);
+                var x2 = Vector512.Create(*(a + l2 + 2));
+                c2_0 = Vector512.FusedMultiplyAdd(x2, b0, c2_0);
+                c2_1 = Vector512.FusedMultiplyAdd(x2, b1, c2_1);
+                c2_2 = Vector512.FusedMultiplyAdd(x2, b2, c2_2);
+                c2_3 = Vector512.FusedMultiplyAdd(x2, b3, c2_3);
+            }
+            {
+                var b0 = Vector512.Load(b + 3 * ldb + 0);
+                var b1 = Vector512.Load(b + 3 * ldb + 16);
+                var b2 = Vector512.Load(b + 3 * ldb + 32);
+                var b3 = Vector512.Load(b + 3 * ldb + 48);
+                var x0 = Vector512.Create(*(a + l3 + 0));
+                c0_0 = Vector512.FusedMultiplyAdd(x0, b0, c0_0);
+                c0_1 = Vector512.FusedMultiplyAdd(x0, b1, c0_1);
+                c0_2 = Vector512.FusedMultiplyAdd(x0, b2, c0_2);
+                c0_3 = Vector512.FusedMultiplyAdd(x0, b3, c0_3);
+                var x1 = Vector512.Create(*(a + l3 + 1));
+                c1_0 = Vector512.FusedMultiplyAdd(x1, b0, c1_0);
+                c1_1 = Vector512.FusedMultiplyAdd(x1, b1, c1_1);
+                c1_2 = Vector512.FusedMultiplyAdd(x1, b2, c1_2);
+                c1_3 = Vector512.FusedMultiplyAdd(x1, b3, c1_3);
+                var x2 = Vector512.Create(*(a + l3 + 2));
+                c2_0 = Vector512.FusedMultiplyAdd(x2, b0, c2_0);
+                c2_1 = Vector512.FusedMultiplyAdd(x2, b1, c2_1);
+                c2_2 = Vector512.FusedMultiplyAdd(x2, b2, c2_2);
+                c2_3 = Vector512.FusedMultiplyAdd(x2, b3, c2_3);
+            }
+            b += 4 * ldb;
+            a += 4 * lda;
+        }
+        for (; p < kc; p++)
+        {
+            var b0 = Vector512.Load(b + 0);
+            var b1 = Vector512.Load(b + 16);
+            var b2 = Vector512.Load(b + 32);
+            var b3 = Vector512.Load(b + 48);
+            var x0 = Vector512.Create(a[0]);
+            c0_0 = Vector512.FusedMultiplyAdd(x0, b0, c0_0);
+            c0_1 = Vector512.FusedMultiplyAdd(x0, b1, c0_1);
+            c0_2 = Vector512.FusedMultiplyAdd(x0, b2, c0_2);
+            c0_3 = Vector512.FusedMultiplyAdd(x0, b3, c0_3);
+            var x1 = Vector512.Create(a[1]);
+            c1_0 = Vector512.FusedMultiplyAdd(x1, b0, c1_0);
+            c1_1 = Vector512.FusedMultiplyAdd(x1, b1, c1_1);
+            c1_2 = Vector512.FusedMultiplyAdd(x1, b2, c1_2);
+            c1_3 = Vector512.FusedMultiplyAdd(x1, b3, c1_3);
+            var x2 = Vector512.Create(a[2]);
+            c2_0 = Vector512.FusedMultiplyAdd(x2, b0, c2_0);
+            c2_1 = Vector512.FusedMultiplyAdd(x2, b1, c2_1);
+            c2_2 = Vector512.FusedMultiplyAdd(x2, b2, c2_2);
+            c2_3 = Vector512.FusedMultiplyAdd(x2, b3, c2_3);
+            b += 1 * ldb;
+            a += lda;
+        }
+        c0_0.Store(c + 0 * ldc + 0);
+        c0_1.Store(c + 0 * ldc + 16);
+        c0_2.Store(c + 0 * ldc + 32);
+        c0_3.Store(c + 0 * ldc + 48);
+        c1_0.Store(c + 1 * ldc + 0);
+        c1_1.Store(c + 1 * ldc + 16);
+        c1_2.Store(c + 1 * ldc + 32);
+        c1_3.Store(c + 1 * ldc + 48);
+        c2_0.Store(c + 2 * ldc + 0);
+        c2_1.Store(c + 2 * ldc + 16);
+        c2_2.Store(c + 2 * ldc + 32);
+        c2_3.Store(c + 2 * ldc + 48);
+    }
+
+    /// <summary>C[2x64] (+)= A·B over kc steps; A row-major with row stride lda, B read in place with row stride ldb.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void RowsDirect2x64(int kc, float* a, nint lda, float* b, nint ldb, float* c, nint ldc, bool load)
+    {
+        Vector512<float> c0_0;
+        Vector512<float> c0_1;
+        Vector512<float> c0_2;
+        Vector512<float> c0_3;
+        Vector512<float> c1_0;
+        Vector512<float> c1_1;
+        Vector512<float> c1_2;
+        Vector512<float> c1_3;
+        if (load)
+        {
+            c0_0 = Vector512.Load(c + 0 * ldc + 0);
+            c0_1 = Vector512.Load(c + 0 * ldc + 16);
+            c0_2 = Vector512.Load(c + 0 * ldc + 32);
+            c0_3 = Vector512.Load(c + 0 * ldc + 48);
+            c1_0 = Vector512.Load(c + 1 * ldc + 0);
+            c1_1 = Vector512.Load(c + 1 * ldc + 16);
+            c1_2 = Vector512.Load(c + 1 * ldc + 32);
+            c1_3 = Vector512.Load(c + 1 * ldc + 48);
+        }
+        else
+        {
+            c0_0 = Vector512<float>.Zero;
+            c0_1 = Vector512<float>.Zero;
+            c0_2 = Vector512<float>.Zero;
+            c0_3 = Vector512<float>.Zero;
+            c1_0 = Vector512<float>.Zero;
+            c1_1 = Vector512<float>.Zero;
+            c1_2 = Vector512<float>.Zero;
+            c1_3 = Vector512<float>.Zero;
+        }
+        nint l1 = lda;
+        float* a0 = a + 0 * lda;
+        int p = 0;
+        for (; p + 4 <= kc; p += 4)
+        {
+            {
+                var b0 = Vector512.Load(b + 0);
+                var b1 = Vector512.Load(b + 16);
+                var b2 = Vector512.Load(b + 32);
+                var b3 = Vector512.Load(b + 48);
+                var x0 = Vector512.Create(*(a0 + 0));
+                c0_0 = Vector512.FusedMultiplyAdd(x0, b0, c0_0);
+                c0_1 = Vector512.FusedMultiplyAdd(x0, b1, c0_1);
+                c0_2 = Vector512.FusedMultiplyAdd(x0, b2, c0_2);
+                c0_3 = Vector512.FusedMultiplyAdd(x0, b3, c0_3);
+                var x1 = Vector512.Create(*(a0 + l1 + 0));
+                c1_0 = Vector512.FusedMultiplyAdd(x1, b0, c1_0);
+                c1_1 = Vector512.FusedMultiplyAdd(x1, b1, c1_1);
+                c1_2 = Vector512.FusedMultiplyAdd(x1, b2, c1_2);
+                c1_3 = Vector512.FusedMultiplyAdd(x1, b3, c1_3);
+            }
+            {
+                var b0 = Vector512.Load(b + ldb + 0);
+                var b1 = Vector512.Load(b + ldb + 16);
+                var b2 = Vector512.Load(b + ldb + 32);
+                var b3 = Vector512.Load(b + ldb + 48);
+                var x0 = Vector512.Create(*(a0 + 1));
+                c0_0 = Vector512.FusedMultiplyAdd(x0, b0, c0_0);
+                c0_1 = Vector512.FusedMultiplyAdd(x0, b1, c0_1);
+                c0_2 = Vector512.FusedMultiplyAdd(x0, b2, c0_2);
+                c0_3 = Vector512.FusedMultiplyAdd(x0, b3, c0_3);
+                var x1 = Vector512.Create(*(a0 + l1 + 1));
+                c1_0 = Vector512.FusedMultiplyAdd(x1, b0, c1_0);
+                c1_1 = Vector512.FusedMultiplyAdd(x1, b1, c1_1);
+                c1_2 = Vector512.FusedMultiplyAdd(x1, b2, c1_2);
+                c1_3 = Vector512.FusedMultiplyAdd(x1, b3, c1_3);
+            }
+            {
+                var b0 = Vector512.Load(b + 2 * ldb + 0);
+                var b1 = Vector512.Load(b + 2 * ldb + 16);
+                var b2 = Vector512.Load(b + 2 * ldb + 32);
+                var b3 = Vector512.Load(b + 2 * ldb + 48);
+                var x0 = Vector512.Create(*(a0 + 2));
+                c0_0 = Vector512.FusedMultiplyAdd(x0, b0, c0_0);
+                c0_1 = Vector512.FusedMultiplyAdd(x0, b1, c0_1);
+                c0_2 = Vector512.FusedMultiplyAdd(x0, b2, c0_2);
+                c0_3 = Vector512.FusedMultiplyAdd(x0, b3, c0_3);
+                var x1 = Vector512.Create(*(a0 + l1 + 2));
+                c1_0 = Vector512.FusedMultiplyAdd(x1, b0, c1_0);
+                c1_1 = Vector512.FusedMultiplyAdd(x1, b1, c1_1);
+                c1_2 = Vector512.FusedMultiplyAdd(x1, b2, c1_2);
+                c1_3 = Vector512.FusedMultiplyAdd(x1, b3, c1_3);
+            }
+            {
+                var b0 = Vector512.Load(b + 3 * ldb + 0);
+                var b1 = Vector512.Load(b + 3 * ldb + 16);
+                var b2 = Vector512.Load(b + 3 * ldb + 32);
+                var b3 = Vector512.Load(b + 3 * ldb + 48);
+                var x0 = Vector512.Create(*(a0 + 3));
+                c0_0 = Vector512.FusedMultiplyAdd(x0, b0, c0_0);
+                c0_1 = Vector512.FusedMultiplyAdd(x0, b1, c0_1);
+                c0_2 = Vector512.FusedMultiplyAdd(x0, b2, c0_2);
+                c0_3 = Vector512.FusedMultiplyAdd(x0, b3, c0_3);
+                var x1 = Vector512.Create(*(a0 + l1 + 3));
+                c1_0 = Vector512.FusedMultiplyAdd(x1, b0, c1_0);
+                c1_1 = Vector512.FusedMultiplyAdd(x1, b1, c1_1);
+                c1_2 = Vector512.FusedMultiplyAdd(x1, b2, c1_2);
+                c1_3 = Vector512.FusedMultiplyAdd(x1, b3, c1_3);
+            }
+            b += 4 * ldb;
+            a0 += 4;
+        }
+        for (; p < kc; p++)
+        {
+            var b0 = Vector512.Load(b + 0);
+            var b1 = Vector512.Load(b + 16);
+            var b2 = Vector512.Load(b + 32);
+            var b3 = Vector512.Load(b + 48);
+            var x0 = Vector512.Create(*(a0 + 0));
+            c0_0 = Vector512.FusedMultiplyAdd(x0, b0, c0_0);
+            c0_1 = Vector512.FusedMultiplyAdd(x0, b1, c0_1);
+            c0_2 = Vector512.FusedMultiplyAdd(x0, b2, c0_2);
+            c0_3 = Vector512.FusedMultiplyAdd(x0, b3, c0_3);
+            var x1 = Vector512.Create(*(a0 + l1 + 0));
+            c1_0 = Vector512.FusedMultiplyAdd(x1, b0, c1_0);
+            c1_1 = Vector512.FusedMultiplyAdd(x1, b1, c1_1);
+            c1_2 = Vector512.FusedMultiplyAdd(x1, b2, c1_2);
+            c1_3 = Vector512.FusedMultiplyAdd(x1, b3, c1_3);
+            b += 1 * ldb;
+            a0 += 1;
+        }
+        c0_0.Store(c + 0 * ldc + 0);
+        c0_1.Store(c + 0 * ldc + 16);
+        c0_2.Store(c + 0 * ldc + 32);
+        c0_3.Store(c + 0 * ldc + 48);
+        c1_0.Store(c + 1 * ldc + 0);
+        c1_1.Store(c + 1 * ldc + 16);
+        c1_2.Store(c + 1 * ldc + 32);
+        c1_3.Store(c + 1 * ldc + 48);
+    }
+
+    /// <summary>C[2x64] (+)= A·B over kc steps; A read as Aᵀ in place (row p of the stored A at a + p·lda), B read in place with row stride ldb.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void ColsDirect2x64(int kc, float* a, nint lda, float* b, nint ldb, float* c, nint ldc, bool load)
+    {
+        Vector512<float> c0_0;
+        Vector512<float> c0_1;
+        Vector512<float> c0_2;
+        Vector512<float> c0_3;
+        Vector512<float> c1_0;
+        Vector512<float> c1_1;
+        Vector512<float> c1_2;
+        Vector512<float> c1_3;
+        if (load)
+        {
+            c0_0 = Vector512.Load(c + 0 * ldc + 0);
+            c0_1 = Vector512.Load(c + 0 * ldc + 16);
+            c0_2 = Vector512.Load(c + 0 * ldc + 32);
+            c0_3 = Vector512.Load(c + 0 * ldc + 48);
+            c1_0 = Vector512.Load(c + 1 * ldc + 0);
+            c1_1 = Vector512.Load(c + 1 * ldc + 16);
+            c1_2 = Vector512.Load(c + 1 * ldc + 32);
+            c1_3 = Vector512.Load(c + 1 * ldc + 48);
+        }
+        else
+        {
+            c0_0 = Vector512<float>.Zero;
+            c0_1 = Vector512<float>.Zero;
+            c0_2 = Vector512<float>.Zero;
+            c0_3 = Vector512<float>.Zero;
+            c1_0 = Vector512<float>.Zero;
+            c1_1 = Vector512<float>.Zero;
+            c1_2 = Vector512<float>.Zero;
+            c1_3 = Vector512<float>.Zero;
+        }
+        nint l1 = lda, l2 = 2 * lda, l3 = 3 * lda;
+        int p = 0;
+        for (; p + 4 <= kc; p += 4)
+        {
+            {
+                var b0 = Vector512.Load(b + 0);
+                var b1 = Vector512.Load(b + 16);
+                var b2 = Vector512.Load(b + 32);
+                var b3 = Vector512.Load(b + 48);
+                var x0 = Vector512.Create(a[0]);
+                c0_0 = Vector512.FusedMultiplyAdd(x0, b0, c0_0);
+                c0_1 = Vector512.FusedMultiplyAdd(x0, b1, c0_1);
+                c0_2 = Vector512.FusedMultiplyAdd(x0, b2, c0_2);
+                c0_3 = Vector512.FusedMultiplyAdd(x0, b3, c0_3);
+                var x1 = Vector512.Create(a[1]);
+                c1_0 = Vector512.FusedMultiplyAdd(x1, b0, c1_0);
+                c1_1 = Vector512.FusedMultiplyAdd(x1, b1, c1_1);
+                c1_2 = Vector512.FusedMultiplyAdd(x1, b2, c1_2);
+                c1_3 = Vector512.FusedMultiplyAdd(x1, b3, c1_3);
+            }
+            {
+                var b0 = Vector512.Load(b + ldb + 0);
+                var b1 = Vector512.Load(b + ldb + 16);
+                var b2 = Vector512.Load(b + ldb + 32);
+                var b3 = Vector512.Load(b + ldb + 48);
+                var x0 = Vector512.Create(*(a + l1 + 0));
+                c0_0 = Vector512.FusedMultiplyAdd(x0, b0, c0_0);
+                c0_1 = Vector512.FusedMultiplyAdd(x0, b1, c0_1);
+                c0_2 = Vector512.FusedMultiplyAdd(x0, b2, c0_2);
+                c0_3 = Vector512.FusedMultiplyAdd(x0, b3, c0_3);
+                var x1 = Vector512.Create(*(a + l1 + 1));
+                c1_0 = Vector512.FusedMultiplyAdd(x1, b0, c1_0);
+                c1_1 = Vector512.FusedMultiplyAdd(x1, b1, c1_1);
+                c1_2 = Vector512.FusedMultiplyAdd(x1, b2, c1_2);
+                c1_3 = Vector512.FusedMultiplyAdd(x1, b3, c1_3);
+            }
+            {
+                var b0 = Vector512.Load(b + 2 * ldb + 0);
+                var b1 = Vector512.Load(b + 2 * ldb + 16);
+                var b2 = Vector512.Load(b + 2 * ldb + 32);
+                var b3 = Vector512.Load(b + 2 * ldb + 48);
+                var x0 = Vector512.Create(*(a + l2 + 0));
+                c0_0 = Vector512.FusedMultiplyAdd(x0, b0, c0_0);
+                c0_1 = Vector512.FusedMultiplyAdd(x0, b1, c0_1);
+                c0_2 = Vector512.FusedMultiplyAdd(x0, b2, c0_2);
+                c0_3 = Vector512.FusedMultiplyAdd(x0, b3, c0_3);
+                var x1 = Vector512.Create(*(a + l2 + 1));
+                c1_0 = Vector512.FusedMultiplyAdd(x1, b0, c1_0);
+                c1_1 = Vector512.FusedMultiplyAdd(x1, b1, c1_1);
+                c1_2 = Vector512.FusedMultiplyAdd(x1, b2, c1_2);
+                c1_3 = Vector512.FusedMultiplyAdd(x1, b3, c1_3);
+            }
+            {
+                var b0 = Vector512.Load(b + 3 * ldb + 0);
+                var b1 = Vector512.Load(b + 3 * ldb + 16);
+                var b2 = Vector512.Load(b + 3 * ldb + 32);
+                var b3 = Vector512.Load(b + 3 * ldb + 48);
+                var x0 = Vector512.Create(*(a + l3 + 0));
+                c0_0 = Vector512.FusedMultiplyAdd(x0, b0, c0_0);
+                c0_1 = Vector512.FusedMultiplyAdd(x0, b1, c0_1);
+                c0_2 = Vector512.FusedMultiplyAdd(x0, b2, c0_2);
+                c0_3 = Vector512.FusedMultiplyAdd(x0, b3, c0_3);
+                var x1 = Vector512.Create(*(a + l3 + 1));
+                c1_0 = Vector512.FusedMultiplyAdd(x1, b0, c1_0);
+                c1_1 = Vector512.FusedMultiplyAdd(x1, b1, c1_1);
+                c1_2 = Vector512.FusedMultiplyAdd(x1, b2, c1_2);
+                c1_3 = Vector512.FusedMultiplyAdd(x1, b3, c1_3);
+            }
+            b += 4 * ldb;
+            a += 4 * lda;
+        }
+        for (; p < kc; p++)
+        {
+            var b0 = Vector512.Load(b + 0);
+            var b1 = Vector512.Load(b + 16);
+            var b2 = Vector512.Load(b + 32);
+            var b3 = Vector512.Load(b + 48);
+            var x0 = Vector512.Create(a[0]);
+            c0_0 = Vector512.FusedMultiplyAdd(x0, b0, c0_0);
+            c0_1 = Vector512.FusedMultiplyAdd(x0, b1, c0_1);
+            c0_2 = Vector512.FusedMultiplyAdd(x0, b2, c0_2);
+            c0_3 = Vector512.FusedMultiplyAdd(x0, b3, c0_3);
+            var x1 = Vector512.Create(a[1]);
+            c1_0 = Vector512.FusedMultiplyAdd(x1, b0, c1_0);
+            c1_1 = Vector512.FusedMultiplyAdd(x1, b1, c1_1);
+            c1_2 = Vector512.FusedMultiplyAdd(x1, b2, c1_2);
+            c1_3 = Vector512.FusedMultiplyAdd(x1, b3, c1_3);
+            b += 1 * ldb;
+            a += lda;
+        }
+        c0_0.Store(c + 0 * ldc + 0);
+        c0_1.Store(c + 0 * ldc + 16);
+        c0_2.Store(c + 0 * ldc + 32);
+        c0_3.Store(c + 0 * ldc + 48);
+        c1_0.Store(c + 1 * ldc + 0);
+        c1_1.Store(c + 1 * ldc + 16);
+        c1_2.Store(c + 1 * ldc + 32);
+        c1_3.Store(c + 1 * ldc + 48);
+    }
+
+    /// <summary>C[1x64] (+)= A·B over kc steps; A row-major with row stride lda, B read in place with row stride ldb.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void RowsDirect1x64(int kc, float* a, nint lda, float* b, nint ldb, float* c, nint ldc, bool load)
+    {
+        Vector512<float> c0_0;
+        Vector512<float> c0_1;
+        Vector512<float> c0_2;
+        Vector512<float> c0_3;
+        if (load)
+        {
+            c0_0 = Vector512.Load(c + 0 * ldc + 0);
+            c0_1 = Vector512.Load(c + 0 * ldc + 16);
+            c0_2 = Vector512.Load(c + 0 * ldc + 32);
+            c0_3 = Vector512.Load(c + 0 * ldc + 48);
+        }
+        else
+        {
+            c0_0 = Vector512<float>.Zero;
+            c0_1 = Vector512<float>.Zero;
+            c0_2 = Vector512<float>.Zero;
+            c0_3 = Vector512<float>.Zero;
+        }
+        float* a0 = a + 0 * lda;
+        int p = 0;
+        for (; p + 4 <= kc; p += 4)
+        {
+            {
+                var b0 = Vector512.Load(b + 0);
+                var b1 = Vector512.Load(b + 16);
+                var b2 = Vector512.Load(b + 32);
+                var b3 = Vector512.Load(b + 48);
+                var x0 = Vector512.Create(*(a0 + 0));
+                c0_0 = Vector512.FusedMultiplyAdd(x0, b0, c0_0);
+                c0_1 = Vector512.FusedMultiplyAdd(x0, b1, c0_1);
+                c0_2 = Vector512.FusedMultiplyAdd(x0, b2, c0_2);
+                c0_3 = Vector512.FusedMultiplyAdd(x0, b3, c0_3);
+            }
+            {
+                var b0 = Vector512.Load(b + ldb + 0);
+                var b1 = Vector512.Load(b + ldb + 16);
+                var b2 = Vector512.Load(b + ldb + 32);
+                var b3 = Vector512.Load(b + ldb + 48);
+                var x0 = Vector512.Create(*(a0 + 1));
+                c0_0 = Vector512.FusedMultiplyAdd(x0, b0, c0_0);
+                c0_1 = Vector512.FusedMultiplyAdd(x0, b1, c0_1);
+                c0_2 = Vector512.FusedMultiplyAdd(x0, b2, c0_2);
+                c0_3 = Vector512.FusedMultiplyAdd(x0, b3, c0_3);
+            }
+            {
+                var b0 = Vector512.Load(b + 2 * ldb + 0);
+                var b1 = Vector512.Load(b + 2 * ldb + 16);
+                var b2 = Vector512.Load(b + 2 * ldb + 32);
+                var b3 = Vector512.Load(b + 2 * ldb + 48);
+                var x0 = Vector512.Create(*(a0 + 2));
+                c0_0 = Vector512.FusedMultiplyAdd(x0, b0, c0_0);
+                c0_1 = Vector512.FusedMultiplyAdd(x0, b1, c0_1);
+                c0_2 = Vector512.FusedMultiplyAdd(x0, b2, c0_2);
+                c0_3 = Vector512.FusedMultiplyAdd(x0, b3, c0_3);
+            }
+            {
+                var b0 = Vector512.Load(b + 3 * ldb + 0);
+                var b1 = Vector512.Load(b + 3 * ldb + 16);
+                var b2 = Vector512.Load(b + 3 * ldb + 32);
+                var b3 = Vector512.Load(b + 3 * ldb + 48);
+                var x0 = Vector512.Create(*(a0 + 3));
+                c0_0 = Vector512.FusedMultiplyAdd(x0, b0, c0_0);
+                c0_1 = Vector512.FusedMultiplyAdd(x0, b1, c0_1);
+                c0_2 = Vector512.FusedMultiplyAdd(x0, b2, c0_2);
+                c0_3 = Vector512.FusedMultiplyAdd(x0, b3, c0_3);
+            }
+            b += 4 * ldb;
+            a0 += 4;
+        }
+        for (; p < kc; p++)
+        {
+            var b0 = Vector512.Load(b + 0);
+            var b1 = Vector512.Load(b + 16);
+            var b2 = Vector512.Load(b + 32);
+            var b3 = Vector512.Load(b + 48);
+            var x0 = Vector512.Create(*(a0 + 0));
+            c0_0 = Vector512.FusedMultiplyAdd(x0, b0, c0_0);
+            c0_1 = Vector512.FusedMultiplyAdd(x0, b1, c0_1);
+            c0_2 = Vector512.FusedMultiplyAdd(x0, b2, c0_2);
+            c0_3 = Vector512.FusedMultiplyAdd(x0, b3, c0_3);
+            b += 1 * ldb;
+            a0 += 1;
+        }
+        c0_0.Store(c + 0 * ldc + 0);
+        c0_1.Store(c + 0 * ldc + 16);
+        c0_2.Store(c + 0 * ldc + 32);
+        c0_3.Store(c + 0 * ldc + 48);
+    }
+
+    /// <summary>C[1x64] (+)= A·B over kc steps; A read as Aᵀ in place (row p of the stored A at a + p·lda), B read in place with row stride ldb.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void ColsDirect1x64(int kc, float* a, nint lda, float* b, nint ldb, float* c, nint ldc, bool load)
+    {
+        Vector512<float> c0_0;
+        Vector512<float> c0_1;
+        Vector512<float> c0_2;
+        Vector512<float> c0_3;
+        if (load)
+        {
+            c0_0 = Vector512.Load(c + 0 * ldc + 0);
+            c0_1 = Vector512.Load(c + 0 * ldc + 16);
+            c0_2 = Vector512.Load(c + 0 * ldc + 32);
+            c0_3 = Vector512.Load(c + 0 * ldc + 48);
+        }
+        else
+        {
+            c0_0 = Vector512<float>.Zero;
+            c0_1 = Vector512<float>.Zero;
+            c0_2 = Vector512<float>.Zero;
+            c0_3 = Vector512<float>.Zero;
+        }
+        nint l1 = lda, l2 = 2 * lda, l3 = 3 * lda;
+        int p = 0;
+        for (; p + 4 <= kc; p += 4)
+        {
+            {
+                var b0 = Vector512.Load(b + 0);
+                var b1 = Vector512.Load(b + 16);
+                var b2 = Vector512.Load(b + 32);
+                var b3 = Vector512.Load(b + 48);
+                var x0 = Vector512.Create(a[0]);
+                c0_0 = Vector512.FusedMultiplyAdd(x0, b0, c0_0);
+                c0_1 = Vector512.FusedMultiplyAdd(x0, b1, c0_1);
+                c0_2 = Vector512.FusedMultiplyAdd(x0, b2, c0_2);
+                c0_3 = Vector512.FusedMultiplyAdd(x0, b3, c0_3);
+            }
+            {
+                var b0 = Vector512.Load(b + ldb + 0);
+                var b1 = Vector512.Load(b + ldb + 16);
+                var b2 = Vector512.Load(b + ldb + 32);
+                var b3 = Vector512.Load(b + ldb + 48);
+                var x0 = Vector512.Create(*(a + l1 + 0));
+                c0_0 = Vector512.FusedMultiplyAdd(x0, b0, c0_0);
+                c0_1 = Vector512.FusedMultiplyAdd(x0, b1, c0_1);
+                c0_2 = Vector512.FusedMultiplyAdd(x0, b2, c0_2);
+                c0_3 = Vector512.FusedMultiplyAdd(x0, b3, c0_3);
+            }
+            {
+                var b0 = Vector512.Load(b + 2 * ldb + 0);
+                var b1 = Vector512.Load(b + 2 * ldb + 16);
+                var b2 = Vector512.Load(b + 2 * ldb + 32);
+                var b3 = Vector512.Load(b + 2 * ldb + 48);
+                var x0 = Vector512.Create(*(a + l2 + 0));
+                c0_0 = Vector512.FusedMultiplyAdd(x0, b0, c0_0);
+                c0_1 = Vector512.FusedMultiplyAdd(x0, b1, c0_1);
+                c0_2 = Vector512.FusedMultiplyAdd(x0, b2, c0_2);
+                c0_3 = Vector512.FusedMultiplyAdd(x0, b3, c0_3);
+            }
+            {
+                var b0 = Vector512.Load(b + 3 * ldb + 0);
+                var b1 = Vector512.Load(b + 3 * ldb + 16);
+                var b2 = Vector512.Load(b + 3 * ldb + 32);
+                var b3 = Vector512.Load(b + 3 * ldb + 48);
+                var x0 = Vector512.Create(*(a + l3 + 0));
+                c0_0 = Vector512.FusedMultiplyAdd(x0, b0, c0_0);
+                c0_1 = Vector512.FusedMultiplyAdd(x0, b1, c0_1);
+                c0_2 = Vector512.FusedMultiplyAdd(x0, b2, c0_2);
+                c0_3 = Vector512.FusedMultiplyAdd(x0, b3, c0_3);
+            }
+            b += 4 * ldb;
+            a += 4 * lda;
+        }
+        for (; p < kc; p++)
+        {
+            var b0 = Vector512.Load(b + 0);
+            var b1 = Vector512.Load(b + 16);
+            var b2 = Vector512.Load(b + 32);
+            var b3 = Vector512.Load(b + 48);
+            var x0 = Vector512.Create(a[0]);
+            c0_0 = Vector512.FusedMultiplyAdd(x0, b0, c0_0);
+            c0_1 = Vector512.FusedMultiplyAdd(x0, b1, c0_1);
+            c0_2 = Vector512.FusedMultiplyAdd(x0, b2, c0_2);
+            c0_3 = Vector512.FusedMultiplyAdd(x0, b3, c0_3);
+            b += 1 * ldb;
+            a += lda;
+        }
+        c0_0.Store(c + 0 * ldc + 0);
+        c0_1.Store(c + 0 * ldc + 16);
+        c0_2.Store(c + 0 * ldc + 32);
+        c0_3.Store(c + 0 * ldc + 48);
+    }
+
     /// <summary>C[6x16] (+)= A·B over kc steps; A packed [k][6], B packed [k][16].</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Packed6x16(int kc, float* a, float* b, float* c, nint ldc, bool load)
