@@ -106,6 +106,7 @@ internal static class ModelBench
         var adam = new AdamW(model.Parameters().ToList(), 1e-4f, 0.01f);
         void Once()
         {
+            using var scope = TensorScope.Begin(); // activations go back to the pool at the end of the step
             if (mode == "step")
             {
                 model.Train();

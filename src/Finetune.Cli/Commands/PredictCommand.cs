@@ -1,5 +1,4 @@
 using System.CommandLine;
-using System.Text;
 using System.Text.Json;
 using Finetune.Models;
 using Finetune.Tokenizers;
@@ -15,7 +14,7 @@ internal sealed class PredictCommand : ICliCommand
         var input = new Option<string>("--input") { Description = "JSONL file: {\"input_ids\": [...], \"attention_mask\": [...], \"token_type_ids\": [...]} or {\"text\": ..., \"text_pair\": ...} per line.", Required = true };
         var output = new Option<string>("--output") { Description = "JSONL file to write: {\"logits\", \"probs\", \"label\", \"score\"} per line.", Required = true };
         var batchSize = new Option<int>("--batch-size") { Description = "Examples per forward pass.", DefaultValueFactory = _ => 32 };
-        var cmd = new Command("predict", "Classify tokenized examples (JSONL) with a sequence-classification model.");
+        var cmd = new Command("predict", "Classify JSONL examples (token ids, or text with the folder's tokenizer) with a sequence-classification model.");
         cmd.Options.Add(model);
         cmd.Options.Add(input);
         cmd.Options.Add(output);

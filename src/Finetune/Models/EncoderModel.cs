@@ -10,10 +10,10 @@ public abstract class EncoderModel : PreTrainedModel
     {
     }
 
-    public abstract EncoderOutput Forward(EncoderInputs inputs, bool outputHiddenStates = false);
+    public abstract EncoderOutput Forward(EncoderInputs inputs, bool outputHiddenStates = false, bool outputAttentions = false);
 
-    public EncoderOutput Forward(IntTensor inputIds, IntTensor? attentionMask = null, IntTensor? tokenTypeIds = null, bool outputHiddenStates = false) =>
-        Forward(new EncoderInputs(inputIds, attentionMask, tokenTypeIds), outputHiddenStates);
+    public EncoderOutput Forward(IntTensor inputIds, IntTensor? attentionMask = null, IntTensor? tokenTypeIds = null, bool outputHiddenStates = false, bool outputAttentions = false) =>
+        Forward(new EncoderInputs(inputIds, attentionMask, tokenTypeIds), outputHiddenStates, outputAttentions);
 }
 
 /// <summary>
@@ -33,9 +33,9 @@ public abstract class SequenceClassificationModel : PreTrainedModel
     /// <summary>Logits [batch, num_labels] from the encoder's output.</summary>
     protected abstract Tensor Head(EncoderOutput encoded);
 
-    public SequenceClassifierOutput Forward(EncoderInputs inputs, Labels? labels = null, bool outputHiddenStates = false)
+    public SequenceClassifierOutput Forward(EncoderInputs inputs, Labels? labels = null, bool outputHiddenStates = false, bool outputAttentions = false)
     {
-        EncoderOutput encoded = Encoder.Forward(inputs, outputHiddenStates);
+        EncoderOutput encoded = Encoder.Forward(inputs, outputHiddenStates, outputAttentions);
         Tensor logits = Head(encoded);
         Tensor? loss = null;
         string? problem = null;
@@ -51,13 +51,15 @@ public abstract class SequenceClassificationModel : PreTrainedModel
             Logits = logits,
             HiddenStates = encoded.HiddenStates,
             PooledOutput = encoded.PooledOutput,
+            Attentions = encoded.Attentions,
             EmbeddingOutput = encoded.EmbeddingOutput,
             ProblemType = problem,
         };
     }
 
-    public SequenceClassifierOutput Forward(IntTensor inputIds, IntTensor? attentionMask = null, IntTensor? tokenTypeIds = null, Labels? labels = null, bool outputHiddenStates = false) =>
-        Forward(new EncoderInputs(inputIds, attentionMask, tokenTypeIds), labels, outputHiddenStates);
+    public SequenceClassifierOutput Forward(IntTensor inputIds, IntTensor? attentionMask = null, IntTensor? tokenTypeIds = null, Labels? labels = null,
+        bool outputHiddenStates = false, bool outputAttentions = false) =>
+        Forward(new EncoderInputs(inputIds, attentionMask, tokenTypeIds), labels, outputHiddenStates, outputAttentions);
 
     private Tensor Loss(Tensor logits, Labels labels, string problem, int batch)
     {

@@ -14,6 +14,9 @@ public sealed class EncoderOutput
     /// <summary>The input to the first layer, then each layer's output (num_hidden_layers + 1 tensors), when asked for.</summary>
     public IReadOnlyList<Tensor>? HiddenStates { get; init; }
 
+    /// <summary>Each layer's attention probabilities [batch, heads, seq, seq], when asked for.</summary>
+    public IReadOnlyList<Tensor>? Attentions { get; init; }
+
     /// <summary>The embeddings module's output (before any embedding→hidden projection; width embedding_size).</summary>
     public required Tensor EmbeddingOutput { get; init; }
 }
@@ -30,6 +33,8 @@ public sealed class SequenceClassifierOutput
     public IReadOnlyList<Tensor>? HiddenStates { get; init; }
 
     public Tensor? PooledOutput { get; init; }
+
+    public IReadOnlyList<Tensor>? Attentions { get; init; }
 
     public Tensor? EmbeddingOutput { get; init; }
 

@@ -71,21 +71,18 @@ public sealed class SequenceClassificationPredictor
             }
         }
         _model.Eval();
-        Tensor logits;
+        float[] logits;
+        using (TensorScope.Begin()) // every activation goes back to the pool when the batch is done
         using (Tensor.NoGrad())
         {
             var output = _model.Forward(new EncoderInputs(IntTensor.FromArray(ids, rows, len), IntTensor.FromArray(mask, rows, len),
                 anyTypes ? IntTensor.FromArray(types, rows, len) : null));
-            logits = output.Logits;
+            logits = output.Logits.ToArray();
         }
         int n = _model.NumLabels;
         var labels = _model.Config.Id2Label;
         var result = new Prediction[rows];
-        for (int r = 0; r < rows; r++)
-        {
-            float[] l = logits.Span.Slice(r * n, n).ToArray();
-            result[r] = Read(l, labels);
-        }
+        for (int r = 0; r < rows; r++) result[r] = Read(logits.AsSpan(r * n, n).ToArray(), labels);
         return result;
     }
 

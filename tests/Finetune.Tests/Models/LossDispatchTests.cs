@@ -88,4 +88,13 @@ public class LossDispatchTests
         Assert.Equal(alone[0], batched[2], 5);
         Assert.Equal(alone[1], batched[3], 5);
     }
+
+    [Fact]
+    public void InputsLongerThanThePositionTableAreAClearError()
+    {
+        var model = Tiny(2);
+        var ids = IntTensor.FromArray(Enumerable.Repeat(5, 17).ToArray(), 1, 17);
+        var e = Assert.Throws<FinetuneException>(() => model.Forward(ids));
+        Assert.Contains("16 position embeddings", e.Message);
+    }
 }

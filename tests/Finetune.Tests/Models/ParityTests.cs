@@ -44,7 +44,7 @@ public class ParityTests(ITestOutputHelper log)
         Assert.Empty(report.Unused);
         var (inputs, labels) = ReadInputs(dir);
         model.Eval();
-        var output = model.Forward(inputs, labels, outputHiddenStates: true);
+        var output = model.Forward(inputs, labels, outputHiddenStates: true, outputAttentions: true);
 
         using var expected = SafeTensors.Read(Path.Combine(dir, "outputs.safetensors"));
         void Check(string key, Tensor? actual)
@@ -60,6 +60,8 @@ public class ParityTests(ITestOutputHelper log)
         Assert.Equal(layers, output.HiddenStates!.Count);
         for (int i = 0; i < layers; i++) Check($"hidden_states.{i}", output.HiddenStates[i]);
         if (expected.Contains("pooler_output")) Check("pooler_output", output.PooledOutput);
+        Assert.Equal(layers - 1, output.Attentions!.Count);
+        for (int i = 0; expected.Contains($"attentions.{i}"); i++) Check($"attentions.{i}", output.Attentions[i]);
         float loss = expected.ReadFloat("loss")[0];
         Assert.True(Math.Abs(output.Loss!.Item() - loss) <= 1e-6 + 1e-5 * Math.Abs(loss), $"loss {output.Loss.Item()} vs {loss}");
         log.WriteLine($"loss {output.Loss.Item()} vs {loss}");

@@ -35,11 +35,12 @@ public sealed class AlbertAttention : Module
     public Linear Dense { get; }
     public Nn.LayerNorm LayerNorm { get; }
 
-    public Tensor Forward(Tensor h, IntTensor? mask)
+    public Tensor Forward(Tensor h, IntTensor? mask, List<Tensor>? attentions = null)
     {
         Tensor q = F.SplitHeads(Query.Forward(h), _heads);
         Tensor k = F.SplitHeads(Key.Forward(h), _heads);
         Tensor v = F.SplitHeads(Value.Forward(h), _heads);
+        attentions?.Add(AttentionWeights.Compute(q, k, mask));
         Tensor context = F.MergeHeads(F.ScaledDotProductAttention(q, k, v, mask, _attentionDropout, Training));
         return LayerNorm.Forward(F.Add(h, OutputDropout.Forward(Dense.Forward(context))));
     }
@@ -64,9 +65,9 @@ public sealed class AlbertLayer : Module
     public Linear Ffn { get; }
     public Linear FfnOutput { get; }
 
-    public Tensor Forward(Tensor h, IntTensor? mask)
+    public Tensor Forward(Tensor h, IntTensor? mask, List<Tensor>? attentions = null)
     {
-        Tensor a = Attention.Forward(h, mask);
+        Tensor a = Attention.Forward(h, mask, attentions);
         return FullLayerLayerNorm.Forward(F.Add(FfnOutput.Forward(_act(Ffn.Forward(a))), a));
     }
 }
@@ -79,9 +80,9 @@ public sealed class AlbertLayerGroup : Module
 
     public ModuleList<AlbertLayer> AlbertLayers { get; }
 
-    public Tensor Forward(Tensor h, IntTensor? mask)
+    public Tensor Forward(Tensor h, IntTensor? mask, List<Tensor>? attentions = null)
     {
-        foreach (var layer in AlbertLayers) h = layer.Forward(h, mask);
+        foreach (var layer in AlbertLayers) h = layer.Forward(h, mask, attentions);
         return h;
     }
 }
@@ -105,14 +106,14 @@ public sealed class AlbertTransformer : Module
     public Linear EmbeddingHiddenMappingIn { get; }
     public ModuleList<AlbertLayerGroup> AlbertLayerGroups { get; }
 
-    public Tensor Forward(Tensor embeddings, IntTensor? mask, List<Tensor>? hiddenStates)
+    public Tensor Forward(Tensor embeddings, IntTensor? mask, List<Tensor>? hiddenStates, List<Tensor>? attentions = null)
     {
         Tensor h = EmbeddingHiddenMappingIn.Forward(embeddings);
         hiddenStates?.Add(h);
         double layersPerGroup = (double)_layers / _groups; // transformers: int(i / (layers / groups))
         for (int i = 0; i < _layers; i++)
         {
-            h = AlbertLayerGroups[(int)(i / layersPerGroup)].Forward(h, mask);
+            h = AlbertLayerGroups[(int)(i / layersPerGroup)].Forward(h, mask, attentions);
             hiddenStates?.Add(h);
         }
         return h;
@@ -141,14 +142,15 @@ public sealed class AlbertModel : EncoderModel
     public override string BaseModelPrefix => "albert";
     public override string ArchitectureName => "AlbertModel";
 
-    public override EncoderOutput Forward(EncoderInputs inputs, bool outputHiddenStates = false)
+    public override EncoderOutput Forward(EncoderInputs inputs, bool outputHiddenStates = false, bool outputAttentions = false)
     {
         var positions = BertEmbeddings.ArangePositions(inputs.SeqLen, Config.MaxPositionEmbeddings);
         Tensor e = Embeddings.Forward(inputs.InputIds, inputs.TokenTypeIds, positions);
         var hidden = outputHiddenStates ? new List<Tensor>() : null;
-        Tensor h = Encoder.Forward(e, inputs.AttentionMask, hidden);
+        var attentions = outputAttentions ? new List<Tensor>() : null;
+        Tensor h = Encoder.Forward(e, inputs.AttentionMask, hidden, attentions);
         Tensor? pooled = Pooler != null ? F.Tanh(Pooler.Forward(F.SelectFirstToken(h))) : null;
-        return new EncoderOutput { LastHiddenState = h, PooledOutput = pooled, HiddenStates = hidden, EmbeddingOutput = e };
+        return new EncoderOutput { LastHiddenState = h, PooledOutput = pooled, HiddenStates = hidden, Attentions = attentions, EmbeddingOutput = e };
     }
 }
 

@@ -71,11 +71,12 @@ public sealed class BertSelfAttention : Module
     public Linear Key { get; }
     public Linear Value { get; }
 
-    public Tensor Forward(Tensor h, IntTensor? mask)
+    public Tensor Forward(Tensor h, IntTensor? mask, List<Tensor>? attentions = null)
     {
         Tensor q = F.SplitHeads(Query.Forward(h), _heads);
         Tensor k = F.SplitHeads(Key.Forward(h), _heads);
         Tensor v = F.SplitHeads(Value.Forward(h), _heads);
+        attentions?.Add(AttentionWeights.Compute(q, k, mask));
         return F.MergeHeads(F.ScaledDotProductAttention(q, k, v, mask, _dropout, Training));
     }
 }
@@ -109,7 +110,7 @@ public sealed class BertAttention : Module
     public BertSelfAttention Self { get; }
     public BertResidualOutput Output { get; }
 
-    public Tensor Forward(Tensor h, IntTensor? mask) => Output.Forward(Self.Forward(h, mask), h);
+    public Tensor Forward(Tensor h, IntTensor? mask, List<Tensor>? attentions = null) => Output.Forward(Self.Forward(h, mask, attentions), h);
 }
 
 /// <summary>The feed-forward expansion: intermediate.dense + activation.</summary>
@@ -142,9 +143,9 @@ public sealed class BertLayer : Module
     public BertIntermediate Intermediate { get; }
     public BertResidualOutput Output { get; }
 
-    public Tensor Forward(Tensor h, IntTensor? mask)
+    public Tensor Forward(Tensor h, IntTensor? mask, List<Tensor>? attentions = null)
     {
-        Tensor a = Attention.Forward(h, mask);
+        Tensor a = Attention.Forward(h, mask, attentions);
         return Output.Forward(Intermediate.Forward(a), a);
     }
 }
@@ -159,12 +160,12 @@ public sealed class BertEncoder : Module
 
     public ModuleList<BertLayer> Layer { get; }
 
-    /// <summary>Runs every layer; appends each layer's output to <paramref name="hiddenStates"/> when given.</summary>
-    public Tensor Forward(Tensor h, IntTensor? mask, List<Tensor>? hiddenStates)
+    /// <summary>Runs every layer; appends each layer's output (and attention probabilities) to the lists given.</summary>
+    public Tensor Forward(Tensor h, IntTensor? mask, List<Tensor>? hiddenStates, List<Tensor>? attentions = null)
     {
         foreach (var layer in Layer)
         {
-            h = layer.Forward(h, mask);
+            h = layer.Forward(h, mask, attentions);
             hiddenStates?.Add(h);
         }
         return h;
@@ -203,13 +204,14 @@ public sealed class BertModel : EncoderModel
     public override string BaseModelPrefix => "bert";
     public override string ArchitectureName => "BertModel";
 
-    public override EncoderOutput Forward(EncoderInputs inputs, bool outputHiddenStates = false)
+    public override EncoderOutput Forward(EncoderInputs inputs, bool outputHiddenStates = false, bool outputAttentions = false)
     {
         var positions = BertEmbeddings.ArangePositions(inputs.SeqLen, Config.MaxPositionEmbeddings);
         Tensor e = Embeddings.Forward(inputs.InputIds, inputs.TokenTypeIds, positions);
         var hidden = outputHiddenStates ? new List<Tensor> { e } : null;
-        Tensor h = Encoder.Forward(e, inputs.AttentionMask, hidden);
-        return new EncoderOutput { LastHiddenState = h, PooledOutput = Pooler?.Forward(h), HiddenStates = hidden, EmbeddingOutput = e };
+        var attentions = outputAttentions ? new List<Tensor>() : null;
+        Tensor h = Encoder.Forward(e, inputs.AttentionMask, hidden, attentions);
+        return new EncoderOutput { LastHiddenState = h, PooledOutput = Pooler?.Forward(h), HiddenStates = hidden, Attentions = attentions, EmbeddingOutput = e };
     }
 }
 

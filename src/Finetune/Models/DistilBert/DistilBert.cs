@@ -17,7 +17,11 @@ public sealed class DistilBertEmbeddings : Module
     {
         WordEmbeddings = Register("word_embeddings", new Embedding(c.VocabSize, c.Dim, BertEmbeddings.PadIndex(c.PadTokenId, c.VocabSize), std, rng));
         PositionEmbeddings = Register("position_embeddings", new Embedding(c.MaxPositionEmbeddings, c.Dim, null, std, rng));
-        if (c.SinusoidalPosEmbds) FillSinusoidal(PositionEmbeddings.Weight.Span, c.MaxPositionEmbeddings, c.Dim);
+        if (c.SinusoidalPosEmbds)
+        {
+            FillSinusoidal(PositionEmbeddings.Weight.Span, c.MaxPositionEmbeddings, c.Dim);
+            PositionEmbeddings.Weight.RequiresGrad = false; // a fixed table, as in transformers
+        }
         LayerNorm = Register("LayerNorm", new Nn.LayerNorm(c.Dim, Eps));
         Dropout = Register("dropout", new Dropout((float)c.Dropout));
     }
@@ -64,11 +68,12 @@ public sealed class MultiHeadSelfAttention : Module
     public Linear VLin { get; }
     public Linear OutLin { get; }
 
-    public Tensor Forward(Tensor x, IntTensor? mask)
+    public Tensor Forward(Tensor x, IntTensor? mask, List<Tensor>? attentions = null)
     {
         Tensor q = F.SplitHeads(QLin.Forward(x), _heads);
         Tensor k = F.SplitHeads(KLin.Forward(x), _heads);
         Tensor v = F.SplitHeads(VLin.Forward(x), _heads);
+        attentions?.Add(AttentionWeights.Compute(q, k, mask));
         return OutLin.Forward(F.MergeHeads(F.ScaledDotProductAttention(q, k, v, mask, _dropout, Training)));
     }
 }
@@ -109,9 +114,9 @@ public sealed class TransformerBlock : Module
     public FFN Ffn { get; }
     public Nn.LayerNorm OutputLayerNorm { get; }
 
-    public Tensor Forward(Tensor x, IntTensor? mask)
+    public Tensor Forward(Tensor x, IntTensor? mask, List<Tensor>? attentions = null)
     {
-        Tensor sa = SaLayerNorm.Forward(F.Add(Attention.Forward(x, mask), x));
+        Tensor sa = SaLayerNorm.Forward(F.Add(Attention.Forward(x, mask, attentions), x));
         return OutputLayerNorm.Forward(F.Add(Ffn.Forward(sa), sa));
     }
 }
@@ -143,18 +148,19 @@ public sealed class DistilBertModel : EncoderModel
     public override string BaseModelPrefix => "distilbert";
     public override string ArchitectureName => "DistilBertModel";
 
-    public override EncoderOutput Forward(EncoderInputs inputs, bool outputHiddenStates = false)
+    public override EncoderOutput Forward(EncoderInputs inputs, bool outputHiddenStates = false, bool outputAttentions = false)
     {
         var positions = BertEmbeddings.ArangePositions(inputs.SeqLen, Config.MaxPositionEmbeddings);
         Tensor e = Embeddings.Forward(inputs.InputIds, positions);
         var hidden = outputHiddenStates ? new List<Tensor> { e } : null;
+        var attentions = outputAttentions ? new List<Tensor>() : null;
         Tensor h = e;
         foreach (var block in Transformer.Layer)
         {
-            h = block.Forward(h, inputs.AttentionMask);
+            h = block.Forward(h, inputs.AttentionMask, attentions);
             hidden?.Add(h);
         }
-        return new EncoderOutput { LastHiddenState = h, HiddenStates = hidden, EmbeddingOutput = e };
+        return new EncoderOutput { LastHiddenState = h, HiddenStates = hidden, Attentions = attentions, EmbeddingOutput = e };
     }
 }
 

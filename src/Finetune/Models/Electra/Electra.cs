@@ -31,14 +31,15 @@ public sealed class ElectraModel : EncoderModel
     public override string BaseModelPrefix => "electra";
     public override string ArchitectureName => "ElectraModel";
 
-    public override EncoderOutput Forward(EncoderInputs inputs, bool outputHiddenStates = false)
+    public override EncoderOutput Forward(EncoderInputs inputs, bool outputHiddenStates = false, bool outputAttentions = false)
     {
         var positions = BertEmbeddings.ArangePositions(inputs.SeqLen, Config.MaxPositionEmbeddings);
         Tensor e = Embeddings.Forward(inputs.InputIds, inputs.TokenTypeIds, positions);
         Tensor h = EmbeddingsProject?.Forward(e) ?? e;
         var hidden = outputHiddenStates ? new List<Tensor> { h } : null;
-        h = Encoder.Forward(h, inputs.AttentionMask, hidden);
-        return new EncoderOutput { LastHiddenState = h, HiddenStates = hidden, EmbeddingOutput = e };
+        var attentions = outputAttentions ? new List<Tensor>() : null;
+        h = Encoder.Forward(h, inputs.AttentionMask, hidden, attentions);
+        return new EncoderOutput { LastHiddenState = h, HiddenStates = hidden, Attentions = attentions, EmbeddingOutput = e };
     }
 }
 

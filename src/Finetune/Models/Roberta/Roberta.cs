@@ -30,13 +30,14 @@ public sealed class RobertaModel : EncoderModel
     public override string BaseModelPrefix => "roberta";
     public override string ArchitectureName => RobertaNames.Prefix(Config) + "Model";
 
-    public override EncoderOutput Forward(EncoderInputs inputs, bool outputHiddenStates = false)
+    public override EncoderOutput Forward(EncoderInputs inputs, bool outputHiddenStates = false, bool outputAttentions = false)
     {
         IntTensor positions = PositionIds(inputs.InputIds, Config.PaddingIdx, Config.MaxPositionEmbeddings);
         Tensor e = Embeddings.Forward(inputs.InputIds, inputs.TokenTypeIds, positions);
         var hidden = outputHiddenStates ? new List<Tensor> { e } : null;
-        Tensor h = Encoder.Forward(e, inputs.AttentionMask, hidden);
-        return new EncoderOutput { LastHiddenState = h, PooledOutput = Pooler?.Forward(h), HiddenStates = hidden, EmbeddingOutput = e };
+        var attentions = outputAttentions ? new List<Tensor>() : null;
+        Tensor h = Encoder.Forward(e, inputs.AttentionMask, hidden, attentions);
+        return new EncoderOutput { LastHiddenState = h, PooledOutput = Pooler?.Forward(h), HiddenStates = hidden, Attentions = attentions, EmbeddingOutput = e };
     }
 
     /// <summary>
