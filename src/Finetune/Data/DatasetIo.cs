@@ -12,6 +12,12 @@ public sealed partial class Dataset
     /// <summary>Writes a CSV with a header (pandas `to_csv(index=False)` quoting: only fields that need it).</summary>
     public void ToCsv(string path, char delimiter = ',') => AtomicFile.Write(path, s => WriteCsv(s, delimiter));
 
+    /// <summary>
+    /// Writes Parquet with the `huggingface` features metadata (HF `to_parquet`): Snappy pages, nullable columns,
+    /// lists of int as LIST, ClassLabel names kept.
+    /// </summary>
+    public void ToParquet(string path) => AtomicFile.Write(path, s => Parquet.ParquetWriter.Write(this, s));
+
     /// <summary>Writes JSON Lines, one object per row (HF `to_json`, lines=True).</summary>
     public void ToJsonl(string path) => AtomicFile.Write(path, s => JsonLoader.Write(this, s));
 

@@ -31,7 +31,7 @@ public sealed partial class Dataset
     {
         var keep = new bool[NumRows];
         var po = new ParallelOptions { MaxDegreeOfParallelism = numProc ?? Environment.ProcessorCount };
-        Parallel.For(0, NumRows, po, i => keep[i] = predicate(Row(i)));
+        RunParallel(NumRows, po, i => keep[i] = predicate(Row(i)));
         var idx = new List<int>();
         for (int i = 0; i < keep.Length; i++) if (keep[i]) idx.Add(i);
         return Select(idx);
@@ -50,7 +50,7 @@ public sealed partial class Dataset
         var outputs = new IReadOnlyDictionary<string, IList>[nb];
         int done = 0;
         var po = new ParallelOptions { MaxDegreeOfParallelism = options.NumProc ?? Environment.ProcessorCount };
-        Parallel.For(0, nb, po, b =>
+        RunParallel(nb, po, b =>
         {
             int start = b * bs, count = Math.Min(bs, NumRows - start);
             var slice = SliceRows(start, count);
@@ -99,6 +99,19 @@ public sealed partial class Dataset
             return With(features, cols, "map-empty");
         }
         return With(features, cols, "map:" + (options.Fingerprint ?? Guid.NewGuid().ToString("N")) + ":" + bs + ":" + string.Join(",", remove));
+    }
+
+    /// <summary>Parallel.For that rethrows the user's own exception (the first one) instead of an AggregateException.</summary>
+    private static void RunParallel(int count, ParallelOptions po, Action<int> body)
+    {
+        try
+        {
+            Parallel.For(0, count, po, body);
+        }
+        catch (AggregateException e) when (e.InnerExceptions.Count > 0)
+        {
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(e.InnerExceptions[0]).Throw();
+        }
     }
 
     /// <summary>Unbatched map: <paramref name="fn"/> gets one row and returns that row's new columns.</summary>

@@ -32,6 +32,19 @@ public class KnownDatasetTests
     }
 
     [SkippableFact]
+    public void RottenTomatoesJsonlEqualsCsv()
+    {
+        var hf = SharedDatasets.Get("rotten_tomatoes");
+        var features = new Features { { "text", Value.String }, { "label", new ClassLabel(["neg", "pos"]) } };
+        foreach (var split in new[] { "train", "validation", "test" })
+        {
+            var jsonl = Dataset.FromFile(SharedData.Require($"datasets/rotten_tomatoes/hf_splits/{split}.jsonl"), new LoadOptions { Features = features });
+            Assert.Equal(hf[split].GetStrings("text"), jsonl.GetStrings("text"));
+            Assert.Equal(hf[split].GetInts("label"), jsonl.GetInts("label"));
+        }
+    }
+
+    [SkippableFact]
     public void RottenTomatoesRebuiltFromTheCp1252OriginalsEqualsHfSplits()
     {
         string dir = SharedData.Require("datasets/rotten_tomatoes/rt-polaritydata");
@@ -111,6 +124,11 @@ public class KnownDatasetTests
         AssertSplit(wnli["validation"], 71, ["sentence1", "sentence2", "label", "idx"], ("not_entailment", 40), ("entailment", 31));
         Assert.Equal(146, wnli["test"].NumRows);
 
+        var ax = LoadDataset.Load("glue/ax", null, o);
+        Assert.Equal(new[] { "test" }, ax.Keys);
+        AssertSplit(ax["test"], 1104, ["premise", "hypothesis", "label", "idx"], ("-1", 1104));
+        Assert.Equal("The cat sat on the mat.", ax["test"].GetStrings("premise")[0]);
+
         var qnli = LoadDataset.Load("glue/qnli", null, o);
         Assert.Equal(new[] { "validation", "test" }, qnli.Keys);
         AssertSplit(qnli["validation"], 5463, ["question", "sentence", "label", "idx"], ("entailment", 2702), ("not_entailment", 2761));
@@ -136,6 +154,20 @@ public class KnownDatasetTests
         AssertSplit(d["test"], 7600, ["text", "label"], ("World", 1900), ("Sports", 1900), ("Business", 1900), ("Sci/Tech", 1900));
         Assert.Equal("Fears for T N pension after talks Unions representing workers at Turner   Newall say they are 'disappointed' after talks with stricken parent firm Federal Mogul.", d["test"].GetStrings("text")[0]);
         Assert.Equal(2, d["test"].GetInts("label")[0]);
+    }
+
+    [SkippableFact]
+    public void SplitSlicesLikeHf()
+    {
+        var o = new LoadOptions { DataRoot = SharedDatasets.Root };
+        var all = SharedDatasets.Get("rotten_tomatoes")["validation"].GetStrings("text");
+        Assert.Equal(all.Take(100), LoadDataset.Load("rotten_tomatoes", null, "validation[:100]", o).GetStrings("text"));
+        Assert.Equal(all.Skip(10).Take(10), LoadDataset.Load("rotten_tomatoes", null, "validation[10:20]", o).GetStrings("text"));
+        // 10% of 1066 = 106.6 -> 107 rows; the last 5% = round(53.3) = 53 rows.
+        Assert.Equal(107, LoadDataset.Load("rotten_tomatoes", null, "validation[:10%]", o).NumRows);
+        Assert.Equal(all.Skip(1066 - 53), LoadDataset.Load("rotten_tomatoes", null, "validation[-5%:]", o).GetStrings("text"));
+        Assert.Equal(2132, LoadDataset.Load("rotten_tomatoes", null, "validation+test", o).NumRows);
+        Assert.Throws<FinetuneException>(() => LoadDataset.Load("rotten_tomatoes", null, "validation[::2]", o));
     }
 
     [SkippableFact]

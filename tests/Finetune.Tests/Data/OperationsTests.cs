@@ -56,6 +56,9 @@ public class OperationsTests
         Assert.Equal("row 12".Select(c => (int)c), mapped.GetIntLists("input_ids")[12]!);
         Assert.Equal(25, reports.Max());
         Assert.Equal(3, reports.Count);
+        // A batch function returning the wrong number of rows is the user's error, reported as such.
+        var e = Assert.Throws<FinetuneException>(() => ds.Map(b => new Dictionary<string, IList> { ["x"] = new[] { 1 } }, new MapOptions { BatchSize = 10 }));
+        Assert.Contains("one value per row", e.Message);
     }
 
     private sealed class SyncProgress(Action<(int Done, int Total)> f) : IProgress<(int Done, int Total)>

@@ -222,3 +222,48 @@ public class ParquetHfMetadataTests
         Assert.Contains("\"label_counts\":{\"neg\":2,\"pos\":1}", json);
     }
 }
+
+public class ParquetWriterTests
+{
+    [Fact]
+    public void EveryColumnTypeRoundTripsWithItsFeatures()
+    {
+        using var tmp = new TempDir();
+        var ds = Dataset.FromDict(new Dictionary<string, System.Collections.IList>
+        {
+            ["text"] = new string?[] { "héllo", null, "", "wörld 💪" },
+            ["label"] = new long[] { 1, 0, 2, 1 },
+            ["i32"] = new[] { 1, -2, int.MaxValue, int.MinValue },
+            ["f32"] = new[] { 0.5f, -1.25f, float.NaN, 3e38f },
+            ["f64"] = new[] { Math.PI, -0.0, 1e-300, double.MaxValue },
+            ["flag"] = new[] { true, false, true, true },
+            ["input_ids"] = new int[]?[] { [101, 7592, 102], null, [], [5] },
+        }, new Features { { "label", new ClassLabel(["neg", "neu", "pos"]) } });
+        string path = tmp.File("x.parquet");
+        ds.ToParquet(path);
+        var back = Dataset.FromFile(path);
+        Assert.Equal(ds.ColumnNames, back.ColumnNames);
+        foreach (var (name, type) in ds.Features) Assert.Equal(type.TypeName, back.Features[name].TypeName);
+        for (int r = 0; r < ds.NumRows; r++)
+        {
+            foreach (var name in ds.ColumnNames)
+            {
+                object? a = ds[r][name], b = back[r][name];
+                if (a is int[] x) Assert.Equal(x, (int[])b!);
+                else Assert.Equal(a, b);
+            }
+        }
+    }
+
+    [SkippableFact]
+    public void RottenTomatoesRoundTripsThroughParquet()
+    {
+        var train = SharedDatasets.Get("rotten_tomatoes")["train"];
+        using var tmp = new TempDir();
+        train.ToParquet(tmp.File("train-00000-of-00001.parquet"));
+        var back = LoadDataset.Load(tmp.Path)["train"];
+        Assert.Equal(train.GetStrings("text"), back.GetStrings("text"));
+        Assert.Equal(train.GetInts("label"), back.GetInts("label"));
+        Assert.Equal(new[] { "neg", "pos" }, ((ClassLabel)back.Features["label"]).Names);
+    }
+}

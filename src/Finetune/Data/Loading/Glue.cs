@@ -20,6 +20,8 @@ internal static class Glue
         ["qnli"] = new("QNLI", [("question", "question"), ("sentence", "sentence")], ["entailment", "not_entailment"], "label"),
         ["rte"] = new("RTE", [("sentence1", "sentence1"), ("sentence2", "sentence2")], ["entailment", "not_entailment"], "label"),
         ["wnli"] = new("WNLI", [("sentence1", "sentence1"), ("sentence2", "sentence2")], ["not_entailment", "entailment"], "label"),
+        // The diagnostic set: test only, no labels (HF reads AX.tsv, which glue_data names diagnostic/diagnostic.tsv).
+        ["ax"] = new("diagnostic", [("premise", "sentence1"), ("hypothesis", "sentence2")], ["entailment", "neutral", "contradiction"], ""),
     };
 
     public static DatasetDict Build(string config, string glueDir, LoadOptions o)
@@ -29,7 +31,8 @@ internal static class Glue
         string dir = Path.Combine(glueDir, task.Dir);
         if (!Directory.Exists(dir)) throw FinetuneException.Missing($"glue/{config} needs the folder '{dir}', which does not exist.");
         var d = new DatasetDict();
-        foreach (var (split, file) in new[] { ("train", "train.tsv"), ("validation", "dev.tsv"), ("test", "test.tsv") })
+        var files = config == "ax" ? new[] { ("test", "diagnostic.tsv") } : new[] { ("train", "train.tsv"), ("validation", "dev.tsv"), ("test", "test.tsv") };
+        foreach (var (split, file) in files)
         {
             if (config == "mrpc")
             {

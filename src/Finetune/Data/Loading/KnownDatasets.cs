@@ -10,7 +10,7 @@ internal static class KnownDatasets
 {
     public static readonly string[] Names = ["rotten_tomatoes", "glue", "imdb", "ag_news", "yelp_review_full"];
 
-    public static readonly string[] GlueConfigs = ["cola", "sst2", "mrpc", "stsb", "qnli", "rte", "wnli"];
+    public static readonly string[] GlueConfigs = ["cola", "sst2", "mrpc", "stsb", "qnli", "rte", "wnli", "ax"];
 
     public static bool IsKnown(string name) => Names.Contains(name);
 

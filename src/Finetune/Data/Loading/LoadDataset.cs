@@ -38,8 +38,11 @@ public static class LoadDataset
         throw FinetuneException.Missing($"Dataset '{nameOrPath}' is neither a known dataset ({string.Join(", ", KnownDatasets.Names)}) nor an existing file or folder.");
     }
 
-    /// <summary>One split (HF `load_dataset(..., split="train")`).</summary>
-    public static Dataset Load(string nameOrPath, string? config, string split, LoadOptions? options = null) => Load(nameOrPath, config, options)[split];
+    /// <summary>
+    /// One split, as HF `load_dataset(..., split=...)`: "train", "train[:1000]", "train[10%:20%]", "train+test".
+    /// </summary>
+    public static Dataset Load(string nameOrPath, string? config, string split, LoadOptions? options = null) =>
+        SplitSpec.Resolve(Load(nameOrPath, config, options), split);
 
     /// <summary>Loads one file (csv, tsv, json, jsonl, parquet, txt; optionally .gz) into a dataset.</summary>
     public static Dataset LoadFile(string path, LoadOptions? options = null, string? format = null)
