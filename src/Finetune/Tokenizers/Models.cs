@@ -198,17 +198,43 @@ internal sealed class BpeModel : TokenizerModel
             }
             i += w;
         }
-        while (ids.Count > 1)
+        return Merge(ids, starts, ends);
+    }
+
+    // Lowest rank first, leftmost on ties, with a priority queue over a linked list of symbols (O(n log n) even
+    // for very long words); queue entries made stale by an earlier merge are skipped when popped.
+    private RawToken[] Merge(List<int> ids, List<int> starts, List<int> ends)
+    {
+        int n = ids.Count;
+        if (n > 1 && _merges.Count > 0)
         {
-            int best = -1, bestRank = int.MaxValue, bestNew = 0;
-            for (int k = 0; k + 1 < ids.Count; k++)
+            var next = new int[n];
+            var prev = new int[n];
+            var alive = new bool[n];
+            for (int k = 0; k < n; k++) { next[k] = k + 1 < n ? k + 1 : -1; prev[k] = k - 1; alive[k] = true; }
+            var queue = new PriorityQueue<(int Pos, int NewId), long>();
+            void Push(int pos)
             {
-                if (_merges.TryGetValue(Key(ids[k], ids[k + 1]), out var m) && m.Rank < bestRank) { bestRank = m.Rank; best = k; bestNew = m.NewId; }
+                int nx = next[pos];
+                if (nx >= 0 && _merges.TryGetValue(Key(ids[pos], ids[nx]), out var m)) queue.Enqueue((pos, m.NewId), ((long)m.Rank << 32) | (uint)pos);
             }
-            if (best < 0) break;
-            ids[best] = bestNew;
-            ends[best] = ends[best + 1];
-            ids.RemoveAt(best + 1); starts.RemoveAt(best + 1); ends.RemoveAt(best + 1);
+            for (int k = 0; k + 1 < n; k++) Push(k);
+            while (queue.TryDequeue(out var top, out _))
+            {
+                int pos = top.Pos, nx = next[pos];
+                if (!alive[pos] || nx < 0) continue;
+                if (!_merges.TryGetValue(Key(ids[pos], ids[nx]), out var m) || m.NewId != top.NewId) continue;
+                ids[pos] = m.NewId;
+                ends[pos] = ends[nx];
+                alive[nx] = false;
+                next[pos] = next[nx];
+                if (next[pos] >= 0) prev[next[pos]] = pos;
+                if (prev[pos] >= 0) Push(prev[pos]);
+                Push(pos);
+            }
+            var merged = new List<RawToken>();
+            for (int k = 0; k >= 0; k = next[k]) merged.Add(new RawToken(ids[k], starts[k], ends[k]));
+            return merged.ToArray();
         }
         var r = new RawToken[ids.Count];
         for (int k = 0; k < r.Length; k++) r[k] = new RawToken(ids[k], starts[k], ends[k]);

@@ -91,7 +91,8 @@ public class EncodeApiTests
     public void RobertaByteLevelRoundTrip()
     {
         var tok = GoldenTests.LegacyLoad(SharedData.Require("models/roberta-base"));
-        foreach (string text in new[] { "Hello world — ünïcode 😀 and  two  spaces\n", "  leading", "日本語のテキスト" })
+        string longWord = string.Concat(Enumerable.Range(0, 20000).Select(i => (char)('a' + i * 7 % 26)));
+        foreach (string text in new[] { "Hello world — ünïcode 😀 and  two  spaces\n", "  leading", "日本語のテキスト", longWord })
             Assert.Equal(text, tok.Decode(tok.Encode(text)[0].InputIds, skipSpecialTokens: true));
     }
 
