@@ -19,10 +19,11 @@ public sealed partial class HubClient
         byte[] buffer = ArrayPool<byte>.Shared.Rent(1 << 16);
         try
         {
-            using (var file = new FileStream(incomplete, FileMode.Append, FileAccess.Write, FileShare.Read, 1 << 16))
+            // Not FileMode.Append: a server that ignores Range makes us truncate, which Append forbids.
+            using (var file = new FileStream(incomplete, FileMode.OpenOrCreate, FileAccess.Write, FileShare.Read, 1 << 16))
             {
-                long position = file.Length;
-                if (position > meta.Size) { file.SetLength(0); position = 0; }
+                long position = file.Seek(0, SeekOrigin.End);
+                if (position > meta.Size) { file.SetLength(0); position = 0; } // not the file announced: start over
                 Report(subject, position, meta.Size, done: false);
                 while (position < meta.Size || meta.Size == 0)
                 {
@@ -45,13 +46,23 @@ public sealed partial class HubClient
                                 silence.CancelAfter(Settings.DownloadTimeout);
                                 int n = await body.ReadAsync(buffer.AsMemory(), silence.Token).ConfigureAwait(false);
                                 if (n == 0) break;
-                                file.Write(buffer, 0, n);
+                                try
+                                {
+                                    file.Write(buffer, 0, n);
+                                }
+                                catch (IOException e)
+                                {
+                                    // The disk, not the network (a full disk must not be retried as a broken transfer).
+                                    throw new FinetuneException(ErrorKind.Io, $"Could not write '{incomplete}': {e.Message}", e);
+                                }
                                 position += n;
                                 retriesLeft = Settings.MaxRetries; // progress was made: a later break gets fresh retries
                                 Report(subject, position, meta.Size, done: false);
                             }
                         }
-                        break;
+                        if (position >= meta.Size) break;
+                        // A body that ended cleanly but early is resumed like a broken one.
+                        throw new IOException($"the server closed the connection after byte {position}");
                     }
                     catch (Exception e) when (IsBrokenTransfer(e, ct) && retriesLeft > 0)
                     {

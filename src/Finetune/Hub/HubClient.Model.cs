@@ -35,7 +35,7 @@ public sealed partial class HubClient
         string? Fetch(string file, bool required)
         {
             string? path = required ? Download(nameOrPath, file, commit ?? revision, RepoType.Model, ct)
-                : TryDownloadOptional(nameOrPath, file, commit ?? revision, ct);
+                : TryDownloadOptional(nameOrPath, file, commit ?? revision, RepoType.Model, ct);
             commit ??= path != null ? CommitOfPointer(storage, path) : CacheLayout.CachedCommit(storage, revision);
             return path;
         }
@@ -83,14 +83,15 @@ public sealed partial class HubClient
     /// Downloads an optional file; null when the repository lacks it (404 EntryNotFound, or a .no_exist marker for
     /// that commit), or when offline or unreachable and the cache has no copy.
     /// </summary>
-    public string? TryDownloadOptional(string repoId, string filename, string revision, CancellationToken ct = default, RepoType type = RepoType.Model)
+    public string? TryDownloadOptional(string repoId, string filename, string? revision = null, RepoType type = RepoType.Model, CancellationToken ct = default)
     {
         if (IsKnownMissing(repoId, filename, revision, type)) return null;
         try
         {
             return Download(repoId, filename, revision, type, ct);
         }
-        catch (HubException e) when (e.Code is HubErrorCode.EntryNotFound or HubErrorCode.OfflineMiss or HubErrorCode.NoNetwork)
+        catch (HubException e) when (e.Code is HubErrorCode.EntryNotFound or HubErrorCode.OfflineMiss or HubErrorCode.NoNetwork
+            || (e.Code == HubErrorCode.Http && e.HttpStatus == 404)) // a plain mirror's 404 carries no X-Error-Code
         {
             return null;
         }

@@ -90,7 +90,8 @@ internal sealed class HubHttp : IDisposable
             catch (HttpRequestException e) { failure = e; }
             catch (OperationCanceledException e) when (!ct.IsCancellationRequested) { failure = new TimeoutException($"no answer within {_s.MetadataTimeout.TotalSeconds:0.#} s", e); }
 
-            if (attempt >= maxRetries)
+            // A host name that does not resolve will not resolve a second later (no network, or a typo in HF_ENDPOINT).
+            if (attempt >= maxRetries || failure is HttpRequestException { HttpRequestError: HttpRequestError.NameResolutionError })
             {
                 _unreachable = true; // only refusals and timeouts get here: a 5xx answer is returned above
                 throw new HubException(ErrorKind.Network, HubErrorCode.NoNetwork,

@@ -47,6 +47,8 @@ public sealed unsafe class SafeTensorsFile : ITensorSource
     public static SafeTensorsFile Open(string path)
     {
         FileInfo fi = new(path);
+        // A Hugging Face cache snapshot entry is a symbolic link into blobs/: measure the file it points to.
+        if (fi.LinkTarget != null && fi.ResolveLinkTarget(returnFinalTarget: true) is FileInfo target) fi = target;
         if (!fi.Exists) throw FinetuneException.Missing($"Safetensors file '{path}' does not exist.");
         if (fi.Length < 8)
             throw FinetuneException.Invalid($"Corrupt safetensors file '{path}': the file is {fi.Length} bytes long, too short to hold the 8-byte header length.");

@@ -75,11 +75,22 @@ internal sealed class FakeHub : IDisposable
 
     private long _breakAt = -1;
 
+    /// <summary>The next LFS body ends cleanly (chunked, no length) after this many bytes; once.</summary>
+    public long EndEarlyAfterBytes { set => Interlocked.Exchange(ref _endAt, value); }
+
+    private long _endAt = -1;
+
     /// <summary>Serve LFS bodies with one byte flipped (a corrupt transfer the sha256 check must catch).</summary>
     public volatile bool CorruptLfs;
 
     /// <summary>The next request is answered only after this many milliseconds (a server that times out); once.</summary>
     public int StallNextMs;
+
+    /// <summary>Ignore Range headers and always send whole files, as some servers do.</summary>
+    public volatile bool IgnoreRange;
+
+    /// <summary>Answer a missing file with a bare 404 (no X-Error-Code, no X-Repo-Commit), as a plain file mirror does.</summary>
+    public volatile bool PlainNotFound;
 
     /// <summary>Answer HEAD with 405 Method Not Allowed, as some mirrors do.</summary>
     public volatile bool RejectHead;
@@ -223,8 +234,13 @@ internal sealed class FakeHub : IDisposable
             Finish(res, 404);
             return;
         }
+        if (!repo.Commits[commit].TryGetValue(file, out var f) && PlainNotFound)
+        {
+            Finish(res, 404);
+            return;
+        }
         res.Headers["X-Repo-Commit"] = commit;
-        if (!repo.Commits[commit].TryGetValue(file, out var f))
+        if (f == null)
         {
             res.Headers["X-Error-Code"] = "EntryNotFound";
             Finish(res, 404);
@@ -260,7 +276,7 @@ internal sealed class FakeHub : IDisposable
         }
         long start = 0;
         string? range = req.Headers["Range"];
-        if (range != null && range.StartsWith("bytes=", StringComparison.Ordinal) && range.EndsWith('-'))
+        if (!IgnoreRange && range != null && range.StartsWith("bytes=", StringComparison.Ordinal) && range.EndsWith('-'))
             start = long.Parse(range[6..^1], System.Globalization.CultureInfo.InvariantCulture);
         if (start >= content.Length && content.Length > 0) { Finish(res, 416); return; }
         res.StatusCode = start > 0 ? 206 : 200;
@@ -268,6 +284,14 @@ internal sealed class FakeHub : IDisposable
         res.ContentLength64 = content.Length - start;
         if (req.HttpMethod == "HEAD") { res.Close(); return; }
         if (LfsDelayMs > 0) Thread.Sleep(LfsDelayMs);
+        long endAt = Interlocked.Exchange(ref _endAt, -1);
+        if (endAt >= 0 && endAt < content.Length - start)
+        {
+            res.SendChunked = true;
+            res.OutputStream.Write(content, (int)start, (int)endAt);
+            res.Close();
+            return;
+        }
         long breakAt = Interlocked.Exchange(ref _breakAt, -1);
         if (breakAt >= 0 && breakAt < content.Length - start)
         {

@@ -113,6 +113,19 @@ public class HubDownloadTests
     }
 
     [Fact]
+    public void ABodyThatEndsEarlyButCleanlyIsResumedToo()
+    {
+        using var bed = new HubTestBed();
+        bed.AddTinyBert();
+        bed.Hub.EndEarlyAfterBytes = 70_000;
+        using var client = bed.Client();
+
+        Assert.Equal(HubTestBed.Weights, File.ReadAllBytes(client.Download("org/tiny-bert", "model.safetensors")));
+        var gets = bed.Hub.Requests.Where(r => r.Method == "GET").ToList();
+        Assert.Equal([null, "bytes=70000-"], gets.Select(g => g.Range));
+    }
+
+    [Fact]
     public void AnIncompleteFileLeftByAnEarlierRunIsResumed()
     {
         using var bed = new HubTestBed();
@@ -124,6 +137,21 @@ public class HubDownloadTests
 
         Assert.Equal(HubTestBed.Weights, File.ReadAllBytes(client.Download("org/tiny-bert", "model.safetensors")));
         Assert.Equal("bytes=123456-", Assert.Single(bed.Hub.Requests, r => r.Method == "GET").Range);
+    }
+
+    [Fact]
+    public void AServerIgnoringRangeMakesTheDownloadStartOver()
+    {
+        using var bed = new HubTestBed();
+        bed.AddTinyBert();
+        bed.Hub.IgnoreRange = true;
+        string blobs = Path.Combine(bed.Cache, "models--org--tiny-bert", "blobs");
+        Directory.CreateDirectory(blobs);
+        File.WriteAllBytes(Path.Combine(blobs, WeightsSha + ".incomplete"), HubTestBed.Weights.AsSpan(0, 1000).ToArray());
+        using var client = bed.Client();
+
+        Assert.Equal(HubTestBed.Weights, File.ReadAllBytes(client.Download("org/tiny-bert", "model.safetensors")));
+        Assert.Equal("bytes=1000-", Assert.Single(bed.Hub.Requests, r => r.Method == "GET").Range);
     }
 
     [Fact]
@@ -247,6 +275,18 @@ public class HubDownloadTests
         Assert.Equal((HubErrorCode.NoNetwork, ErrorKind.Network), (e.Code, e.Kind));
         Assert.Contains("'README.md'", e.Message);
         Assert.Contains("not in the cache", e.Message);
+    }
+
+    [Fact]
+    public void AnUnresolvableHostIsANetworkErrorNamingTheFile()
+    {
+        using var bed = new HubTestBed();
+        // ".invalid" never resolves (RFC 2606), with or without a network.
+        using var client = new HubClient(bed.Settings() with { Endpoint = "http://hub.invalid" });
+        var e = Assert.Throws<HubException>(() => client.ResolveModel("org/tiny-bert"));
+        Assert.Equal((HubErrorCode.NoNetwork, ErrorKind.Network), (e.Code, e.Kind));
+        Assert.Contains("http://hub.invalid", e.Message);
+        Assert.Contains("'config.json'", e.Message);
     }
 
     [Fact]

@@ -41,6 +41,22 @@ public class HubErrorTests
     }
 
     [Fact]
+    public void APlainMirrorsBare404IsAnAbsentOptionalFileAndAnHttpErrorOtherwise()
+    {
+        using var bed = new HubTestBed();
+        bed.AddTinyBert();
+        bed.Hub.PlainNotFound = true;
+        using var client = bed.Client();
+
+        string folder = client.ResolveModel("org/tiny-bert");
+        Assert.True(File.Exists(Path.Combine(folder, "vocab.txt")));
+        Assert.False(Directory.Exists(Path.Combine(bed.Cache, "models--org--tiny-bert", ".no_exist")));
+        var e = Assert.Throws<HubException>(() => client.Download("org/tiny-bert", "pytorch_model.bin"));
+        Assert.Equal((HubErrorCode.Http, 404), (e.Code, e.HttpStatus));
+        Assert.Contains("/org/tiny-bert/resolve/main/pytorch_model.bin", e.Message);
+    }
+
+    [Fact]
     public void AnUnknownRevisionIsRevisionNotFound()
     {
         using var bed = new HubTestBed();
