@@ -18,7 +18,7 @@ internal sealed class TrainCommand : ICliCommand
         {
             var output = parse.InvocationConfiguration.Output;
             var recipe = cli.Bind(parse, Path.Combine("runs", "train"));
-            output.WriteLine($"Training {recipe.Model}{(recipe.FromScratch ? " (from scratch)" : "")} on {recipe.Dataset}; output in {recipe.Args.OutputDir}");
+            output.WriteLine($"Training {recipe.Model}{(recipe.FromScratch ? " (from scratch)" : "")} on {recipe.Dataset}{(recipe.DatasetConfig != null ? "/" + recipe.DatasetConfig : "")}; output in {recipe.Args.OutputDir}");
             bool header = false;
             var result = FineTuneRecipe.Run(recipe, row =>
             {

@@ -102,8 +102,10 @@ public static class FineTuneRecipe
         var epochs = new List<EpochRow>();
         var stepLosses = new List<float>();
         var table = new EpochTableCallback(epochs, stepLosses, onEpoch);
-        var callbacks = new List<TrainerCallback> { table };
+        // The progress bar goes first so that it ends its line before the table prints a row.
+        var callbacks = new List<TrainerCallback>();
         if (!args.DisableTqdm && progress != null) callbacks.Add(new ProgressCallback(progress));
+        callbacks.Add(table);
         var trainer = new Trainer(model, args, train, eval, Trainer.AccuracyAndMacroF1, callbacks, tokenizer?.PadTokenId ?? model.Model.Config.PadTokenId ?? 0);
         trainer.StepCompleted += r => stepLosses.Add(r.Loss);
         if (tokenizer != null) trainer.SaveTokenizer = tokenizer.SavePretrained;

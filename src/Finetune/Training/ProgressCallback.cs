@@ -11,15 +11,18 @@ namespace Finetune.Training;
 public sealed class ProgressCallback : TrainerCallback
 {
     private readonly IAnsiConsole console;
+    private readonly TextWriter writer;
     private readonly bool interactive;
     private readonly Stopwatch clock = new();
     private int startStep;
     private double? lastLoss;
     private double? lastLr;
     private int lastDrawnPercent = -1;
+    private bool onBarLine;
 
     public ProgressCallback(TextWriter? output = null)
     {
+        writer = output ?? Console.Out;
         interactive = (output == null || ReferenceEquals(output, Console.Out)) && !Console.IsOutputRedirected;
         console = AnsiConsole.Create(new AnsiConsoleSettings
         {
@@ -51,9 +54,18 @@ public sealed class ProgressCallback : TrainerCallback
         if (logs.TryGetValue("learning_rate", out double lr)) lastLr = lr;
     }
 
+    public override void OnEvaluate(TrainingArguments args, TrainerState state, TrainerControl control, IReadOnlyDictionary<string, double> metrics) => EndLine();
+
+    private void EndLine()
+    {
+        if (!interactive || !onBarLine) return;
+        writer.WriteLine();
+        onBarLine = false;
+    }
+
     public override void OnTrainEnd(TrainingArguments args, TrainerState state, TrainerControl control)
     {
-        if (!args.DisableTqdm && interactive) console.WriteLine();
+        if (!args.DisableTqdm) EndLine();
     }
 
     /// <summary>The status line: bar, steps, rate, elapsed, ETA, loss, lr.</summary>
@@ -76,7 +88,14 @@ public sealed class ProgressCallback : TrainerCallback
     private void Draw(TrainerState state)
     {
         string line = StatusLine(state);
-        if (interactive) console.Markup("\r" + Markup.Escape(line) + "   ");
+        // A terminal redraws the bar in place (carriage return, written straight through so nothing re-wraps it);
+        // redirected output gets one plain line per update.
+        if (interactive)
+        {
+            writer.Write("\r" + line + "   ");
+            writer.Flush();
+            onBarLine = true;
+        }
         else console.WriteLine(line);
     }
 

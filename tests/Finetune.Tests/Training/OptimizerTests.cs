@@ -74,6 +74,22 @@ public class OptimizerTests
     }
 
     [Fact]
+    public void VectorisedAdamWUpdateEqualsTheScalarOneBitForBit()
+    {
+        var rng = new Random(5);
+        int n = 1000 + 7;
+        float[] Rand(double scale) => Enumerable.Range(0, n).Select(_ => (float)((rng.NextDouble() - 0.5) * scale)).ToArray();
+        float[] p = Rand(2), g = Rand(0.1), m = Rand(0.01), v = Rand(0.001).Select(Math.Abs).ToArray();
+        float[] p2 = (float[])p.Clone(), m2 = (float[])m.Clone(), v2 = (float[])v.Clone();
+        AdamW.UpdateDecoupled(p, g, m, v, 0.99999f, 0.9f, 0.1f, 0.999f, 0.001f, 0.05f, 1e-8f, -1e-3f);
+        for (int i = 0; i < n; i++) // one element at a time: the scalar path only
+            AdamW.UpdateDecoupled(p2.AsSpan(i, 1), g.AsSpan(i, 1), m2.AsSpan(i, 1), v2.AsSpan(i, 1), 0.99999f, 0.9f, 0.1f, 0.999f, 0.001f, 0.05f, 1e-8f, -1e-3f);
+        Assert.Equal(p2, p);
+        Assert.Equal(m2, m);
+        Assert.Equal(v2, v);
+    }
+
+    [Fact]
     public void SgdWithMomentumFollowsTorch()
     {
         var p = Tensor.FromArray(new[] { 1.0f }, 1);
