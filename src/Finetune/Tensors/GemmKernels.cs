@@ -103,19 +103,11 @@ internal static unsafe class GemmKernels
         }
     }
 
-    /// <summary>Experiment switch (FINETUNE_GEMM_PACKA = always / never); default: pack when A is reused enough.</summary>
-    private static readonly string? PackAMode = Environment.GetEnvironmentVariable("FINETUNE_GEMM_PACKA");
-
     /// <summary>
-    /// Whether a row-major A (NN, NT) is packed: packing costs a pass over A and pays off when each packed
-    /// block is read by many column slivers.
+    /// Whether a row-major A (NN, NT) is packed: packing costs a pass over A and pays off when K spans several
+    /// blocks (far-apart rows then strain the TLB) and each packed block is read by many column slivers.
     /// </summary>
-    private static bool PackRowMajorA(int m, int n, int k) => PackAMode switch
-    {
-        "always" => true,
-        "never" => false,
-        _ => n >= 512 && k > KC,
-    };
+    private static bool PackRowMajorA(int m, int n, int k) => n >= 512 && k > KC;
 
     /// <summary>A stored [m, k] → slivers [m/MR][kc][MR] via 4x4 transposes; the last sliver at its kernel's height.</summary>
     private static void PackARows(bool wide, float* a, int lda, int pc, int kc, int ic, int mc, float* dst)
