@@ -7,6 +7,7 @@ using Finetune.Models;
 using Finetune.Models.Bert;
 using Finetune.Tests.Models;
 using Finetune.Tokenizers;
+using Finetune.Training;
 using Finetune.Weights;
 
 namespace Finetune.Tests.Hub;
@@ -136,6 +137,41 @@ public class HubWiringTests
         bed.Hub.ClearLog();
         using (HubSettings.Use(bed.Settings(offline: true))) Check(LoadDataset.Load(DatasetId));
         Assert.Empty(bed.Hub.Requests);
+    }
+
+    [SkippableFact]
+    public void TheRecipeTakesAHubModelIdAndItsTokenizerWithoutATokenizerOption()
+    {
+        string config = SharedData.Require("models/bert-tiny");
+        string tokenizerDir = SharedData.Require("models/bert-base-uncased");
+        string data = SharedData.Require("datasets");
+        using var bed = new HubTestBed();
+        var files = new Dictionary<string, FakeHub.FakeFile> { ["config.json"] = new(File.ReadAllBytes(Path.Combine(config, "config.json")), Lfs: false) };
+        foreach (string f in Directory.EnumerateFiles(tokenizerDir))
+            files[Path.GetFileName(f)] = new(File.ReadAllBytes(f), Lfs: false);
+        bed.Hub.AddRepo(RepoType.Model, "org/bert-tiny", HubTestBed.Commit1, files);
+
+        RecipeResult Run(string model, string? tokenizer) => FineTuneRecipe.Run(new RecipeOptions
+        {
+            Model = model,
+            Tokenizer = tokenizer,
+            FromScratch = true,
+            ZeroShot = true,
+            Dataset = "rotten_tomatoes",
+            DataRoot = data,
+            MaxTrainSamples = 8,
+            MaxEvalSamples = 16,
+            MaxLength = 32,
+            Args = new TrainingArguments { OutputDir = bed.Dir.File("run"), Seed = 7, DisableTqdm = true },
+        }, writeOutputs: false);
+
+        var local = Run(Path.Combine(config, "config.json"), tokenizerDir);
+        using var _ = HubSettings.Use(bed.Settings());
+        var hub = Run("org/bert-tiny", null);
+        Assert.Equal(16, hub.EvalSamples);
+        foreach (string key in new[] { "test_loss", "test_accuracy", "test_f1" })
+            Assert.Equal(local.TestMetrics[key], hub.TestMetrics[key]);
+        Assert.True(bed.Hub.Count("HEAD", "/vocab.txt") > 0);
     }
 
     [Fact]
