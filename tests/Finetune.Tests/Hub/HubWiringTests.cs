@@ -199,12 +199,26 @@ public class HubWiringTests
     }
 
     [Fact]
+    public void OfflineWithOnlyTheConfigCachedNamesTheMissingWeights()
+    {
+        using var bed = new HubTestBed();
+        bed.AddTinyBert();
+        using (HubSettings.Use(bed.Settings())) AutoConfig.FromPretrained("org/tiny-bert");
+        using var _ = HubSettings.Use(bed.Settings(offline: true));
+        Assert.Equal(32, Assert.IsType<BertConfig>(AutoConfig.FromPretrained("org/tiny-bert")).HiddenSize);
+        var e = Assert.ThrowsAny<FinetuneException>(() => AutoModel.FromPretrained("org/tiny-bert"));
+        Assert.Equal(ErrorKind.NotFound, e.Kind);
+        Assert.Contains("none of the weight files of model 'org/tiny-bert' at revision 'main' (model.safetensors,", e.Message);
+        Assert.Contains("HF_HUB_OFFLINE", e.Message);
+    }
+
+    [Fact]
     public void AnUnreachableHubIsANetworkErrorNamingTheFile()
     {
-        var probe = new TcpListener(IPAddress.Loopback, 0);
-        probe.Start();
-        int closedPort = ((IPEndPoint)probe.LocalEndpoint).Port;
-        probe.Stop();
+        // A port bound but never listening refuses connections, and no other test can take it meanwhile.
+        using var closed = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        closed.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        int closedPort = ((IPEndPoint)closed.LocalEndPoint!).Port;
         using var bed = new HubTestBed();
         using var _ = HubSettings.Use(bed.Settings() with { Endpoint = $"http://127.0.0.1:{closedPort}" });
 
