@@ -93,7 +93,7 @@ public static partial class F
         TensorPrimitives.Multiply(x, Sqrt1_2, e);
         TensorPrimitives.Multiply(e, e, e);
         TensorPrimitives.Negate(e, e);
-        TensorPrimitives.Exp(e, e);
+        FastMath.Exp(e, e);
     }
 
     /// <summary>0.5·(1 + erf(x/√2)) given e = exp(−x²/2), in place over e.</summary>

@@ -142,7 +142,7 @@ public static partial class F
         if (x.Length == 0) return;
         float max = TensorPrimitives.Max(x);
         TensorPrimitives.Subtract(x, max, y);
-        TensorPrimitives.Exp(y, y);
+        FastMath.Exp(y, y);
         float sum = TensorPrimitives.Sum(y);
         TensorPrimitives.Divide(y, sum, y);
     }

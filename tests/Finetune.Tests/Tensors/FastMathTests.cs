@@ -1,0 +1,49 @@
+using Finetune.Tensors;
+
+namespace Finetune.Tests.Tensors;
+
+public class FastMathTests
+{
+    [Fact]
+    public void ExpIsWithinTwoUlpOfTheExactValueIncludingSubnormalsAndLimits()
+    {
+        var rng = new Generator(3);
+        var x = new float[20011];
+        for (int i = 0; i < x.Length; i++) x[i] = -110f + 200f * rng.NextFloat();
+        float[] special = [0f, -0f, 1f, -1f, 88.72f, 88.7228f, 88.73f, 100f, -87.3f, -100f, -103.9f, -104f, -200f,
+            float.MinValue, float.MaxValue, float.PositiveInfinity, float.NegativeInfinity, 1e-8f, -1e-8f];
+        special.CopyTo(x, 0);
+        var y = new float[x.Length];
+        FastMath.Exp(x, y);
+        for (int i = 0; i < x.Length; i++)
+        {
+            double exact = Math.Exp(x[i]);
+            if (exact > float.MaxValue)
+            {
+                Assert.Equal(float.PositiveInfinity, y[i]);
+                continue;
+            }
+            // 2 ulp relative for normal results; subnormal results within two steps of the subnormal grid.
+            double tol = 2.4e-7 * exact + 3e-45;
+            Assert.True(Math.Abs(y[i] - exact) <= tol, $"exp({x[i]}) = {y[i]}, exact {exact}");
+        }
+        Assert.True(float.IsNaN(FastMath.Exp(float.NaN)));
+        Assert.Equal(0f, FastMath.Exp(float.MinValue));
+    }
+
+    [Fact]
+    public void AValueGetsTheSameResultWhereverItSitsInASpan()
+    {
+        var rng = new Generator(4);
+        var x = new float[53];
+        for (int i = 0; i < x.Length; i++) x[i] = -20f + 40f * rng.NextFloat();
+        var whole = new float[x.Length];
+        FastMath.Exp(x, whole);
+        for (int start = 0; start < x.Length; start += 7)
+        {
+            var part = new float[x.Length - start];
+            FastMath.Exp(x.AsSpan(start), part);
+            Assert.Equal(whole[start..], part);
+        }
+    }
+}
