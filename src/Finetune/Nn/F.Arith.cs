@@ -141,9 +141,7 @@ public static partial class F
     {
         if (x.Length == 0) return;
         float max = TensorPrimitives.Max(x);
-        TensorPrimitives.Subtract(x, max, y);
-        FastMath.Exp(y, y);
-        float sum = TensorPrimitives.Sum(y);
+        float sum = FastMath.ExpShiftedSum(x, max, y);
         TensorPrimitives.Divide(y, sum, y);
     }
 

@@ -46,6 +46,44 @@ public static class FastMath
         }
     }
 
+    /// <summary>
+    /// y[i] = exp(x[i] − shift) and returns Σ y (the softmax numerator and denominator in one pass). The sum is
+    /// accumulated per vector lane in a fixed order, so it is reproducible.
+    /// </summary>
+    public static float ExpShiftedSum(ReadOnlySpan<float> x, float shift, Span<float> y)
+    {
+        if (y.Length < x.Length) throw new ArgumentException("FastMath.ExpShiftedSum: destination is shorter than the source.");
+        int n = x.Length;
+        if (!Vector512.IsHardwareAccelerated)
+        {
+            System.Numerics.Tensors.TensorPrimitives.Subtract(x, shift, y);
+            Exp(y[..n], y);
+            return System.Numerics.Tensors.TensorPrimitives.Sum(y[..n]);
+        }
+        ref float xr = ref System.Runtime.InteropServices.MemoryMarshal.GetReference(x);
+        ref float yr = ref System.Runtime.InteropServices.MemoryMarshal.GetReference(y);
+        var vs = Vector512.Create(shift);
+        var acc = Vector512<float>.Zero;
+        int i = 0;
+        for (; i + 16 <= n; i += 16)
+        {
+            var e = Exp512(Vector512.LoadUnsafe(ref xr, (nuint)i) - vs);
+            e.StoreUnsafe(ref yr, (nuint)i);
+            acc += e;
+        }
+        float sum = Vector512.Sum(acc);
+        if (i < n)
+        {
+            Span<float> pad = stackalloc float[16];
+            for (int j = 0; j < 16; j++) pad[j] = i + j < n ? x[i + j] - shift : float.NegativeInfinity;
+            var e = Exp512(Vector512.Create((ReadOnlySpan<float>)pad));
+            e.CopyTo(pad);
+            pad[..(n - i)].CopyTo(y[i..]);
+            sum += Vector512.Sum(e);
+        }
+        return sum;
+    }
+
     /// <summary>exp of a single value through the same arithmetic as the vector path.</summary>
     public static float Exp(float x)
     {

@@ -46,4 +46,25 @@ public class FastMathTests
             Assert.Equal(whole[start..], part);
         }
     }
+
+    [Fact]
+    public void ExpShiftedSumMatchesExpOfTheShiftedValuesAndTheirSum()
+    {
+        foreach (int n in new[] { 1, 15, 16, 17, 128, 131 })
+        {
+            var rng = new Generator((ulong)n);
+            var x = new float[n];
+            for (int i = 0; i < n; i++) x[i] = -10f + 20f * rng.NextFloat();
+            var y = new float[n];
+            float sum = FastMath.ExpShiftedSum(x, 3f, y);
+            double exactSum = 0;
+            for (int i = 0; i < n; i++)
+            {
+                double e = Math.Exp(x[i] - 3.0);
+                exactSum += e;
+                Assert.True(Math.Abs(y[i] - e) <= 3e-7 * e, $"n={n}: exp({x[i]} - 3) = {y[i]}, exact {e}");
+            }
+            Assert.True(Math.Abs(sum - exactSum) <= 1e-6 * exactSum, $"n={n}: sum {sum}, exact {exactSum}");
+        }
+    }
 }
