@@ -93,7 +93,7 @@ public static partial class F
         TensorPrimitives.Multiply(x, Sqrt1_2, e);
         TensorPrimitives.Multiply(e, e, e);
         TensorPrimitives.Negate(e, e);
-        TensorPrimitives.Exp(e, e);
+        FastMath.Exp(e, e);
     }
 
     /// <summary>0.5·(1 + erf(x/√2)) given e = exp(−x²/2), in place over e.</summary>
@@ -132,6 +132,7 @@ public static partial class F
 
     private static void GeluForward(ReadOnlySpan<float> x, Span<float> y)
     {
+        if (FastMath.Gelu(x, y, derivative: false)) return;
         Span<float> c = stackalloc float[Block];
         for (int o = 0; o < x.Length; o += Block)
         {
@@ -147,6 +148,7 @@ public static partial class F
     private static void GeluBackward(ReadOnlySpan<float> x, Span<float> d)
     {
         // d/dx [x·Φ(x)] = Φ(x) + x·φ(x), φ(x) = exp(−x²/2)/√(2π)
+        if (FastMath.Gelu(x, d, derivative: true)) return;
         Span<float> c = stackalloc float[x.Length];
         GaussTerm(x, d);
         d.CopyTo(c);

@@ -141,9 +141,7 @@ public static partial class F
     {
         if (x.Length == 0) return;
         float max = TensorPrimitives.Max(x);
-        TensorPrimitives.Subtract(x, max, y);
-        TensorPrimitives.Exp(y, y);
-        float sum = TensorPrimitives.Sum(y);
+        float sum = FastMath.ExpShiftedSum(x, max, y);
         TensorPrimitives.Divide(y, sum, y);
     }
 
@@ -151,10 +149,13 @@ public static partial class F
     internal static void SoftmaxBackwardRow(ReadOnlySpan<float> y, ReadOnlySpan<float> g, Span<float> dx, bool accumulate)
     {
         float dot = TensorPrimitives.Dot(g, y);
-        for (int i = 0; i < y.Length; i++)
+        if (!accumulate)
         {
-            float v = y[i] * (g[i] - dot);
-            dx[i] = accumulate ? dx[i] + v : v;
+            // dx may be g itself (attention backward works in place).
+            TensorPrimitives.Subtract(g, dot, dx);
+            TensorPrimitives.Multiply(dx, y, dx);
+            return;
         }
+        for (int i = 0; i < y.Length; i++) dx[i] += y[i] * (g[i] - dot);
     }
 }

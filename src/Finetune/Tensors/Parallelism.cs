@@ -32,14 +32,17 @@ public static class Parallelism
         WorkerPool.Run(parts, body);
     }
 
-    /// <summary>Splits [0, count) into at most <see cref="Threads"/> contiguous ranges and runs body(begin, end) on each.</summary>
-    internal static void For(int count, Action<int, int> body) => For(count, 1, body);
+    /// <summary>
+    /// Splits [0, count) into at most <see cref="Threads"/> contiguous ranges and runs body(begin, end) on each,
+    /// on the engine's worker threads; the split depends only on count and <see cref="Threads"/>.
+    /// </summary>
+    public static void For(int count, Action<int, int> body) => For(count, 1, body);
 
     /// <summary>
     /// Like <see cref="For(int, Action{int, int})"/> but with range starts on multiples of <paramref name="grain"/>,
     /// and no more parts than there are grains.
     /// </summary>
-    internal static void For(int count, int grain, Action<int, int> body)
+    public static void For(int count, int grain, Action<int, int> body)
     {
         if (count <= 0) return;
         int grains = (count + grain - 1) / grain;

@@ -76,7 +76,13 @@ public class OpGradientTests
         yield return new OpCase("Reshape", [[2, 6]], x => F.Mul(F.Reshape(x[0], 3, -1), F.Reshape(x[0], 3, 4)), d => d[0].Select(a => a * a).ToArray());
 
         foreach (var shape in new[] { new[] { 1, 1 }, new[] { 3, 7 }, new[] { 2, 3, 17 } })
+        {
             yield return new OpCase($"Softmax [{string.Join(",", shape)}]", [shape], x => F.Softmax(x[0]), d => R.Softmax(d[0], shape[^1])) { InputScale = 3f };
+            // x also reaches the output directly, so the softmax gradient is added to an existing one.
+            yield return new OpCase($"Softmax accumulating [{string.Join(",", shape)}]", [shape], x => F.Add(F.Softmax(x[0]), x[0]),
+                d => R.Softmax(d[0], shape[^1]).Select((v, i) => v + d[0][i]).ToArray())
+            { InputScale = 3f };
+        }
 
         yield return new OpCase("SelectFirstToken [3,4,5]", [[3, 4, 5]], x => F.SelectFirstToken(x[0]),
             d => Enumerable.Range(0, 15).Select(i => d[0][(i / 5) * 20 + i % 5]).ToArray());
