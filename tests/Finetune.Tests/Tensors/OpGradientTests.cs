@@ -20,6 +20,23 @@ public class OpGradientTests
     [MemberData(nameof(Names))]
     public void ForwardMatchesReferenceAndBackwardMatchesFiniteDifferences(string name) => GradCheck.Run(Cases[name]);
 
+    /// <summary>
+    /// The op applied twice and summed: its second backward adds into gradients the first one wrote, which
+    /// exercises every op's accumulate path (GEMM accumulation, scatter-add onto existing rows...).
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(Names))]
+    public void GradientsAccumulatedIntoExistingOnesAreRight(string name)
+    {
+        var c = Cases[name];
+        GradCheck.Run(c with
+        {
+            Name = c.Name + " (twice)",
+            Op = x => F.Add(c.Op(x), c.Op(x)),
+            Reference = d => c.Reference(d).Select(v => 2 * v).ToArray(),
+        });
+    }
+
     private static IEnumerable<OpCase> Build()
     {
         foreach (var (n, inF, outF) in new[] { (1, 7, 5), (6, 17, 13), (3, 33, 2) })
