@@ -47,7 +47,7 @@ public sealed class TextClassificationPipeline
         var results = new List<IReadOnlyList<LabelScore>>(texts.Count);
         var options = new EncodeOptions { Truncation = TruncationStrategy.LongestFirst, MaxLength = MaxLength, Padding = PaddingStrategy.None };
         model.Module.Eval();
-        var collator = new PaddingCollator(tokenizer.PadTokenId);
+        var collator = new Data.DataCollatorWithPadding(tokenizer.PadTokenId);
         for (int start = 0; start < texts.Count; start += BatchSize)
         {
             int end = Math.Min(texts.Count, start + BatchSize);
