@@ -16,7 +16,8 @@ internal sealed class ConvertCommand : ICliCommand
 
     public Command Build()
     {
-        var model = new Option<string>("--model") { Description = "Model folder (safetensors, sharded safetensors or pytorch_model.bin).", Required = true };
+        var model = new Option<string>("--model") { Description = "Model folder (safetensors, sharded safetensors or pytorch_model.bin) or Hub model id.", Required = true };
+        var revision = new Option<string?>("--revision") { Description = "Branch, tag or commit of a Hub model (default: main)." };
         var output = new Option<string>("--output") { Description = "Folder to write config.json + model.safetensors into.", Required = true };
         var dtype = new Option<string>("--dtype") { Description = "Storage type of the weights: f32, f16 or bf16.", DefaultValueFactory = _ => "f32" };
         dtype.AcceptOnlyFromAmong("f32", "f16", "bf16");
@@ -24,12 +25,15 @@ internal sealed class ConvertCommand : ICliCommand
         cmd.Options.Add(model);
         cmd.Options.Add(output);
         cmd.Options.Add(dtype);
+        cmd.Options.Add(revision);
         cmd.SetAction(parse => CliErrors.Guard(parse, () =>
         {
             string src = parse.GetValue(model)!, dst = parse.GetValue(output)!;
             DType type = parse.GetValue(dtype) switch { "f16" => DType.F16, "bf16" => DType.BF16, _ => DType.F32 };
             if (Path.GetFullPath(src).TrimEnd('/') == Path.GetFullPath(dst).TrimEnd('/'))
                 throw FinetuneException.Invalid($"--output must differ from --model ('{src}').");
+            // A Hub id becomes its cached snapshot, tokenizer files included, so they are carried over too.
+            if (!Directory.Exists(src)) src = Finetune.Hub.Hub.ResolveModel(src, parse.GetValue(revision));
             var err = parse.InvocationConfiguration.Error;
             var options = new FromPretrainedOptions { Log = w => err.WriteLine("warning: " + w) };
             var config = AutoConfig.FromPretrained(src);

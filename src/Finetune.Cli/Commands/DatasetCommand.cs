@@ -11,23 +11,29 @@ internal sealed class DatasetCommand : ICliCommand
 
     public Command Build()
     {
-        var cmd = new Command("dataset", "Inspect a dataset: a known name (rotten_tomatoes, glue/mrpc, imdb, ...), a data file or a folder.");
+        var cmd = new Command("dataset", "Inspect a dataset: a known name (rotten_tomatoes, glue/mrpc, imdb, ...), a data file, a folder or a Hub dataset id.");
         cmd.Subcommands.Add(BuildInfo());
         cmd.Subcommands.Add(BuildHead());
         return cmd;
     }
 
-    private static Argument<string> NameArgument() => new("NAME_OR_PATH") { Description = "A known dataset (glue/mrpc), a data file, a folder of split files or a glob." };
+    private static Argument<string> NameArgument() => new("NAME_OR_PATH") { Description = "A known dataset (glue/mrpc), a data file, a folder of split files, a glob or a Hub dataset id (org/name)." };
+
+    private static Option<string?> RevisionOption() => new("--revision") { Description = "Branch, tag or commit of a Hub dataset (default: main)." };
+
+    private static Option<string?> ConfigOption() => new("--config") { Description = "Configuration (subset) of a Hub dataset (default: its default one)." };
 
     private static Option<string?> DataRootOption() => new("--data-root") { Description = "Folder holding known datasets' files (default: FINETUNE_DATASETS or ../shared/datasets)." };
 
     private static Option<string?> EncodingOption() => new("--encoding") { Description = "Text encoding of the files: utf-8 (default), latin-1, cp1252." };
 
-    private static DatasetDict Load(ParseResult parse, Argument<string> name, Option<string?> root, Option<string?> encoding) =>
-        LoadDataset.Load(parse.GetValue(name)!, null, new LoadOptions
+    private static DatasetDict Load(ParseResult parse, Argument<string> name, Option<string?> root, Option<string?> encoding,
+        Option<string?> revision, Option<string?> config) =>
+        LoadDataset.Load(parse.GetValue(name)!, parse.GetValue(config), new LoadOptions
         {
             DataRoot = parse.GetValue(root),
             Encoding = parse.GetValue(encoding),
+            Revision = parse.GetValue(revision),
             Warning = m => parse.InvocationConfiguration.Error.WriteLine("warning: " + m),
         });
 
@@ -37,14 +43,18 @@ internal sealed class DatasetCommand : ICliCommand
         var json = new Option<bool>("--json") { Description = "Print JSON: {\"splits\": {split: {num_rows, columns, label_counts}}}." };
         var root = DataRootOption();
         var encoding = EncodingOption();
+        var revision = RevisionOption();
+        var config = ConfigOption();
         var cmd = new Command("info", "Each split's row count, columns with their features, and label distribution.");
         cmd.Arguments.Add(name);
         cmd.Options.Add(json);
         cmd.Options.Add(root);
         cmd.Options.Add(encoding);
+        cmd.Options.Add(revision);
+        cmd.Options.Add(config);
         cmd.SetAction(parse => CliErrors.Guard(parse, () =>
         {
-            var dict = Load(parse, name, root, encoding);
+            var dict = Load(parse, name, root, encoding, revision, config);
             var output = parse.InvocationConfiguration.Output;
             if (parse.GetValue(json)) output.WriteLine(DatasetInfo.ToJson(dict).ToJsonString(Json));
             else output.Write(DatasetInfo.ToText(dict));
@@ -60,15 +70,19 @@ internal sealed class DatasetCommand : ICliCommand
         var count = new Option<int>("-n", "--num-rows") { Description = "Rows to show.", DefaultValueFactory = _ => 5 };
         var root = DataRootOption();
         var encoding = EncodingOption();
+        var revision = RevisionOption();
+        var config = ConfigOption();
         var cmd = new Command("head", "Show the first rows of a split as JSON lines (label names in a `label_name` field).");
         cmd.Arguments.Add(name);
         cmd.Options.Add(split);
         cmd.Options.Add(count);
         cmd.Options.Add(root);
         cmd.Options.Add(encoding);
+        cmd.Options.Add(revision);
+        cmd.Options.Add(config);
         cmd.SetAction(parse => CliErrors.Guard(parse, () =>
         {
-            var dict = Load(parse, name, root, encoding);
+            var dict = Load(parse, name, root, encoding, revision, config);
             var ds = dict[parse.GetValue(split) ?? dict.Keys[0]];
             var output = parse.InvocationConfiguration.Output;
             int n = Math.Min(Math.Max(0, parse.GetValue(count)), ds.NumRows);

@@ -10,7 +10,8 @@ internal sealed class PredictCommand : ICliCommand
 {
     public Command Build()
     {
-        var model = new Option<string>("--model") { Description = "Model folder (config.json + model.safetensors or pytorch_model.bin).", Required = true };
+        var model = new Option<string>("--model") { Description = "Model folder (config.json + model.safetensors or pytorch_model.bin) or Hub model id.", Required = true };
+        var revision = new Option<string?>("--revision") { Description = "Branch, tag or commit of a Hub model (default: main)." };
         var input = new Option<string>("--input") { Description = "JSONL file: {\"input_ids\": [...], \"attention_mask\": [...], \"token_type_ids\": [...]} or {\"text\": ..., \"text_pair\": ...} per line.", Required = true };
         var output = new Option<string>("--output") { Description = "JSONL file to write: {\"logits\", \"probs\", \"label\", \"score\"} per line.", Required = true };
         var batchSize = new Option<int>("--batch-size") { Description = "Examples per forward pass.", DefaultValueFactory = _ => 32 };
@@ -19,15 +20,17 @@ internal sealed class PredictCommand : ICliCommand
         cmd.Options.Add(input);
         cmd.Options.Add(output);
         cmd.Options.Add(batchSize);
+        cmd.Options.Add(revision);
         cmd.SetAction(parse => CliErrors.Guard(parse, () =>
         {
             int batch = parse.GetValue(batchSize);
             if (batch < 1) throw FinetuneException.Invalid($"--batch-size must be at least 1, not {batch}.");
-            var classifier = AutoModelForSequenceClassification.FromPretrained(parse.GetValue(model)!);
-            var predictor = new SequenceClassificationPredictor(classifier);
             string modelDir = parse.GetValue(model)!, inPath = parse.GetValue(input)!, outPath = parse.GetValue(output)!;
+            string? rev = parse.GetValue(revision);
+            var classifier = AutoModelForSequenceClassification.FromPretrained(modelDir, revision: rev);
+            var predictor = new SequenceClassificationPredictor(classifier);
             var examples = ReadExamples(inPath);
-            Tokenize(examples, modelDir, predictor.MaxTokens);
+            Tokenize(examples, modelDir, rev, predictor.MaxTokens);
             int count = 0;
             AtomicFile.Write(outPath, stream =>
             {
@@ -63,11 +66,11 @@ internal sealed class PredictCommand : ICliCommand
     }
 
     /// <summary>Encodes the text lines with the model folder's tokenizer, truncated to what the model accepts.</summary>
-    private static void Tokenize(List<Example> examples, string modelDir, int maxTokens)
+    private static void Tokenize(List<Example> examples, string modelDir, string? revision, int maxTokens)
     {
         var texts = examples.Where(e => e.Input == null).ToList();
         if (texts.Count == 0) return;
-        var tokenizer = AutoTokenizer.FromPretrained(modelDir);
+        var tokenizer = AutoTokenizer.FromPretrained(modelDir, revision);
         // Singles and pairs are encoded as two batches (the tokenizer takes pairs for all rows or none).
         foreach (var group in texts.GroupBy(t => t.Pair != null)) Encode(tokenizer, group.ToList(), maxTokens);
     }

@@ -15,18 +15,20 @@ internal sealed class TokenizeCommand : ICliCommand
 {
     public Command Build()
     {
-        var model = new Option<string>("--model") { Description = "Folder with tokenizer.json or the legacy tokenizer files", Required = true };
+        var model = new Option<string>("--model") { Description = "Folder with tokenizer.json or the legacy tokenizer files, or a Hub model id", Required = true };
+        var revision = new Option<string?>("--revision") { Description = "Branch, tag or commit of a Hub model (default: main)." };
         var input = new Option<string>("--input") { Description = "JSONL file: one {\"text\", \"text_pair\"?, \"max_length\"?, \"truncation\"?, \"padding\"?} per line", Required = true };
         var output = new Option<string>("--output") { Description = "JSONL file to write: one {\"input_ids\", \"token_type_ids\", \"attention_mask\", \"tokens\"} per line", Required = true };
         var cmd = new Command("tokenize", "Tokenize a JSONL file exactly as Hugging Face tokenizers do.");
         cmd.Options.Add(model);
         cmd.Options.Add(input);
         cmd.Options.Add(output);
+        cmd.Options.Add(revision);
         cmd.SetAction(parse =>
         {
             try
             {
-                int n = Run(parse.GetValue(model)!, parse.GetValue(input)!, parse.GetValue(output)!);
+                int n = Run(parse.GetValue(model)!, parse.GetValue(input)!, parse.GetValue(output)!, parse.GetValue(revision));
                 parse.InvocationConfiguration.Output.WriteLine($"tokenized {n} lines");
                 return 0;
             }
@@ -41,9 +43,9 @@ internal sealed class TokenizeCommand : ICliCommand
 
     private sealed record Request(string Text, string? Pair, EncodeOptions Options);
 
-    internal static int Run(string modelDir, string inputPath, string outputPath)
+    internal static int Run(string modelDir, string inputPath, string outputPath, string? revision = null)
     {
-        var tok = AutoTokenizer.FromPretrained(modelDir);
+        var tok = AutoTokenizer.FromPretrained(modelDir, revision);
         if (!File.Exists(inputPath)) throw FinetuneException.Missing($"input file {inputPath} does not exist");
         var requests = new List<Request>();
         int lineNo = 0;

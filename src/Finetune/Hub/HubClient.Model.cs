@@ -31,11 +31,18 @@ public sealed partial class HubClient
         string storage = RepoCacheFolder(nameOrPath);
         // After the first answer every file is fetched at that commit, so a push in between cannot mix versions.
         string? commit = CacheLayout.IsCommitHash(revision) ? revision : null;
+        // Why an optional file was skipped when the Hub could not be asked: then "none found" means "none cached".
+        HubException? unreachable = null;
 
         string? Fetch(string file, bool required)
         {
-            string? path = required ? Download(nameOrPath, file, commit ?? revision, RepoType.Model, ct)
-                : TryDownloadOptional(nameOrPath, file, commit ?? revision, RepoType.Model, ct);
+            string? path;
+            if (required) path = Download(nameOrPath, file, commit ?? revision, RepoType.Model, ct);
+            else
+            {
+                path = TryDownloadOptional(nameOrPath, file, commit ?? revision, RepoType.Model, out var skipped, ct);
+                if (skipped?.Code is HubErrorCode.OfflineMiss or HubErrorCode.NoNetwork) unreachable ??= skipped;
+            }
             commit ??= path != null ? CommitOfPointer(storage, path) : CacheLayout.CachedCommit(storage, revision);
             return path;
         }
@@ -56,21 +63,32 @@ public sealed partial class HubClient
                 break;
             }
             if (!haveWeights)
-                throw new HubException(ErrorKind.NotFound, HubErrorCode.EntryNotFound,
-                    $"Model '{nameOrPath}' at revision '{revision}' has none of {string.Join(", ", WeightFiles)}" +
-                    (Settings.Offline ? $" in the cache {storage} (offline mode is on)." : "."));
+                throw unreachable != null
+                    ? NotCached(nameOrPath, revision, "weight files", WeightFiles, storage, unreachable)
+                    : new HubException(ErrorKind.NotFound, HubErrorCode.EntryNotFound,
+                        $"Model '{nameOrPath}' at revision '{revision}' has none of {string.Join(", ", WeightFiles)}.");
         }
         int tokenizerFiles = 0;
         if ((parts & ModelFiles.Tokenizer) != 0)
             foreach (string file in TokenizerFiles)
                 if (Fetch(file, required: false) != null) tokenizerFiles++;
         if (parts == ModelFiles.Tokenizer && tokenizerFiles == 0)
-            throw new HubException(ErrorKind.NotFound, HubErrorCode.EntryNotFound,
-                $"Model '{nameOrPath}' at revision '{revision}' has none of the tokenizer files {string.Join(", ", TokenizerFiles)}.");
+            throw unreachable != null
+                ? NotCached(nameOrPath, revision, "tokenizer files", TokenizerFiles, storage, unreachable)
+                : new HubException(ErrorKind.NotFound, HubErrorCode.EntryNotFound,
+                    $"Model '{nameOrPath}' at revision '{revision}' has none of the tokenizer files {string.Join(", ", TokenizerFiles)}.");
         if (commit == null)
             throw new HubException(ErrorKind.NotFound, HubErrorCode.OfflineMiss, $"Model '{nameOrPath}' at revision '{revision}' is not in the cache {storage}.");
         return Path.Combine(storage, "snapshots", commit);
     }
+
+    // Offline, or the Hub unreachable, and none of a group of files cached: name the repository, revision, files and cache.
+    private static HubException NotCached(string repoId, string revision, string what, string[] files, string storage, HubException cause) =>
+        cause.Code == HubErrorCode.OfflineMiss
+            ? new HubException(ErrorKind.NotFound, HubErrorCode.OfflineMiss,
+                $"Offline mode is on (HF_HUB_OFFLINE) and none of the {what} of model '{repoId}' at revision '{revision}' ({string.Join(", ", files)}) is in the cache {storage}.", inner: cause)
+            : new HubException(ErrorKind.Network, HubErrorCode.NoNetwork,
+                $"None of the {what} of model '{repoId}' at revision '{revision}' ({string.Join(", ", files)}) is in the cache {storage}, and the Hub could not be reached: {cause.Message}", cause.HttpStatus, cause);
 
     // snapshots/{commit}/{file...} → commit.
     private static string CommitOfPointer(string storage, string pointer)
@@ -83,8 +101,13 @@ public sealed partial class HubClient
     /// Downloads an optional file; null when the repository lacks it (404 EntryNotFound, or a .no_exist marker for
     /// that commit), or when offline or unreachable and the cache has no copy.
     /// </summary>
-    public string? TryDownloadOptional(string repoId, string filename, string? revision = null, RepoType type = RepoType.Model, CancellationToken ct = default)
+    public string? TryDownloadOptional(string repoId, string filename, string? revision = null, RepoType type = RepoType.Model, CancellationToken ct = default) =>
+        TryDownloadOptional(repoId, filename, revision, type, out _, ct);
+
+    /// <summary>As above; <paramref name="skipped"/> is the error that made it return null (null when known missing or found).</summary>
+    internal string? TryDownloadOptional(string repoId, string filename, string? revision, RepoType type, out HubException? skipped, CancellationToken ct = default)
     {
+        skipped = null;
         if (IsKnownMissing(repoId, filename, revision, type)) return null;
         try
         {
@@ -93,6 +116,7 @@ public sealed partial class HubClient
         catch (HubException e) when (e.Code is HubErrorCode.EntryNotFound or HubErrorCode.OfflineMiss or HubErrorCode.NoNetwork
             || (e.Code == HubErrorCode.Http && e.HttpStatus == 404)) // a plain mirror's 404 carries no X-Error-Code
         {
+            skipped = e;
             return null;
         }
     }

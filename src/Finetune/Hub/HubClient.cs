@@ -18,7 +18,7 @@ public sealed partial class HubClient : IDisposable
 
     public HubClient(HubSettings? settings = null, HttpMessageHandler? handler = null)
     {
-        Settings = settings ?? HubSettings.FromEnvironment();
+        Settings = settings ?? HubSettings.Current;
         _http = new HubHttp(Settings, handler);
     }
 

@@ -43,6 +43,32 @@ public sealed record HubSettings
     /// <summary>Settings from the process environment, exactly as huggingface_hub resolves them.</summary>
     public static HubSettings FromEnvironment() => FromEnvironment(Environment.GetEnvironmentVariable);
 
+    // Flows with the logical call context (async continuations, Task.Run), so parallel callers never see each other's.
+    private static readonly AsyncLocal<HubSettings?> Ambient = new();
+
+    /// <summary>
+    /// The settings every name lookup without explicit settings uses (<c>FromPretrained</c>, <c>LoadDataset</c>,
+    /// <c>new HubClient()</c>): those set by <see cref="Use"/> in this call context, else the environment's.
+    /// </summary>
+    public static HubSettings Current => Ambient.Value ?? FromEnvironment();
+
+    /// <summary>
+    /// Makes <paramref name="settings"/> <see cref="Current"/> for this call context until the result is disposed
+    /// (a test's own cache and endpoint, without touching the process environment).
+    /// </summary>
+    public static IDisposable Use(HubSettings settings)
+    {
+        ArgumentNullException.ThrowIfNull(settings);
+        var scope = new Scope(Ambient.Value);
+        Ambient.Value = settings;
+        return scope;
+    }
+
+    private sealed class Scope(HubSettings? previous) : IDisposable
+    {
+        public void Dispose() => Ambient.Value = previous;
+    }
+
     /// <summary>Settings from an arbitrary variable lookup (tests pass a dictionary's TryGetValue).</summary>
     public static HubSettings FromEnvironment(Func<string, string?> env)
     {

@@ -26,10 +26,13 @@ public sealed class TextClassificationPipeline
         MaxLength = maxLength;
     }
 
-    /// <summary>pipeline("text-classification", model=dir): a model folder and its tokenizer (default: the same folder).</summary>
-    public static TextClassificationPipeline FromPretrained(string modelDir, string? tokenizerDir = null, int batchSize = 8, int? maxLength = null) =>
-        new(new SequenceClassifierAdapter(Models.AutoModelForSequenceClassification.FromPretrained(modelDir)),
-            AutoTokenizer.FromPretrained(tokenizerDir ?? modelDir), batchSize, maxLength);
+    /// <summary>
+    /// pipeline("text-classification", model=dir): a model folder or Hub id and its tokenizer (default: the same
+    /// folder or id, at the same <paramref name="revision"/>).
+    /// </summary>
+    public static TextClassificationPipeline FromPretrained(string modelDir, string? tokenizerDir = null, int batchSize = 8, int? maxLength = null, string? revision = null) =>
+        new(new SequenceClassifierAdapter(Models.AutoModelForSequenceClassification.FromPretrained(modelDir, revision: revision)),
+            AutoTokenizer.FromPretrained(tokenizerDir ?? modelDir, tokenizerDir == null ? revision : null), batchSize, maxLength);
 
     public int BatchSize { get; }
     public int? MaxLength { get; }

@@ -29,10 +29,13 @@ public static class AutoConfig
         ("Roberta", "roberta"), ("Electra", "electra"), ("Albert", "albert"), ("Bert", "bert"),
     };
 
-    /// <summary>Loads `config.json` of the folder <paramref name="dir"/> (or the file itself).</summary>
-    public static PretrainedConfig FromPretrained(string dir)
+    /// <summary>
+    /// Loads `config.json` of the folder <paramref name="dir"/> (or the file itself), or of a Hub model id
+    /// (<c>"org/name"</c>, at <paramref name="revision"/>), fetching only config.json into the Hugging Face cache.
+    /// </summary>
+    public static PretrainedConfig FromPretrained(string dir, string? revision = null)
     {
-        string path = File.Exists(dir) ? dir : Path.Combine(dir, "config.json");
+        string path = File.Exists(dir) ? dir : Path.Combine(ModelLoading.ResolveFolder(dir, revision, Hub.ModelFiles.Config), "config.json");
         JsonObject json = PretrainedConfig.ReadJson(path);
         string modelType = ModelTypeOf(json, path);
         return Families.TryGetValue(modelType, out var make)

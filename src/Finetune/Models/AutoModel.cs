@@ -1,3 +1,4 @@
+using Finetune.Hub;
 using Finetune.Models.Albert;
 using Finetune.Models.Bert;
 using Finetune.Models.DistilBert;
@@ -27,6 +28,9 @@ public sealed class FromPretrainedOptions
 
     /// <summary>Receives the loading warnings (newly initialised / unused / mismatched weights).</summary>
     public Action<string>? Log { get; init; }
+
+    /// <summary>Branch, tag or commit of a Hub model (default "main"); ignored for a local folder.</summary>
+    public string? Revision { get; init; }
 }
 
 /// <summary>Builds the bare encoder of a model folder (BertModel, RobertaModel, ...) and loads its weights.</summary>
@@ -45,9 +49,14 @@ public static class AutoModel
     public static EncoderModel FromPretrained(string dir, FromPretrainedOptions? options = null) =>
         FromPretrained(dir, options, out _);
 
+    /// <summary>
+    /// A local model folder, or a Hub model id (<c>"bert-base-uncased"</c>, <c>"org/name"</c>) whose config and
+    /// weights are fetched into the Hugging Face cache first.
+    /// </summary>
     public static EncoderModel FromPretrained(string dir, FromPretrainedOptions? options, out LoadingReport report)
     {
         options ??= new FromPretrainedOptions();
+        dir = ModelLoading.ResolveFolder(dir, options.Revision);
         var config = ModelLoading.ReadConfig(dir, options);
         var model = FromConfig(config, options.Rng);
         report = ModelLoading.Load(model, dir, options);
@@ -68,12 +77,17 @@ public static class AutoModelForSequenceClassification
         _ => throw new FinetuneException(ErrorKind.Unsupported, $"No sequence classifier for model_type '{config.ModelType}'."),
     };
 
-    public static SequenceClassificationModel FromPretrained(string dir, int? numLabels = null, bool ignoreMismatchedSizes = false) =>
-        FromPretrained(dir, new FromPretrainedOptions { NumLabels = numLabels, IgnoreMismatchedSizes = ignoreMismatchedSizes }, out _);
+    public static SequenceClassificationModel FromPretrained(string dir, int? numLabels = null, bool ignoreMismatchedSizes = false, string? revision = null) =>
+        FromPretrained(dir, new FromPretrainedOptions { NumLabels = numLabels, IgnoreMismatchedSizes = ignoreMismatchedSizes, Revision = revision }, out _);
 
+    /// <summary>
+    /// A local model folder, or a Hub model id (<c>"bert-base-uncased"</c>, <c>"org/name"</c>) whose config and
+    /// weights are fetched into the Hugging Face cache first.
+    /// </summary>
     public static SequenceClassificationModel FromPretrained(string dir, FromPretrainedOptions? options, out LoadingReport report)
     {
         options ??= new FromPretrainedOptions();
+        dir = ModelLoading.ResolveFolder(dir, options.Revision);
         var config = ModelLoading.ReadConfig(dir, options);
         var model = FromConfig(config, options.Rng);
         report = ModelLoading.Load(model, dir, options);
@@ -83,6 +97,18 @@ public static class AutoModelForSequenceClassification
 
 internal static class ModelLoading
 {
+    /// <summary>
+    /// A folder as is; a Hub model id through the Hugging Face cache (transformers fetches the config and the
+    /// weights, not the tokenizer); anything else is a NotFound error naming it.
+    /// </summary>
+    public static string ResolveFolder(string nameOrPath, string? revision, ModelFiles parts = ModelFiles.Config | ModelFiles.Weights)
+    {
+        if (Directory.Exists(nameOrPath)) return nameOrPath;
+        if (!HubClient.IsValidRepoId(nameOrPath))
+            throw FinetuneException.Missing($"Model folder '{nameOrPath}' does not exist (and it is not a Hub model id).");
+        return Hub.Hub.ResolveModel(nameOrPath, revision, parts);
+    }
+
     public static PretrainedConfig ReadConfig(string dir, FromPretrainedOptions o)
     {
         if (!Directory.Exists(dir)) throw FinetuneException.Missing($"Model folder '{dir}' does not exist.");

@@ -37,9 +37,17 @@ internal sealed class TokenizerSettings
 /// </summary>
 public static class AutoTokenizer
 {
-    public static PreTrainedTokenizer FromPretrained(string dir)
+    /// <summary>
+    /// A local tokenizer folder, or a Hub model id (<c>"bert-base-uncased"</c>, <c>"org/name"</c>, at
+    /// <paramref name="revision"/>) whose tokenizer files are fetched into the Hugging Face cache first.
+    /// </summary>
+    public static PreTrainedTokenizer FromPretrained(string dir, string? revision = null)
     {
-        if (!Directory.Exists(dir)) throw FinetuneException.Missing($"tokenizer folder {dir} does not exist");
+        if (!Directory.Exists(dir))
+        {
+            if (!Hub.HubClient.IsValidRepoId(dir)) throw FinetuneException.Missing($"tokenizer folder {dir} does not exist (and it is not a Hub model id)");
+            dir = Hub.Hub.ResolveModel(dir, revision, Hub.ModelFiles.Tokenizer);
+        }
         var settings = ReadSettings(dir, out var files);
         string json = Path.Combine(dir, "tokenizer.json");
         if (File.Exists(json))

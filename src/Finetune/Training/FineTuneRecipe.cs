@@ -234,7 +234,9 @@ public static class FineTuneRecipe
             string modelDir = File.Exists(o.Model) ? Path.GetDirectoryName(Path.GetFullPath(o.Model))! : o.Model;
             bool hasTok = Directory.Exists(modelDir) && (File.Exists(Path.Combine(modelDir, "tokenizer.json")) || File.Exists(Path.Combine(modelDir, "vocab.txt"))
                 || File.Exists(Path.Combine(modelDir, "tokenizer_config.json")));
-            dir = hasTok ? modelDir : throw FinetuneException.Missing($"No tokenizer files in '{modelDir}'; pass --tokenizer with a tokenizer folder (e.g. ../shared/models/bert-base-uncased).");
+            // A Hub model id names its own tokenizer, as AutoTokenizer.from_pretrained(model_id) does.
+            bool hubId = !Directory.Exists(modelDir) && !File.Exists(o.Model) && Hub.HubClient.IsValidRepoId(o.Model);
+            dir = hasTok || hubId ? modelDir : throw FinetuneException.Missing($"No tokenizer files in '{modelDir}'; pass --tokenizer with a tokenizer folder (e.g. ../shared/models/bert-base-uncased).");
         }
         return AutoTokenizer.FromPretrained(Resolve(dir, Hub.ModelFiles.Tokenizer, "Tokenizer folder"));
     }

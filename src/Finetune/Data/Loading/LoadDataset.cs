@@ -6,7 +6,8 @@ namespace Finetune.Data;
 /// <summary>
 /// `load_dataset` for C#: a known dataset name ("rotten_tomatoes", "glue/mrpc" or ("glue", "mrpc"), "imdb",
 /// "ag_news", "yelp_review_full"), a generic format with data files ("csv", "json", "parquet", "text"), a data file,
-/// a folder of {train,validation,test} files, or a glob.
+/// a folder of {train,validation,test} files, a glob, or else a Hugging Face Hub dataset id ("org/name"), whose
+/// data files (Parquet, CSV, JSON) are fetched into the Hugging Face cache.
 /// </summary>
 public static class LoadDataset
 {
@@ -35,7 +36,28 @@ public static class LoadDataset
         if (Directory.Exists(nameOrPath)) return FromFolder(nameOrPath, options);
         if (nameOrPath.IndexOfAny(['*', '?']) >= 0)
             return FromDataFiles(new Dictionary<string, IReadOnlyList<string>> { ["train"] = new[] { nameOrPath } }, options, null);
+        if (Hub.HubClient.IsValidRepoId(nameOrPath)) return FromHub(nameOrPath, config, options);
         throw FinetuneException.Missing($"Dataset '{nameOrPath}' is neither a known dataset ({string.Join(", ", KnownDatasets.Names)}) nor an existing file or folder.");
+    }
+
+    /// <summary>
+    /// A Hub dataset: its configuration's data files, each split read with the loader of its extension. A failure
+    /// says the name is not local either, and why the Hub did not help (offline, unreachable, no such repository).
+    /// </summary>
+    private static DatasetDict FromHub(string repoId, string? config, LoadOptions options)
+    {
+        Hub.HubDataset hub;
+        try
+        {
+            hub = Hub.Hub.ResolveDataset(repoId, options.Revision, config);
+        }
+        catch (Hub.HubException e) when (e.Code is Hub.HubErrorCode.RepoNotFound or Hub.HubErrorCode.OfflineMiss or Hub.HubErrorCode.NoNetwork)
+        {
+            throw new Hub.HubException(e.Kind, e.Code,
+                $"Dataset '{repoId}' is neither a known dataset ({string.Join(", ", KnownDatasets.Names)}) nor an existing file or folder, and not available from the Hub: {e.Message}",
+                e.HttpStatus, e);
+        }
+        return FromDataFiles(hub.LocalSplits, options, null);
     }
 
     /// <summary>
@@ -120,6 +142,7 @@ public static class LoadDataset
                 Features = o.Features,
                 SkipBadRows = o.SkipBadRows,
                 Warning = o.Warning,
+                Revision = o.Revision,
             };
         }
         return o;

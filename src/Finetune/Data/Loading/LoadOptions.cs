@@ -36,5 +36,8 @@ public sealed class LoadOptions
     /// <summary>Receives warnings (skipped rows); default writes to stderr.</summary>
     public Action<string>? Warning { get; init; }
 
+    /// <summary>Branch, tag or commit of a Hub dataset (default "main"), as load_dataset's revision.</summary>
+    public string? Revision { get; init; }
+
     internal void Warn(string message) => (Warning ?? (m => Console.Error.WriteLine("warning: " + m)))(message);
 }
