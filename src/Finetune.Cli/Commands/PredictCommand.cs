@@ -1,5 +1,7 @@
 using System.CommandLine;
 using System.Text.Json;
+using Finetune.Data;
+using Finetune.Inference;
 using Finetune.Models;
 using Finetune.Tokenizers;
 
@@ -28,9 +30,14 @@ internal sealed class PredictCommand : ICliCommand
             string modelDir = parse.GetValue(model)!, inPath = parse.GetValue(input)!, outPath = parse.GetValue(output)!;
             string? rev = parse.GetValue(revision);
             var classifier = AutoModelForSequenceClassification.FromPretrained(modelDir, revision: rev);
-            var predictor = new SequenceClassificationPredictor(classifier);
+            var adapter = new Training.SequenceClassifierAdapter(classifier);
             var examples = ReadExamples(inPath);
-            Tokenize(examples, modelDir, rev, predictor.MaxTokens);
+            // Text lines need the folder's tokenizer; token-id files work without one.
+            var tokenizer = examples.Any(e => e.Input == null) ? AutoTokenizer.FromPretrained(modelDir, rev) : null;
+            string problemType = adapter.ProblemType;
+            var pipeline = new TextClassificationPipeline(adapter, tokenizer, batch,
+                functionToApply: problemType == ProblemTypes.Regression ? ClassificationFunction.None : null);
+            Tokenize(examples, pipeline, tokenizer);
             int count = 0;
             AtomicFile.Write(outPath, stream =>
             {
@@ -40,7 +47,7 @@ internal sealed class PredictCommand : ICliCommand
                     Prediction[] predictions;
                     try
                     {
-                        predictions = predictor.Predict(slice.Select(e => e.Input!).ToList());
+                        predictions = pipeline.Classify(slice.Select(e => e.Input!).ToList());
                     }
                     catch (FinetuneException e)
                     {
@@ -50,7 +57,7 @@ internal sealed class PredictCommand : ICliCommand
                     count += predictions.Length;
                 }
             });
-            parse.InvocationConfiguration.Output.WriteLine($"Wrote {count} predictions ({predictor.ProblemType}) to {outPath}.");
+            parse.InvocationConfiguration.Output.WriteLine($"Wrote {count} predictions ({problemType}) to {outPath}.");
             return 0;
         }));
         return cmd;
@@ -65,61 +72,39 @@ internal sealed class PredictCommand : ICliCommand
         public string? Pair { get; init; }
     }
 
-    /// <summary>Encodes the text lines with the model folder's tokenizer, truncated to what the model accepts.</summary>
-    private static void Tokenize(List<Example> examples, string modelDir, string? revision, int maxTokens)
+    /// <summary>Encodes the text lines with the model folder's tokenizer, truncated as the pipeline does.</summary>
+    private static void Tokenize(List<Example> examples, TextClassificationPipeline pipeline, PreTrainedTokenizer? tokenizer)
     {
-        var texts = examples.Where(e => e.Input == null).ToList();
-        if (texts.Count == 0) return;
-        var tokenizer = AutoTokenizer.FromPretrained(modelDir, revision);
+        if (tokenizer == null) return;
         // Singles and pairs are encoded as two batches (the tokenizer takes pairs for all rows or none).
-        foreach (var group in texts.GroupBy(t => t.Pair != null)) Encode(tokenizer, group.ToList(), maxTokens);
-    }
-
-    private static void Encode(PreTrainedTokenizer tokenizer, List<Example> rows, int maxTokens)
-    {
-        var options = new EncodeOptions { Truncation = TruncationStrategy.LongestFirst, MaxLength = Math.Min(tokenizer.ModelMaxLength, maxTokens) };
-        bool pairs = rows[0].Pair != null;
-        var encoded = tokenizer.EncodeBatch(rows.Select(r => r.Text!).ToList(), pairs ? rows.Select(r => r.Pair!).ToList() : null, options);
-        for (int i = 0; i < rows.Count; i++)
-            rows[i].Input = new PredictionInput(encoded[i].InputIds, encoded[i].AttentionMask, encoded[i].TokenTypeIds);
-    }
-
-    private static List<Example> ReadExamples(string path)
-    {
-        if (!File.Exists(path)) throw FinetuneException.Missing($"Input file '{path}' does not exist.");
-        var result = new List<Example>();
-        int lineNo = 0;
-        foreach (string line in File.ReadLines(path))
+        foreach (var group in examples.Where(e => e.Input == null).GroupBy(t => t.Pair != null))
         {
-            lineNo++;
-            if (string.IsNullOrWhiteSpace(line)) continue;
-            try
-            {
-                using var doc = JsonDocument.Parse(line);
-                var root = doc.RootElement;
-                if (root.ValueKind != JsonValueKind.Object) throw new FormatException("the line is not a JSON object");
-                if (!root.TryGetProperty("input_ids", out var idsEl))
-                {
-                    if (!root.TryGetProperty("text", out var text) || text.ValueKind != JsonValueKind.String)
-                        throw new FormatException("it has neither \"input_ids\" nor a \"text\" string");
-                    string? pair = root.TryGetProperty("text_pair", out var p) && p.ValueKind == JsonValueKind.String ? p.GetString() : null;
-                    result.Add(new Example(lineNo) { Text = text.GetString(), Pair = pair });
-                    continue;
-                }
-                int[] ids = Ints(idsEl, "input_ids");
-                int[]? mask = root.TryGetProperty("attention_mask", out var m) ? Ints(m, "attention_mask") : null;
-                int[]? types = root.TryGetProperty("token_type_ids", out var t) ? Ints(t, "token_type_ids") : null;
-                if ((mask != null && mask.Length != ids.Length) || (types != null && types.Length != ids.Length))
-                    throw new FormatException("attention_mask / token_type_ids differ in length from input_ids");
-                result.Add(new Example(lineNo) { Input = new PredictionInput(ids, mask, types) });
-            }
-            catch (Exception e) when (e is JsonException or FormatException)
-            {
-                throw FinetuneException.Invalid($"'{path}' line {lineNo}: {e.Message}.", e);
-            }
+            var rows = group.ToList();
+            bool pairs = rows[0].Pair != null;
+            var encoded = tokenizer.EncodeBatch(rows.Select(r => r.Text!).ToList(), pairs ? rows.Select(r => r.Pair!).ToList() : null, pipeline.EncodeOptions);
+            for (int i = 0; i < rows.Count; i++)
+                rows[i].Input = new PredictionInput(encoded[i].InputIds, encoded[i].AttentionMask, encoded[i].TokenTypeIds);
         }
-        return result;
     }
+
+    private static List<Example> ReadExamples(string path) =>
+        JsonLines.Read(path, "input file", (root, lineNo) =>
+        {
+            if (root.ValueKind != JsonValueKind.Object) throw new FormatException("the line is not a JSON object");
+            if (!root.TryGetProperty("input_ids", out var idsEl))
+            {
+                if (!root.TryGetProperty("text", out var text) || text.ValueKind != JsonValueKind.String)
+                    throw new FormatException("it has neither \"input_ids\" nor a \"text\" string");
+                string? pair = root.TryGetProperty("text_pair", out var p) && p.ValueKind == JsonValueKind.String ? p.GetString() : null;
+                return new Example(lineNo) { Text = text.GetString(), Pair = pair };
+            }
+            int[] ids = Ints(idsEl, "input_ids");
+            int[]? mask = root.TryGetProperty("attention_mask", out var m) ? Ints(m, "attention_mask") : null;
+            int[]? types = root.TryGetProperty("token_type_ids", out var t) ? Ints(t, "token_type_ids") : null;
+            if ((mask != null && mask.Length != ids.Length) || (types != null && types.Length != ids.Length))
+                throw new FormatException("attention_mask / token_type_ids differ in length from input_ids");
+            return new Example(lineNo) { Input = new PredictionInput(ids, mask, types) };
+        });
 
     private static int[] Ints(JsonElement el, string name)
     {

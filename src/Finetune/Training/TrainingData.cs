@@ -57,41 +57,24 @@ public sealed class TokenizedExample
     /// Reads pre-tokenized JSON lines (input_ids, optional token_type_ids / attention_mask, label or labels), the
     /// layout of golden/training/data and of datasets saved after tokenization.
     /// </summary>
-    public static List<TokenizedExample> LoadJsonl(string path)
-    {
-        if (!File.Exists(path)) throw FinetuneException.Missing($"The dataset file '{path}' does not exist.");
-        var rows = new List<TokenizedExample>();
-        int lineNo = 0;
-        foreach (string line in File.ReadLines(path))
+    public static List<TokenizedExample> LoadJsonl(string path) =>
+        JsonLines.Read(path, "dataset file", (o, lineNo) =>
         {
-            lineNo++;
-            if (string.IsNullOrWhiteSpace(line)) continue;
-            try
+            if (!o.TryGetProperty("input_ids", out var ids))
+                throw FinetuneException.Missing($"'{path}' line {lineNo} has no input_ids column.");
+            int[] Ints(JsonElement e) => e.EnumerateArray().Select(x => x.GetInt32()).ToArray();
+            int[]? tt = o.TryGetProperty("token_type_ids", out var t) ? Ints(t) : null;
+            int[]? am = o.TryGetProperty("attention_mask", out var a) ? Ints(a) : null;
+            int label = -100;
+            float[]? floats = null;
+            if (o.TryGetProperty("label", out var l) || o.TryGetProperty("labels", out l))
             {
-                using var doc = JsonDocument.Parse(line);
-                var o = doc.RootElement;
-                if (!o.TryGetProperty("input_ids", out var ids))
-                    throw FinetuneException.Missing($"'{path}' line {lineNo} has no input_ids column.");
-                int[] Ints(JsonElement e) => e.EnumerateArray().Select(x => x.GetInt32()).ToArray();
-                int[]? tt = o.TryGetProperty("token_type_ids", out var t) ? Ints(t) : null;
-                int[]? am = o.TryGetProperty("attention_mask", out var a) ? Ints(a) : null;
-                int label = -100;
-                float[]? floats = null;
-                if (o.TryGetProperty("label", out var l) || o.TryGetProperty("labels", out l))
-                {
-                    if (l.ValueKind == JsonValueKind.Array) floats = l.EnumerateArray().Select(x => x.GetSingle()).ToArray();
-                    else if (l.TryGetInt32(out int li)) label = li;
-                    else floats = new[] { l.GetSingle() };
-                }
-                rows.Add(new TokenizedExample(Ints(ids), label, tt, am, floats));
+                if (l.ValueKind == JsonValueKind.Array) floats = l.EnumerateArray().Select(x => x.GetSingle()).ToArray();
+                else if (l.TryGetInt32(out int li)) label = li;
+                else floats = new[] { l.GetSingle() };
             }
-            catch (Exception e) when (e is JsonException or InvalidOperationException or FormatException)
-            {
-                throw FinetuneException.Invalid($"'{path}' line {lineNo} is not a valid tokenized row: {e.Message}", e);
-            }
-        }
-        return rows;
-    }
+            return new TokenizedExample(Ints(ids), label, tt, am, floats);
+        }, " is not a valid tokenized row");
 }
 
 /// <summary>
