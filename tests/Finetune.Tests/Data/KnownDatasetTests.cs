@@ -179,8 +179,13 @@ public class KnownDatasetTests
         Assert.Contains("yelp_review_full", e.Message);
         e = Assert.Throws<FinetuneException>(() => LoadDataset.Load("glue/mnli", null, new LoadOptions { DataRoot = SharedDatasets.Root }));
         Assert.Contains("sst2", e.Message);
-        e = Assert.Throws<FinetuneException>(() => LoadDataset.Load("no_such_dataset_xyz"));
-        Assert.Equal(ErrorKind.NotFound, e.Kind);
+        // An unknown name is then a Hub dataset id; offline with an empty cache it is NotFound without any request.
+        using (Finetune.Hub.HubSettings.Use(new Finetune.Hub.HubSettings { CacheDir = tmp.File("hub"), Offline = true }))
+        {
+            e = Assert.ThrowsAny<FinetuneException>(() => LoadDataset.Load("no_such_dataset_xyz"));
+            Assert.Equal(ErrorKind.NotFound, e.Kind);
+            Assert.Contains("no_such_dataset_xyz", e.Message);
+        }
     }
 
     [SkippableFact]
