@@ -14,32 +14,45 @@ internal sealed class PredictCommand : ICliCommand
     {
         var model = new Option<string>("--model") { Description = "Model folder (config.json + model.safetensors or pytorch_model.bin) or Hub model id.", Required = true };
         var revision = new Option<string?>("--revision") { Description = "Branch, tag or commit of a Hub model (default: main)." };
-        var input = new Option<string>("--input") { Description = "JSONL file: {\"input_ids\": [...], \"attention_mask\": [...], \"token_type_ids\": [...]} or {\"text\": ..., \"text_pair\": ...} per line.", Required = true };
-        var output = new Option<string>("--output") { Description = "JSONL file to write: {\"logits\", \"probs\", \"label\", \"score\"} per line.", Required = true };
+        var input = new Option<string?>("--input") { Description = "JSONL file: {\"input_ids\": [...], \"attention_mask\": [...], \"token_type_ids\": [...]} or {\"text\": ..., \"text_pair\": ...} per line; a .txt file: one plain text per line." };
+        var output = new Option<string?>("--output") { Description = "JSONL file to write (with --input): {\"logits\", \"probs\", \"label\", \"score\"} per line." };
+        var text = new Option<string?>("--text") { Description = "One text to classify instead of --input; prints its label and probabilities." };
+        var textPair = new Option<string?>("--text-pair") { Description = "Second text of the pair (with --text)." };
         var batchSize = new Option<int>("--batch-size") { Description = "Examples per forward pass.", DefaultValueFactory = _ => 32 };
-        var cmd = new Command("predict", "Classify JSONL examples (token ids, or text with the folder's tokenizer) with a sequence-classification model.");
+        var cmd = new Command("predict", "Classify a text, plain-text lines or JSONL examples (token ids, or text with the folder's tokenizer) with a sequence-classification model.");
         cmd.Options.Add(model);
         cmd.Options.Add(input);
         cmd.Options.Add(output);
+        cmd.Options.Add(text);
+        cmd.Options.Add(textPair);
         cmd.Options.Add(batchSize);
         cmd.Options.Add(revision);
         cmd.SetAction(parse => CliErrors.Guard(parse, () =>
         {
             int batch = parse.GetValue(batchSize);
             if (batch < 1) throw FinetuneException.Invalid($"--batch-size must be at least 1, not {batch}.");
-            string modelDir = parse.GetValue(model)!, inPath = parse.GetValue(input)!, outPath = parse.GetValue(output)!;
+            string modelDir = parse.GetValue(model)!;
+            string? inPath = parse.GetValue(input), outPath = parse.GetValue(output), oneText = parse.GetValue(text), pair = parse.GetValue(textPair);
+            if ((oneText == null) == (inPath == null)) throw FinetuneException.Invalid("predict needs either --text TEXT or --input FILE (and not both).");
+            if (inPath != null && outPath == null) throw FinetuneException.Invalid("predict --input needs --output FILE.");
+            if (pair != null && oneText == null) throw FinetuneException.Invalid("--text-pair goes with --text; in an --input file give \"text_pair\" per line.");
             string? rev = parse.GetValue(revision);
             var classifier = AutoModelForSequenceClassification.FromPretrained(modelDir, revision: rev);
             var adapter = new Training.SequenceClassifierAdapter(classifier);
-            var examples = ReadExamples(inPath);
+            List<Example> examples = oneText != null ? [new Example(1) { Text = oneText, Pair = pair }] : ReadExamples(inPath!);
             // Text lines need the folder's tokenizer; token-id files work without one.
             var tokenizer = examples.Any(e => e.Input == null) ? AutoTokenizer.FromPretrained(modelDir, rev) : null;
             string problemType = adapter.ProblemType;
             var pipeline = new TextClassificationPipeline(adapter, tokenizer, batch,
                 functionToApply: problemType == ProblemTypes.Regression ? ClassificationFunction.None : null);
             Tokenize(examples, pipeline, tokenizer);
+            if (oneText != null)
+            {
+                PrintPrediction(parse.InvocationConfiguration.Output, pipeline, pipeline.Classify([examples[0].Input!])[0]);
+                return 0;
+            }
             int count = 0;
-            AtomicFile.Write(outPath, stream =>
+            AtomicFile.Write(outPath!, stream =>
             {
                 for (int start = 0; start < examples.Count; start += batch)
                 {
@@ -87,7 +100,36 @@ internal sealed class PredictCommand : ICliCommand
         }
     }
 
-    private static List<Example> ReadExamples(string path) =>
+    /// <summary>The label (or value) and every label's probability, for people reading a terminal.</summary>
+    private static void PrintPrediction(TextWriter o, TextClassificationPipeline pipeline, Prediction p)
+    {
+        var inv = System.Globalization.CultureInfo.InvariantCulture;
+        if (p.Value is float value)
+        {
+            o.WriteLine($"value: {value.ToString("R", inv)}");
+            return;
+        }
+        o.WriteLine(p.Labels != null ? $"labels: {string.Join(", ", p.Labels)}" : $"label: {p.Label}");
+        o.WriteLine("probabilities:");
+        for (int i = 0; i < p.Probs!.Length; i++) o.WriteLine($"  {pipeline.LabelName(i)}: {p.Probs[i].ToString("0.######", inv)}");
+    }
+
+    /// <summary>A .txt file is one plain text per non-blank line; anything else is JSON lines.</summary>
+    private static List<Example> ReadExamples(string path)
+    {
+        if (!path.EndsWith(".txt", StringComparison.OrdinalIgnoreCase)) return ReadJsonExamples(path);
+        if (!File.Exists(path)) throw FinetuneException.Missing($"The input file '{path}' does not exist.");
+        var result = new List<Example>();
+        int lineNo = 0;
+        foreach (string line in File.ReadLines(path))
+        {
+            lineNo++;
+            if (!string.IsNullOrWhiteSpace(line)) result.Add(new Example(lineNo) { Text = line });
+        }
+        return result;
+    }
+
+    private static List<Example> ReadJsonExamples(string path) =>
         JsonLines.Read(path, "input file", (root, lineNo) =>
         {
             if (root.ValueKind != JsonValueKind.Object) throw new FormatException("the line is not a JSON object");

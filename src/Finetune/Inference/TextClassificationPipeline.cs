@@ -140,7 +140,8 @@ public sealed class TextClassificationPipeline
         return new Prediction(logits, probs, LabelName(best), probs[best], above, null);
     }
 
-    private string LabelName(int i) => model.Id2Label != null && model.Id2Label.TryGetValue(i, out var l) ? l : $"LABEL_{i}";
+    /// <summary>id2label[i], or LABEL_i when the config has none.</summary>
+    public string LabelName(int i) => model.Id2Label != null && model.Id2Label.TryGetValue(i, out var l) ? l : $"LABEL_{i}";
 
     /// <summary>The pipeline's postprocess in float32: sigmoid, softmax (max-shifted) or the raw outputs.</summary>
     public static float[] ApplyFunction(ReadOnlySpan<float> logits, ClassificationFunction function)
