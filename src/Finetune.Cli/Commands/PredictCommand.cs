@@ -27,7 +27,7 @@ internal sealed class PredictCommand : ICliCommand
         cmd.Options.Add(textPair);
         cmd.Options.Add(batchSize);
         cmd.Options.Add(revision);
-        cmd.SetAction(parse => CliErrors.Guard(parse, () =>
+        cmd.SetAction(parse =>
         {
             int batch = parse.GetValue(batchSize);
             if (batch < 1) throw FinetuneException.Invalid($"--batch-size must be at least 1, not {batch}.");
@@ -72,7 +72,7 @@ internal sealed class PredictCommand : ICliCommand
             });
             parse.InvocationConfiguration.Output.WriteLine($"Wrote {count} predictions ({problemType}) to {outPath}.");
             return 0;
-        }));
+        });
         return cmd;
     }
 
