@@ -41,18 +41,10 @@ internal sealed class CacheCommand : ICliCommand
         {
             string id = parse.GetValue(repoId)!;
             var type = RepoTypes.Parse(parse.GetValue(repoType) ?? "model");
-            try
+            if (!HubCache.Remove(id, type))
             {
-                if (!HubCache.Remove(id, type))
-                {
-                    parse.InvocationConfiguration.Error.WriteLine($"error: {type.ToString().ToLowerInvariant()} '{id}' is not in the cache {HubSettings.FromEnvironment().CacheDir}.");
-                    return new FinetuneException(ErrorKind.NotFound, "").ExitCode;
-                }
-            }
-            catch (FinetuneException e)
-            {
-                parse.InvocationConfiguration.Error.WriteLine($"error: {e.Message}");
-                return e.ExitCode;
+                parse.InvocationConfiguration.Error.WriteLine($"error: {type.ToString().ToLowerInvariant()} '{id}' is not in the cache {HubSettings.FromEnvironment().CacheDir}.");
+                return new FinetuneException(ErrorKind.NotFound, "").ExitCode;
             }
             parse.InvocationConfiguration.Output.WriteLine($"removed {type.ToString().ToLowerInvariant()} '{id}'");
             return 0;

@@ -19,7 +19,7 @@ internal sealed class CompareCommand : ICliCommand
         cli.AddTo(cmd);
         cmd.Options.Add(models);
         cmd.Options.Add(zeroShot);
-        cmd.SetAction(parse => RecipeCli.Guard(parse, () =>
+        cmd.SetAction(parse =>
         {
             var w = parse.InvocationConfiguration.Output;
             var names = parse.GetValue(models)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
@@ -49,7 +49,7 @@ internal sealed class CompareCommand : ICliCommand
             w.WriteLine();
             Print(w, new[] { "model", "parameters", "macro-F1", "accuracy", "train time", "eval time", "samples/s" }, rows);
             return 0;
-        }));
+        });
         return cmd;
     }
 

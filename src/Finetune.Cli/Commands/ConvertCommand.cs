@@ -26,7 +26,7 @@ internal sealed class ConvertCommand : ICliCommand
         cmd.Options.Add(output);
         cmd.Options.Add(dtype);
         cmd.Options.Add(revision);
-        cmd.SetAction(parse => CliErrors.Guard(parse, () =>
+        cmd.SetAction(parse =>
         {
             string src = parse.GetValue(model)!, dst = parse.GetValue(output)!;
             DType type = parse.GetValue(dtype) switch { "f16" => DType.F16, "bf16" => DType.BF16, _ => DType.F32 };
@@ -49,7 +49,7 @@ internal sealed class ConvertCommand : ICliCommand
             }
             parse.InvocationConfiguration.Output.WriteLine($"Saved {loaded.ArchitectureName} ({loaded.NumParameters()} parameters, {type}) to {dst}.");
             return 0;
-        }));
+        });
         return cmd;
     }
 }

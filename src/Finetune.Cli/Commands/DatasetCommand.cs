@@ -52,14 +52,14 @@ internal sealed class DatasetCommand : ICliCommand
         cmd.Options.Add(encoding);
         cmd.Options.Add(revision);
         cmd.Options.Add(config);
-        cmd.SetAction(parse => CliErrors.Guard(parse, () =>
+        cmd.SetAction(parse =>
         {
             var dict = Load(parse, name, root, encoding, revision, config);
             var output = parse.InvocationConfiguration.Output;
             if (parse.GetValue(json)) output.WriteLine(DatasetInfo.ToJson(dict).ToJsonString(Json));
             else output.Write(DatasetInfo.ToText(dict));
             return 0;
-        }));
+        });
         return cmd;
     }
 
@@ -80,7 +80,7 @@ internal sealed class DatasetCommand : ICliCommand
         cmd.Options.Add(encoding);
         cmd.Options.Add(revision);
         cmd.Options.Add(config);
-        cmd.SetAction(parse => CliErrors.Guard(parse, () =>
+        cmd.SetAction(parse =>
         {
             var dict = Load(parse, name, root, encoding, revision, config);
             var ds = dict[parse.GetValue(split) ?? dict.Keys[0]];
@@ -88,7 +88,7 @@ internal sealed class DatasetCommand : ICliCommand
             int n = Math.Min(Math.Max(0, parse.GetValue(count)), ds.NumRows);
             for (int i = 0; i < n; i++) output.WriteLine(DatasetInfo.RowJson(ds, i).ToJsonString(Json));
             return 0;
-        }));
+        });
         return cmd;
     }
 }

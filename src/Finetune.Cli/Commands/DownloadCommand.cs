@@ -27,19 +27,11 @@ internal sealed class DownloadCommand : ICliCommand
         cmd.SetAction(parse =>
         {
             var output = parse.InvocationConfiguration.Output;
-            try
-            {
-                using var client = new HubClient();
-                string folder = WithProgress(client, output, () => Run(client, parse.GetValue(repoId)!, parse.GetValue(files) ?? [],
-                    parse.GetValue(revision), RepoTypes.Parse(parse.GetValue(repoType) ?? "model"), parse.GetValue(config)));
-                output.WriteLine(folder);
-                return 0;
-            }
-            catch (FinetuneException e)
-            {
-                parse.InvocationConfiguration.Error.WriteLine($"error: {e.Message}");
-                return e.ExitCode;
-            }
+            using var client = new HubClient();
+            string folder = WithProgress(client, output, () => Run(client, parse.GetValue(repoId)!, parse.GetValue(files) ?? [],
+                parse.GetValue(revision), RepoTypes.Parse(parse.GetValue(repoType) ?? "model"), parse.GetValue(config)));
+            output.WriteLine(folder);
+            return 0;
         });
         return cmd;
     }

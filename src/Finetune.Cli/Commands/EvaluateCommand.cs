@@ -13,7 +13,7 @@ internal sealed class EvaluateCommand : ICliCommand
         var cmd = new Command("evaluate", "Evaluate a model folder on a dataset split (default: the test split, else validation).");
         cli.AddTo(cmd);
         cmd.Options.Add(output);
-        cmd.SetAction(parse => RecipeCli.Guard(parse, () =>
+        cmd.SetAction(parse =>
         {
             var w = parse.InvocationConfiguration.Output;
             var recipe = cli.Bind(parse, Path.Combine("runs", "evaluate"));
@@ -27,7 +27,7 @@ internal sealed class EvaluateCommand : ICliCommand
             RecipeCli.PrintConfusion(w, result.ConfusionMatrix, result.LabelNames);
             if (parse.GetValue(output) is string file) FineTuneRecipe.WriteMetrics(result, file);
             return 0;
-        }));
+        });
         return cmd;
     }
 }

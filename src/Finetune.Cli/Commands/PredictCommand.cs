@@ -1,5 +1,7 @@
 using System.CommandLine;
 using System.Text.Json;
+using Finetune.Data;
+using Finetune.Inference;
 using Finetune.Models;
 using Finetune.Tokenizers;
 
@@ -12,27 +14,45 @@ internal sealed class PredictCommand : ICliCommand
     {
         var model = new Option<string>("--model") { Description = "Model folder (config.json + model.safetensors or pytorch_model.bin) or Hub model id.", Required = true };
         var revision = new Option<string?>("--revision") { Description = "Branch, tag or commit of a Hub model (default: main)." };
-        var input = new Option<string>("--input") { Description = "JSONL file: {\"input_ids\": [...], \"attention_mask\": [...], \"token_type_ids\": [...]} or {\"text\": ..., \"text_pair\": ...} per line.", Required = true };
-        var output = new Option<string>("--output") { Description = "JSONL file to write: {\"logits\", \"probs\", \"label\", \"score\"} per line.", Required = true };
+        var input = new Option<string?>("--input") { Description = "JSONL file: {\"input_ids\": [...], \"attention_mask\": [...], \"token_type_ids\": [...]} or {\"text\": ..., \"text_pair\": ...} per line; a .txt file: one plain text per line." };
+        var output = new Option<string?>("--output") { Description = "JSONL file to write (with --input): {\"logits\", \"probs\", \"label\", \"score\"} per line." };
+        var text = new Option<string?>("--text") { Description = "One text to classify instead of --input; prints its label and probabilities." };
+        var textPair = new Option<string?>("--text-pair") { Description = "Second text of the pair (with --text)." };
         var batchSize = new Option<int>("--batch-size") { Description = "Examples per forward pass.", DefaultValueFactory = _ => 32 };
-        var cmd = new Command("predict", "Classify JSONL examples (token ids, or text with the folder's tokenizer) with a sequence-classification model.");
+        var cmd = new Command("predict", "Classify a text, plain-text lines or JSONL examples (token ids, or text with the folder's tokenizer) with a sequence-classification model.");
         cmd.Options.Add(model);
         cmd.Options.Add(input);
         cmd.Options.Add(output);
+        cmd.Options.Add(text);
+        cmd.Options.Add(textPair);
         cmd.Options.Add(batchSize);
         cmd.Options.Add(revision);
-        cmd.SetAction(parse => CliErrors.Guard(parse, () =>
+        cmd.SetAction(parse =>
         {
             int batch = parse.GetValue(batchSize);
             if (batch < 1) throw FinetuneException.Invalid($"--batch-size must be at least 1, not {batch}.");
-            string modelDir = parse.GetValue(model)!, inPath = parse.GetValue(input)!, outPath = parse.GetValue(output)!;
+            string modelDir = parse.GetValue(model)!;
+            string? inPath = parse.GetValue(input), outPath = parse.GetValue(output), oneText = parse.GetValue(text), pair = parse.GetValue(textPair);
+            if ((oneText == null) == (inPath == null)) throw FinetuneException.Invalid("predict needs either --text TEXT or --input FILE (and not both).");
+            if (inPath != null && outPath == null) throw FinetuneException.Invalid("predict --input needs --output FILE.");
+            if (pair != null && oneText == null) throw FinetuneException.Invalid("--text-pair goes with --text; in an --input file give \"text_pair\" per line.");
             string? rev = parse.GetValue(revision);
             var classifier = AutoModelForSequenceClassification.FromPretrained(modelDir, revision: rev);
-            var predictor = new SequenceClassificationPredictor(classifier);
-            var examples = ReadExamples(inPath);
-            Tokenize(examples, modelDir, rev, predictor.MaxTokens);
+            var adapter = new Training.SequenceClassifierAdapter(classifier);
+            List<Example> examples = oneText != null ? [new Example(1) { Text = oneText, Pair = pair }] : ReadExamples(inPath!);
+            // Text lines need the folder's tokenizer; token-id files work without one.
+            var tokenizer = examples.Any(e => e.Input == null) ? AutoTokenizer.FromPretrained(modelDir, rev) : null;
+            string problemType = adapter.ProblemType;
+            var pipeline = new TextClassificationPipeline(adapter, tokenizer, batch,
+                functionToApply: problemType == ProblemTypes.Regression ? ClassificationFunction.None : null);
+            Tokenize(examples, pipeline, tokenizer);
+            if (oneText != null)
+            {
+                PrintPrediction(parse.InvocationConfiguration.Output, pipeline, pipeline.Classify([examples[0].Input!])[0]);
+                return 0;
+            }
             int count = 0;
-            AtomicFile.Write(outPath, stream =>
+            AtomicFile.Write(outPath!, stream =>
             {
                 for (int start = 0; start < examples.Count; start += batch)
                 {
@@ -40,7 +60,7 @@ internal sealed class PredictCommand : ICliCommand
                     Prediction[] predictions;
                     try
                     {
-                        predictions = predictor.Predict(slice.Select(e => e.Input!).ToList());
+                        predictions = pipeline.Classify(slice.Select(e => e.Input!).ToList());
                     }
                     catch (FinetuneException e)
                     {
@@ -50,9 +70,9 @@ internal sealed class PredictCommand : ICliCommand
                     count += predictions.Length;
                 }
             });
-            parse.InvocationConfiguration.Output.WriteLine($"Wrote {count} predictions ({predictor.ProblemType}) to {outPath}.");
+            parse.InvocationConfiguration.Output.WriteLine($"Wrote {count} predictions ({problemType}) to {outPath}.");
             return 0;
-        }));
+        });
         return cmd;
     }
 
@@ -65,61 +85,68 @@ internal sealed class PredictCommand : ICliCommand
         public string? Pair { get; init; }
     }
 
-    /// <summary>Encodes the text lines with the model folder's tokenizer, truncated to what the model accepts.</summary>
-    private static void Tokenize(List<Example> examples, string modelDir, string? revision, int maxTokens)
+    /// <summary>Encodes the text lines with the model folder's tokenizer, truncated as the pipeline does.</summary>
+    private static void Tokenize(List<Example> examples, TextClassificationPipeline pipeline, PreTrainedTokenizer? tokenizer)
     {
-        var texts = examples.Where(e => e.Input == null).ToList();
-        if (texts.Count == 0) return;
-        var tokenizer = AutoTokenizer.FromPretrained(modelDir, revision);
+        if (tokenizer == null) return;
         // Singles and pairs are encoded as two batches (the tokenizer takes pairs for all rows or none).
-        foreach (var group in texts.GroupBy(t => t.Pair != null)) Encode(tokenizer, group.ToList(), maxTokens);
+        foreach (var group in examples.Where(e => e.Input == null).GroupBy(t => t.Pair != null))
+        {
+            var rows = group.ToList();
+            bool pairs = rows[0].Pair != null;
+            var encoded = tokenizer.EncodeBatch(rows.Select(r => r.Text!).ToList(), pairs ? rows.Select(r => r.Pair!).ToList() : null, pipeline.EncodeOptions);
+            for (int i = 0; i < rows.Count; i++)
+                rows[i].Input = new PredictionInput(encoded[i].InputIds, encoded[i].AttentionMask, encoded[i].TokenTypeIds);
+        }
     }
 
-    private static void Encode(PreTrainedTokenizer tokenizer, List<Example> rows, int maxTokens)
+    /// <summary>The label (or value) and every label's probability, for people reading a terminal.</summary>
+    private static void PrintPrediction(TextWriter o, TextClassificationPipeline pipeline, Prediction p)
     {
-        var options = new EncodeOptions { Truncation = TruncationStrategy.LongestFirst, MaxLength = Math.Min(tokenizer.ModelMaxLength, maxTokens) };
-        bool pairs = rows[0].Pair != null;
-        var encoded = tokenizer.EncodeBatch(rows.Select(r => r.Text!).ToList(), pairs ? rows.Select(r => r.Pair!).ToList() : null, options);
-        for (int i = 0; i < rows.Count; i++)
-            rows[i].Input = new PredictionInput(encoded[i].InputIds, encoded[i].AttentionMask, encoded[i].TokenTypeIds);
+        var inv = System.Globalization.CultureInfo.InvariantCulture;
+        if (p.Value is float value)
+        {
+            o.WriteLine($"value: {value.ToString("R", inv)}");
+            return;
+        }
+        o.WriteLine(p.Labels != null ? $"labels: {string.Join(", ", p.Labels)}" : $"label: {p.Label}");
+        o.WriteLine("probabilities:");
+        for (int i = 0; i < p.Probs!.Length; i++) o.WriteLine($"  {pipeline.LabelName(i)}: {p.Probs[i].ToString("0.######", inv)}");
     }
 
+    /// <summary>A .txt file is one plain text per non-blank line; anything else is JSON lines.</summary>
     private static List<Example> ReadExamples(string path)
     {
-        if (!File.Exists(path)) throw FinetuneException.Missing($"Input file '{path}' does not exist.");
+        if (!path.EndsWith(".txt", StringComparison.OrdinalIgnoreCase)) return ReadJsonExamples(path);
+        if (!File.Exists(path)) throw FinetuneException.Missing($"The input file '{path}' does not exist.");
         var result = new List<Example>();
         int lineNo = 0;
         foreach (string line in File.ReadLines(path))
         {
             lineNo++;
-            if (string.IsNullOrWhiteSpace(line)) continue;
-            try
-            {
-                using var doc = JsonDocument.Parse(line);
-                var root = doc.RootElement;
-                if (root.ValueKind != JsonValueKind.Object) throw new FormatException("the line is not a JSON object");
-                if (!root.TryGetProperty("input_ids", out var idsEl))
-                {
-                    if (!root.TryGetProperty("text", out var text) || text.ValueKind != JsonValueKind.String)
-                        throw new FormatException("it has neither \"input_ids\" nor a \"text\" string");
-                    string? pair = root.TryGetProperty("text_pair", out var p) && p.ValueKind == JsonValueKind.String ? p.GetString() : null;
-                    result.Add(new Example(lineNo) { Text = text.GetString(), Pair = pair });
-                    continue;
-                }
-                int[] ids = Ints(idsEl, "input_ids");
-                int[]? mask = root.TryGetProperty("attention_mask", out var m) ? Ints(m, "attention_mask") : null;
-                int[]? types = root.TryGetProperty("token_type_ids", out var t) ? Ints(t, "token_type_ids") : null;
-                if ((mask != null && mask.Length != ids.Length) || (types != null && types.Length != ids.Length))
-                    throw new FormatException("attention_mask / token_type_ids differ in length from input_ids");
-                result.Add(new Example(lineNo) { Input = new PredictionInput(ids, mask, types) });
-            }
-            catch (Exception e) when (e is JsonException or FormatException)
-            {
-                throw FinetuneException.Invalid($"'{path}' line {lineNo}: {e.Message}.", e);
-            }
+            if (!string.IsNullOrWhiteSpace(line)) result.Add(new Example(lineNo) { Text = line });
         }
         return result;
     }
+
+    private static List<Example> ReadJsonExamples(string path) =>
+        JsonLines.Read(path, "input file", (root, lineNo) =>
+        {
+            if (root.ValueKind != JsonValueKind.Object) throw new FormatException("the line is not a JSON object");
+            if (!root.TryGetProperty("input_ids", out var idsEl))
+            {
+                if (!root.TryGetProperty("text", out var text) || text.ValueKind != JsonValueKind.String)
+                    throw new FormatException("it has neither \"input_ids\" nor a \"text\" string");
+                string? pair = root.TryGetProperty("text_pair", out var p) && p.ValueKind == JsonValueKind.String ? p.GetString() : null;
+                return new Example(lineNo) { Text = text.GetString(), Pair = pair };
+            }
+            int[] ids = Ints(idsEl, "input_ids");
+            int[]? mask = root.TryGetProperty("attention_mask", out var m) ? Ints(m, "attention_mask") : null;
+            int[]? types = root.TryGetProperty("token_type_ids", out var t) ? Ints(t, "token_type_ids") : null;
+            if ((mask != null && mask.Length != ids.Length) || (types != null && types.Length != ids.Length))
+                throw new FormatException("attention_mask / token_type_ids differ in length from input_ids");
+            return new Example(lineNo) { Input = new PredictionInput(ids, mask, types) };
+        });
 
     private static int[] Ints(JsonElement el, string name)
     {

@@ -146,20 +146,6 @@ internal sealed class RecipeCli
         return Path.Combine("..", "shared", relative);
     }
 
-    /// <summary>Runs an action, turning the library's errors into one line on stderr and their exit code.</summary>
-    public static int Guard(ParseResult parse, Func<int> action)
-    {
-        try
-        {
-            return action();
-        }
-        catch (FinetuneException e)
-        {
-            parse.InvocationConfiguration.Error.WriteLine($"error: {e.Message}");
-            return e.ExitCode;
-        }
-    }
-
     public static string F4(double v) => double.IsNaN(v) ? "-" : v.ToString("0.0000", CultureInfo.InvariantCulture);
 
     public static void PrintEpochHeader(TextWriter w) =>

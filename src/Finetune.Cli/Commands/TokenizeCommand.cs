@@ -26,17 +26,9 @@ internal sealed class TokenizeCommand : ICliCommand
         cmd.Options.Add(revision);
         cmd.SetAction(parse =>
         {
-            try
-            {
-                int n = Run(parse.GetValue(model)!, parse.GetValue(input)!, parse.GetValue(output)!, parse.GetValue(revision));
-                parse.InvocationConfiguration.Output.WriteLine($"tokenized {n} lines");
-                return 0;
-            }
-            catch (FinetuneException e)
-            {
-                parse.InvocationConfiguration.Error.WriteLine($"error: {e.Message}");
-                return e.ExitCode;
-            }
+            int n = Run(parse.GetValue(model)!, parse.GetValue(input)!, parse.GetValue(output)!, parse.GetValue(revision));
+            parse.InvocationConfiguration.Output.WriteLine($"tokenized {n} lines");
+            return 0;
         });
         return cmd;
     }

@@ -14,7 +14,7 @@ internal sealed class TrainCommand : ICliCommand
         var cli = new RecipeCli();
         var cmd = new Command("train", "Fine-tune a model on a dataset (with no options: rotten_tomatoes, batch 32, 3 epochs, bert-tiny from scratch).");
         cli.AddTo(cmd);
-        cmd.SetAction(parse => RecipeCli.Guard(parse, () =>
+        cmd.SetAction(parse =>
         {
             var output = parse.InvocationConfiguration.Output;
             var recipe = cli.Bind(parse, Path.Combine("runs", "train"));
@@ -35,7 +35,7 @@ internal sealed class TrainCommand : ICliCommand
             output.WriteLine();
             output.WriteLine($"Saved model, metrics.json and report.html in {Path.GetFullPath(recipe.Args.OutputDir)}");
             return 0;
-        }));
+        });
         return cmd;
     }
 }

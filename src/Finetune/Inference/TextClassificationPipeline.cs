@@ -15,15 +15,24 @@ public readonly record struct LabelScore(string Label, double Score);
 public sealed class TextClassificationPipeline
 {
     private readonly ISequenceClassifier model;
-    private readonly PreTrainedTokenizer tokenizer;
+    private readonly PreTrainedTokenizer? tokenizer;
+    private readonly int vocabSize;
 
-    public TextClassificationPipeline(ISequenceClassifier model, PreTrainedTokenizer tokenizer, int batchSize = 8, int? maxLength = null)
+    /// <param name="model">The classifier.</param>
+    /// <param name="tokenizer">Needed for text inputs; token-id inputs (<see cref="Classify"/>) work without one.</param>
+    /// <param name="batchSize">Rows per forward pass.</param>
+    /// <param name="maxLength">Truncation length for texts (default: what the tokenizer and the model accept).</param>
+    /// <param name="functionToApply">transformers' function_to_apply; by default sigmoid for multi-label or one-output
+    /// models, softmax otherwise.</param>
+    public TextClassificationPipeline(ISequenceClassifier model, PreTrainedTokenizer? tokenizer, int batchSize = 8, int? maxLength = null, ClassificationFunction? functionToApply = null)
     {
         if (batchSize <= 0) throw FinetuneException.Invalid($"The pipeline batch size must be positive, got {batchSize}.");
         this.model = model;
         this.tokenizer = tokenizer;
         BatchSize = batchSize;
         MaxLength = maxLength;
+        FunctionToApply = functionToApply ?? (model.ProblemType == "multi_label_classification" || model.NumLabels == 1 ? ClassificationFunction.Sigmoid : ClassificationFunction.Softmax);
+        vocabSize = model.Module.NamedParameters().FirstOrDefault(p => p.Name.EndsWith("word_embeddings.weight", StringComparison.Ordinal)).Value?.Shape[0] ?? int.MaxValue;
     }
 
     /// <summary>
@@ -36,6 +45,24 @@ public sealed class TextClassificationPipeline
 
     public int BatchSize { get; }
     public int? MaxLength { get; }
+    public ClassificationFunction FunctionToApply { get; }
+
+    /// <summary>The longest input the model's position embeddings allow (RoBERTa's positions start after padding_idx).</summary>
+    public int MaxTokens => (model as SequenceClassifierAdapter)?.Model.Config switch
+    {
+        Models.Roberta.RobertaConfig r => r.MaxPositionEmbeddings - r.PaddingIdx - 1,
+        Models.Bert.BertConfig b => b.MaxPositionEmbeddings,
+        Models.DistilBert.DistilBertConfig d => d.MaxPositionEmbeddings,
+        _ => int.MaxValue,
+    };
+
+    /// <summary>How texts are truncated: <see cref="MaxLength"/>, else what both the tokenizer and the model accept.</summary>
+    public EncodeOptions EncodeOptions => new()
+    {
+        Truncation = TruncationStrategy.LongestFirst,
+        MaxLength = MaxLength ?? Math.Min(tokenizer?.ModelMaxLength ?? int.MaxValue, MaxTokens),
+        Padding = PaddingStrategy.None,
+    };
 
     /// <summary>The best label of one text (or pair).</summary>
     public LabelScore Predict(string text, string? pair = null) => Predict(new[] { text }, pair == null ? null : new[] { pair }, topK: 1)[0][0];
@@ -47,31 +74,85 @@ public sealed class TextClassificationPipeline
     {
         if (pairs != null && pairs.Count != texts.Count)
             throw FinetuneException.Invalid($"The pipeline got {texts.Count} texts but {pairs.Count} second texts.");
+        var tok = tokenizer ?? throw FinetuneException.Invalid("The pipeline has no tokenizer, so it cannot classify text; pass token ids or a tokenizer.");
         var results = new List<IReadOnlyList<LabelScore>>(texts.Count);
-        var options = new EncodeOptions { Truncation = TruncationStrategy.LongestFirst, MaxLength = MaxLength, Padding = PaddingStrategy.None };
-        model.Module.Eval();
-        var collator = new PaddingCollator(tokenizer.PadTokenId);
+        var options = EncodeOptions;
         for (int start = 0; start < texts.Count; start += BatchSize)
         {
             int end = Math.Min(texts.Count, start + BatchSize);
             var slice = texts.Skip(start).Take(end - start).ToList();
             var pairSlice = pairs?.Skip(start).Take(end - start).ToList();
-            var enc = tokenizer.EncodeBatch(slice, pairSlice, options);
+            var enc = tok.EncodeBatch(slice, pairSlice, options);
             var rows = enc.Rows.Select(r => new TokenizedExample(r.InputIds, tokenTypeIds: r.TokenTypeIds, attentionMask: r.AttentionMask)).ToList();
-            float[] logits;
-            using (Tensor.NoGrad()) logits = model.Forward(collator.Collate(rows)).Logits.ToArray();
+            float[] logits = Logits(rows);
             int n = model.NumLabels;
             for (int i = 0; i < rows.Count; i++)
-                results.Add(Rank(Scores(logits.AsSpan(i * n, n)), topK));
+                results.Add(Rank(ApplyFunction(logits.AsSpan(i * n, n), FunctionToApply), topK));
         }
         return results;
     }
 
-    private float[] Scores(ReadOnlySpan<float> logits)
+    /// <summary>
+    /// Token ids in (rows may differ in length), one <see cref="Prediction"/> per row out: logits, the scores of
+    /// <see cref="FunctionToApply"/>, the best label, and for regression the value.
+    /// </summary>
+    public Prediction[] Classify(IReadOnlyList<PredictionInput> inputs)
+    {
+        if (inputs.Count == 0) return Array.Empty<Prediction>();
+        var rows = new List<TokenizedExample>(inputs.Count);
+        for (int r = 0; r < inputs.Count; r++)
+        {
+            var x = inputs[r];
+            if (x.InputIds.Length == 0) throw FinetuneException.Invalid($"Example {r} has no input_ids.");
+            for (int i = 0; i < x.InputIds.Length; i++)
+                if ((uint)x.InputIds[i] >= (uint)vocabSize)
+                    throw FinetuneException.Invalid($"Example {r}: token id {x.InputIds[i]} at position {i} is outside the model's vocabulary of {vocabSize}.");
+            rows.Add(new TokenizedExample(x.InputIds, tokenTypeIds: x.TokenTypeIds, attentionMask: x.AttentionMask));
+        }
+        float[] logits = Logits(rows);
+        int n = model.NumLabels;
+        var result = new Prediction[rows.Count];
+        for (int r = 0; r < rows.Count; r++) result[r] = Read(logits.AsSpan(r * n, n).ToArray());
+        return result;
+    }
+
+    /// <summary>One forward pass without gradients over right-padded rows; logits [rows × NumLabels].</summary>
+    private float[] Logits(IReadOnlyList<TokenizedExample> rows)
+    {
+        model.Module.Eval();
+        var collator = new Data.DataCollatorWithPadding(tokenizer?.PadTokenId ?? PadTokenIdOfModel());
+        using var scope = TensorScope.Begin(); // every activation goes back to the pool when the batch is done
+        using (Tensor.NoGrad()) return model.Forward(collator.Collate(rows, withLabels: false)).Logits.ToArray();
+    }
+
+    private int PadTokenIdOfModel() => (model as SequenceClassifierAdapter)?.Model.Config.PadTokenId ?? 0;
+
+    private Prediction Read(float[] logits)
+    {
+        if (FunctionToApply == ClassificationFunction.None)
+            return new Prediction(logits, null, null, logits[0], null, logits[0]);
+        float[] probs = ApplyFunction(logits, FunctionToApply);
+        int best = 0;
+        for (int i = 1; i < probs.Length; i++)
+            if (probs[i] > probs[best]) best = i;
+        IReadOnlyList<string>? above = model.ProblemType == "multi_label_classification"
+            ? Enumerable.Range(0, probs.Length).Where(i => probs[i] >= 0.5f).Select(LabelName).ToList() : null;
+        return new Prediction(logits, probs, LabelName(best), probs[best], above, null);
+    }
+
+    /// <summary>id2label[i], or LABEL_i when the config has none.</summary>
+    public string LabelName(int i) => model.Id2Label != null && model.Id2Label.TryGetValue(i, out var l) ? l : $"LABEL_{i}";
+
+    /// <summary>The pipeline's postprocess in float32: sigmoid, softmax (max-shifted) or the raw outputs.</summary>
+    public static float[] ApplyFunction(ReadOnlySpan<float> logits, ClassificationFunction function)
     {
         var s = new float[logits.Length];
-        bool sigmoid = model.ProblemType == "multi_label_classification" || logits.Length == 1;
-        if (sigmoid)
+        if (function == ClassificationFunction.None)
+        {
+            logits.CopyTo(s);
+            return s;
+        }
+        if (function == ClassificationFunction.Sigmoid)
         {
             for (int i = 0; i < s.Length; i++) s[i] = 1f / (1f + MathF.Exp(-logits[i]));
             return s;
@@ -86,10 +167,8 @@ public sealed class TextClassificationPipeline
 
     private List<LabelScore> Rank(float[] scores, int? topK)
     {
-        var names = model.Id2Label;
         var list = new List<LabelScore>(scores.Length);
-        for (int i = 0; i < scores.Length; i++)
-            list.Add(new LabelScore(names != null && names.TryGetValue(i, out var l) ? l : $"LABEL_{i}", scores[i]));
+        for (int i = 0; i < scores.Length; i++) list.Add(new LabelScore(LabelName(i), scores[i]));
         // Stable sort by descending score (ties keep label order, as Python's sorted does).
         var sorted = list.Select((x, i) => (x, i)).OrderByDescending(t => t.x.Score).ThenBy(t => t.i).Select(t => t.x).ToList();
         return topK is int k ? sorted.Take(Math.Max(1, k)).ToList() : sorted;

@@ -16,8 +16,8 @@ internal sealed class TokenizerSettings
     public bool AddPrefixSpace { get; set; }
     public bool RemoveSpace { get; set; } = true;
     public bool KeepAccents { get; set; }
-    /// <summary>transformers' clean_up_tokenization_spaces, applied to decoded text (absent: false, as current transformers).</summary>
-    public bool CleanUpTokenizationSpaces { get; set; }
+    /// <summary>transformers' clean_up_tokenization_spaces, applied to decoded text (absent: true, as in transformers 4.35).</summary>
+    public bool CleanUpTokenizationSpaces { get; set; } = true;
     public string? PadToken { get; set; }
     public string? UnkToken { get; set; }
     public string? ClsToken { get; set; }
@@ -103,7 +103,7 @@ public static class AutoTokenizer
                 s.AddPrefixSpace = Bool(cfg["add_prefix_space"]) ?? false;
                 s.RemoveSpace = Bool(cfg["remove_space"]) ?? true;
                 s.KeepAccents = Bool(cfg["keep_accents"]) ?? false;
-                s.CleanUpTokenizationSpaces = Bool(cfg["clean_up_tokenization_spaces"]) ?? false;
+                s.CleanUpTokenizationSpaces = Bool(cfg["clean_up_tokenization_spaces"]) ?? true;
                 ApplySpecials(s, cfg);
                 if (cfg["added_tokens_decoder"] is JsonObject atd)
                 {

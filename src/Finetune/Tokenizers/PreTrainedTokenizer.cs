@@ -112,8 +112,11 @@ public sealed class PreTrainedTokenizer
         return result;
     }
 
-    /// <summary>Ids back to text (tokenizer.decode), optionally without special tokens.</summary>
-    public string Decode(IReadOnlyList<int> ids, bool skipSpecialTokens = false)
+    /// <summary>
+    /// Ids back to text (tokenizer.decode), optionally without special tokens; <paramref name="cleanUpTokenizationSpaces"/>
+    /// overrides the tokenizer's clean_up_tokenization_spaces for this call, as in transformers.
+    /// </summary>
+    public string Decode(IReadOnlyList<int> ids, bool skipSpecialTokens = false, bool? cleanUpTokenizationSpaces = null)
     {
         var specials = new HashSet<int>();
         foreach (var t in Pipeline.Added.Tokens) if (t.Special) specials.Add(t.Id);
@@ -124,7 +127,7 @@ public sealed class PreTrainedTokenizer
             if (Pipeline.IdToToken(id) is { } tok) tokens.Add(tok);
         }
         string text = Pipeline.Decoder == null ? string.Join(" ", tokens) : string.Concat(Pipeline.Decoder.DecodeChain(tokens));
-        return Settings.CleanUpTokenizationSpaces ? WordPieceDecoder.CleanupText(text) : text;
+        return cleanUpTokenizationSpaces ?? Settings.CleanUpTokenizationSpaces ? WordPieceDecoder.CleanupText(text) : text;
     }
 
     /// <summary>Writes the tokenizer files into <paramref name="dir"/> (tokenizer.json, tokenizer_config.json, special_tokens_map.json, and the legacy files it came from).</summary>

@@ -1,3 +1,4 @@
+using Finetune.Data;
 using Finetune.Nn;
 using Finetune.Tensors;
 using Finetune.Weights;
@@ -20,7 +21,7 @@ public interface ISequenceClassifier
     string ProblemType { get; }
     IReadOnlyDictionary<int, string>? Id2Label { get; }
 
-    ClassifierOutput Forward(ModelBatch batch);
+    ClassifierOutput Forward(Batch batch);
 
     /// <summary>Writes config.json (and anything else the family keeps beside the weights) into the folder.</summary>
     void SaveConfig(string directory);

@@ -1,3 +1,4 @@
+using Finetune.Data;
 using Finetune.Models;
 using Finetune.Nn;
 using Finetune.Tensors;
@@ -15,7 +16,7 @@ public sealed class SequenceClassifierAdapter : ISequenceClassifier
     public string ProblemType => Model.Config.ResolveProblemType(integerLabels: true);
     public IReadOnlyDictionary<int, string>? Id2Label => Model.Config.Id2Label;
 
-    public ClassifierOutput Forward(ModelBatch batch)
+    public ClassifierOutput Forward(Batch batch)
     {
         var ids = IntTensor.FromArray(batch.InputIds, batch.BatchSize, batch.SeqLen);
         var mask = IntTensor.FromArray(batch.AttentionMask, batch.BatchSize, batch.SeqLen);

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Finetune.Data;
 using Finetune.Tensors;
 
 namespace Finetune.Training;
@@ -41,22 +42,21 @@ public sealed partial class Trainer
         int[]? labelIds = intLabels ? data.Select(r => r.Label).ToArray() : null;
         float[]? floatLabels = hasLabels && !intLabels ? data.SelectMany(r => r.FloatLabels!).ToArray() : null;
         int steps = 0;
+        // Labels go into the batches only when every row has one (as the loss needs).
+        var columns = TokenizedExampleBatching.Columns(data, withLabels: hasLabels);
         using (Tensor.NoGrad())
         {
             for (int start = 0; start < data.Count; start += bs)
             {
                 int end = Math.Min(data.Count, start + bs);
-                var rows = new TokenizedExample[end - start];
-                for (int i = start; i < end; i++) rows[i - start] = data[i];
-                var batch = collator.Collate(rows);
-                if (!hasLabels) batch = new ModelBatch { InputIds = batch.InputIds, AttentionMask = batch.AttentionMask, TokenTypeIds = batch.TokenTypeIds, BatchSize = batch.BatchSize, SeqLen = batch.SeqLen };
+                var batch = collator.Collate(columns, Enumerable.Range(start, end - start).ToArray());
                 using var scope = TensorScope.Begin();
                 var output = model.Forward(batch);
-                output.Logits.Span.CopyTo(logits.AsSpan(start * numLabels, rows.Length * numLabels));
+                output.Logits.Span.CopyTo(logits.AsSpan(start * numLabels, (end - start) * numLabels));
                 if (hasLabels)
                 {
                     float loss = ComputeLoss(batch, output).Item();
-                    for (int i = 0; i < rows.Length; i++) losses.Add(loss);
+                    for (int i = start; i < end; i++) losses.Add(loss);
                 }
                 steps++;
             }

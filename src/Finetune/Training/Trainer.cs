@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Finetune.Data;
 using Finetune.Metrics;
 using Finetune.Nn;
 using Finetune.Tensors;
@@ -39,7 +40,7 @@ public readonly record struct StepRecord(int Step, double LrUsed, float GradNorm
 public sealed partial class Trainer
 {
     private readonly ISequenceClassifier model;
-    private readonly PaddingCollator collator;
+    private readonly DataCollatorWithPadding collator;
     private Optimizer? optimizer;
     private LrScheduler? scheduler;
     private float trLoss;
@@ -56,7 +57,7 @@ public sealed partial class Trainer
         TrainDataset = trainDataset;
         EvalDataset = evalDataset;
         ComputeMetrics = computeMetrics;
-        collator = new PaddingCollator(padTokenId);
+        collator = new DataCollatorWithPadding(padTokenId);
         Handler.Callbacks.Add(new DefaultFlowCallback());
         if (callbacks != null) Handler.Callbacks.AddRange(callbacks);
         Handler.OnInitEnd(Args, State, Control);
@@ -105,6 +106,7 @@ public sealed partial class Trainer
     {
         var train = TrainDataset ?? throw FinetuneException.Invalid("Train() needs a training dataset.");
         if (train.Count == 0) throw FinetuneException.Invalid("The training dataset is empty.");
+        var trainColumns = TokenizedExampleBatching.Columns(train);
         if (Args.EvalStrategy != IntervalStrategy.No && EvalDataset == null)
             throw FinetuneException.Invalid($"eval_strategy is '{TrainingArguments.Name(Args.EvalStrategy)}' but no evaluation dataset was given.");
         resumeFromCheckpoint ??= Args.ResumeFromCheckpoint;
@@ -176,8 +178,9 @@ public sealed partial class Trainer
                 }
                 if (s % ga == 0) Handler.OnStepBegin(Args, State, Control);
 
-                var rows = BatchRows(train, order, s);
-                float microLoss = TrainingStep(collator.Collate(rows), totalBatched);
+                int start = s * Args.PerDeviceTrainBatchSize;
+                var rows = order.AsSpan(start, Math.Min(Args.PerDeviceTrainBatchSize, order.Length - start));
+                float microLoss = TrainingStep(collator.Collate(trainColumns, rows), totalBatched);
                 if (Args.LoggingNanInfFilter && !float.IsFinite(microLoss))
                     trLoss += trLoss / (1 + State.GlobalStep - globalStepLastLogged);
                 else trLoss += microLoss;
@@ -230,17 +233,8 @@ public sealed partial class Trainer
 
     private static int StepsOf(double value, int maxSteps) => value < 1 && value > 0 ? (int)Math.Ceiling(maxSteps * value) : (int)value;
 
-    private IReadOnlyList<TokenizedExample> BatchRows(IReadOnlyList<TokenizedExample> data, int[] order, int batchIndex)
-    {
-        int bs = Args.PerDeviceTrainBatchSize;
-        int start = batchIndex * bs, end = Math.Min(order.Length, start + bs);
-        var rows = new TokenizedExample[end - start];
-        for (int i = start; i < end; i++) rows[i - start] = data[order[i]];
-        return rows;
-    }
-
     /// <summary>One micro-batch: forward in training mode, backward of loss / GA; returns loss / GA as float32.</summary>
-    private float TrainingStep(ModelBatch batch, long microBatchIndex)
+    private float TrainingStep(Batch batch, long microBatchIndex)
     {
         // Dropout draws from a stream seeded by (seed, micro-batch): a resumed run sees the same masks.
         Generator.ManualSeed(Sampler.Mix((ulong)Args.Seed, (ulong)microBatchIndex));
@@ -260,7 +254,7 @@ public sealed partial class Trainer
         return value / ga;
     }
 
-    private Tensor ComputeLoss(ModelBatch batch, ClassifierOutput output)
+    private Tensor ComputeLoss(Batch batch, ClassifierOutput output)
     {
         bool custom = (Args.LabelSmoothingFactor > 0 || ClassWeights != null) && batch.Labels != null && model.ProblemType == "single_label_classification";
         if (custom)

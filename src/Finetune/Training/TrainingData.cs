@@ -57,98 +57,72 @@ public sealed class TokenizedExample
     /// Reads pre-tokenized JSON lines (input_ids, optional token_type_ids / attention_mask, label or labels), the
     /// layout of golden/training/data and of datasets saved after tokenization.
     /// </summary>
-    public static List<TokenizedExample> LoadJsonl(string path)
-    {
-        if (!File.Exists(path)) throw FinetuneException.Missing($"The dataset file '{path}' does not exist.");
-        var rows = new List<TokenizedExample>();
-        int lineNo = 0;
-        foreach (string line in File.ReadLines(path))
+    public static List<TokenizedExample> LoadJsonl(string path) =>
+        JsonLines.Read(path, "dataset file", (o, lineNo) =>
         {
-            lineNo++;
-            if (string.IsNullOrWhiteSpace(line)) continue;
-            try
+            if (!o.TryGetProperty("input_ids", out var ids))
+                throw FinetuneException.Missing($"'{path}' line {lineNo} has no input_ids column.");
+            int[] Ints(JsonElement e) => e.EnumerateArray().Select(x => x.GetInt32()).ToArray();
+            int[]? tt = o.TryGetProperty("token_type_ids", out var t) ? Ints(t) : null;
+            int[]? am = o.TryGetProperty("attention_mask", out var a) ? Ints(a) : null;
+            int label = -100;
+            float[]? floats = null;
+            if (o.TryGetProperty("label", out var l) || o.TryGetProperty("labels", out l))
             {
-                using var doc = JsonDocument.Parse(line);
-                var o = doc.RootElement;
-                if (!o.TryGetProperty("input_ids", out var ids))
-                    throw FinetuneException.Missing($"'{path}' line {lineNo} has no input_ids column.");
-                int[] Ints(JsonElement e) => e.EnumerateArray().Select(x => x.GetInt32()).ToArray();
-                int[]? tt = o.TryGetProperty("token_type_ids", out var t) ? Ints(t) : null;
-                int[]? am = o.TryGetProperty("attention_mask", out var a) ? Ints(a) : null;
-                int label = -100;
-                float[]? floats = null;
-                if (o.TryGetProperty("label", out var l) || o.TryGetProperty("labels", out l))
-                {
-                    if (l.ValueKind == JsonValueKind.Array) floats = l.EnumerateArray().Select(x => x.GetSingle()).ToArray();
-                    else if (l.TryGetInt32(out int li)) label = li;
-                    else floats = new[] { l.GetSingle() };
-                }
-                rows.Add(new TokenizedExample(Ints(ids), label, tt, am, floats));
+                if (l.ValueKind == JsonValueKind.Array) floats = l.EnumerateArray().Select(x => x.GetSingle()).ToArray();
+                else if (l.TryGetInt32(out int li)) label = li;
+                else floats = new[] { l.GetSingle() };
             }
-            catch (Exception e) when (e is JsonException or InvalidOperationException or FormatException)
-            {
-                throw FinetuneException.Invalid($"'{path}' line {lineNo} is not a valid tokenized row: {e.Message}", e);
-            }
-        }
-        return rows;
-    }
-}
-
-/// <summary>A padded batch as flat row-major arrays [BatchSize * SeqLen].</summary>
-public sealed class ModelBatch
-{
-    public required int[] InputIds { get; init; }
-    public required int[] AttentionMask { get; init; }
-    public int[]? TokenTypeIds { get; init; }
-    public required int BatchSize { get; init; }
-    public required int SeqLen { get; init; }
-    /// <summary>Class ids [BatchSize] (single-label), or null.</summary>
-    public int[]? Labels { get; init; }
-    /// <summary>Float targets [BatchSize] (regression) or [BatchSize * NumLabels] (multi-label), or null.</summary>
-    public float[]? FloatLabels { get; init; }
+            return new TokenizedExample(Ints(ids), label, tt, am, floats);
+        }, " is not a valid tokenized row");
 }
 
 /// <summary>
-/// DataCollatorWithPadding: pads each batch to its longest row (optionally to a multiple), attention mask 1 on
-/// real tokens, token type 0 and the pad id on padding; right padding.
+/// Pads lists of <see cref="TokenizedExample"/> with Data's <see cref="DataCollatorWithPadding"/> (the one collator
+/// of the library): class ids become <see cref="Batch.Labels"/>, regression and multi-label targets
+/// <see cref="Batch.FloatLabels"/>.
 /// </summary>
-public sealed class PaddingCollator
+public static class TokenizedExampleBatching
 {
-    public PaddingCollator(int padTokenId = 0, int? padToMultipleOf = null)
+    /// <summary>Pads all of <paramref name="rows"/> into one batch.</summary>
+    public static Batch Collate(this DataCollatorWithPadding collator, IReadOnlyList<TokenizedExample> rows, bool withLabels = true)
     {
-        PadTokenId = padTokenId;
-        PadToMultipleOf = padToMultipleOf;
+        var order = new int[rows.Count];
+        for (int i = 0; i < order.Length; i++) order[i] = i;
+        return collator.Collate(Columns(rows, withLabels), order);
     }
 
-    public int PadTokenId { get; }
-    public int? PadToMultipleOf { get; }
-
-    public ModelBatch Collate(IReadOnlyList<TokenizedExample> rows)
+    /// <summary>The collator's view of the rows, built once per dataset (no copies of the token arrays).</summary>
+    internal static TokenizedColumns Columns(IReadOnlyList<TokenizedExample> rows, bool withLabels = true)
     {
-        int b = rows.Count;
-        int t = 0;
-        foreach (var r in rows) t = Math.Max(t, r.InputIds.Length);
-        if (PadToMultipleOf is int m && m > 0 && t % m != 0) t += m - t % m;
-        var ids = new int[b * t];
-        var mask = new int[b * t];
-        bool anyTypes = rows.Any(r => r.TokenTypeIds != null);
-        int[]? types = anyTypes ? new int[b * t] : null;
-        bool intLabels = rows.All(r => r.FloatLabels == null) && rows.Any(r => r.Label != -100);
-        bool floatLabels = rows.All(r => r.FloatLabels != null);
-        int[]? labels = intLabels ? new int[b] : null;
-        float[]? fl = floatLabels ? new float[b * rows[0].FloatLabels!.Length] : null;
-        for (int i = 0; i < b; i++)
+        int n = rows.Count;
+        var ids = new int[]?[n];
+        int[]?[]? types = null, masks = null;
+        bool allFloat = n > 0, anyInt = false;
+        for (int i = 0; i < n; i++)
         {
             var r = rows[i];
-            int n = r.InputIds.Length;
-            Array.Fill(ids, PadTokenId, i * t, t);
-            r.InputIds.CopyTo(ids, i * t);
-            if (r.AttentionMask != null) r.AttentionMask.CopyTo(mask, i * t);
-            else Array.Fill(mask, 1, i * t, n);
-            r.TokenTypeIds?.CopyTo(types!, i * t);
-            if (labels != null) labels[i] = r.Label;
-            if (fl != null) r.FloatLabels!.CopyTo(fl, i * r.FloatLabels!.Length);
+            ids[i] = r.InputIds;
+            if (r.TokenTypeIds != null) (types ??= new int[]?[n])[i] = r.TokenTypeIds;
+            if (r.AttentionMask != null) (masks ??= new int[]?[n])[i] = r.AttentionMask;
+            allFloat &= r.FloatLabels != null;
+            anyInt |= r.FloatLabels == null && r.Label != -100;
         }
-        return new ModelBatch { InputIds = ids, AttentionMask = mask, TokenTypeIds = types, BatchSize = b, SeqLen = t, Labels = labels, FloatLabels = fl };
+        // A row left without a mask (null) gets ones over its tokens from the collator.
+        int[]? ints = null;
+        float[]?[]? floats = null;
+        bool anyFloat = false;
+        for (int i = 0; i < n && !anyFloat; i++) anyFloat = rows[i].FloatLabels != null;
+        if (withLabels && !anyFloat && anyInt)
+        {
+            ints = new int[n];
+            for (int i = 0; i < n; i++) ints[i] = rows[i].Label;
+        }
+        else if (withLabels && allFloat)
+        {
+            floats = new float[]?[n];
+            for (int i = 0; i < n; i++) floats[i] = rows[i].FloatLabels;
+        }
+        return new TokenizedColumns { InputIds = ids, TokenTypeIds = types, AttentionMask = masks, IntLabels = ints, MultiLabels = floats };
     }
 }

@@ -192,5 +192,47 @@ public class PredictTextTests
         Assert.Equal(0, Program.Run(new[] { "predict", "--model", modelDir, "--input", tmp.File("text.jsonl"), "--output", tmp.File("a.jsonl") }, new StringWriter(), err));
         Assert.Equal(0, Program.Run(new[] { "predict", "--model", modelDir, "--input", tmp.File("ids.jsonl"), "--output", tmp.File("b.jsonl") }, new StringWriter(), err));
         Assert.Equal(File.ReadAllLines(tmp.File("b.jsonl")), File.ReadAllLines(tmp.File("a.jsonl")));
+
+        // Plain text in: a .txt file of one text per line, and --text on the command line.
+        var plain = new List<string>();
+        var expected = new List<string>();
+        var fromIds = File.ReadAllLines(tmp.File("b.jsonl"));
+        for (int i = 0; i < texts.Count; i++)
+        {
+            string t = JsonDocument.Parse(texts[i]).RootElement.GetProperty("text").GetString()!;
+            if (string.IsNullOrWhiteSpace(t) || t.Contains('\n') || t.Contains('\r')) continue;
+            plain.Add(t);
+            expected.Add(fromIds[i]);
+        }
+        Assert.True(plain.Count > 10);
+        File.WriteAllLines(tmp.File("plain.txt"), plain);
+        Assert.Equal(0, Program.Run(new[] { "predict", "--model", modelDir, "--input", tmp.File("plain.txt"), "--output", tmp.File("c.jsonl") }, new StringWriter(), err));
+        Assert.Equal(expected, File.ReadAllLines(tmp.File("c.jsonl")));
+
+        var stdout = new StringWriter();
+        Assert.True(Program.Run(new[] { "predict", "--model", modelDir, "--text", plain[0] }, stdout, err) == 0, err.ToString());
+        var want = JsonDocument.Parse(expected[0]).RootElement;
+        string[] printed = stdout.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        Assert.Equal("label: " + want.GetProperty("label").GetString(), printed[0]);
+        Assert.Equal("probabilities:", printed[1]);
+        var id2label = AutoConfig.FromPretrained(modelDir).Id2Label;
+        var probs = want.GetProperty("probs").EnumerateArray().Select(v => v.GetSingle()).ToArray();
+        Assert.Equal(probs.Length + 2, printed.Length);
+        for (int i = 0; i < probs.Length; i++)
+        {
+            string[] kv = printed[2 + i].Split(": ");
+            Assert.Equal(id2label[i], kv[0]);
+            Assert.InRange(double.Parse(kv[1], System.Globalization.CultureInfo.InvariantCulture), probs[i] - 1e-6, probs[i] + 1e-6); // printed to 6 decimals
+        }
+    }
+
+    [SkippableFact]
+    public void PredictNeedsTextOrInput()
+    {
+        string dir = GoldenCases.Dir("bert");
+        var err = new StringWriter();
+        Assert.Equal(3, Program.Run(new[] { "predict", "--model", dir }, new StringWriter(), err));
+        Assert.Contains("--text", err.ToString());
+        Assert.Equal(3, Program.Run(new[] { "predict", "--model", dir, "--input", "x.jsonl" }, new StringWriter(), new StringWriter()));
     }
 }

@@ -1,3 +1,4 @@
+using Finetune.Data;
 using Finetune.Nn;
 using Finetune.Tensors;
 using Finetune.Training;
@@ -29,7 +30,7 @@ internal sealed class ToyClassifier : Module, ISequenceClassifier
     public string ProblemType => "single_label_classification";
     public IReadOnlyDictionary<int, string>? Id2Label => null;
 
-    public ClassifierOutput Forward(ModelBatch batch)
+    public ClassifierOutput Forward(Batch batch)
     {
         var ids = IntTensor.FromArray(batch.InputIds, batch.BatchSize, batch.SeqLen);
         var h = dropout.Forward(embed.Forward(ids));

@@ -115,7 +115,8 @@ internal sealed class TokenizedColumns
     public int[]?[]? TokenTypeIds { get; init; }
     public int[]? IntLabels { get; init; }
     public float[]? FloatLabels { get; init; }
-    public int[]?[]? MultiLabels { get; init; }
+    /// <summary>Multi-label (or per-row vector) targets, one array per row.</summary>
+    public float[]?[]? MultiLabels { get; init; }
 
     public static TokenizedColumns Of(Dataset ds)
     {
@@ -124,12 +125,12 @@ internal sealed class TokenizedColumns
         string? label = new[] { "labels", "label", "label_ids" }.FirstOrDefault(ds.Features.Contains);
         int[]? ints = null;
         float[]? floats = null;
-        int[]?[]? multi = null;
+        float[]?[]? multi = null;
         if (label != null)
         {
             var storage = ds.Features[label].Storage;
             if (storage is DType.Float32 or DType.Float64) floats = ds.GetFloats(label);
-            else if (storage == DType.Int32List) multi = ds.GetIntLists(label);
+            else if (storage == DType.Int32List) multi = Array.ConvertAll(ds.GetIntLists(label), v => v == null ? null : Array.ConvertAll(v, x => (float)x));
             else ints = ds.GetInts(label);
         }
         return new TokenizedColumns
