@@ -251,10 +251,12 @@ public class HubDownloadTests
     {
         using var bed = new HubTestBed();
         bed.AddTinyBert();
-        bed.Hub.StallNextMs = 1500;
-        using var client = new HubClient(bed.Settings() with { MetadataTimeout = TimeSpan.FromMilliseconds(300) });
+        bed.Hub.StallNextMs = 6000;
+        using var client = new HubClient(bed.Settings() with { MetadataTimeout = TimeSpan.FromMilliseconds(1500) });
         Assert.Equal(HubTestBed.ConfigText, File.ReadAllText(client.Download("org/tiny-bert", "config.json")));
-        Assert.Equal(2, bed.Hub.Count("HEAD", "config.json"));
+        // The stalled first request timed out and was retried. On a loaded machine a retry may itself time out,
+        // so the count is at least 2 rather than exactly 2 (still within the retry budget).
+        Assert.InRange(bed.Hub.Count("HEAD", "config.json"), 2, client.Settings.MaxRetries + 1);
     }
 
     [Fact]
