@@ -10,24 +10,25 @@ namespace Finetune.Models;
 /// </summary>
 public static class AttentionWeights
 {
-    public static Tensor Compute(Tensor q, Tensor k, IntTensor? attentionMask)
+    /// <summary>From projections laid out [batch, seq, heads·head_dim]; returns [batch, heads, q_seq, k_seq].</summary>
+    public static Tensor Compute(Tensor q, Tensor k, int heads, IntTensor? attentionMask)
     {
-        int b = q.Shape[0], h = q.Shape[1], t = q.Shape[2], d = q.Shape[3], tk = k.Shape[2];
+        int b = q.Shape[0], t = q.Shape[1], c = q.Shape[2], tk = k.Shape[1], d = c / heads;
         float scale = 1f / MathF.Sqrt(d);
-        var probs = Tensor.Zeros(b, h, t, tk);
+        var probs = Tensor.Zeros(b, heads, t, tk);
         var qs = q.Span;
         var ks = k.Span;
         var ps = probs.Span;
-        for (int bh = 0; bh < b * h; bh++)
+        for (int bh = 0; bh < b * heads; bh++)
         {
-            int batch = bh / h;
+            int batch = bh / heads, h = bh % heads;
             for (int i = 0; i < t; i++)
             {
                 var row = ps.Slice((bh * t + i) * tk, tk);
-                var qi = qs.Slice((bh * t + i) * d, d);
+                var qi = qs.Slice((batch * t + i) * c + h * d, d);
                 for (int j = 0; j < tk; j++)
                 {
-                    row[j] = TensorPrimitives.Dot(qi, ks.Slice((bh * tk + j) * d, d)) * scale;
+                    row[j] = TensorPrimitives.Dot(qi, ks.Slice((batch * tk + j) * c + h * d, d)) * scale;
                     if (attentionMask != null && attentionMask.Span[batch * tk + j] == 0) row[j] += float.MinValue;
                 }
                 TensorPrimitives.SoftMax(row, row);

@@ -244,13 +244,7 @@ public static partial class F
             for (int c = c0; c < c1; c++)
             {
                 var gen = new Generator(seed + (ulong)c * 0x9E3779B97F4A7C15UL);
-                var span = mask.Span.Slice(c * DropoutChunk, Math.Min(DropoutChunk, length - c * DropoutChunk));
-                for (int i = 0; i < span.Length; i += 2)
-                {
-                    ulong bits = gen.NextUInt64();
-                    span[i] = (uint)bits < threshold ? scale : 0f;
-                    if (i + 1 < span.Length) span[i + 1] = (uint)(bits >> 32) < threshold ? scale : 0f;
-                }
+                gen.FillKeepMask(mask.Span.Slice(c * DropoutChunk, Math.Min(DropoutChunk, length - c * DropoutChunk)), threshold, scale);
             }
         });
         return mask;

@@ -45,24 +45,44 @@ public static partial class F
         return y;
     }
 
+    /// <summary>Rows per block of the weight/bias gradient partial sums: fixed, so the sums do not depend on the thread count.</summary>
+    private const int LayerNormGradBlock = 32;
+
+    /// <summary>
+    /// One pass over the rows computes dx and per-block partial sums of dweight (g·x̂) and dbias (g); the partials
+    /// are then added in block order, which keeps the result deterministic and reads x and g only once.
+    /// </summary>
     private static unsafe void LayerNormBackward(Tensor x, Tensor weight, Tensor bias, Tensor g, float[] mean, float[] rstd, int rows, int d)
     {
-        nint px = (nint)x.Data, pg = (nint)g.Data, pw = (nint)weight.Data;
-        if (Autograd.Target(x, out var gx, out bool ax))
+        bool wantX = Autograd.Target(x, out var gx, out bool ax);
+        bool wantW = Autograd.Target(weight, out var gw, out bool aw);
+        bool wantB = Autograd.Target(bias, out var gb, out bool ab);
+        if (!wantX && !wantW && !wantB) return;
+        int blocks = (rows + LayerNormGradBlock - 1) / LayerNormGradBlock;
+        float[]? partW = wantW ? new float[(long)blocks * d] : null;
+        float[]? partB = wantB ? new float[(long)blocks * d] : null;
+        nint px = (nint)x.Data, pg = (nint)g.Data, pw = (nint)weight.Data, pgx = wantX ? (nint)gx.Data : 0;
+        Parallelism.For(blocks, (b0, b1) =>
         {
-            nint pgx = (nint)gx.Data;
-            Parallelism.For(rows, (r0, r1) =>
+            var xhat = new float[d];
+            var dxhat = new float[d];
+            var w = new ReadOnlySpan<float>((float*)pw, d);
+            for (int blk = b0; blk < b1; blk++)
             {
-                var xhat = new float[d];
-                var dxhat = new float[d];
-                for (int r = r0; r < r1; r++)
+                var accW = partW != null ? partW.AsSpan(blk * d, d) : default;
+                var accB = partB != null ? partB.AsSpan(blk * d, d) : default;
+                int rEnd = Math.Min(rows, (blk + 1) * LayerNormGradBlock);
+                for (int r = blk * LayerNormGradBlock; r < rEnd; r++)
                 {
                     var xr = new ReadOnlySpan<float>((float*)px + (long)r * d, d);
                     var gr = new ReadOnlySpan<float>((float*)pg + (long)r * d, d);
-                    var dst = new Span<float>((float*)pgx + (long)r * d, d);
                     TensorPrimitives.Subtract(xr, mean[r], xhat);
                     TensorPrimitives.Multiply(xhat, rstd[r], xhat);
-                    TensorPrimitives.Multiply(gr, new ReadOnlySpan<float>((float*)pw, d), dxhat);
+                    if (partB != null) TensorPrimitives.Add(accB, gr, accB);
+                    if (partW != null) TensorPrimitives.FusedMultiplyAdd(gr, xhat, accW, accW);
+                    if (!wantX) continue;
+                    var dst = new Span<float>((float*)pgx + (long)r * d, d);
+                    TensorPrimitives.Multiply(gr, w, dxhat);
                     float a = TensorPrimitives.Sum(dxhat) / d;
                     float b = TensorPrimitives.Dot(dxhat, xhat) / d;
                     // dx = rstd · (dxhat − mean(dxhat) − xhat · mean(dxhat · xhat))
@@ -71,35 +91,21 @@ public static partial class F
                     if (ax) TensorPrimitives.FusedMultiplyAdd(dxhat, rstd[r], dst, dst);
                     else TensorPrimitives.Multiply(dxhat, rstd[r], dst);
                 }
-            });
-        }
-        bool wantW = Autograd.Target(weight, out var gw, out bool aw);
-        bool wantB = Autograd.Target(bias, out var gb, out bool ab);
-        if (wantW || wantB)
-        {
-            nint pgw = wantW ? (nint)gw.Data : 0, pgb = wantB ? (nint)gb.Data : 0;
-            Parallelism.For(d, 64, (c0, c1) =>
-            {
-                int w = c1 - c0;
-                var xhat = new float[w];
-                var accW = new Span<float>((float*)pgw + c0, wantW ? w : 0);
-                var accB = new Span<float>((float*)pgb + c0, wantB ? w : 0);
-                if (wantW && !aw) accW.Clear();
-                if (wantB && !ab) accB.Clear();
-                for (int r = 0; r < rows; r++)
-                {
-                    var gr = new ReadOnlySpan<float>((float*)pg + (long)r * d + c0, w);
-                    if (wantB) TensorPrimitives.Add(accB, gr, accB);
-                    if (wantW)
-                    {
-                        TensorPrimitives.Subtract(new ReadOnlySpan<float>((float*)px + (long)r * d + c0, w), mean[r], xhat);
-                        TensorPrimitives.Multiply(xhat, rstd[r], xhat);
-                        TensorPrimitives.FusedMultiplyAdd(gr, xhat, accW, accW);
-                    }
-                }
-            });
-        }
+            }
+        });
+        if (partW != null) ReduceBlocks(partW, blocks, d, gw.Span, aw);
+        if (partB != null) ReduceBlocks(partB, blocks, d, gb.Span, ab);
         GC.KeepAlive(x);
         GC.KeepAlive(g);
+        GC.KeepAlive(weight);
+    }
+
+    /// <summary>dst (=|+=) the sum of the <paramref name="blocks"/> rows of <paramref name="parts"/>, in row order.</summary>
+    private static void ReduceBlocks(float[] parts, int blocks, int d, Span<float> dst, bool accumulate)
+    {
+        var sum = parts.AsSpan(0, d);
+        for (int blk = 1; blk < blocks; blk++) TensorPrimitives.Add(sum, parts.AsSpan(blk * d, d), sum);
+        if (accumulate) TensorPrimitives.Add(dst, sum, dst);
+        else sum.CopyTo(dst);
     }
 }

@@ -1,3 +1,4 @@
+using System.Runtime.Intrinsics;
 using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
 using Finetune.Tensors;
 
@@ -36,7 +37,10 @@ public static partial class F
         return n;
     }
 
-    /// <summary>dst[c] (=|+=) Σ_r src[r, c], split over columns so each thread owns a range (deterministic).</summary>
+    /// <summary>
+    /// dst[c] (=|+=) Σ_r src[r, c], split over columns so each thread owns a range (deterministic). Each strip of
+    /// columns keeps its running sums in registers down all the rows; every column is still summed in row order.
+    /// </summary>
     internal static void ColumnSums(ReadOnlySpan<float> src, int rows, int cols, Span<float> dst, bool accumulate)
     {
         if (!accumulate) dst[..cols].Clear();
@@ -45,13 +49,43 @@ public static partial class F
             fixed (float* ps = src, pd = dst)
             {
                 nint s = (nint)ps, d = (nint)pd;
-                Parallelism.For(cols, 64, (c0, c1) =>
-                {
-                    var acc = new Span<float>((float*)d + c0, c1 - c0);
-                    for (int r = 0; r < rows; r++)
-                        TensorPrimitives.Add(acc, new ReadOnlySpan<float>((float*)s + (long)r * cols + c0, c1 - c0), acc);
-                });
+                Parallelism.For(cols, 64, (c0, c1) => ColumnSumsRange((float*)s, rows, cols, (float*)d, c0, c1));
             }
+        }
+    }
+
+    private static unsafe void ColumnSumsRange(float* src, int rows, int cols, float* dst, int c0, int c1)
+    {
+        int c = c0;
+        int w = Vector256<float>.Count;
+        for (; c + 4 * w <= c1; c += 4 * w)
+        {
+            float* p = src + c;
+            Vector256<float> a0 = Vector256.Load(dst + c), a1 = Vector256.Load(dst + c + w), a2 = Vector256.Load(dst + c + 2 * w), a3 = Vector256.Load(dst + c + 3 * w);
+            for (int r = 0; r < rows; r++, p += cols)
+            {
+                a0 += Vector256.Load(p);
+                a1 += Vector256.Load(p + w);
+                a2 += Vector256.Load(p + 2 * w);
+                a3 += Vector256.Load(p + 3 * w);
+            }
+            a0.Store(dst + c);
+            a1.Store(dst + c + w);
+            a2.Store(dst + c + 2 * w);
+            a3.Store(dst + c + 3 * w);
+        }
+        for (; c + w <= c1; c += w)
+        {
+            float* p = src + c;
+            Vector256<float> a = Vector256.Load(dst + c);
+            for (int r = 0; r < rows; r++, p += cols) a += Vector256.Load(p);
+            a.Store(dst + c);
+        }
+        for (; c < c1; c++)
+        {
+            float a = dst[c];
+            for (int r = 0; r < rows; r++) a += src[(long)r * cols + c];
+            dst[c] = a;
         }
     }
 

@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+
 namespace Finetune.Tensors;
 
 /// <summary>
@@ -73,6 +75,35 @@ public sealed class Generator
     public void FillUniform(Span<float> dst, float lo = 0f, float hi = 1f)
     {
         for (int i = 0; i < dst.Length; i++) dst[i] = lo + (hi - lo) * NextFloat();
+    }
+
+    /// <summary>
+    /// Dropout keep-mask: two draws per call of <see cref="NextUInt64"/> (low half, then high half), each
+    /// <paramref name="keep"/> when below <paramref name="threshold"/> and 0 otherwise. The state stays in
+    /// registers for the whole fill; the stream is exactly the one NextUInt64 gives.
+    /// </summary>
+    internal void FillKeepMask(Span<float> dst, uint threshold, float keep)
+    {
+        ulong s0 = _s0, s1 = _s1, s2 = _s2, s3 = _s3;
+        ref float d = ref System.Runtime.InteropServices.MemoryMarshal.GetReference(dst);
+        int n = dst.Length, i = 0;
+        for (; i < n; i += 2)
+        {
+            ulong bits = RotL(s1 * 5, 7) * 9;
+            ulong t = s1 << 17;
+            s2 ^= s0;
+            s3 ^= s1;
+            s1 ^= s2;
+            s0 ^= s3;
+            s2 ^= t;
+            s3 = RotL(s3, 45);
+            Unsafe.Add(ref d, i) = (uint)bits < threshold ? keep : 0f;
+            if (i + 1 < n) Unsafe.Add(ref d, i + 1) = (uint)(bits >> 32) < threshold ? keep : 0f;
+        }
+        _s0 = s0;
+        _s1 = s1;
+        _s2 = s2;
+        _s3 = s3;
     }
 
     private static ulong RotL(ulong x, int k) => (x << k) | (x >> (64 - k));

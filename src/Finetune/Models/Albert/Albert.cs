@@ -37,11 +37,11 @@ public sealed class AlbertAttention : Module
 
     public Tensor Forward(Tensor h, IntTensor? mask, List<Tensor>? attentions = null)
     {
-        Tensor q = F.SplitHeads(Query.Forward(h), _heads);
-        Tensor k = F.SplitHeads(Key.Forward(h), _heads);
-        Tensor v = F.SplitHeads(Value.Forward(h), _heads);
-        attentions?.Add(AttentionWeights.Compute(q, k, mask));
-        Tensor context = F.MergeHeads(F.ScaledDotProductAttention(q, k, v, mask, _attentionDropout, Training));
+        Tensor q = Query.Forward(h);
+        Tensor k = Key.Forward(h);
+        Tensor v = Value.Forward(h);
+        attentions?.Add(AttentionWeights.Compute(q, k, _heads, mask));
+        Tensor context = F.MultiHeadAttention(q, k, v, _heads, mask, _attentionDropout, Training);
         return LayerNorm.Forward(F.Add(h, OutputDropout.Forward(Dense.Forward(context))));
     }
 }

@@ -73,11 +73,11 @@ public sealed class BertSelfAttention : Module
 
     public Tensor Forward(Tensor h, IntTensor? mask, List<Tensor>? attentions = null)
     {
-        Tensor q = F.SplitHeads(Query.Forward(h), _heads);
-        Tensor k = F.SplitHeads(Key.Forward(h), _heads);
-        Tensor v = F.SplitHeads(Value.Forward(h), _heads);
-        attentions?.Add(AttentionWeights.Compute(q, k, mask));
-        return F.MergeHeads(F.ScaledDotProductAttention(q, k, v, mask, _dropout, Training));
+        Tensor q = Query.Forward(h);
+        Tensor k = Key.Forward(h);
+        Tensor v = Value.Forward(h);
+        attentions?.Add(AttentionWeights.Compute(q, k, _heads, mask));
+        return F.MultiHeadAttention(q, k, v, _heads, mask, _dropout, Training);
     }
 }
 

@@ -70,11 +70,11 @@ public sealed class MultiHeadSelfAttention : Module
 
     public Tensor Forward(Tensor x, IntTensor? mask, List<Tensor>? attentions = null)
     {
-        Tensor q = F.SplitHeads(QLin.Forward(x), _heads);
-        Tensor k = F.SplitHeads(KLin.Forward(x), _heads);
-        Tensor v = F.SplitHeads(VLin.Forward(x), _heads);
-        attentions?.Add(AttentionWeights.Compute(q, k, mask));
-        return OutLin.Forward(F.MergeHeads(F.ScaledDotProductAttention(q, k, v, mask, _dropout, Training)));
+        Tensor q = QLin.Forward(x);
+        Tensor k = KLin.Forward(x);
+        Tensor v = VLin.Forward(x);
+        attentions?.Add(AttentionWeights.Compute(q, k, _heads, mask));
+        return OutLin.Forward(F.MultiHeadAttention(q, k, v, _heads, mask, _dropout, Training));
     }
 }
 
