@@ -40,6 +40,24 @@ public sealed class TensorScope : IDisposable
         return t;
     }
 
+    /// <summary>
+    /// Runs one stage of a forward pass (a transformer layer). With gradients off nothing reads the stage's
+    /// intermediates again, so they go back to the pool as soon as its output exists, and inference holds one
+    /// layer's activations at a time instead of the whole network's. With gradients on, backward needs them, so
+    /// the body simply runs. Tensors the body appends to <paramref name="extraOutputs"/> (attention
+    /// probabilities) are kept too.
+    /// </summary>
+    public static Tensor Stage(Func<Tensor> body, List<Tensor>? extraOutputs = null)
+    {
+        if (Tensor.IsGradEnabled) return body();
+        int before = extraOutputs?.Count ?? 0;
+        using var scope = Begin();
+        Tensor result = scope.Keep(body());
+        if (extraOutputs != null)
+            for (int i = before; i < extraOutputs.Count; i++) scope.Keep(extraOutputs[i]);
+        return result;
+    }
+
     public void Dispose()
     {
         if (_disposed) return;

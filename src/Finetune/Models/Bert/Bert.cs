@@ -165,7 +165,8 @@ public sealed class BertEncoder : Module
     {
         foreach (var layer in Layer)
         {
-            h = layer.Forward(h, mask, attentions);
+            Tensor input = h;
+            h = TensorScope.Stage(() => layer.Forward(input, mask, attentions), attentions);
             hiddenStates?.Add(h);
         }
         return h;

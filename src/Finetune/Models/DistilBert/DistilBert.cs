@@ -157,7 +157,8 @@ public sealed class DistilBertModel : EncoderModel
         Tensor h = e;
         foreach (var block in Transformer.Layer)
         {
-            h = block.Forward(h, inputs.AttentionMask, attentions);
+            Tensor input = h;
+            h = TensorScope.Stage(() => block.Forward(input, inputs.AttentionMask, attentions), attentions);
             hidden?.Add(h);
         }
         return new EncoderOutput { LastHiddenState = h, HiddenStates = hidden, Attentions = attentions, EmbeddingOutput = e };
