@@ -5,13 +5,7 @@ namespace Finetune.Tests.Data;
 
 public class DatasetCommandTests
 {
-    private static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        var o = new StringWriter();
-        var e = new StringWriter();
-        int code = Program.Run(args, o, e);
-        return (code, o.ToString(), e.ToString());
-    }
+    private static (int Code, string Out, string Err) Run(params string[] args) => Finetune.Tests.Cli.CliRunner.Run(args);
 
     [SkippableFact]
     public void InfoJsonHasTheDocumentedShape()

@@ -12,13 +12,7 @@ public class HubCliWiringTests
 {
     private const string ModelId = "org/bert-cls";
 
-    private static (int Code, string Stdout, string Stderr) Cli(params string[] args)
-    {
-        var stdout = new StringWriter();
-        var stderr = new StringWriter();
-        int code = Program.Run(args, stdout, stderr);
-        return (code, stdout.ToString(), stderr.ToString());
-    }
+    private static (int Code, string Stdout, string Stderr) Cli(params string[] args) => Finetune.Tests.Cli.CliRunner.Run(args);
 
     private static void AddModel(HubTestBed bed, string modelDir, string tokenizerDir)
     {
