@@ -30,7 +30,7 @@ public sealed class InferSuite : IBenchSuite
 /// </summary>
 internal static class ModelBench
 {
-    public const string Options = "options: --models tiny,mini,small,base (tiny,mini) --seqs 64,128 (64,128) --batch 32 --iters 3 --threads 2 --python /usr/bin/python3 --no-peer --gc (full GC after each step)";
+    public const string Options = "options: --models tiny,mini,small,base (tiny,mini) --seqs 64,128 (64,128) --batch 32 --iters 3 --warmup 3 --threads 2 --python /usr/bin/python3 --no-peer --gc (full GC after each step)";
 
     private static readonly Dictionary<string, (int Layers, int Hidden, int Heads, int Inter)> Sizes = new()
     {
@@ -43,14 +43,14 @@ internal static class ModelBench
     public static int Run(string mode, string[] args, BenchResults results)
     {
         int childAt = Array.IndexOf(args, "--child");
-        if (childAt >= 0) return Child(mode, args[childAt + 1], int.Parse(args[childAt + 2]), Int(args, "--batch", 32), Int(args, "--iters", 3), Int(args, "--threads", 2), args.Contains("--gc"));
+        if (childAt >= 0) return Child(mode, args[childAt + 1], int.Parse(args[childAt + 2]), Int(args, "--batch", 32), Int(args, "--iters", 3), Int(args, "--warmup", 3), Int(args, "--threads", 2), args.Contains("--gc"));
         string[] models = Str(args, "--models", "tiny,mini").Split(',');
         int[] seqs = Str(args, "--seqs", "64,128").Split(',').Select(int.Parse).ToArray();
-        int batch = Int(args, "--batch", 32), iters = Int(args, "--iters", 3), threads = Int(args, "--threads", 2);
+        int batch = Int(args, "--batch", 32), iters = Int(args, "--iters", 3), warmup = Int(args, "--warmup", 3), threads = Int(args, "--threads", 2);
         string python = Str(args, "--python", "/usr/bin/python3");
         bool peer = !args.Contains("--no-peer");
         string script = FindScript();
-        Console.WriteLine($"{mode}: batch {batch}, {threads} threads, median of {iters} after 1 warm-up; peer PyTorch via {python}");
+        Console.WriteLine($"{mode}: batch {batch}, {threads} threads, median of {iters} after {warmup} warm-up steps; peer PyTorch via {python}");
         Console.WriteLine();
         Console.WriteLine("| model | seq | finetune ms | pytorch ms | speed-up | finetune peak RSS MB | pytorch peak RSS MB | RSS ratio |");
         Console.WriteLine("|---|---:|---:|---:|---:|---:|---:|---:|");
@@ -58,7 +58,7 @@ internal static class ModelBench
             foreach (int seq in seqs)
             {
                 var (l, h, a, i) = Sizes[m];
-                string common = $"--batch {batch} --iters {iters} --threads {threads}";
+                string common = $"--batch {batch} --iters {iters} --warmup {warmup} --threads {threads}";
                 var ours = RunChild(SelfCommand(), $"{mode} --child {m} {seq} {common}{(args.Contains("--gc") ? " --gc" : "")}");
                 JsonObject? theirs = peer && File.Exists(python)
                     ? RunChild(python, $"{script} --mode {mode} --layers {l} --hidden {h} --heads {a} --inter {i} --seq {seq} {common}")
@@ -83,7 +83,7 @@ internal static class ModelBench
 
     private static string F(double? v) => v is double d ? d.ToString("F0") : "-";
 
-    private static int Child(string mode, string size, int seq, int batch, int iters, int threads, bool collect)
+    private static int Child(string mode, string size, int seq, int batch, int iters, int warmup, int threads, bool collect)
     {
         Parallelism.Threads = threads;
         var (l, h, a, i) = Sizes[size];
@@ -103,17 +103,23 @@ internal static class ModelBench
         var labels = new int[batch];
         for (int k = 0; k < batch; k++) labels[k] = rng.NextInt(2);
         var inputs = new EncoderInputs(IntTensor.FromArray(ids, batch, seq), IntTensor.FromArray(mask, batch, seq), IntTensor.Zeros(batch, seq));
-        var adam = new AdamW(model.Parameters().ToList(), 1e-4f, 0.01f);
+        var adam = new Finetune.Training.AdamW(model, lr: 1e-4, weightDecay: 0.01); // the library's optimizer, as the Trainer uses it
         void Once()
         {
             using var scope = TensorScope.Begin(); // activations go back to the pool at the end of the step
             if (mode == "step")
             {
                 model.Train();
+                long t0 = Stopwatch.GetTimestamp();
                 model.ZeroGrad();
                 var loss = model.Forward(inputs, (Labels)labels).Loss!;
+                long t1 = Stopwatch.GetTimestamp();
                 loss.Backward();
+                long t2 = Stopwatch.GetTimestamp();
                 adam.Step();
+                long t3 = Stopwatch.GetTimestamp();
+                if (Environment.GetEnvironmentVariable("FINETUNE_BENCH_PHASES") == "1")
+                    Console.Error.WriteLine($"fwd {Stopwatch.GetElapsedTime(t0, t1).TotalMilliseconds:F1} bwd {Stopwatch.GetElapsedTime(t1, t2).TotalMilliseconds:F1} adam {Stopwatch.GetElapsedTime(t2, t3).TotalMilliseconds:F1}");
                 if (collect) GC.Collect(); // reclaims the step's activations (pinned buffers live until a full GC)
             }
             else
@@ -122,7 +128,7 @@ internal static class ModelBench
                 using (Tensor.NoGrad()) model.Forward(inputs);
             }
         }
-        Once();
+        for (int k = 0; k < warmup; k++) Once();
         var times = new List<double>();
         for (int k = 0; k < iters; k++)
         {
@@ -169,34 +175,4 @@ internal static class ModelBench
     private static int Int(string[] a, string name, int def) => Array.IndexOf(a, name) is int i and >= 0 ? int.Parse(a[i + 1]) : def;
 
     private static string Str(string[] a, string name, string def) => Array.IndexOf(a, name) is int i and >= 0 ? a[i + 1] : def;
-
-    /// <summary>torch.optim.AdamW's update (decoupled weight decay, bias-corrected moments), parallel over parameters.</summary>
-    private sealed class AdamW(List<Tensor> parameters, float lr, float weightDecay)
-    {
-        private readonly float[][] _m = parameters.Select(p => new float[p.Length]).ToArray();
-        private readonly float[][] _v = parameters.Select(p => new float[p.Length]).ToArray();
-        private int _t;
-
-        public void Step()
-        {
-            _t++;
-            float b1 = 0.9f, b2 = 0.999f, eps = 1e-8f;
-            float c1 = 1 - MathF.Pow(b1, _t), c2 = 1 - MathF.Pow(b2, _t);
-            Parallel.For(0, parameters.Count, new ParallelOptions { MaxDegreeOfParallelism = Parallelism.Threads }, k =>
-            {
-                var p = parameters[k];
-                if (p.Grad == null) return;
-                var w = p.Span;
-                var g = p.Grad.Span;
-                float[] m = _m[k], v = _v[k];
-                for (int j = 0; j < w.Length; j++)
-                {
-                    w[j] *= 1 - lr * weightDecay;
-                    m[j] = b1 * m[j] + (1 - b1) * g[j];
-                    v[j] = b2 * v[j] + (1 - b2) * g[j] * g[j];
-                    w[j] -= lr * (m[j] / c1) / (MathF.Sqrt(v[j] / c2) + eps);
-                }
-            });
-        }
-    }
 }

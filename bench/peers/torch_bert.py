@@ -55,6 +55,7 @@ def main():
     ap = argparse.ArgumentParser()
     for name in ("layers", "hidden", "heads", "inter", "batch", "seq", "iters", "threads"):
         ap.add_argument("--" + name, type=int, required=True)
+    ap.add_argument("--warmup", type=int, default=1)
     ap.add_argument("--mode", choices=("step", "infer"), required=True)
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
@@ -77,7 +78,8 @@ def main():
             with torch.no_grad():
                 model(ids, mask, types)
 
-    run()  # warm-up
+    for _ in range(a.warmup):
+        run()
     times = []
     for _ in range(a.iters):
         t0 = time.perf_counter()

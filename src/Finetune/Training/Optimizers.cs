@@ -115,30 +115,71 @@ public class AdamW : Optimizer
         var items = new List<(ParamGroup G, string N, Tensor P, int Start, int Length)>();
         foreach (var (g, n, p) in work)
             for (int start = 0; start < p.Length; start += chunk) items.Add((g, n, p, start, Math.Min(chunk, p.Length - start)));
-        Parallel.For(0, items.Count, k =>
+        // The engine's workers and thread count (Parallelism.Threads), so the optimizer shares the kernels' cores.
+        // Each worker takes a contiguous run of chunks holding an equal share of the elements: a split by chunk
+        // count would leave one worker the embedding matrix and the other the biases.
+        long total = 0;
+        var offsets = new long[items.Count + 1];
+        for (int k = 0; k < items.Count; k++) offsets[k + 1] = total += items[k].Length;
+        int parts = Math.Max(1, Math.Min(Parallelism.Threads, items.Count));
+        Parallelism.Run(parts, part =>
         {
-            var (g, n, p, start, len) = items[k];
-            long step = steps[n];
-            double bc1 = 1 - Math.Pow(Beta1, step);
-            double bc2 = 1 - Math.Pow(Beta2, step);
-            double stepSize = g.Lr / bc1;
-            double bc2Sqrt = Math.Sqrt(bc2);
-            var (m, v) = state[n];
-            var ps = p.Span.Slice(start, len);
-            var gs = p.Grad!.Span.Slice(start, len);
-            var ms = m.AsSpan(start, len);
-            var vs = v.AsSpan(start, len);
-            if (decoupled) UpdateDecoupled(ps, gs, ms, vs, (float)(1 - g.Lr * g.WeightDecay), (float)Beta1, (float)(1 - Beta1), (float)Beta2, (float)(1 - Beta2), (float)bc2Sqrt, (float)Eps, (float)(-stepSize));
-            else UpdateL2(ps, gs, ms, vs, (float)g.WeightDecay, (float)Beta1, (float)(1 - Beta1), (float)Beta2, (float)(1 - Beta2), (float)bc2Sqrt, (float)Eps, (float)(-stepSize));
+            long lo = total * part / parts, hi = total * (part + 1) / parts;
+            for (int k = 0; k < items.Count; k++)
+                if (offsets[k] >= lo && offsets[k] < hi) UpdateChunk(items[k]);
         });
+    }
+
+    private void UpdateChunk((ParamGroup G, string N, Tensor P, int Start, int Length) item)
+    {
+        var (g, n, p, start, len) = item;
+        long step = steps[n];
+        double bc1 = 1 - Math.Pow(Beta1, step);
+        double bc2 = 1 - Math.Pow(Beta2, step);
+        double stepSize = g.Lr / bc1;
+        double bc2Sqrt = Math.Sqrt(bc2);
+        var (m, v) = state[n];
+        var ps = p.Span.Slice(start, len);
+        var gs = p.Grad!.Span.Slice(start, len);
+        var ms = m.AsSpan(start, len);
+        var vs = v.AsSpan(start, len);
+        if (decoupled) UpdateDecoupled(ps, gs, ms, vs, (float)(1 - g.Lr * g.WeightDecay), (float)Beta1, (float)(1 - Beta1), (float)Beta2, (float)(1 - Beta2), (float)bc2Sqrt, (float)Eps, (float)(-stepSize));
+        else UpdateL2(ps, gs, ms, vs, (float)g.WeightDecay, (float)Beta1, (float)(1 - Beta1), (float)Beta2, (float)(1 - Beta2), (float)bc2Sqrt, (float)Eps, (float)(-stepSize));
     }
 
     internal static void UpdateDecoupled(Span<float> p, ReadOnlySpan<float> grad, Span<float> m, Span<float> v, float decay, float b1, float oneMinusB1, float b2, float oneMinusB2, float bc2Sqrt, float eps, float negStep)
     {
         int i = 0;
+        ref float rp = ref MemoryMarshal.GetReference(p);
+        ref float rg = ref MemoryMarshal.GetReference(grad);
+        ref float rm = ref MemoryMarshal.GetReference(m);
+        ref float rv = ref MemoryMarshal.GetReference(v);
+        // Both vector widths do lane-wise the same IEEE operations as the scalar loop below, so all give identical bits.
+        if (Vector512.IsHardwareAccelerated)
+        {
+            var vDecay = Vector512.Create(decay);
+            var vB1 = Vector512.Create(b1);
+            var vC1 = Vector512.Create(oneMinusB1);
+            var vB2 = Vector512.Create(b2);
+            var vC2 = Vector512.Create(oneMinusB2);
+            var vBc2 = Vector512.Create(bc2Sqrt);
+            var vEps = Vector512.Create(eps);
+            var vStep = Vector512.Create(negStep);
+            for (; i <= p.Length - 16; i += 16)
+            {
+                var g = Vector512.LoadUnsafe(ref rg, (nuint)i);
+                var pi = Vector512.LoadUnsafe(ref rp, (nuint)i) * vDecay;
+                var mi = Vector512.FusedMultiplyAdd(g, vC1, Vector512.LoadUnsafe(ref rm, (nuint)i) * vB1);
+                var vi = Vector512.LoadUnsafe(ref rv, (nuint)i) * vB2;
+                vi += vC2 * g * g;
+                var denom = Vector512.Sqrt(vi) / vBc2 + vEps;
+                (pi + vStep * mi / denom).StoreUnsafe(ref rp, (nuint)i);
+                mi.StoreUnsafe(ref rm, (nuint)i);
+                vi.StoreUnsafe(ref rv, (nuint)i);
+            }
+        }
         if (Vector256.IsHardwareAccelerated)
         {
-            // Lane-wise the same IEEE operations as the scalar loop below, so both give identical bits.
             var vDecay = Vector256.Create(decay);
             var vB1 = Vector256.Create(b1);
             var vC1 = Vector256.Create(oneMinusB1);
@@ -147,10 +188,6 @@ public class AdamW : Optimizer
             var vBc2 = Vector256.Create(bc2Sqrt);
             var vEps = Vector256.Create(eps);
             var vStep = Vector256.Create(negStep);
-            ref float rp = ref MemoryMarshal.GetReference(p);
-            ref float rg = ref MemoryMarshal.GetReference(grad);
-            ref float rm = ref MemoryMarshal.GetReference(m);
-            ref float rv = ref MemoryMarshal.GetReference(v);
             for (; i <= p.Length - 8; i += 8)
             {
                 var g = Vector256.LoadUnsafe(ref rg, (nuint)i);
