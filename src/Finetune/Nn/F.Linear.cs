@@ -104,22 +104,57 @@ public static partial class F
         ids.Shape.CopyTo(shape, 0);
         shape[^1] = dim;
         Tensor y = Tensor.Empty(shape);
-        for (int i = 0; i < idSpan.Length; i++) weight.Span.Slice(idSpan[i] * dim, dim).CopyTo(y.Span.Slice(i * dim, dim));
+        int count = idSpan.Length;
+        unsafe
+        {
+            fixed (int* pid = idSpan)
+            {
+                nint ip = (nint)pid, wp = (nint)weight.Data, yp = (nint)y.Data;
+                // A gather of whole rows: parallel over tokens once there is enough to copy.
+                Parallelism.For(count, Math.Max(1, EmbeddingGrain / Math.Max(1, dim)), (i0, i1) =>
+                {
+                    for (int i = i0; i < i1; i++)
+                        new ReadOnlySpan<float>((float*)wp + (long)((int*)ip)[i] * dim, dim).CopyTo(new Span<float>((float*)yp + (long)i * dim, dim));
+                });
+            }
+            GC.KeepAlive(weight);
+        }
         if (Autograd.Tracks(weight))
         {
             int[] saved = ids.ToArray();
             Autograd.Record(y, "Embedding", [weight], g =>
             {
                 if (!Autograd.Target(weight, out var gw, out bool acc)) return;
-                if (!acc) gw.Span.Clear();
-                for (int i = 0; i < saved.Length; i++)
-                {
-                    if (saved[i] == pad) continue;
-                    var row = gw.Span.Slice(saved[i] * dim, dim);
-                    TensorPrimitives.Add(row, g.Span.Slice(i * dim, dim), row);
-                }
+                EmbeddingBackward(saved, pad, g, gw, num, dim, acc);
             });
         }
         return y;
+    }
+
+    /// <summary>Elements copied per part of a parallel embedding gather or gradient scatter.</summary>
+    private const int EmbeddingGrain = 32768;
+
+    /// <summary>
+    /// gw (=|+=) the scatter-add of g's rows onto the rows named by ids. Each thread owns a range of table rows:
+    /// it clears them (the table gradient is dense, and for a vocabulary most of it is zero) and adds in the
+    /// tokens that land in its range in token order, so every row sums in the same order whatever the thread count.
+    /// </summary>
+    private static unsafe void EmbeddingBackward(int[] ids, int pad, Tensor g, Tensor gw, int num, int dim, bool accumulate)
+    {
+        nint gp = (nint)g.Data, wp = (nint)gw.Data;
+        Parallelism.For(num, Math.Max(1, EmbeddingGrain / Math.Max(1, dim)), (r0, r1) =>
+        {
+            float* dst = (float*)wp;
+            if (!accumulate) new Span<float>(dst + (long)r0 * dim, (r1 - r0) * dim).Clear();
+            for (int i = 0; i < ids.Length; i++)
+            {
+                int id = ids[i];
+                if (id < r0 || id >= r1 || id == pad) continue;
+                var row = new Span<float>(dst + (long)id * dim, dim);
+                TensorPrimitives.Add(row, new ReadOnlySpan<float>((float*)gp + (long)i * dim, dim), row);
+            }
+        });
+        GC.KeepAlive(g);
+        GC.KeepAlive(gw);
     }
 }

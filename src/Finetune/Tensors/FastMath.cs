@@ -110,6 +110,33 @@ public static class FastMath
         return true;
     }
 
+    /// <summary>
+    /// GELU's backward in one pass: dst (=|+=) g·(Φ(x) + x·φ(x)), the derivative as <see cref="Gelu"/> computes it.
+    /// Returns false (doing nothing) where Vector512 is not accelerated.
+    /// </summary>
+    internal static bool GeluBackward(ReadOnlySpan<float> x, ReadOnlySpan<float> g, Span<float> dst, bool accumulate)
+    {
+        if (!Vector512.IsHardwareAccelerated) return false;
+        int n = x.Length, i = 0;
+        ref float xr = ref System.Runtime.InteropServices.MemoryMarshal.GetReference(x);
+        ref float gr = ref System.Runtime.InteropServices.MemoryMarshal.GetReference(g);
+        ref float dr = ref System.Runtime.InteropServices.MemoryMarshal.GetReference(dst);
+        for (; i + 16 <= n; i += 16)
+        {
+            var local = Gelu512(Vector512.LoadUnsafe(ref xr, (nuint)i), derivative: true);
+            var gv = Vector512.LoadUnsafe(ref gr, (nuint)i);
+            (accumulate ? Vector512.FusedMultiplyAdd(local, gv, Vector512.LoadUnsafe(ref dr, (nuint)i)) : local * gv).StoreUnsafe(ref dr, (nuint)i);
+        }
+        if (i < n)
+        {
+            Span<float> pad = stackalloc float[16];
+            x[i..].CopyTo(pad);
+            Gelu512(Vector512.Create((ReadOnlySpan<float>)pad), derivative: true).CopyTo(pad);
+            for (int j = i; j < n; j++) dst[j] = accumulate ? MathF.FusedMultiplyAdd(pad[j - i], g[j], dst[j]) : pad[j - i] * g[j];
+        }
+        return true;
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector512<float> Gelu512(Vector512<float> x, bool derivative)
     {

@@ -51,8 +51,12 @@ public class OpGradientTests
         yield return EmbeddingCase("Embedding", ids, null);
         yield return EmbeddingCase("Embedding padding_idx", ids, 0);
         yield return EmbeddingCase("Embedding negative padding_idx", ids, -1);
+        // Big enough that the gather and the gradient scatter split over threads (table rows 0..699, repeats).
+        int[] manyIds = Enumerable.Range(0, 1400).Select(i => (i * 37 + i / 3) % 700).ToArray();
+        yield return EmbeddingCase("Embedding parallel 1400 ids into 700x51 padding_idx", manyIds, 5, 700, 51);
 
-        foreach (var (shape, eps) in new[] { (new[] { 1, 1, 9 }, 1e-12f), (new[] { 2, 3, 33 }, 1e-5f), (new[] { 4, 1 }, 1e-5f) })
+        // [3, 200, 37]: rows split over threads in both passes, 37 is no multiple of the vector width.
+        foreach (var (shape, eps) in new[] { (new[] { 1, 1, 9 }, 1e-12f), (new[] { 2, 3, 33 }, 1e-5f), (new[] { 4, 1 }, 1e-5f), (new[] { 3, 200, 37 }, 1e-12f), (new[] { 2, 64 }, 1e-12f) })
         {
             int d = shape[^1];
             yield return new OpCase($"LayerNorm [{string.Join(",", shape)}] eps {eps}", [shape, [d], [d]],
@@ -83,6 +87,8 @@ public class OpGradientTests
         yield return new OpCase("Add same shape", [[2, 3, 5], [2, 3, 5]], x => F.Add(x[0], x[1]), d => d[0].Zip(d[1], (a, b) => a + b).ToArray());
         yield return new OpCase("Add broadcast suffix", [[2, 3, 5], [3, 5]], x => F.Add(x[0], x[1]), d => d[0].Select((a, i) => a + d[1][i % 15]).ToArray());
         yield return new OpCase("Add broadcast first operand", [[5], [3, 5]], x => F.Add(x[0], x[1]), d => d[1].Select((a, i) => a + d[0][i % 5]).ToArray());
+        yield return new OpCase("Add broadcast suffix parallel", [[80, 9, 50], [9, 50]], x => F.Add(x[0], x[1]), d => d[0].Select((a, i) => a + d[1][i % 450]).ToArray());
+        yield return new OpCase("Add same shape parallel", [[7, 5003], [7, 5003]], x => F.Add(x[0], x[1]), d => d[0].Zip(d[1], (a, b) => a + b).ToArray());
         yield return new OpCase("Add self", [[4, 3]], x => F.Add(x[0], x[0]), d => d[0].Select(a => 2 * a).ToArray());
         yield return new OpCase("Mul same shape", [[3, 7], [3, 7]], x => F.Mul(x[0], x[1]), d => d[0].Zip(d[1], (a, b) => a * b).ToArray());
         yield return new OpCase("Mul broadcast suffix", [[2, 3, 5], [5]], x => F.Mul(x[0], x[1]), d => d[0].Select((a, i) => a * d[1][i % 5]).ToArray());
@@ -126,13 +132,12 @@ public class OpGradientTests
         return y;
     }
 
-    private static OpCase EmbeddingCase(string name, int[] ids, int? pad)
+    private static OpCase EmbeddingCase(string name, int[] ids, int? pad, int num = 11, int dim = 6)
     {
-        const int num = 11, dim = 6;
         int padRow = pad is int p ? (p < 0 ? p + num : p) : -1;
         double[]? frozen = null;
         return new OpCase(name, [[num, dim]],
-            x => F.Embedding(IntTensor.FromArray(ids, 2, 4), x[0], pad),
+            x => F.Embedding(IntTensor.FromArray(ids, ids.Length / 4, 4), x[0], pad),
             d =>
             {
                 // padding_idx: the row is used in the forward pass but is a constant for the gradient.
