@@ -47,6 +47,26 @@ public class OpGradientTests
                 x => F.Linear(x[0], x[1]), d => R.Linear(d[0], d[1], null, inF, outF));
         }
 
+        foreach (var (n, inF, outs, bias) in new[] { (4, 6, new[] { 5, 3, 7 }, true), (1, 9, new[] { 2 }, true), (3, 17, new[] { 4, 4 }, false) })
+        {
+            int total = outs.Sum();
+            int[][] shapes = [[n, inF], .. outs.Select(o => new[] { o, inF }), .. bias ? outs.Select(o => new[] { o }) : []];
+            yield return new OpCase($"LinearStacked {n}x{inF}->[{string.Join(",", outs)}] bias={bias}", shapes,
+                x => F.LinearStacked(x[0], x[1..(1 + outs.Length)], bias ? x[(1 + outs.Length)..] : null),
+                d =>
+                {
+                    // Each weight's Linear, the outputs side by side.
+                    var y = new double[n * total];
+                    for (int j = 0, col = 0; j < outs.Length; col += outs[j], j++)
+                    {
+                        var part = R.Linear(d[0], d[1 + j], bias ? d[1 + outs.Length + j] : null, inF, outs[j]);
+                        for (int i = 0; i < n; i++)
+                            for (int o = 0; o < outs[j]; o++) y[i * total + col + o] = part[i * outs[j] + o];
+                    }
+                    return y;
+                });
+        }
+
         int[] ids = [0, 3, 3, 10, 0, 7, 1, 3];
         yield return EmbeddingCase("Embedding", ids, null);
         yield return EmbeddingCase("Embedding padding_idx", ids, 0);
@@ -195,6 +215,11 @@ public class OpGradientTests
             { InputScale = 1.5f };
             yield return new OpCase($"MultiHeadAttention self (q=k=v) b{b} h{heads} t{t} d{d} mask={masked} p={p}", [[b, t, c]],
                 x => F.MultiHeadAttention(x[0], x[0], x[0], heads, Mask(), p, p > 0, new Generator(9)), r => Ref([r[0], r[0], r[0]], false))
+            { InputScale = 1.5f };
+            // One packed [b, t, 3c] input: q, k and v are its column blocks.
+            double[][] Unpack(double[] qkv) => [.. Enumerable.Range(0, 3).Select(j => Enumerable.Range(0, b * t * c).Select(i => qkv[i / c * 3 * c + j * c + i % c]).ToArray())];
+            yield return new OpCase($"MultiHeadAttentionPacked b{b} h{heads} t{t} d{d} mask={masked} p={p}", [[b, t, 3 * c]],
+                x => F.MultiHeadAttentionPacked(x[0], heads, Mask(), p, p > 0, new Generator(9)), r => Ref(Unpack(r[0]), false))
             { InputScale = 1.5f };
         }
     }

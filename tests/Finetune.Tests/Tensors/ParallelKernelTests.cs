@@ -10,7 +10,7 @@ namespace Finetune.Tests.Tensors;
 [Collection("Parallelism")]
 public class ParallelKernelTests
 {
-    public static TheoryData<string> Ops() => new() { "LayerNorm", "Embedding", "AddBroadcast", "AddSameShape", "Gelu", "Dropout", "MultiHeadAttention" };
+    public static TheoryData<string> Ops() => new() { "LayerNorm", "Embedding", "AddBroadcast", "AddSameShape", "Gelu", "Dropout", "MultiHeadAttention", "MultiHeadAttentionPacked", "LinearStacked" };
 
     [Theory]
     [MemberData(nameof(Ops))]
@@ -70,6 +70,15 @@ public class ParallelKernelTests
             case "Dropout":
                 inputs = [P(3, 70001)];
                 y = F.Dropout(inputs[0], 0.1f, training: true, new Generator(11));
+                break;
+            case "MultiHeadAttentionPacked":
+                inputs = [P(6, 37, 120)];
+                var pmask = Enumerable.Range(0, 6 * 37).Select(i => i % 37 < 30 + i / 37 ? 1 : 0).ToArray();
+                y = F.MultiHeadAttentionPacked(inputs[0], 4, IntTensor.FromArray(pmask, 6, 37), 0.1f, true, new Generator(13));
+                break;
+            case "LinearStacked":
+                inputs = [P(300, 33), P(70, 33), P(45, 33), P(70), P(45)];
+                y = F.LinearStacked(inputs[0], inputs[1..3], inputs[3..]);
                 break;
             default:
                 inputs = [P(6, 37, 40), P(6, 37, 40), P(6, 37, 40)];
