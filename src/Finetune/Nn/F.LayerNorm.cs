@@ -33,8 +33,88 @@ public static partial class F
             GC.KeepAlive(bias);
         }
         if (Autograd.Tracks(x, weight, bias))
-            Autograd.Record(y, "LayerNorm", [x, weight, bias], g => LayerNormBackward(x, weight, bias, g, mean, rstd, rows, d));
+            Autograd.Record(y, "LayerNorm", [x, weight, bias], g =>
+            {
+                bool wantX = Autograd.Target(x, out var gx, out bool ax);
+                LayerNormBackward(x, weight, bias, g, mean, rstd, rows, d, wantX ? gx : null, ax);
+            });
         return y;
+    }
+
+    /// <summary>
+    /// LayerNorm(x + residual) in one op, the add-and-norm closing every transformer sublayer: each row's sum is
+    /// formed and normalised while it is in cache, and the backward pass hands the one input gradient to both
+    /// addends. Same values as <see cref="Add"/> followed by <see cref="LayerNorm"/>.
+    /// </summary>
+    public static Tensor AddLayerNorm(Tensor x, Tensor residual, Tensor weight, Tensor bias, float eps = 1e-12f)
+    {
+        int d = LastDim(x, "AddLayerNorm");
+        if (!x.Shape.AsSpan().SequenceEqual(residual.Shape))
+            throw new ArgumentException($"AddLayerNorm: x {Tensor.ShapeString(x.Shape)} and residual {Tensor.ShapeString(residual.Shape)} differ.");
+        if (weight.Length != d || bias.Length != d)
+            throw new ArgumentException($"AddLayerNorm: weight/bias have {weight.Length}/{bias.Length} values, input ends in {d}.");
+        int rows = d == 0 ? 0 : x.Length / d;
+        bool track = Autograd.Tracks(x, residual) || Autograd.Tracks(weight, bias);
+        Tensor sum = Tensor.Empty(x.Shape), y = Tensor.Empty(x.Shape);
+        var mean = new float[rows];
+        var rstd = new float[rows];
+        unsafe
+        {
+            nint px = (nint)x.Data, pr = (nint)residual.Data, ps = (nint)sum.Data, py = (nint)y.Data, pw = (nint)weight.Data, pb = (nint)bias.Data;
+            Parallelism.For(rows, RowGrain(d), (r0, r1) =>
+            {
+                for (int r = r0; r < r1; r++)
+                {
+                    long o = (long)r * d;
+                    System.Numerics.Tensors.TensorPrimitives.Add(new ReadOnlySpan<float>((float*)px + o, d), new ReadOnlySpan<float>((float*)pr + o, d), new Span<float>((float*)ps + o, d));
+                    LayerNormRow((float*)ps + o, (float*)py + o, (float*)pw, (float*)pb, d, eps, out mean[r], out rstd[r]);
+                }
+            });
+            GC.KeepAlive(x);
+            GC.KeepAlive(residual);
+            GC.KeepAlive(weight);
+            GC.KeepAlive(bias);
+        }
+        if (!track)
+        {
+            sum.Dispose();
+            return y;
+        }
+        Autograd.Record(y, "AddLayerNorm", [x, residual, weight, bias], g =>
+        {
+            if (ReferenceEquals(x, residual))
+            {
+                // LayerNorm(x + x): the input gradient counts twice.
+                bool want = Autograd.Target(x, out var gs, out bool acc);
+                using Tensor? twice = want ? Tensor.Empty(x.Shape) : null;
+                LayerNormBackward(sum, weight, bias, g, mean, rstd, rows, d, twice, accumulateDx: false);
+                if (twice == null) return;
+                AddInto(gs, twice, acc);
+                AddInto(gs, twice, true);
+                return;
+            }
+            bool wantX = Autograd.Target(x, out var gx, out bool ax);
+            bool wantR = Autograd.Target(residual, out var gr, out bool ar);
+            // dx is written once, into a gradient it can overwrite, then copied or added into the other one.
+            Tensor? dx = wantX && !ax ? gx : wantR && !ar ? gr : wantX || wantR ? Tensor.Empty(x.Shape) : null;
+            LayerNormBackward(sum, weight, bias, g, mean, rstd, rows, d, dx, accumulateDx: false);
+            if (dx == null) return;
+            if (wantX && !ReferenceEquals(dx, gx)) AddInto(gx, dx, ax);
+            if (wantR && !ReferenceEquals(dx, gr)) AddInto(gr, dx, ar);
+            if (!ReferenceEquals(dx, gx) && !ReferenceEquals(dx, gr)) dx.Dispose();
+        }, release: sum.Dispose);
+        return y;
+    }
+
+    /// <summary>dst (=|+=) src, split over the workers for large tensors.</summary>
+    private static void AddInto(Tensor dst, Tensor src, bool accumulate)
+    {
+        Elementwise(dst.Length, (i, n) =>
+        {
+            var dd = dst.Span.Slice(i, n);
+            if (accumulate) System.Numerics.Tensors.TensorPrimitives.Add(dd, src.Span.Slice(i, n), dd);
+            else src.Span.Slice(i, n).CopyTo(dd);
+        });
     }
 
     /// <summary>Rows per parallel part so that a part has at least ~16K elements (small inputs stay on one thread).</summary>
@@ -77,9 +157,11 @@ public static partial class F
     /// One pass over the rows computes dx and per-block partial sums of dweight (g·x̂) and dbias (g); the partials
     /// are then added in block order, which keeps the result deterministic and reads x and g only once.
     /// </summary>
-    private static unsafe void LayerNormBackward(Tensor x, Tensor weight, Tensor bias, Tensor g, float[] mean, float[] rstd, int rows, int d)
+    /// <remarks><paramref name="x"/> is the normalised input (for x̂); dx, when given, receives its gradient.</remarks>
+    private static unsafe void LayerNormBackward(Tensor x, Tensor weight, Tensor bias, Tensor g, float[] mean, float[] rstd, int rows, int d,
+        Tensor? dx, bool accumulateDx)
     {
-        bool wantX = Autograd.Target(x, out var gx, out bool ax);
+        bool wantX = dx != null, ax = accumulateDx;
         bool wantW = Autograd.Target(weight, out var gw, out bool aw);
         bool wantB = Autograd.Target(bias, out var gb, out bool ab);
         if (!wantX && !wantW && !wantB) return;
@@ -87,7 +169,7 @@ public static partial class F
         // Partials for both sums are always made (a pass that skips one saves little); unwanted ones are dropped.
         var partW = GC.AllocateUninitializedArray<float>(blocks * d, pinned: true);
         var partB = GC.AllocateUninitializedArray<float>(blocks * d, pinned: true);
-        nint px = (nint)x.Data, pg = (nint)g.Data, pw = (nint)weight.Data, pgx = wantX ? (nint)gx.Data : 0;
+        nint px = (nint)x.Data, pg = (nint)g.Data, pw = (nint)weight.Data, pgx = wantX ? (nint)dx!.Data : 0;
         fixed (float* ppw = partW, ppb = partB)
         {
             nint qw = (nint)ppw, qb = (nint)ppb;
@@ -110,7 +192,7 @@ public static partial class F
         GC.KeepAlive(x);
         GC.KeepAlive(g);
         GC.KeepAlive(weight);
-        GC.KeepAlive(gx);
+        GC.KeepAlive(dx);
     }
 
     /// <summary>

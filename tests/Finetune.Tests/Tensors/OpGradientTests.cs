@@ -83,6 +83,20 @@ public class OpGradientTests
                 x => F.LayerNorm(x[0], x[1], x[2], eps), r => R.LayerNorm(r[0], r[1], r[2], d, eps));
         }
 
+        foreach (var shape in new[] { new[] { 1, 1, 9 }, new[] { 2, 3, 33 }, new[] { 3, 200, 37 } })
+        {
+            int d = shape[^1];
+            string s = string.Join(",", shape);
+            yield return new OpCase($"AddLayerNorm [{s}]", [shape, shape, [d], [d]],
+                x => F.AddLayerNorm(x[0], x[1], x[2], x[3], 1e-5f), r => R.LayerNorm(r[0].Zip(r[1], (a, b) => a + b).ToArray(), r[2], r[3], d, 1e-5f));
+            yield return new OpCase($"AddLayerNorm self [{s}]", [shape, [d], [d]],
+                x => F.AddLayerNorm(x[0], x[0], x[1], x[2], 1e-5f), r => R.LayerNorm(r[0].Select(a => 2 * a).ToArray(), r[1], r[2], d, 1e-5f));
+            // The residual also reaches the output directly, so its gradient is added to an existing one.
+            yield return new OpCase($"AddLayerNorm accumulating residual [{s}]", [shape, shape, [d], [d]],
+                x => F.Add(F.AddLayerNorm(x[0], x[1], x[2], x[3], 1e-5f), x[1]),
+                r => R.LayerNorm(r[0].Zip(r[1], (a, b) => a + b).ToArray(), r[2], r[3], d, 1e-5f).Select((v, i) => v + r[1][i]).ToArray());
+        }
+
         foreach (var shape in new[] { new[] { 1, 1, 1 }, new[] { 3, 5, 7 }, new[] { 3, 11003 } })
         {
             string s = string.Join(",", shape);

@@ -10,7 +10,7 @@ namespace Finetune.Tests.Tensors;
 [Collection("Parallelism")]
 public class ParallelKernelTests
 {
-    public static TheoryData<string> Ops() => new() { "LayerNorm", "Embedding", "AddBroadcast", "AddSameShape", "Gelu", "Dropout", "MultiHeadAttention", "MultiHeadAttentionPacked", "LinearStacked" };
+    public static TheoryData<string> Ops() => new() { "LayerNorm", "Embedding", "AddBroadcast", "AddSameShape", "Gelu", "Dropout", "MultiHeadAttention", "MultiHeadAttentionPacked", "LinearStacked", "AddLayerNorm" };
 
     [Theory]
     [MemberData(nameof(Ops))]
@@ -49,6 +49,10 @@ public class ParallelKernelTests
             case "LayerNorm":
                 inputs = [P(5, 301, 37), P(37), P(37)];
                 y = F.LayerNorm(inputs[0], inputs[1], inputs[2], 1e-5f);
+                break;
+            case "AddLayerNorm":
+                inputs = [P(5, 301, 37), P(5, 301, 37), P(37), P(37)];
+                y = F.AddLayerNorm(inputs[0], inputs[1], inputs[2], inputs[3], 1e-5f);
                 break;
             case "Embedding":
                 inputs = [P(1000, 67)];

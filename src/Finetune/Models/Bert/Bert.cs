@@ -108,7 +108,8 @@ public sealed class BertResidualOutput : Module
     public Nn.LayerNorm LayerNorm { get; }
     public Dropout Dropout { get; }
 
-    public Tensor Forward(Tensor x, Tensor residual) => LayerNorm.Forward(F.Add(Dropout.Forward(Dense.Forward(x)), residual));
+    public Tensor Forward(Tensor x, Tensor residual) =>
+        F.AddLayerNorm(Dropout.Forward(Dense.Forward(x)), residual, LayerNorm.Weight, LayerNorm.Bias, LayerNorm.Eps);
 }
 
 /// <summary>attention.self + attention.output.</summary>
