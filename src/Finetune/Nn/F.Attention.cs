@@ -1,3 +1,4 @@
+using System.Numerics;
 using Finetune.Tensors;
 using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
 
@@ -201,20 +202,11 @@ internal static unsafe class AttentionKernels
                 int b = bh / heads, h = bh % heads;
                 float* sc = (float*)pp + (long)bh * tq * tk;
                 SmallGemm.Multiply(GemmForm.NT, tq, tk, d, (float*)pq + s.Offset(b, h, tq, d, ldq), ldq, (float*)pk + s.Offset(b, h, tk, d, ldq), ldq, sc, tk, false);
-                for (int i = 0; i < tq; i++)
-                {
-                    var row = new Span<float>(sc + (long)i * tk, tk);
-                    // scores·scale + mask in one pass (fma with a zero addend rounds like the plain product)
-                    if (maskAdd != null) TensorPrimitives.FusedMultiplyAdd(row, scale, maskAdd.AsSpan(b * tk, tk), row);
-                    else TensorPrimitives.Multiply(row, scale, row);
-                    F.SoftmaxRow(row, row);
-                }
-                float* a = sc;
-                if (pm != 0)
-                {
-                    a = (float*)pa + (long)bh * tq * tk;
-                    TensorPrimitives.Multiply(new ReadOnlySpan<float>(sc, tq * tk), new ReadOnlySpan<float>((float*)pm + (long)bh * tq * tk, tq * tk), new Span<float>(a, tq * tk));
-                }
+                float* a = pm != 0 ? (float*)pa + (long)bh * tq * tk : sc;
+                float* keep = pm != 0 ? (float*)pm + (long)bh * tq * tk : null;
+                fixed (float* madd = maskAdd)
+                    for (int i = 0; i < tq; i++)
+                        SoftmaxRow(sc + (long)i * tk, tk, scale, madd != null ? madd + (long)b * tk : null, keep != null ? keep + (long)i * tk : null, a + (long)i * tk);
                 SmallGemm.Multiply(GemmForm.NN, tq, dv, tk, a, tk, (float*)pv + s.Offset(b, h, tk, dv, ldv), ldv, (float*)py + s.Offset(b, h, tq, dv, ldy), ldy, false);
             }
         });
@@ -246,18 +238,9 @@ internal static unsafe class AttentionKernels
                     SmallGemm.Multiply(GemmForm.NT, tq, tk, dv, go, ldy, (float*)pv + ovk, ldv, ds, tk, false);
                     if (pdv != 0) SmallGemm.Multiply(GemmForm.TN, tk, dv, tq, a, tk, go, ldy, (float*)pdv + ovk, ldv, av);
                     if (pdq == 0 && pdk == 0) continue;
-                    if (pm != 0)
-                    {
-                        var dsSpan = new Span<float>(ds, tq * tk);
-                        TensorPrimitives.Multiply(dsSpan, new ReadOnlySpan<float>((float*)pm + sOff, tq * tk), dsSpan);
-                    }
-                    // dS = P ⊙ (dP − rowsum(dP ⊙ P)) · scale
+                    // dS = P ⊙ (dP − rowsum(dP ⊙ P)) · scale, dP first masked like the forward's dropout
                     for (int i = 0; i < tq; i++)
-                    {
-                        var row = new Span<float>(ds + (long)i * tk, tk);
-                        F.SoftmaxBackwardRow(new ReadOnlySpan<float>(p + (long)i * tk, tk), row, row, accumulate: false);
-                        TensorPrimitives.Multiply(row, scale, row);
-                    }
+                        SoftmaxBackwardRow(p + (long)i * tk, ds + (long)i * tk, pm != 0 ? (float*)pm + sOff + (long)i * tk : null, tk, scale);
                     // dQ = dS·K ; dK = dSᵀ·Q
                     if (pdq != 0) SmallGemm.Multiply(GemmForm.NN, tq, d, tk, ds, tk, (float*)pk + ok, ldq, (float*)pdq + oq, ldq, aq);
                     if (pdk != 0) SmallGemm.Multiply(GemmForm.TN, tk, d, tq, ds, tk, (float*)pq + oq, ldq, (float*)pdk + ok, ldq, ak);
@@ -265,4 +248,73 @@ internal static unsafe class AttentionKernels
             }
         });
     }
+    /// <summary>
+    /// One score row in three sweeps: s = s·scale + mask (and its max), p = exp(s − max) and Σ, p /= Σ. With dropout
+    /// the kept probabilities p·keep go to <paramref name="dropped"/> in the last sweep; p stays in the row.
+    /// </summary>
+    private static void SoftmaxRow(float* row, int n, float scale, float* maskAdd, float* keep, float* dropped)
+    {
+        int w = Vector<float>.Count, j = 0;
+        var vs = new Vector<float>(scale);
+        var vmax = new Vector<float>(float.NegativeInfinity);
+        float max = float.NegativeInfinity;
+        // fma with a zero addend rounds like the plain product, so both forms give the same scores
+        for (; j + w <= n; j += w)
+        {
+            var v = maskAdd != null ? Vector.FusedMultiplyAdd(Vector.Load(row + j), vs, Vector.Load(maskAdd + j)) : Vector.Load(row + j) * vs;
+            v.Store(row + j);
+            vmax = Vector.Max(vmax, v);
+        }
+        for (int l = 0; l < w; l++) max = MathF.Max(max, vmax[l]);
+        for (; j < n; j++)
+        {
+            row[j] = maskAdd != null ? MathF.FusedMultiplyAdd(row[j], scale, maskAdd[j]) : row[j] * scale;
+            max = MathF.Max(max, row[j]);
+        }
+        var span = new Span<float>(row, n);
+        var vsum = new Vector<float>(FastMath.ExpShiftedSum(span, max, span));
+        float sum = vsum[0];
+        for (j = 0; j + w <= n; j += w)
+        {
+            var p = Vector.Load(row + j) / vsum;
+            p.Store(row + j);
+            if (keep != null) (p * Vector.Load(keep + j)).Store(dropped + j);
+        }
+        for (; j < n; j++)
+        {
+            row[j] /= sum;
+            if (keep != null) dropped[j] = row[j] * keep[j];
+        }
+    }
+
+    /// <summary>
+    /// One row of the softmax backward in two sweeps, in place over <paramref name="ds"/> (which holds dA):
+    /// dP = dA·keep (with dropout), then dS = p·(dP − Σ dP·p)·scale.
+    /// </summary>
+    private static void SoftmaxBackwardRow(float* p, float* ds, float* keep, int n, float scale)
+    {
+        int w = Vector<float>.Count, j = 0;
+        var vdot = Vector<float>.Zero;
+        for (; j + w <= n; j += w)
+        {
+            var dp = Vector.Load(ds + j);
+            if (keep != null)
+            {
+                dp *= Vector.Load(keep + j);
+                dp.Store(ds + j);
+            }
+            vdot = Vector.FusedMultiplyAdd(dp, Vector.Load(p + j), vdot);
+        }
+        float dot = Vector.Sum(vdot);
+        for (; j < n; j++)
+        {
+            if (keep != null) ds[j] *= keep[j];
+            dot = MathF.FusedMultiplyAdd(ds[j], p[j], dot);
+        }
+        var vd = new Vector<float>(dot);
+        var vs = new Vector<float>(scale);
+        for (j = 0; j + w <= n; j += w) ((Vector.Load(ds + j) - vd) * Vector.Load(p + j) * vs).Store(ds + j);
+        for (; j < n; j++) ds[j] = (ds[j] - dot) * p[j] * scale;
+    }
 }
+
