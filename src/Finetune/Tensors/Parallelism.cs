@@ -119,21 +119,24 @@ internal static class WorkerPool
         }
     }
 
-    /// <summary>A bounded busy-wait: <see cref="Next"/> pauses briefly and turns false once <see cref="SpinTicks"/> have passed.</summary>
+    /// <summary>
+    /// A bounded wait: <see cref="Next"/> spins briefly, then yields the processor between checks (so that on a
+    /// busy machine the thread being waited for gets to run), and turns false once <see cref="SpinTicks"/> have passed.
+    /// </summary>
     private struct Spinner
     {
+        private SpinWait _wait;
         private long _deadline;
-        private int _count;
 
         public bool Next()
         {
-            if ((++_count & 63) == 0)
+            if (_wait.NextSpinWillYield)
             {
                 long now = System.Diagnostics.Stopwatch.GetTimestamp();
                 if (_deadline == 0) _deadline = now + SpinTicks;
                 else if (now > _deadline) return false;
             }
-            Thread.SpinWait(8);
+            _wait.SpinOnce(sleep1Threshold: -1);
             return true;
         }
     }
