@@ -55,47 +55,60 @@ public static partial class F
         }
         rowStart[^1] = total;
         track = Tensor.IsGradEnabled && (track || x.RequiresGrad);
-        Tensor wcat = Tensor.Empty(total, inF);
-        Tensor? bcat = biases != null ? Tensor.Empty(total) : null;
-        for (int i = 0; i < weights.Count; i++)
-        {
-            weights[i].Span.CopyTo(wcat.Span.Slice(rowStart[i] * inF));
-            biases?[i].Span.CopyTo(bcat!.Span.Slice(rowStart[i]));
-        }
+        Tensor wcat = Stack(weights, total, inF);
+        Tensor? bcat = biases != null ? Stack(biases, total, 1) : null;
         int n = ElementsBeforeLast(x);
         Tensor y = Tensor.Empty(WithLast(x.Shape, total));
         Gemm.Multiply(GemmForm.NT, n, total, inF, x.Span, wcat.Span, y.Span, false, bcat != null ? bcat.Span : default);
-        if (!track)
-        {
-            wcat.Dispose();
-            bcat?.Dispose();
-            return y;
-        }
+        // The stacked copies are not kept for the backward pass, which restacks the weights (as Linear's backward
+        // reads its weight when it runs): a bert-base step would otherwise hold 7 MB more per layer.
+        wcat.Dispose();
+        bcat?.Dispose();
+        if (!track) return y;
         var ws = weights.ToArray();
         var bs = biases?.ToArray();
         Tensor[] inputs = [x, .. ws, .. bs ?? []];
         Autograd.Record(y, "LinearStacked", inputs, g =>
         {
             if (Autograd.Target(x, out var gx, out bool ax))
-                Gemm.Multiply(GemmForm.NN, n, inF, total, g.Span, wcat.Span, gx.Span, ax);
-            if (ws.Any(w => w.RequiresGrad))
+            {
+                using Tensor w = Stack(ws, total, inF);
+                Gemm.Multiply(GemmForm.NN, n, inF, total, g.Span, w.Span, gx.Span, ax);
+            }
+            if (AnyRequiresGrad(ws))
             {
                 using Tensor gwAll = Tensor.Empty(total, inF);
                 Gemm.Multiply(GemmForm.TN, total, inF, n, g.Span, x.Span, gwAll.Span, false);
                 for (int i = 0; i < ws.Length; i++) SendRows(ws[i], gwAll.Span.Slice(rowStart[i] * inF, ws[i].Length));
             }
-            if (bs != null && bs.Any(b => b.RequiresGrad))
+            if (bs != null && AnyRequiresGrad(bs))
             {
                 var gbAll = new float[total];
                 ColumnSums(g.Span, n, total, gbAll, false);
                 for (int i = 0; i < bs.Length; i++) SendRows(bs[i], gbAll.AsSpan(rowStart[i], bs[i].Length));
             }
-        }, release: () =>
-        {
-            wcat.Dispose();
-            bcat?.Dispose();
         });
         return y;
+    }
+
+    /// <summary>The parameters' values one after another in a new [total, width] tensor.</summary>
+    private static Tensor Stack(IReadOnlyList<Tensor> parts, int total, int width)
+    {
+        Tensor t = width == 1 ? Tensor.Empty(total) : Tensor.Empty(total, width);
+        int offset = 0;
+        foreach (var p in parts)
+        {
+            p.Span.CopyTo(t.Span.Slice(offset));
+            offset += p.Length;
+        }
+        return t;
+    }
+
+    private static bool AnyRequiresGrad(Tensor[] ts)
+    {
+        foreach (var t in ts)
+            if (t.RequiresGrad) return true;
+        return false;
     }
 
     /// <summary>Writes or adds one parameter's slice of a stacked gradient.</summary>
