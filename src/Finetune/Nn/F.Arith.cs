@@ -133,6 +133,11 @@ public static partial class F
     private static unsafe void SumBlocks(ReadOnlySpan<float> src, int inner, Span<float> dst, bool accumulate)
     {
         int blocks = src.Length / inner;
+        if (blocks == 0 || dst.IsEmpty)
+        {
+            if (!accumulate) dst.Clear();
+            return;
+        }
         fixed (float* ps = src, pd = dst)
         {
             nint s = (nint)ps, d = (nint)pd;
