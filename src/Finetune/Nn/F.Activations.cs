@@ -39,7 +39,7 @@ public static partial class F
                         Finish(tt, g.Span.Slice(i + o, m), gx.Span.Slice(i + o, m), acc);
                     }
                 });
-            });
+            }, saved: [y]);
         return y;
     }
 
@@ -64,7 +64,7 @@ public static partial class F
                         Finish(t[..m], g.Span.Slice(i + o, m), gx.Span.Slice(i + o, m), acc);
                     }
                 });
-            });
+            }, saved: [x]);
         return y;
     }
 
@@ -209,20 +209,61 @@ public static partial class F
     {
         if (!training || p == 0f) return x;
         if (p < 0f || p > 1f) throw new ArgumentOutOfRangeException(nameof(p), $"Dropout probability {p} is outside [0, 1].");
-        Tensor mask = DropoutMask(x.Length, p, rng ?? Generator.Default);
+        // The mask is kept as one bit per element (1/32 of a float mask) until backward has used it.
+        Tensor bits = DropoutBits(x.Length, p, rng ?? Generator.Default, out float scale);
         Tensor y = Tensor.Empty(x.Shape);
-        Elementwise(x.Length, (i, n) => TensorPrimitives.Multiply(x.Span.Slice(i, n), mask.Span.Slice(i, n), y.Span.Slice(i, n)));
+        Elementwise(x.Length, (i, n) => ApplyKeepBits(bits, scale, i, n, x.Span.Slice(i, n), y.Span.Slice(i, n), accumulate: false));
         if (!Autograd.Tracks(x))
         {
-            mask.Dispose();
+            bits.Dispose();
             return y;
         }
         Autograd.Record(y, "Dropout", [x], g =>
         {
             if (!Autograd.Target(x, out var gx, out bool acc)) return;
-            Elementwise(x.Length, (i, n) => Finish(mask.Span.Slice(i, n), g.Span.Slice(i, n), gx.Span.Slice(i, n), acc));
-        }, release: mask.Dispose);
+            Elementwise(x.Length, (i, n) => ApplyKeepBits(bits, scale, i, n, g.Span.Slice(i, n), gx.Span.Slice(i, n), acc));
+        }, release: bits.Dispose, saved: []);
         return y;
+    }
+
+    /// <summary>
+    /// dst (=|+=) factor ⊙ src for elements [start, start + n), factor being 1/(1−p) where the element's keep bit
+    /// is set and 0 where not: the float mask <see cref="DropoutMask"/> holds, rebuilt a block at a time, so the
+    /// products round exactly as with the stored mask.
+    /// </summary>
+    private static void ApplyKeepBits(Tensor bits, float scale, int start, int n, ReadOnlySpan<float> src, Span<float> dst, bool accumulate)
+    {
+        ReadOnlySpan<ulong> words = System.Runtime.InteropServices.MemoryMarshal.Cast<float, ulong>(bits.Span);
+        Span<float> factor = stackalloc float[Block];
+        for (int o = 0; o < n; o += Block)
+        {
+            int m = Math.Min(Block, n - o);
+            ExpandKeepBits(words, start + o, scale, factor[..m]);
+            Finish(factor[..m], src.Slice(o, m), dst.Slice(o, m), accumulate);
+        }
+    }
+
+    /// <summary>factor[j] = scale if bit (first + j) is set, else 0.</summary>
+    private static void ExpandKeepBits(ReadOnlySpan<ulong> words, int first, float scale, Span<float> factor)
+    {
+        int j = 0;
+        if (Vector256.IsHardwareAccelerated && (first & 7) == 0)
+        {
+            var lanes = Vector256.Create(1, 2, 4, 8, 16, 32, 64, 128);
+            var s = Vector256.Create(scale);
+            for (; j <= factor.Length - 8; j += 8)
+            {
+                int e = first + j;
+                int b = (int)(words[e >> 6] >> (e & 63)) & 0xFF;
+                var keep = Vector256.Equals(Vector256.Create(b) & lanes, lanes).AsSingle();
+                Vector256.ConditionalSelect(keep, s, Vector256<float>.Zero).CopyTo(factor.Slice(j, 8));
+            }
+        }
+        for (; j < factor.Length; j++)
+        {
+            int e = first + j;
+            factor[j] = ((words[e >> 6] >> (e & 63)) & 1) != 0 ? scale : 0f;
+        }
     }
 
     private const int DropoutChunk = 1 << 16;
@@ -248,5 +289,31 @@ public static partial class F
             }
         });
         return mask;
+    }
+
+    /// <summary>
+    /// <see cref="DropoutMask"/>'s keep decisions as bits (element i is bit i % 64 of ulong i / 64, stored in a
+    /// pooled float tensor): the same seed draw and the same per-chunk streams, so the same elements are kept.
+    /// </summary>
+    internal static Tensor DropoutBits(int length, float p, Generator rng, out float scale)
+    {
+        int words = (length + 63) / 64;
+        Tensor bits = Tensor.Empty(words * 2);
+        ulong seed = rng.NextUInt64();
+        scale = p >= 1f ? 0f : 1f / (1f - p);
+        double keep = 1.0 - p;
+        uint threshold = keep >= 1.0 ? uint.MaxValue : (uint)(keep * 4294967296.0);
+        int chunks = (length + DropoutChunk - 1) / DropoutChunk;
+        Parallelism.For(chunks, (c0, c1) =>
+        {
+            var all = System.Runtime.InteropServices.MemoryMarshal.Cast<float, ulong>(bits.Span);
+            for (int c = c0; c < c1; c++)
+            {
+                var gen = new Generator(seed + (ulong)c * 0x9E3779B97F4A7C15UL);
+                int count = Math.Min(DropoutChunk, length - c * DropoutChunk);
+                gen.FillKeepBits(all.Slice(c * (DropoutChunk / 64), (count + 63) / 64), count, threshold);
+            }
+        });
+        return bits;
     }
 }

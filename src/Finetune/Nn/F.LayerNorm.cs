@@ -41,7 +41,7 @@ public static partial class F
             GC.KeepAlive(y);
         }
         if (Autograd.Tracks(x, weight, bias))
-            Autograd.Record(y, "LayerNorm", [x, weight, bias], g => LayerNormBackward(x, weight, bias, g, mean, rstd, rows, d));
+            Autograd.Record(y, "LayerNorm", [x, weight, bias], g => LayerNormBackward(x, weight, bias, g, mean, rstd, rows, d), saved: [x, weight]);
         return y;
     }
 

@@ -26,7 +26,7 @@ public static partial class F
                     Gemm.Multiply(GemmForm.TN, outF, inF, n, g.Span, x.Span, gw.Span, aw);
                 if (bias != null && Autograd.Target(bias, out var gb, out bool ab))
                     ColumnSums(g.Span, n, outF, gb.Span, ab);
-            });
+            }, saved: [x, weight]);
         return y;
     }
 
@@ -118,7 +118,7 @@ public static partial class F
                     var row = gw.Span.Slice(saved[i] * dim, dim);
                     TensorPrimitives.Add(row, g.Span.Slice(i * dim, dim), row);
                 }
-            });
+            }, saved: []);
         }
         return y;
     }

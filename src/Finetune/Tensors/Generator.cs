@@ -106,6 +106,38 @@ public sealed class Generator
         _s3 = s3;
     }
 
+    /// <summary>
+    /// The same keep decisions as <see cref="FillKeepMask"/> for <paramref name="count"/> elements, one bit each
+    /// (element i is bit i % 64 of word i / 64), from the same stream.
+    /// </summary>
+    internal void FillKeepBits(Span<ulong> dst, int count, uint threshold)
+    {
+        ulong s0 = _s0, s1 = _s1, s2 = _s2, s3 = _s3;
+        for (int w = 0; w * 64 < count; w++)
+        {
+            int m = Math.Min(64, count - w * 64);
+            ulong word = 0;
+            for (int j = 0; j < m; j += 2)
+            {
+                ulong bits = RotL(s1 * 5, 7) * 9;
+                ulong t = s1 << 17;
+                s2 ^= s0;
+                s3 ^= s1;
+                s1 ^= s2;
+                s0 ^= s3;
+                s2 ^= t;
+                s3 = RotL(s3, 45);
+                word |= ((uint)bits < threshold ? 1UL : 0UL) << j;
+                if (j + 1 < m) word |= ((uint)(bits >> 32) < threshold ? 1UL : 0UL) << (j + 1);
+            }
+            dst[w] = word;
+        }
+        _s0 = s0;
+        _s1 = s1;
+        _s2 = s2;
+        _s3 = s3;
+    }
+
     private static ulong RotL(ulong x, int k) => (x << k) | (x >> (64 - k));
 
     private static ulong SplitMix(ref ulong x)

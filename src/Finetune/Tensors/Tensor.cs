@@ -104,6 +104,15 @@ public sealed class Tensor : IDisposable
     /// <summary>Parameters and leaf gradients: a <see cref="TensorScope"/> never releases them.</summary>
     internal bool Persistent { get; set; }
 
+    /// <summary>How many recorded ops not yet released read this tensor's data in their backward pass.</summary>
+    internal int SavedBy { get; set; }
+
+    /// <summary>
+    /// Set on an intermediate that nothing outside the graph can reach (made inside a finished
+    /// <see cref="TensorScope.Stage"/>): it is disposed as soon as <see cref="SavedBy"/> drops to zero in Backward.
+    /// </summary>
+    internal bool FreeWhenUnsaved { get; set; }
+
     public static Tensor Zeros(params int[] shape)
     {
         var t = Empty(shape);

@@ -41,20 +41,36 @@ public sealed class TensorScope : IDisposable
     }
 
     /// <summary>
-    /// Runs one stage of a forward pass (a transformer layer). With gradients off nothing reads the stage's
-    /// intermediates again, so they go back to the pool as soon as its output exists, and inference holds one
-    /// layer's activations at a time instead of the whole network's. With gradients on, backward needs them, so
-    /// the body simply runs. Tensors the body appends to <paramref name="extraOutputs"/> (attention
-    /// probabilities) are kept too.
+    /// Runs one stage of a forward pass (a transformer layer). Only its output and the tensors the body appends to
+    /// <paramref name="extraOutputs"/> (attention probabilities) leave the stage; every other tensor made inside is
+    /// an intermediate nothing outside can reach. With gradients off nothing reads them again, so they go back to
+    /// the pool as soon as the output exists, and inference holds one layer's activations at a time instead of
+    /// the whole network's. With gradients on, those that no recorded op saves for backward (a dense layer's
+    /// output feeding dropout, dropout's output feeding a residual sum) go back at once; the saved ones go back
+    /// during Backward, as soon as the last op reading them has run.
     /// </summary>
     public static Tensor Stage(Func<Tensor> body, List<Tensor>? extraOutputs = null)
     {
-        if (Tensor.IsGradEnabled) return body();
         int before = extraOutputs?.Count ?? 0;
         using var scope = Begin();
         Tensor result = scope.Keep(body());
         if (extraOutputs != null)
             for (int i = before; i < extraOutputs.Count; i++) scope.Keep(extraOutputs[i]);
+        if (Tensor.IsGradEnabled)
+        {
+            foreach (var t in scope._owned)
+            {
+                if (scope._kept.Contains(t) || t.Persistent) continue;
+                // Ops' internal scratch (attention probabilities, dropout masks) has no grad_fn: backward closures
+                // read it without listing it as saved, and the op's own release action hands it back.
+                if (t.GradFn != null && t.SavedBy == 0) t.Dispose();
+                else
+                {
+                    t.FreeWhenUnsaved = t.GradFn != null;
+                    scope.Keep(t); // the enclosing scope frees the rest if Backward never runs
+                }
+            }
+        }
         return result;
     }
 
