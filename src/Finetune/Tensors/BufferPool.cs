@@ -9,7 +9,8 @@ namespace Finetune.Tensors;
 /// and carry 16 spare floats so the data can start on a 64-byte boundary.
 /// <para>
 /// A request takes an idle array of exactly its length when there is one (training repeats the same shapes every
-/// step), else the smallest idle array at most a quarter longer (batches padded to different lengths). The pool
+/// step), else the smallest idle array at most a quarter longer (batches padded to different lengths), or, for a
+/// large request, at most 8 times longer (see <see cref="TakeIdle"/>). The pool
 /// never drops an array while it could still be reused: the pinned heap only shrinks at a full collection, so
 /// every array handed to the collector would be replaced by a new one next step and the process would hold both.
 /// Instead its footprint (arrays in use + idle) is bounded by the most it ever had in use at once: an allocation
@@ -20,6 +21,9 @@ namespace Finetune.Tensors;
 internal static class BufferPool
 {
     private const int Slack = 16;
+
+    /// <summary>Requests from this size (256 KB) on may take an idle array up to 8 times longer.</summary>
+    private const int MinBorrowFloats = 64 * 1024;
 
     /// <summary>Evictions below this (64 MB) are left to the collector's own schedule.</summary>
     private const long MinCollectFloats = 16L * 1024 * 1024;
@@ -81,25 +85,29 @@ internal static class BufferPool
 
     private static int Capacity(float[] arr) => arr.Length - Slack;
 
-    /// <summary>The idle array of exactly <paramref name="length"/> floats, else the smallest at most 25% longer.</summary>
+    /// <summary>
+    /// The idle array of exactly <paramref name="length"/> floats, else the smallest at most 25% longer, else, for
+    /// a large request, the smallest at most 8 times longer: during Backward the freed activations sit idle while
+    /// the parameters' gradients (other sizes) are requested, and serving those from them saves allocating the
+    /// gradients' memory on top of the activations'. Next step the same arrays serve the activations again.
+    /// </summary>
     private static float[]? TakeIdle(int length)
     {
         if (!Idle.TryGetValue(length, out var best) || best.Arrays.Count == 0)
         {
-            best = null;
-            long limit = length + (long)length / 4;
-            int bestCapacity = int.MaxValue;
+            int smallest = int.MaxValue;
             foreach (var (capacity, c) in Idle)
-                if (capacity > length && capacity <= limit && capacity < bestCapacity && c.Arrays.Count > 0)
-                {
-                    best = c;
-                    bestCapacity = capacity;
-                }
-            if (best == null) return null;
+                if (capacity > length && capacity < smallest && c.Arrays.Count > 0) smallest = capacity;
+            if (!Accepts(length, smallest)) return null;
+            best = Idle[smallest];
         }
         best.LastUse = ++_tick;
         return best.Arrays.Pop();
     }
+
+    /// <summary>Whether a request for <paramref name="length"/> floats may take an idle array of <paramref name="capacity"/>.</summary>
+    internal static bool Accepts(int length, int capacity) =>
+        capacity >= length && (capacity <= length + (long)length / 4 || (length >= MinBorrowFloats && capacity <= 8L * length));
 
     /// <summary>Hands at least <paramref name="floats"/> idle floats to the collector, least recently used sizes first.</summary>
     private static void Evict(long floats)

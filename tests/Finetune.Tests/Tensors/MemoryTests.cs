@@ -112,7 +112,7 @@ public class MemoryTests
     }
 
     [Fact]
-    public void ThePoolReusesAnArrayUpToAQuarterLongerButNotMore()
+    public void ThePoolHandsAReturnedArrayToTheNextRequestOfASizeItServes()
     {
         // Odd sizes no other test asks for.
         float[] a = BufferPool.Rent(7_000_003, out _);
@@ -121,10 +121,18 @@ public class MemoryTests
         Assert.Same(a, b);
         Assert.Equal(0, (offset * sizeof(float) + (int)(GetAddress(b) & 63)) & 63);
         BufferPool.Return(b);
-        float[] c = BufferPool.Rent(5_000_011, out _);
-        Assert.NotSame(a, c);
-        BufferPool.Return(c);
     }
+
+    [Theory]
+    [InlineData(1000, 1000, true)]
+    [InlineData(1000, 1250, true)] // a quarter longer
+    [InlineData(1000, 1251, false)]
+    [InlineData(1000, 999, false)]
+    [InlineData(65535, 65535 * 2, false)] // small requests never borrow much larger arrays
+    [InlineData(65536, 65536 * 8, true)] // large ones (a gradient while activations sit idle) up to 8 times
+    [InlineData(65536, 65536 * 8 + 1, false)]
+    public void ThePoolServesARequestFromAnArrayUpToAQuarterLongerOrForLargeOnesEightTimes(int length, int capacity, bool accepted) =>
+        Assert.Equal(accepted, BufferPool.Accepts(length, capacity));
 
     private static unsafe long GetAddress(float[] arr)
     {
