@@ -50,21 +50,24 @@ public static partial class F
     {
         Tensor y = Tensor.Empty(x.Shape);
         Elementwise(x.Length, (i, n) => forward(x.Span.Slice(i, n), y.Span.Slice(i, n)));
-        if (Autograd.Tracks(x))
-            Autograd.Record(y, op, [x], g =>
+        if (!Autograd.Tracks(x)) return y;
+        // Backward keeps x anyway, so y (the next dense layer's saved input) can be recomputed from it, with the
+        // same ranges and so the same bits, instead of being held from forward to backward.
+        y.Recompute = (arr, off) => Elementwise(x.Length, (i, n) => forward(x.Span.Slice(i, n), arr.AsSpan(off + i, n)));
+        Autograd.Record(y, op, [x], g =>
+        {
+            if (!Autograd.Target(x, out var gx, out bool acc)) return;
+            Elementwise(x.Length, (i, n) =>
             {
-                if (!Autograd.Target(x, out var gx, out bool acc)) return;
-                Elementwise(x.Length, (i, n) =>
+                Span<float> t = stackalloc float[Block];
+                for (int o = 0; o < n; o += Block)
                 {
-                    Span<float> t = stackalloc float[Block];
-                    for (int o = 0; o < n; o += Block)
-                    {
-                        int m = Math.Min(Block, n - o);
-                        derivative(x.Span.Slice(i + o, m), t[..m]);
-                        Finish(t[..m], g.Span.Slice(i + o, m), gx.Span.Slice(i + o, m), acc);
-                    }
-                });
-            }, saved: [x]);
+                    int m = Math.Min(Block, n - o);
+                    derivative(x.Span.Slice(i + o, m), t[..m]);
+                    Finish(t[..m], g.Span.Slice(i + o, m), gx.Span.Slice(i + o, m), acc);
+                }
+            });
+        }, saved: [x]);
         return y;
     }
 

@@ -37,6 +37,9 @@ internal static class BufferPool
     /// <summary>Floats in idle arrays waiting for reuse (tests, diagnostics).</summary>
     internal static long IdleFloats { get { lock (Gate) return _idleFloats; } }
 
+    /// <summary>The most floats ever rented at once (tests, diagnostics).</summary>
+    internal static long MaxLiveFloats { get { lock (Gate) return _maxLiveFloats; } }
+
     /// <summary>An array holding at least <paramref name="length"/> floats from a 64-byte-aligned offset; contents are arbitrary.</summary>
     public static float[] Rent(int length, out int offset)
     {

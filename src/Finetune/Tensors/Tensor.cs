@@ -39,7 +39,7 @@ public sealed class Tensor : IDisposable
     {
         get
         {
-            ObjectDisposedException.ThrowIf(_disposed, this);
+            if (_disposed) Recomputed();
             return new(_storage.Array, _storage.Offset, Length);
         }
     }
@@ -113,6 +113,47 @@ public sealed class Tensor : IDisposable
     /// </summary>
     internal bool FreeWhenUnsaved { get; set; }
 
+    /// <summary>Writes this tensor's values into (array, offset) again from the op's saved inputs.</summary>
+    internal delegate void Refill(float[] array, int offset);
+
+    /// <summary>
+    /// Set by ops whose output is cheap to compute again from inputs backward keeps anyway (GELU from its input):
+    /// such an intermediate may give its buffer back after the forward pass (<see cref="DropUntilRead"/>) and is
+    /// recomputed, bit for bit, when backward first reads it.
+    /// </summary>
+    internal Refill? Recompute { get; set; }
+
+    /// <summary>
+    /// Hands the buffer back to the pool until the data is read again, when <see cref="Recompute"/> refills a new
+    /// one. Only for a tensor with no views; returns false (and keeps the data) otherwise.
+    /// </summary>
+    internal bool DropUntilRead()
+    {
+        if (_disposed || Recompute == null || Volatile.Read(ref _storage.Refs) != 1) return false;
+        _disposed = true;
+        _storage.Refs = 0;
+        BufferPool.Return(_storage.Array);
+        return true;
+    }
+
+    /// <summary>Whether the tensor has its buffer now (false once disposed, or dropped until read).</summary>
+    internal bool HoldsData => !Volatile.Read(ref _disposed);
+
+    /// <summary>The slow path of a read after <see cref="Dispose"/> or <see cref="DropUntilRead"/>.</summary>
+    private void Recomputed()
+    {
+        lock (this)
+        {
+            if (!_disposed) return;
+            Refill refill = Recompute ?? throw new ObjectDisposedException(ToString(), "The tensor was disposed (its buffer is back in the pool).");
+            float[] arr = BufferPool.Rent(Length, out int off);
+            refill(arr, off);
+            _storage = new Storage(arr, off);
+            Recompute = null;
+            Volatile.Write(ref _disposed, false);
+        }
+    }
+
     public static Tensor Zeros(params int[] shape)
     {
         var t = Empty(shape);
@@ -178,7 +219,7 @@ public sealed class Tensor : IDisposable
     {
         get
         {
-            ObjectDisposedException.ThrowIf(_disposed, this);
+            if (_disposed) Recomputed();
             return (float*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_storage.Array)) + _storage.Offset;
         }
     }
@@ -233,6 +274,7 @@ public sealed class Tensor : IDisposable
     /// <summary>Hands the buffer back to the pool. The tensor (and any view of it) must not be used afterwards.</summary>
     public void Dispose()
     {
+        Recompute = null;
         if (_disposed) return;
         _disposed = true;
         if (Interlocked.Decrement(ref _storage.Refs) == 0) BufferPool.Return(_storage.Array);

@@ -47,7 +47,8 @@ public sealed class TensorScope : IDisposable
     /// the pool as soon as the output exists, and inference holds one layer's activations at a time instead of
     /// the whole network's. With gradients on, those that no recorded op saves for backward (a dense layer's
     /// output feeding dropout, dropout's output feeding a residual sum) go back at once; the saved ones go back
-    /// during Backward, as soon as the last op reading them has run.
+    /// during Backward, as soon as the last op reading them has run. Saved tensors an op can recompute from its
+    /// own saved inputs (the output of GELU) give their buffer back too, and are recomputed when backward reads them.
     /// </summary>
     public static Tensor Stage(Func<Tensor> body, List<Tensor>? extraOutputs = null)
     {
@@ -66,7 +67,11 @@ public sealed class TensorScope : IDisposable
                 if (t.GradFn != null && t.SavedBy == 0) t.Dispose();
                 else
                 {
-                    t.FreeWhenUnsaved = t.GradFn != null;
+                    if (t.GradFn != null)
+                    {
+                        t.FreeWhenUnsaved = true;
+                        t.DropUntilRead(); // GELU's output: recomputed from its input when backward reads it
+                    }
                     scope.Keep(t); // the enclosing scope frees the rest if Backward never runs
                 }
             }

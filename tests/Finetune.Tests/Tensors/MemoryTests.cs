@@ -53,6 +53,31 @@ public class MemoryTests
     }
 
     [Fact]
+    public void GeluOutputIsRecomputedForBackwardWithTheSameBits()
+    {
+        var up = new Linear(6, 24, rng: new Generator(1));
+        var down = new Linear(24, 6, rng: new Generator(2));
+        var x = Tensor.Randn(new Generator(3), 2f, 5, 6);
+        x.RequiresGrad = true;
+        Tensor Ffn(out Tensor act)
+        {
+            act = F.Gelu(up.Forward(x));
+            return down.Forward(act);
+        }
+        F.Sum(F.Tanh(Ffn(out _))).Backward();
+        float[][] expected = [up.Weight.Grad!.ToArray(), down.Weight.Grad!.ToArray(), x.Grad!.ToArray()];
+        foreach (var p in new[] { up.Weight, up.Bias!, down.Weight, down.Bias!, x }) p.ZeroGrad();
+
+        Tensor act = null!;
+        var h = TensorScope.Stage(() => Ffn(out act));
+        Assert.False(act.HoldsData); // the second dense layer's saved input, given back until backward reads it
+        F.Sum(F.Tanh(h)).Backward();
+        Assert.Throws<ObjectDisposedException>(() => act.Span[0]); // freed again once that backward ran
+        float[][] actual = [up.Weight.Grad!.ToArray(), down.Weight.Grad!.ToArray(), x.Grad!.ToArray()];
+        for (int i = 0; i < expected.Length; i++) Assert.Equal(expected[i], actual[i]);
+    }
+
+    [Fact]
     public void RetainGraphKeepsSavedIntermediatesForASecondBackward()
     {
         var (dense, norm, x) = Setup();
