@@ -10,7 +10,7 @@ public static partial class F
     private const int Block = 512;
 
     /// <summary>GELU, exact form: 0.5·x·(1 + erf(x/√2)) (transformers "gelu").</summary>
-    public static Tensor Gelu(Tensor x) => Unary(x, "Gelu", GeluForward, GeluBackward);
+    public static Tensor Gelu(Tensor x) => Unary(x, "Gelu", GeluForward, GeluBackward, FastMath.GeluBackward);
 
     /// <summary>GELU, tanh form: 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))) (transformers "gelu_new").</summary>
     public static Tensor GeluNew(Tensor x) => Unary(x, "GeluNew", GeluNewForward, GeluNewBackward);
@@ -46,7 +46,10 @@ public static partial class F
     /// <summary>Forward writes y from x; backward writes the local derivative dy/dx into d from x.</summary>
     private delegate void SpanMap(ReadOnlySpan<float> x, Span<float> y);
 
-    private static Tensor Unary(Tensor x, string op, SpanMap forward, SpanMap derivative)
+    /// <summary>dst (=|+=) g · dy/dx in one pass; false when it cannot run here (the two-step path is used).</summary>
+    private delegate bool SpanGrad(ReadOnlySpan<float> x, ReadOnlySpan<float> g, Span<float> dst, bool accumulate);
+
+    private static Tensor Unary(Tensor x, string op, SpanMap forward, SpanMap derivative, SpanGrad? fusedBackward = null)
     {
         Tensor y = Tensor.Empty(x.Shape);
         Elementwise(x.Length, (i, n) => forward(x.Span.Slice(i, n), y.Span.Slice(i, n)));
@@ -59,6 +62,7 @@ public static partial class F
             if (!Autograd.Target(x, out var gx, out bool acc)) return;
             Elementwise(x.Length, (i, n) =>
             {
+                if (fusedBackward != null && fusedBackward(x.Span.Slice(i, n), g.Span.Slice(i, n), gx.Span.Slice(i, n), acc)) return;
                 Span<float> t = stackalloc float[Block];
                 for (int o = 0; o < n; o += Block)
                 {

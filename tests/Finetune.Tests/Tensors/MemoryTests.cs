@@ -1,3 +1,4 @@
+using System.Runtime.Intrinsics;
 using Finetune.Nn;
 using Finetune.Tensors;
 
@@ -119,24 +120,6 @@ public class MemoryTests
     }
 
     [Fact]
-    public void KeepBitsFollowTheKeepMaskStream()
-    {
-        foreach (int count in new[] { 1, 63, 64, 65, 1000 })
-        {
-            const uint threshold = 3u << 30;
-            var floats = new float[count];
-            new Generator(77).FillKeepMask(floats, threshold, 2f);
-            var words = new ulong[(count + 63) / 64];
-            var a = new Generator(77);
-            a.FillKeepBits(words, count, threshold);
-            for (int i = 0; i < count; i++) Assert.Equal(floats[i] != 0f, ((words[i / 64] >> (i % 64)) & 1) != 0);
-            var b = new Generator(77);
-            b.FillKeepMask(floats, threshold, 2f);
-            Assert.Equal(b.NextUInt64(), a.NextUInt64()); // both leave the stream at the same place
-        }
-    }
-
-    [Fact]
     public void ThePoolHandsAReturnedArrayToTheNextRequestOfASizeItServes()
     {
         // Odd sizes no other test asks for.
@@ -162,5 +145,39 @@ public class MemoryTests
     private static unsafe long GetAddress(float[] arr)
     {
         fixed (float* p = arr) return (long)p;
+    }
+}
+
+/// <summary>The dropout keep-bits against the float keep-mask (both lane paths; they switch a global, hence the collection).</summary>
+[Collection("Parallelism")]
+public class KeepBitsTests
+{
+    [Fact]
+    public void KeepBitsAreTheKeepMasksDecisionsOnBothPaths()
+    {
+        bool saved = Generator.UseVector512;
+        try
+        {
+            foreach (bool vector in Vector512.IsHardwareAccelerated ? new[] { true, false } : new[] { false })
+                foreach (int count in new[] { 1, 15, 16, 17, 63, 64, 65, 1000 })
+                {
+                    const uint threshold = 3u << 30;
+                    Generator.UseVector512 = false; // the one-lane-at-a-time mask is the reference
+                    var floats = new float[count];
+                    var a = new Generator(77);
+                    a.FillKeepMask(floats, threshold, 2f);
+                    Generator.UseVector512 = vector;
+                    var words = new ulong[(count + 63) / 64];
+                    var b = new Generator(77);
+                    b.FillKeepBits(words, count, threshold);
+                    for (int i = 0; i < count; i++) Assert.Equal(floats[i] != 0f, ((words[i / 64] >> (i % 64)) & 1) != 0);
+                    if (count % 64 != 0) Assert.Equal(0UL, words[^1] >> (count % 64)); // nothing past the end
+                    Assert.Equal(a.NextUInt64(), b.NextUInt64()); // both leave the generator at the same place
+                }
+        }
+        finally
+        {
+            Generator.UseVector512 = saved;
+        }
     }
 }
