@@ -235,41 +235,48 @@ public static partial class F
 
     /// <summary>
     /// dst (=|+=) factor ⊙ src for elements [start, start + n), factor being 1/(1−p) where the element's keep bit
-    /// is set and 0 where not: the float mask <see cref="DropoutMask"/> holds, rebuilt a block at a time, so the
-    /// products round exactly as with the stored mask.
+    /// is set and 0 where not: the products (and fused multiply-adds) round exactly as with the float mask
+    /// <see cref="DropoutMask"/> would hold.
     /// </summary>
     private static void ApplyKeepBits(Tensor bits, float scale, int start, int n, ReadOnlySpan<float> src, Span<float> dst, bool accumulate)
     {
         ReadOnlySpan<ulong> words = System.Runtime.InteropServices.MemoryMarshal.Cast<float, ulong>(bits.Span);
-        Span<float> factor = stackalloc float[Block];
-        for (int o = 0; o < n; o += Block)
-        {
-            int m = Math.Min(Block, n - o);
-            ExpandKeepBits(words, start + o, scale, factor[..m]);
-            Finish(factor[..m], src.Slice(o, m), dst.Slice(o, m), accumulate);
-        }
-    }
-
-    /// <summary>factor[j] = scale if bit (first + j) is set, else 0.</summary>
-    private static void ExpandKeepBits(ReadOnlySpan<ulong> words, int first, float scale, Span<float> factor)
-    {
+        ref float s = ref System.Runtime.InteropServices.MemoryMarshal.GetReference(src);
+        ref float d = ref System.Runtime.InteropServices.MemoryMarshal.GetReference(dst);
         int j = 0;
-        if (Vector256.IsHardwareAccelerated && (first & 7) == 0)
+        if (Vector512.IsHardwareAccelerated && (start & 15) == 0)
         {
-            var lanes = Vector256.Create(1, 2, 4, 8, 16, 32, 64, 128);
-            var s = Vector256.Create(scale);
-            for (; j <= factor.Length - 8; j += 8)
+            var lanes = Vector512.Create(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768);
+            var vs = Vector512.Create(scale);
+            for (; j <= n - 16; j += 16)
             {
-                int e = first + j;
-                int b = (int)(words[e >> 6] >> (e & 63)) & 0xFF;
-                var keep = Vector256.Equals(Vector256.Create(b) & lanes, lanes).AsSingle();
-                Vector256.ConditionalSelect(keep, s, Vector256<float>.Zero).CopyTo(factor.Slice(j, 8));
+                int e = start + j;
+                var b = Vector512.Create((int)(words[e >> 6] >> (e & 63)) & 0xFFFF);
+                var f = Vector512.ConditionalSelect(Vector512.Equals(b & lanes, lanes).AsSingle(), vs, Vector512<float>.Zero);
+                var x = Vector512.LoadUnsafe(ref s, (nuint)j);
+                var r = accumulate ? Vector512.FusedMultiplyAdd(f, x, Vector512.LoadUnsafe(ref d, (nuint)j)) : f * x;
+                r.StoreUnsafe(ref d, (nuint)j);
             }
         }
-        for (; j < factor.Length; j++)
+        else if (Vector256.IsHardwareAccelerated && (start & 7) == 0)
         {
-            int e = first + j;
-            factor[j] = ((words[e >> 6] >> (e & 63)) & 1) != 0 ? scale : 0f;
+            var lanes = Vector256.Create(1, 2, 4, 8, 16, 32, 64, 128);
+            var vs = Vector256.Create(scale);
+            for (; j <= n - 8; j += 8)
+            {
+                int e = start + j;
+                var b = Vector256.Create((int)(words[e >> 6] >> (e & 63)) & 0xFF);
+                var f = Vector256.ConditionalSelect(Vector256.Equals(b & lanes, lanes).AsSingle(), vs, Vector256<float>.Zero);
+                var x = Vector256.LoadUnsafe(ref s, (nuint)j);
+                var r = accumulate ? Vector256.FusedMultiplyAdd(f, x, Vector256.LoadUnsafe(ref d, (nuint)j)) : f * x;
+                r.StoreUnsafe(ref d, (nuint)j);
+            }
+        }
+        for (; j < n; j++)
+        {
+            int e = start + j;
+            float f = ((words[e >> 6] >> (e & 63)) & 1) != 0 ? scale : 0f;
+            dst[j] = accumulate ? MathF.FusedMultiplyAdd(f, src[j], dst[j]) : f * src[j];
         }
     }
 
