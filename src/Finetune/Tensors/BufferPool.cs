@@ -13,9 +13,10 @@ namespace Finetune.Tensors;
 /// large request, at most 8 times longer (see <see cref="TakeIdle"/>). The pool
 /// never drops an array while it could still be reused: the pinned heap only shrinks at a full collection, so
 /// every array handed to the collector would be replaced by a new one next step and the process would hold both.
-/// Instead its footprint (arrays in use + idle) is bounded by the most it ever had in use at once: an allocation
-/// that would exceed that first evicts the least recently used idle sizes, and once evictions add up to a
-/// quarter of that bound (and at least 64 MB) a full collection gives their memory back for the new arrays.
+/// Instead its footprint (arrays in use + idle) is bounded by a quarter more than the most it ever had in use at
+/// once: an allocation that would exceed that first evicts the least recently used idle sizes, and once evictions
+/// add up to a quarter of the peak use (and at least 64 MB) a full collection gives their memory back for the new
+/// arrays. (Arrays of tensors never disposed count as in use: the collector takes them without the pool knowing.)
 /// </para>
 /// </summary>
 internal static class BufferPool

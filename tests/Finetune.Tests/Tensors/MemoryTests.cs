@@ -190,3 +190,37 @@ public class KeepBitsTests
         }
     }
 }
+
+/// <summary>The pool's footprint under changing shapes (reads the global pool, so it runs alone).</summary>
+[Collection("Parallelism")]
+public class PoolFootprintTests
+{
+    [Fact]
+    public void BatchesOfChangingLengthKeepThePoolWithinAQuarterOverItsPeakUse()
+    {
+        var up = new Linear(32, 128, rng: new Generator(1));
+        var down = new Linear(128, 32, rng: new Generator(2));
+        var norm = new Finetune.Nn.LayerNorm(32);
+        var rng = new Generator(3);
+        BufferPool.Clear();
+        long footprintBound = 0;
+        for (int step = 0; step < 60; step++)
+        {
+            // Dynamic padding: every batch its own length, so most requests match no idle array exactly.
+            int seq = 16 + rng.NextInt(240);
+            using (TensorScope.Begin())
+            {
+                var x = Tensor.Randn(rng, 1f, 8, seq, 32);
+                var h = TensorScope.Stage(() => norm.Forward(F.Add(down.Forward(F.Gelu(up.Forward(x))), x)));
+                F.Mean(h).Backward();
+            }
+            foreach (var p in new[] { up.Weight, up.Bias!, down.Weight, down.Bias!, norm.Weight, norm.Bias }) p.ZeroGrad();
+            long peak = BufferPool.MaxLiveFloats;
+            footprintBound = Math.Max(footprintBound, peak + peak / 4);
+            Assert.True(BufferPool.LiveFloats + BufferPool.IdleFloats <= footprintBound,
+                $"step {step}: {BufferPool.LiveFloats} in use + {BufferPool.IdleFloats} idle > {footprintBound}");
+        }
+        // Without eviction the idle arrays of sixty different shapes would add up to many times the peak.
+        Assert.True(BufferPool.IdleFloats <= BufferPool.MaxLiveFloats + BufferPool.MaxLiveFloats / 4);
+    }
+}
