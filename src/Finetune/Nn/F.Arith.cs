@@ -31,7 +31,7 @@ public static partial class F
             {
                 SendParallel(ta, g);
                 if (Autograd.Target(tb, out var gb, out bool acc)) SumBlocks(g.Span, inner, gb.Span, acc);
-            });
+            }, saved: []);
         }
         return y;
     }
@@ -74,7 +74,7 @@ public static partial class F
                     for (int o = 0; o < ta.Length; o += inner)
                         TensorPrimitives.FusedMultiplyAdd(g.Span.Slice(o, inner), ta.Span.Slice(o, inner), gb.Span, gb.Span);
                 }
-            });
+            }, saved: [ta, tb]);
         }
         return y;
     }
@@ -90,7 +90,7 @@ public static partial class F
                 if (!Autograd.Target(x, out var gx, out bool acc)) return;
                 if (acc) TensorPrimitives.FusedMultiplyAdd(g.Span, s, gx.Span, gx.Span);
                 else TensorPrimitives.Multiply(g.Span, s, gx.Span);
-            });
+            }, saved: []);
         return y;
     }
 
@@ -112,7 +112,7 @@ public static partial class F
                 float v = g.Span[0] * factor;
                 if (acc) TensorPrimitives.Add(gx.Span, v, gx.Span);
                 else gx.Span.Fill(v);
-            });
+            }, saved: []);
         return y;
     }
 
@@ -171,7 +171,7 @@ public static partial class F
                     for (int r = r0; r < r1; r++)
                         SoftmaxBackwardRow(y.Span.Slice(r * d, d), g.Span.Slice(r * d, d), gx.Span.Slice(r * d, d), acc);
                 });
-            });
+            }, saved: [y]);
         return y;
     }
 

@@ -84,7 +84,7 @@ public static partial class F
             GC.KeepAlive(qkv);
             GC.KeepAlive(g);
             GC.KeepAlive(gp);
-        }, release: a.Release);
+        }, release: a.Release, saved: [qkv]);
         return y;
     }
 
@@ -164,7 +164,7 @@ public static partial class F
             GC.KeepAlive(k);
             GC.KeepAlive(v);
             GC.KeepAlive(g);
-        }, release: a.Release);
+        }, release: a.Release, saved: [q, k, v]);
         return y;
     }
 }

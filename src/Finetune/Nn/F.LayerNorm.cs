@@ -37,7 +37,7 @@ public static partial class F
             {
                 bool wantX = Autograd.Target(x, out var gx, out bool ax);
                 LayerNormBackward(x, weight, bias, g, mean, rstd, rows, d, wantX ? gx : null, ax);
-            });
+            }, saved: [x, weight]);
         return y;
     }
 
@@ -102,7 +102,7 @@ public static partial class F
             if (wantX && !ReferenceEquals(dx, gx)) AddInto(gx, dx, ax);
             if (wantR && !ReferenceEquals(dx, gr)) AddInto(gr, dx, ar);
             if (!ReferenceEquals(dx, gx) && !ReferenceEquals(dx, gr)) dx.Dispose();
-        }, release: sum.Dispose);
+        }, release: sum.Dispose, saved: [weight]); // backward reads its own copy of the sum, not x or residual
         return y;
     }
 

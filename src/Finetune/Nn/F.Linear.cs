@@ -26,7 +26,7 @@ public static partial class F
                     Gemm.Multiply(GemmForm.TN, outF, inF, n, g.Span, x.Span, gw.Span, aw);
                 if (bias != null && Autograd.Target(bias, out var gb, out bool ab))
                     ColumnSums(g.Span, n, outF, gb.Span, ab);
-            });
+            }, saved: [x, weight]);
         return y;
     }
 
@@ -87,7 +87,7 @@ public static partial class F
                 ColumnSums(g.Span, n, total, gbAll, false);
                 for (int i = 0; i < bs.Length; i++) SendRows(bs[i], gbAll.AsSpan(rowStart[i], bs[i].Length));
             }
-        });
+        }, saved: [x, .. ws]); // the weights are restacked from the parameters when backward runs
         return y;
     }
 
@@ -215,7 +215,7 @@ public static partial class F
             {
                 if (!Autograd.Target(weight, out var gw, out bool acc)) return;
                 EmbeddingBackward(saved, pad, g, gw, num, dim, acc);
-            });
+            }, saved: []);
         }
         return y;
     }

@@ -159,6 +159,70 @@ public sealed class Generator
         }
     }
 
+    /// <summary>
+    /// The same keep decisions as <see cref="FillKeepMask"/> for <paramref name="count"/> elements, from the same
+    /// lanes, one bit each (element i is bit i % 64 of word i / 64; bits past the count are 0).
+    /// </summary>
+    internal void FillKeepBits(Span<ulong> dst, int count, uint threshold)
+    {
+        Span<ulong> st = stackalloc ulong[4 * KeepLanes];
+        for (int l = 0; l < KeepLanes; l++)
+        {
+            ulong x = NextUInt64();
+            for (int w = 0; w < 4; w++) st[w * KeepLanes + l] = SplitMix(ref x);
+        }
+        dst[..((count + 63) / 64)].Clear();
+        if (UseVector512) FillKeepBitsVector(dst, count, threshold, st);
+        else FillKeepBitsLanes(dst, count, threshold, st);
+    }
+
+    private static void FillKeepBitsVector(Span<ulong> dst, int count, uint threshold, ReadOnlySpan<ulong> st)
+    {
+        var s0 = Vector512.Create(st[..8]);
+        var s1 = Vector512.Create(st.Slice(8, 8));
+        var s2 = Vector512.Create(st.Slice(16, 8));
+        var s3 = Vector512.Create(st.Slice(24, 8));
+        var vt = Vector512.Create(threshold);
+        for (int i = 0; i < count; i += 2 * KeepLanes)
+        {
+            var m5 = (s1 << 2) + s1;
+            var r = (m5 << 7) | Vector512.ShiftRightLogical(m5, 57);
+            var bits = (r << 3) + r;
+            var t = s1 << 17;
+            s2 ^= s0;
+            s3 ^= s1;
+            s1 ^= s2;
+            s0 ^= s3;
+            s2 ^= t;
+            s3 = (s3 << 45) | Vector512.ShiftRightLogical(s3, 19);
+            // uint lane j is element i + j (lane l's low half at 2l, high half at 2l + 1), as in the float mask
+            ulong keep = Vector512.LessThan(bits.AsUInt32(), vt).ExtractMostSignificantBits();
+            if (count - i < 2 * KeepLanes) keep &= (1UL << (count - i)) - 1;
+            dst[i >> 6] |= keep << (i & 63);
+        }
+    }
+
+    private static void FillKeepBitsLanes(Span<ulong> dst, int count, uint threshold, ReadOnlySpan<ulong> st)
+    {
+        for (int l = 0; l < KeepLanes; l++)
+        {
+            ulong s0 = st[l], s1 = st[KeepLanes + l], s2 = st[2 * KeepLanes + l], s3 = st[3 * KeepLanes + l];
+            for (int i = 2 * l; i < count; i += 2 * KeepLanes)
+            {
+                ulong bits = RotL(s1 * 5, 7) * 9;
+                ulong t = s1 << 17;
+                s2 ^= s0;
+                s3 ^= s1;
+                s1 ^= s2;
+                s0 ^= s3;
+                s2 ^= t;
+                s3 = RotL(s3, 45);
+                if ((uint)bits < threshold) dst[i >> 6] |= 1UL << (i & 63);
+                if (i + 1 < count && (uint)(bits >> 32) < threshold) dst[(i + 1) >> 6] |= 1UL << ((i + 1) & 63);
+            }
+        }
+    }
+
     private static ulong RotL(ulong x, int k) => (x << k) | (x >> (64 - k));
 
     private static ulong SplitMix(ref ulong x)

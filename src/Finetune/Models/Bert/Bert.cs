@@ -27,15 +27,15 @@ public sealed class BertEmbeddings : Module
     public Nn.LayerNorm LayerNorm { get; }
     public Dropout Dropout { get; }
 
-    /// <summary>Sum in transformers' order: (word + token type) + position.</summary>
-    public Tensor Forward(IntTensor inputIds, IntTensor? tokenTypeIds, IntTensor positionIds)
+    /// <summary>Sum in transformers' order: (word + token type) + position. The lookups and partial sums are freed once the output exists (a stage).</summary>
+    public Tensor Forward(IntTensor inputIds, IntTensor? tokenTypeIds, IntTensor positionIds) => TensorScope.Stage(() =>
     {
         Tensor x = WordEmbeddings.Forward(inputIds);
         if (TokenTypeEmbeddings != null)
             x = F.Add(x, TokenTypeEmbeddings.Forward(tokenTypeIds ?? IntTensor.Zeros(inputIds.Shape)));
         x = F.Add(x, PositionEmbeddings.Forward(positionIds));
         return Dropout.Forward(LayerNorm.Forward(x));
-    }
+    });
 
     /// <summary>Positions 0..T-1 (shape [T], added to every row).</summary>
     public static IntTensor ArangePositions(int seqLen, int maxPositions)
