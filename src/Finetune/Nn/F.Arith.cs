@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
 using Finetune.Tensors;
 
@@ -15,7 +16,7 @@ public static partial class F
         int inner = BroadcastInner(a, b, "Add");
         Tensor y = Tensor.Empty(a.Shape);
         Tensor ta = a, tb = b;
-        Elementwise(a.Length, (i, n) =>
+        Elementwise(a.Length, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (i, n) =>
         {
             // [i, i + n) may start and end inside a repeat of b.
             for (int o = i, end = i + n; o < end;)
@@ -141,7 +142,7 @@ public static partial class F
         fixed (float* ps = src, pd = dst)
         {
             nint s = (nint)ps, d = (nint)pd;
-            Parallelism.For(inner, Math.Max(64, ElementwiseGrain / Math.Max(1, blocks)), (c0, c1) =>
+            Parallelism.For(inner, Math.Max(64, ElementwiseGrain / Math.Max(1, blocks)), [MethodImpl(MethodImplOptions.AggressiveOptimization)] (c0, c1) =>
             {
                 var acc = new Span<float>((float*)d + c0, c1 - c0);
                 var first = new ReadOnlySpan<float>((float*)s + c0, c1 - c0);

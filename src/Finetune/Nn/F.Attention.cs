@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Numerics;
 using Finetune.Tensors;
 using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
@@ -195,7 +196,7 @@ internal static unsafe class AttentionKernels
         int ldq = s.LdQK, ldv = s.LdV, ldy = s.LdY;
         nint pq = (nint)q, pk = (nint)k, pv = (nint)v, pp = (nint)probs.Data, pa = (nint)attn.Data, py = (nint)y;
         nint pm = dropMask != null ? (nint)dropMask.Data : 0;
-        Parallelism.For(s.Batch * heads, (bh0, bh1) =>
+        Parallelism.For(s.Batch * heads, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (bh0, bh1) =>
         {
             for (int bh = bh0; bh < bh1; bh++)
             {
@@ -222,7 +223,7 @@ internal static unsafe class AttentionKernels
         nint pq = (nint)q, pk = (nint)k, pv = (nint)v, pp = (nint)probs.Data, pa = (nint)attn.Data, pg = (nint)g;
         nint pm = dropMask != null ? (nint)dropMask.Data : 0;
         nint pdq = (nint)dq, pdk = (nint)dk, pdv = (nint)dvOut;
-        Parallelism.For(s.Batch * heads, (bh0, bh1) =>
+        Parallelism.For(s.Batch * heads, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (bh0, bh1) =>
         {
             var scratch = GC.AllocateUninitializedArray<float>(tq * tk, pinned: true);
             fixed (float* ds = scratch)

@@ -22,7 +22,7 @@ public static partial class F
         unsafe
         {
             nint px = (nint)x.Data, py = (nint)y.Data, pw = (nint)weight.Data, pb = (nint)bias.Data;
-            Parallelism.For(rows, RowGrain(d), (r0, r1) =>
+            Parallelism.For(rows, RowGrain(d), [MethodImpl(MethodImplOptions.AggressiveOptimization)] (r0, r1) =>
             {
                 for (int r = r0; r < r1; r++)
                     LayerNormRow((float*)px + (long)r * d, (float*)py + (long)r * d, (float*)pw, (float*)pb, d, eps, out mean[r], out rstd[r]);
@@ -61,7 +61,7 @@ public static partial class F
         unsafe
         {
             nint px = (nint)x.Data, pr = (nint)residual.Data, ps = (nint)sum.Data, py = (nint)y.Data, pw = (nint)weight.Data, pb = (nint)bias.Data;
-            Parallelism.For(rows, RowGrain(d), (r0, r1) =>
+            Parallelism.For(rows, RowGrain(d), [MethodImpl(MethodImplOptions.AggressiveOptimization)] (r0, r1) =>
             {
                 for (int r = r0; r < r1; r++)
                 {
@@ -173,7 +173,7 @@ public static partial class F
         fixed (float* ppw = partW, ppb = partB)
         {
             nint qw = (nint)ppw, qb = (nint)ppb;
-            Parallelism.For(blocks, Math.Max(1, RowGrain(d) / LayerNormGradBlock), (b0, b1) =>
+            Parallelism.For(blocks, Math.Max(1, RowGrain(d) / LayerNormGradBlock), [MethodImpl(MethodImplOptions.AggressiveOptimization)] (b0, b1) =>
             {
                 for (int blk = b0; blk < b1; blk++)
                 {

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
 using Finetune.Tensors;
@@ -143,6 +144,7 @@ public static partial class F
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static unsafe void ColumnSumsRange(float* src, int rows, int cols, float* dst, int c0, int c1)
     {
         int c = c0;
@@ -200,7 +202,7 @@ public static partial class F
             {
                 nint ip = (nint)pid, wp = (nint)weight.Data, yp = (nint)y.Data;
                 // A gather of whole rows: parallel over tokens once there is enough to copy.
-                Parallelism.For(count, Math.Max(1, EmbeddingGrain / Math.Max(1, dim)), (i0, i1) =>
+                Parallelism.For(count, Math.Max(1, EmbeddingGrain / Math.Max(1, dim)), [MethodImpl(MethodImplOptions.AggressiveOptimization)] (i0, i1) =>
                 {
                     for (int i = i0; i < i1; i++)
                         new ReadOnlySpan<float>((float*)wp + (long)((int*)ip)[i] * dim, dim).CopyTo(new Span<float>((float*)yp + (long)i * dim, dim));
@@ -231,7 +233,7 @@ public static partial class F
     private static unsafe void EmbeddingBackward(int[] ids, int pad, Tensor g, Tensor gw, int num, int dim, bool accumulate)
     {
         nint gp = (nint)g.Data, wp = (nint)gw.Data;
-        Parallelism.For(num, Math.Max(1, EmbeddingGrain / Math.Max(1, dim)), (r0, r1) =>
+        Parallelism.For(num, Math.Max(1, EmbeddingGrain / Math.Max(1, dim)), [MethodImpl(MethodImplOptions.AggressiveOptimization)] (r0, r1) =>
         {
             float* dst = (float*)wp;
             if (!accumulate) new Span<float>(dst + (long)r0 * dim, (r1 - r0) * dim).Clear();

@@ -93,6 +93,7 @@ public static class FastMath
     /// GELU (erf form) in one pass with Vector512: y = x·Φ(x), or with <paramref name="derivative"/>
     /// y = Φ(x) + x·φ(x). Returns false (doing nothing) where Vector512 is not accelerated.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static bool Gelu(ReadOnlySpan<float> x, Span<float> y, bool derivative)
     {
         if (!Vector512.IsHardwareAccelerated) return false;
@@ -114,6 +115,7 @@ public static class FastMath
     /// GELU's backward in one pass: dst (=|+=) g·(Φ(x) + x·φ(x)), the derivative as <see cref="Gelu"/> computes it.
     /// Returns false (doing nothing) where Vector512 is not accelerated.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static bool GeluBackward(ReadOnlySpan<float> x, ReadOnlySpan<float> g, Span<float> dst, bool accumulate)
     {
         if (!Vector512.IsHardwareAccelerated) return false;

@@ -102,6 +102,7 @@ public sealed class Generator
         else FillKeepMaskLanes(dst, threshold, keep, st);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void FillKeepMaskVector(Span<float> dst, uint threshold, float keep, ReadOnlySpan<ulong> st)
     {
         var s0 = Vector512.Create(st[..8]);
