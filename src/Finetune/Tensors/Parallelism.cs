@@ -103,13 +103,15 @@ internal static class WorkerPool
             {
                 Interlocked.CompareExchange(ref _error, e, null);
             }
+            // The count decides; the event only lets this thread sleep. A worker of the previous call may set it
+            // late (this thread saw the count reach zero before the Set), so a wake-up is re-checked, never trusted.
             var spin = new Spinner();
             while (Volatile.Read(ref _pending) != 0)
-                if (!spin.Next())
-                {
-                    Done.Wait();
-                    break;
-                }
+            {
+                if (spin.Next()) continue;
+                Done.Wait();
+                Done.Reset();
+            }
             if (_error != null) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(_error).Throw();
         }
         finally
