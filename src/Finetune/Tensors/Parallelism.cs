@@ -107,8 +107,11 @@ internal static class WorkerPool
             while (Volatile.Read(ref _pending) != 0)
                 if (!spin.Next())
                 {
+                    // The last worker of the previous region may signal Done after its decrement was already seen
+                    // and this region reset the event: such a late signal must not end this wait while workers
+                    // still run (the caller would go on reading their output, and reuse them mid-body).
                     Done.Wait();
-                    break;
+                    if (Volatile.Read(ref _pending) != 0) Done.Reset();
                 }
             if (_error != null) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(_error).Throw();
         }
