@@ -30,7 +30,7 @@ public sealed class InferSuite : IBenchSuite
 /// </summary>
 internal static class ModelBench
 {
-    public const string Options = "options: --models tiny,mini,small,base (tiny,mini) --seqs 64,128 (64,128) --batch 32 --iters 3 --warmup 3 --threads 2 --python /usr/bin/python3 --no-peer --gc (full GC after each step)";
+    public const string Options = "options: --models tiny,mini,small,base (tiny,mini) --seqs 64,128 (64,128) --batch 32 --iters 3 --warmup 3 --threads 2 --python /usr/bin/python3 --no-peer --gc (full GC after each step) --recompute (TensorScope.RecomputeActivations); env FINETUNE_BENCH_PHASES=1 (fwd/bwd/adam ms), FINETUNE_BENCH_MEM=1 (memory at each phase)";
 
     private static readonly Dictionary<string, (int Layers, int Hidden, int Heads, int Inter)> Sizes = new()
     {
@@ -43,6 +43,7 @@ internal static class ModelBench
     public static int Run(string mode, string[] args, BenchResults results)
     {
         int childAt = Array.IndexOf(args, "--child");
+        TensorScope.RecomputeActivations = args.Contains("--recompute");
         if (childAt >= 0) return Child(mode, args[childAt + 1], int.Parse(args[childAt + 2]), Int(args, "--batch", 32), Int(args, "--iters", 3), Int(args, "--warmup", 3), Int(args, "--threads", 2), args.Contains("--gc"));
         string[] models = Str(args, "--models", "tiny,mini").Split(',');
         int[] seqs = Str(args, "--seqs", "64,128").Split(',').Select(int.Parse).ToArray();
@@ -59,7 +60,7 @@ internal static class ModelBench
             {
                 var (l, h, a, i) = Sizes[m];
                 string common = $"--batch {batch} --iters {iters} --warmup {warmup} --threads {threads}";
-                var ours = RunChild(SelfCommand(), $"{mode} --child {m} {seq} {common}{(args.Contains("--gc") ? " --gc" : "")}");
+                var ours = RunChild(SelfCommand(), $"{mode} --child {m} {seq} {common}{(args.Contains("--gc") ? " --gc" : "")}{(args.Contains("--recompute") ? " --recompute" : "")}");
                 JsonObject? theirs = peer && File.Exists(python)
                     ? RunChild(python, $"{script} --mode {mode} --layers {l} --hidden {h} --heads {a} --inter {i} --seq {seq} {common}")
                     : null;
@@ -114,12 +115,15 @@ internal static class ModelBench
                 model.ZeroGrad();
                 var loss = model.Forward(inputs, (Labels)labels).Loss!;
                 long t1 = Stopwatch.GetTimestamp();
+                Memory("after forward");
                 loss.Backward();
+                Memory("after backward");
                 long t2 = Stopwatch.GetTimestamp();
                 adam.Step();
                 long t3 = Stopwatch.GetTimestamp();
                 if (Environment.GetEnvironmentVariable("FINETUNE_BENCH_PHASES") == "1")
                     Console.Error.WriteLine($"fwd {Stopwatch.GetElapsedTime(t0, t1).TotalMilliseconds:F1} bwd {Stopwatch.GetElapsedTime(t1, t2).TotalMilliseconds:F1} adam {Stopwatch.GetElapsedTime(t2, t3).TotalMilliseconds:F1}");
+                Memory("after AdamW");
                 if (collect) GC.Collect(); // reclaims the step's activations (pinned buffers live until a full GC)
             }
             else
@@ -139,6 +143,16 @@ internal static class ModelBench
         times.Sort();
         Console.WriteLine(new JsonObject { ["ms"] = times[times.Count / 2], ["peak_rss"] = (double)Process.GetCurrentProcess().PeakWorkingSet64 }.ToJsonString());
         return 0;
+    }
+
+    private static readonly bool ShowMemory = Environment.GetEnvironmentVariable("FINETUNE_BENCH_MEM") == "1";
+
+    /// <summary>With FINETUNE_BENCH_MEM=1, where the memory is at a point of the step (stderr): RSS, the buffer pool's rented/idle/peak MB, GC heap.</summary>
+    private static void Memory(string point)
+    {
+        if (!ShowMemory) return;
+        using var p = Process.GetCurrentProcess();
+        Console.Error.WriteLine($"{point}: rss {p.WorkingSet64 / 1e6:F0} peak {p.PeakWorkingSet64 / 1e6:F0} | pool rented {BufferPool.LiveFloats * 4 / 1e6:F0} idle {BufferPool.IdleFloats * 4 / 1e6:F0} peak rented {BufferPool.MaxLiveFloats * 4 / 1e6:F0} | gc heap {GC.GetTotalMemory(false) / 1e6:F0} gen2 {GC.CollectionCount(2)}");
     }
 
     private static (string File, string Prefix) SelfCommand()

@@ -10,7 +10,7 @@ public static partial class F
     private const int Block = 512;
 
     /// <summary>GELU, exact form: 0.5·x·(1 + erf(x/√2)) (transformers "gelu").</summary>
-    public static Tensor Gelu(Tensor x) => Unary(x, "Gelu", GeluForward, GeluBackward);
+    public static Tensor Gelu(Tensor x) => Unary(x, "Gelu", GeluForward, GeluBackward, FastMath.GeluBackward);
 
     /// <summary>GELU, tanh form: 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))) (transformers "gelu_new").</summary>
     public static Tensor GeluNew(Tensor x) => Unary(x, "GeluNew", GeluNewForward, GeluNewBackward);
@@ -39,32 +39,39 @@ public static partial class F
                         Finish(tt, g.Span.Slice(i + o, m), gx.Span.Slice(i + o, m), acc);
                     }
                 });
-            });
+            }, saved: [y]);
         return y;
     }
 
     /// <summary>Forward writes y from x; backward writes the local derivative dy/dx into d from x.</summary>
     private delegate void SpanMap(ReadOnlySpan<float> x, Span<float> y);
 
-    private static Tensor Unary(Tensor x, string op, SpanMap forward, SpanMap derivative)
+    /// <summary>dst (=|+=) g · dy/dx in one pass; false when it cannot run here (the two-step path is used).</summary>
+    private delegate bool SpanGrad(ReadOnlySpan<float> x, ReadOnlySpan<float> g, Span<float> dst, bool accumulate);
+
+    private static Tensor Unary(Tensor x, string op, SpanMap forward, SpanMap derivative, SpanGrad? fusedBackward = null)
     {
         Tensor y = Tensor.Empty(x.Shape);
         Elementwise(x.Length, (i, n) => forward(x.Span.Slice(i, n), y.Span.Slice(i, n)));
-        if (Autograd.Tracks(x))
-            Autograd.Record(y, op, [x], g =>
+        if (!Autograd.Tracks(x)) return y;
+        // Backward keeps x anyway, so y (the next dense layer's saved input) can be recomputed from it, with the
+        // same ranges and so the same bits, instead of being held from forward to backward.
+        y.Recompute = (arr, off) => Elementwise(x.Length, (i, n) => forward(x.Span.Slice(i, n), arr.AsSpan(off + i, n)));
+        Autograd.Record(y, op, [x], g =>
+        {
+            if (!Autograd.Target(x, out var gx, out bool acc)) return;
+            Elementwise(x.Length, (i, n) =>
             {
-                if (!Autograd.Target(x, out var gx, out bool acc)) return;
-                Elementwise(x.Length, (i, n) =>
+                if (fusedBackward != null && fusedBackward(x.Span.Slice(i, n), g.Span.Slice(i, n), gx.Span.Slice(i, n), acc)) return;
+                Span<float> t = stackalloc float[Block];
+                for (int o = 0; o < n; o += Block)
                 {
-                    Span<float> t = stackalloc float[Block];
-                    for (int o = 0; o < n; o += Block)
-                    {
-                        int m = Math.Min(Block, n - o);
-                        derivative(x.Span.Slice(i + o, m), t[..m]);
-                        Finish(t[..m], g.Span.Slice(i + o, m), gx.Span.Slice(i + o, m), acc);
-                    }
-                });
+                    int m = Math.Min(Block, n - o);
+                    derivative(x.Span.Slice(i + o, m), t[..m]);
+                    Finish(t[..m], g.Span.Slice(i + o, m), gx.Span.Slice(i + o, m), acc);
+                }
             });
+        }, saved: [x]);
         return y;
     }
 
@@ -209,20 +216,68 @@ public static partial class F
     {
         if (!training || p == 0f) return x;
         if (p < 0f || p > 1f) throw new ArgumentOutOfRangeException(nameof(p), $"Dropout probability {p} is outside [0, 1].");
-        Tensor mask = DropoutMask(x.Length, p, rng ?? Generator.Default);
+        // The mask is kept as one bit per element (1/32 of a float mask) until backward has used it.
+        Tensor bits = DropoutBits(x.Length, p, rng ?? Generator.Default, out float scale);
         Tensor y = Tensor.Empty(x.Shape);
-        Elementwise(x.Length, (i, n) => TensorPrimitives.Multiply(x.Span.Slice(i, n), mask.Span.Slice(i, n), y.Span.Slice(i, n)));
+        Elementwise(x.Length, (i, n) => ApplyKeepBits(bits, scale, i, n, x.Span.Slice(i, n), y.Span.Slice(i, n), accumulate: false));
         if (!Autograd.Tracks(x))
         {
-            mask.Dispose();
+            bits.Dispose();
             return y;
         }
         Autograd.Record(y, "Dropout", [x], g =>
         {
             if (!Autograd.Target(x, out var gx, out bool acc)) return;
-            Elementwise(x.Length, (i, n) => Finish(mask.Span.Slice(i, n), g.Span.Slice(i, n), gx.Span.Slice(i, n), acc));
-        }, release: mask.Dispose);
+            Elementwise(x.Length, (i, n) => ApplyKeepBits(bits, scale, i, n, g.Span.Slice(i, n), gx.Span.Slice(i, n), acc));
+        }, release: bits.Dispose, saved: []);
         return y;
+    }
+
+    /// <summary>
+    /// dst (=|+=) factor ⊙ src for elements [start, start + n), factor being 1/(1−p) where the element's keep bit
+    /// is set and 0 where not: the products (and fused multiply-adds) round exactly as with the float mask
+    /// <see cref="DropoutMask"/> would hold.
+    /// </summary>
+    private static void ApplyKeepBits(Tensor bits, float scale, int start, int n, ReadOnlySpan<float> src, Span<float> dst, bool accumulate)
+    {
+        ReadOnlySpan<ulong> words = System.Runtime.InteropServices.MemoryMarshal.Cast<float, ulong>(bits.Span);
+        ref float s = ref System.Runtime.InteropServices.MemoryMarshal.GetReference(src);
+        ref float d = ref System.Runtime.InteropServices.MemoryMarshal.GetReference(dst);
+        int j = 0;
+        if (Vector512.IsHardwareAccelerated && (start & 15) == 0)
+        {
+            var lanes = Vector512.Create(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768);
+            var vs = Vector512.Create(scale);
+            for (; j <= n - 16; j += 16)
+            {
+                int e = start + j;
+                var b = Vector512.Create((int)(words[e >> 6] >> (e & 63)) & 0xFFFF);
+                var f = Vector512.ConditionalSelect(Vector512.Equals(b & lanes, lanes).AsSingle(), vs, Vector512<float>.Zero);
+                var x = Vector512.LoadUnsafe(ref s, (nuint)j);
+                var r = accumulate ? Vector512.FusedMultiplyAdd(f, x, Vector512.LoadUnsafe(ref d, (nuint)j)) : f * x;
+                r.StoreUnsafe(ref d, (nuint)j);
+            }
+        }
+        else if (Vector256.IsHardwareAccelerated && (start & 7) == 0)
+        {
+            var lanes = Vector256.Create(1, 2, 4, 8, 16, 32, 64, 128);
+            var vs = Vector256.Create(scale);
+            for (; j <= n - 8; j += 8)
+            {
+                int e = start + j;
+                var b = Vector256.Create((int)(words[e >> 6] >> (e & 63)) & 0xFF);
+                var f = Vector256.ConditionalSelect(Vector256.Equals(b & lanes, lanes).AsSingle(), vs, Vector256<float>.Zero);
+                var x = Vector256.LoadUnsafe(ref s, (nuint)j);
+                var r = accumulate ? Vector256.FusedMultiplyAdd(f, x, Vector256.LoadUnsafe(ref d, (nuint)j)) : f * x;
+                r.StoreUnsafe(ref d, (nuint)j);
+            }
+        }
+        for (; j < n; j++)
+        {
+            int e = start + j;
+            float f = ((words[e >> 6] >> (e & 63)) & 1) != 0 ? scale : 0f;
+            dst[j] = accumulate ? MathF.FusedMultiplyAdd(f, src[j], dst[j]) : f * src[j];
+        }
     }
 
     private const int DropoutChunk = 1 << 16;
@@ -248,5 +303,31 @@ public static partial class F
             }
         });
         return mask;
+    }
+
+    /// <summary>
+    /// <see cref="DropoutMask"/>'s keep decisions as bits (element i is bit i % 64 of ulong i / 64, stored in a
+    /// pooled float tensor): the same seed draw and the same per-chunk streams, so the same elements are kept.
+    /// </summary>
+    internal static Tensor DropoutBits(int length, float p, Generator rng, out float scale)
+    {
+        int words = (length + 63) / 64;
+        Tensor bits = Tensor.Empty(words * 2);
+        ulong seed = rng.NextUInt64();
+        scale = p >= 1f ? 0f : 1f / (1f - p);
+        double keep = 1.0 - p;
+        uint threshold = keep >= 1.0 ? uint.MaxValue : (uint)(keep * 4294967296.0);
+        int chunks = (length + DropoutChunk - 1) / DropoutChunk;
+        Parallelism.For(chunks, (c0, c1) =>
+        {
+            var all = System.Runtime.InteropServices.MemoryMarshal.Cast<float, ulong>(bits.Span);
+            for (int c = c0; c < c1; c++)
+            {
+                var gen = new Generator(seed + (ulong)c * 0x9E3779B97F4A7C15UL);
+                int count = Math.Min(DropoutChunk, length - c * DropoutChunk);
+                gen.FillKeepBits(all.Slice(c * (DropoutChunk / 64), (count + 63) / 64), count, threshold);
+            }
+        });
+        return bits;
     }
 }

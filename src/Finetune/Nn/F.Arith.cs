@@ -14,18 +14,38 @@ public static partial class F
         if (a.Length < b.Length) (a, b) = (b, a);
         int inner = BroadcastInner(a, b, "Add");
         Tensor y = Tensor.Empty(a.Shape);
-        for (int o = 0; o < a.Length; o += inner)
-            TensorPrimitives.Add(a.Span.Slice(o, inner), b.Span.Slice(0, inner), y.Span.Slice(o, inner));
+        Tensor ta = a, tb = b;
+        Elementwise(a.Length, (i, n) =>
+        {
+            // [i, i + n) may start and end inside a repeat of b.
+            for (int o = i, end = i + n; o < end;)
+            {
+                int bo = o % inner, m = Math.Min(end - o, inner - bo);
+                TensorPrimitives.Add(ta.Span.Slice(o, m), tb.Span.Slice(bo, m), y.Span.Slice(o, m));
+                o += m;
+            }
+        });
         if (Autograd.Tracks(a, b))
         {
-            Tensor ta = a, tb = b;
             Autograd.Record(y, "Add", [ta, tb], g =>
             {
-                Autograd.Send(ta, g.Span);
+                SendParallel(ta, g);
                 if (Autograd.Target(tb, out var gb, out bool acc)) SumBlocks(g.Span, inner, gb.Span, acc);
-            });
+            }, saved: []);
         }
         return y;
+    }
+
+    /// <summary>Autograd.Send for a large gradient: the copy (or add) split over the workers.</summary>
+    private static void SendParallel(Tensor x, Tensor g)
+    {
+        if (!Autograd.Target(x, out var gx, out bool acc)) return;
+        Elementwise(x.Length, (i, n) =>
+        {
+            var dst = gx.Span.Slice(i, n);
+            if (acc) TensorPrimitives.Add(dst, g.Span.Slice(i, n), dst);
+            else g.Span.Slice(i, n).CopyTo(dst);
+        });
     }
 
     /// <summary>a ⊙ b elementwise, with the same broadcasting as <see cref="Add"/>.</summary>
@@ -54,7 +74,7 @@ public static partial class F
                     for (int o = 0; o < ta.Length; o += inner)
                         TensorPrimitives.FusedMultiplyAdd(g.Span.Slice(o, inner), ta.Span.Slice(o, inner), gb.Span, gb.Span);
                 }
-            });
+            }, saved: [ta, tb]);
         }
         return y;
     }
@@ -70,7 +90,7 @@ public static partial class F
                 if (!Autograd.Target(x, out var gx, out bool acc)) return;
                 if (acc) TensorPrimitives.FusedMultiplyAdd(g.Span, s, gx.Span, gx.Span);
                 else TensorPrimitives.Multiply(g.Span, s, gx.Span);
-            });
+            }, saved: []);
         return y;
     }
 
@@ -92,7 +112,7 @@ public static partial class F
                 float v = g.Span[0] * factor;
                 if (acc) TensorPrimitives.Add(gx.Span, v, gx.Span);
                 else gx.Span.Fill(v);
-            });
+            }, saved: []);
         return y;
     }
 
@@ -106,12 +126,30 @@ public static partial class F
         return Math.Max(1, b.Length);
     }
 
-    /// <summary>dst (=|+=) Σ over consecutive blocks of src of length inner.</summary>
-    private static void SumBlocks(ReadOnlySpan<float> src, int inner, Span<float> dst, bool accumulate)
+    /// <summary>
+    /// dst (=|+=) Σ over consecutive blocks of src of length inner. Split over columns of the block, each summed
+    /// in block order, so the result does not depend on the thread count.
+    /// </summary>
+    private static unsafe void SumBlocks(ReadOnlySpan<float> src, int inner, Span<float> dst, bool accumulate)
     {
-        if (!accumulate) src[..inner].CopyTo(dst);
-        else TensorPrimitives.Add(dst, src[..inner], dst);
-        for (int o = inner; o < src.Length; o += inner) TensorPrimitives.Add(dst, src.Slice(o, inner), dst);
+        int blocks = src.Length / inner;
+        if (blocks == 0 || dst.IsEmpty)
+        {
+            if (!accumulate) dst.Clear();
+            return;
+        }
+        fixed (float* ps = src, pd = dst)
+        {
+            nint s = (nint)ps, d = (nint)pd;
+            Parallelism.For(inner, Math.Max(64, ElementwiseGrain / Math.Max(1, blocks)), (c0, c1) =>
+            {
+                var acc = new Span<float>((float*)d + c0, c1 - c0);
+                var first = new ReadOnlySpan<float>((float*)s + c0, c1 - c0);
+                if (!accumulate) first.CopyTo(acc);
+                else TensorPrimitives.Add(acc, first, acc);
+                for (int o = 1; o < blocks; o++) TensorPrimitives.Add(acc, new ReadOnlySpan<float>((float*)s + (long)o * inner + c0, c1 - c0), acc);
+            });
+        }
     }
 
     /// <summary>Softmax over the last dimension.</summary>
@@ -133,7 +171,7 @@ public static partial class F
                     for (int r = r0; r < r1; r++)
                         SoftmaxBackwardRow(y.Span.Slice(r * d, d), g.Span.Slice(r * d, d), gx.Span.Slice(r * d, d), acc);
                 });
-            });
+            }, saved: [y]);
         return y;
     }
 

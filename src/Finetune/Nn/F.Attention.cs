@@ -1,3 +1,4 @@
+using System.Numerics;
 using Finetune.Tensors;
 using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
 
@@ -21,7 +22,7 @@ public static partial class F
         int tk = k.Shape[2], dv = v.Shape[3];
         if (k.Shape[0] != bsz || k.Shape[1] != heads || k.Shape[3] != d || v.Shape[0] != bsz || v.Shape[1] != heads || v.Shape[2] != tk)
             throw new ArgumentException($"ScaledDotProductAttention: q {Tensor.ShapeString(q.Shape)}, k {Tensor.ShapeString(k.Shape)}, v {Tensor.ShapeString(v.Shape)} do not match.");
-        var dims = new AttentionDims(bsz, heads, tq, tk, d, dv, Merged: false);
+        var dims = new AttentionDims(bsz, heads, tq, tk, d, dv, merged: false);
         return Attention(q, k, v, dims, [bsz, heads, tq, dv], attentionMask, dropoutP, training, rng, scale);
     }
 
@@ -41,12 +42,65 @@ public static partial class F
             throw new ArgumentException($"MultiHeadAttention: hidden sizes {c}/{v.Shape[2]} are not divisible by {numHeads} heads.");
         if (k.Shape[0] != bsz || k.Shape[2] != c || v.Shape[0] != bsz || v.Shape[1] != tk)
             throw new ArgumentException($"MultiHeadAttention: q {Tensor.ShapeString(q.Shape)}, k {Tensor.ShapeString(k.Shape)}, v {Tensor.ShapeString(v.Shape)} do not match.");
-        var dims = new AttentionDims(bsz, numHeads, tq, tk, c / numHeads, v.Shape[2] / numHeads, Merged: true);
+        var dims = new AttentionDims(bsz, numHeads, tq, tk, c / numHeads, v.Shape[2] / numHeads, merged: true);
         return Attention(q, k, v, dims, [bsz, tq, v.Shape[2]], attentionMask, dropoutP, training, rng, scale);
     }
 
-    private static Tensor Attention(Tensor q, Tensor k, Tensor v, AttentionDims dims, int[] outShape, IntTensor? attentionMask,
-        float dropoutP, bool training, Generator? rng, float? scale)
+    /// <summary>
+    /// <see cref="MultiHeadAttention"/> on one packed projection qkv [batch, seq, 3·heads·head_dim] whose last
+    /// dimension holds q, then k, then v (the output of <see cref="LinearStacked"/> over the query, key and value
+    /// weights). The heads are read in place from the three column blocks, and the gradient comes back packed alike.
+    /// </summary>
+    public static Tensor MultiHeadAttentionPacked(Tensor qkv, int numHeads, IntTensor? attentionMask = null,
+        float dropoutP = 0f, bool training = false, Generator? rng = null, float? scale = null)
+    {
+        RequireRank(qkv, 3, "MultiHeadAttentionPacked");
+        int bsz = qkv.Shape[0], t = qkv.Shape[1], c3 = qkv.Shape[2];
+        if (numHeads <= 0 || c3 % (3 * numHeads) != 0)
+            throw new ArgumentException($"MultiHeadAttentionPacked: last dimension {c3} is not 3 × a multiple of {numHeads} heads.");
+        int c = c3 / 3, d = c / numHeads;
+        var dims = new AttentionDims(bsz, numHeads, t, t, d, d, Merged: true, LdQK: c3, LdV: c3, LdY: c);
+        var a = AttentionSetup(dims, attentionMask, dropoutP, training, rng, scale);
+        Tensor y = Tensor.Empty(bsz, t, c);
+        unsafe
+        {
+            float* p = qkv.Data;
+            AttentionKernels.Forward(dims, p, p + c, p + 2 * c, a.MaskAdd, a.Scale, a.Probs, a.DropMask, a.Attn, y.Data);
+        }
+        GC.KeepAlive(qkv);
+        if (!Autograd.Tracks(qkv))
+        {
+            a.Release();
+            return y;
+        }
+        Autograd.Record(y, "MultiHeadAttentionPacked", [qkv], g =>
+        {
+            if (!Autograd.Target(qkv, out var gp, out bool acc)) return;
+            unsafe
+            {
+                float* p = qkv.Data, gq = gp.Data;
+                AttentionKernels.Backward(dims, p, p + c, p + 2 * c, a.Scale, a.Probs, a.DropMask, a.Attn, g.Data, gq, acc, gq + c, acc, gq + 2 * c, acc);
+            }
+            GC.KeepAlive(qkv);
+            GC.KeepAlive(g);
+            GC.KeepAlive(gp);
+        }, release: a.Release, saved: [qkv]);
+        return y;
+    }
+
+    /// <summary>The additive mask, scale and probability buffers of one attention call.</summary>
+    private sealed record AttentionState(float[]? MaskAdd, float Scale, Tensor Probs, Tensor? DropMask, Tensor Attn)
+    {
+        /// <summary>Hands the probability buffers back (once nothing will read them again).</summary>
+        public void Release()
+        {
+            if (!ReferenceEquals(Attn, Probs)) Attn.Dispose();
+            DropMask?.Dispose();
+            Probs.Dispose();
+        }
+    }
+
+    private static AttentionState AttentionSetup(AttentionDims dims, IntTensor? attentionMask, float dropoutP, bool training, Generator? rng, float? scale)
     {
         int bsz = dims.Batch, tk = dims.Tk;
         float[]? maskAdd = null;
@@ -64,15 +118,22 @@ public static partial class F
         Tensor probs = Tensor.Empty(bsz, dims.Heads, dims.Tq, tk);
         Tensor? dropMask = drop ? DropoutMask(probs.Length, dropoutP, rng ?? Generator.Default) : null;
         Tensor attn = drop ? Tensor.Empty(probs.Shape) : probs;
+        return new AttentionState(maskAdd, sc, probs, dropMask, attn);
+    }
+
+    private static unsafe Tensor Attention(Tensor q, Tensor k, Tensor v, AttentionDims dims, int[] outShape, IntTensor? attentionMask,
+        float dropoutP, bool training, Generator? rng, float? scale)
+    {
+        var a = AttentionSetup(dims, attentionMask, dropoutP, training, rng, scale);
         Tensor y = Tensor.Empty(outShape);
-        AttentionKernels.Forward(dims, q, k, v, maskAdd, sc, probs, dropMask, attn, y);
-        bool track = Autograd.Tracks(q, k, v);
-        if (!track)
+        AttentionKernels.Forward(dims, q.Data, k.Data, v.Data, a.MaskAdd, a.Scale, a.Probs, a.DropMask, a.Attn, y.Data);
+        GC.KeepAlive(q);
+        GC.KeepAlive(k);
+        GC.KeepAlive(v);
+        if (!Autograd.Tracks(q, k, v))
         {
             // Nothing will read the probabilities again: hand their buffers straight back.
-            if (drop) attn.Dispose();
-            dropMask?.Dispose();
-            probs.Dispose();
+            a.Release();
             return y;
         }
         Autograd.Record(y, dims.Merged ? "MultiHeadAttention" : "ScaledDotProductAttention", [q, k, v], g =>
@@ -82,49 +143,57 @@ public static partial class F
             {
                 // The same tensor in two roles: compute each gradient apart, then add them in.
                 Tensor dq = Tensor.Empty(q.Shape), dk = Tensor.Empty(k.Shape), dvv = Tensor.Empty(v.Shape);
-                AttentionKernels.Backward(dims, q, k, v, sc, probs, dropMask, attn, g, dq, false, dk, false, dvv, false);
+                AttentionKernels.Backward(dims, q.Data, k.Data, v.Data, a.Scale, a.Probs, a.DropMask, a.Attn, g.Data, dq.Data, false, dk.Data, false, dvv.Data, false);
                 Autograd.Send(q, dq.Span);
                 Autograd.Send(k, dk.Span);
                 Autograd.Send(v, dvv.Span);
                 dq.Dispose();
                 dk.Dispose();
                 dvv.Dispose();
-                return;
             }
-            Tensor? gq = null, gk = null, gv = null;
-            bool aq = false, ak = false, av = false;
-            if (Autograd.Target(q, out var tq, out aq)) gq = tq;
-            if (Autograd.Target(k, out var tkk, out ak)) gk = tkk;
-            if (Autograd.Target(v, out var tv, out av)) gv = tv;
-            AttentionKernels.Backward(dims, q, k, v, sc, probs, dropMask, attn, g, gq, aq, gk, ak, gv, av);
-        }, release: () =>
-        {
-            if (drop) attn.Dispose();
-            dropMask?.Dispose();
-            probs.Dispose();
-        });
+            else
+            {
+                float* gq = null, gk = null, gv = null;
+                bool aq = false, ak = false, av = false;
+                if (Autograd.Target(q, out var tq, out aq)) gq = tq.Data;
+                if (Autograd.Target(k, out var tkk, out ak)) gk = tkk.Data;
+                if (Autograd.Target(v, out var tv, out av)) gv = tv.Data;
+                AttentionKernels.Backward(dims, q.Data, k.Data, v.Data, a.Scale, a.Probs, a.DropMask, a.Attn, g.Data, gq, aq, gk, ak, gv, av);
+            }
+            GC.KeepAlive(q);
+            GC.KeepAlive(k);
+            GC.KeepAlive(v);
+            GC.KeepAlive(g);
+        }, release: a.Release, saved: [q, k, v]);
         return y;
     }
 }
 
-/// <summary>Sizes of an attention call and where each (batch, head) block of q/k/v/output lives.</summary>
-internal readonly record struct AttentionDims(int Batch, int Heads, int Tq, int Tk, int D, int Dv, bool Merged)
+/// <summary>
+/// Sizes of an attention call and where each (batch, head) block of q/k/v/output lives. Merged layouts keep
+/// heads side by side in rows of <see cref="LdQK"/> (q, k), <see cref="LdV"/> (v) and <see cref="LdY"/> (output)
+/// floats: Heads·D for separate projections, wider when q, k and v are column blocks of one packed tensor.
+/// </summary>
+internal readonly record struct AttentionDims(int Batch, int Heads, int Tq, int Tk, int D, int Dv, bool Merged, int LdQK, int LdV, int LdY)
 {
-    /// <summary>Start of the (b, h) block of a tensor with the given sequence length and head size.</summary>
-    public long Offset(int b, int h, int seq, int dim) => Merged ? (long)b * seq * Heads * dim + (long)h * dim : ((long)b * Heads + h) * seq * dim;
+    public AttentionDims(int batch, int heads, int tq, int tk, int d, int dv, bool merged)
+        : this(batch, heads, tq, tk, d, dv, merged, merged ? heads * d : d, merged ? heads * dv : dv, merged ? heads * dv : dv)
+    {
+    }
 
-    /// <summary>Distance between consecutive sequence positions inside a block.</summary>
-    public int Stride(int dim) => Merged ? Heads * dim : dim;
+    /// <summary>Start of the (b, h) block of a tensor with the given sequence length, head size and row stride.</summary>
+    public long Offset(int b, int h, int seq, int dim, int ld) => Merged ? (long)b * seq * ld + (long)h * dim : ((long)b * Heads + h) * seq * dim;
 }
 
 /// <summary>Per (batch, head) attention blocks, parallel over batch×heads, each with the single-threaded small-GEMM path.</summary>
 internal static unsafe class AttentionKernels
 {
-    public static void Forward(AttentionDims s, Tensor q, Tensor k, Tensor v, float[]? maskAdd, float scale, Tensor probs, Tensor? dropMask, Tensor attn, Tensor y)
+    /// <summary>q, k, v and y point at the first element of their (0, 0) blocks; rows are strided as <paramref name="s"/> says.</summary>
+    public static void Forward(AttentionDims s, float* q, float* k, float* v, float[]? maskAdd, float scale, Tensor probs, Tensor? dropMask, Tensor attn, float* y)
     {
         int heads = s.Heads, tq = s.Tq, tk = s.Tk, d = s.D, dv = s.Dv;
-        int ldq = s.Stride(d), ldv = s.Stride(dv);
-        nint pq = (nint)q.Data, pk = (nint)k.Data, pv = (nint)v.Data, pp = (nint)probs.Data, pa = (nint)attn.Data, py = (nint)y.Data;
+        int ldq = s.LdQK, ldv = s.LdV, ldy = s.LdY;
+        nint pq = (nint)q, pk = (nint)k, pv = (nint)v, pp = (nint)probs.Data, pa = (nint)attn.Data, py = (nint)y;
         nint pm = dropMask != null ? (nint)dropMask.Data : 0;
         Parallelism.For(s.Batch * heads, (bh0, bh1) =>
         {
@@ -132,38 +201,27 @@ internal static unsafe class AttentionKernels
             {
                 int b = bh / heads, h = bh % heads;
                 float* sc = (float*)pp + (long)bh * tq * tk;
-                SmallGemm.Multiply(GemmForm.NT, tq, tk, d, (float*)pq + s.Offset(b, h, tq, d), ldq, (float*)pk + s.Offset(b, h, tk, d), ldq, sc, tk, false);
-                for (int i = 0; i < tq; i++)
-                {
-                    var row = new Span<float>(sc + (long)i * tk, tk);
-                    // scores·scale + mask in one pass (fma with a zero addend rounds like the plain product)
-                    if (maskAdd != null) TensorPrimitives.FusedMultiplyAdd(row, scale, maskAdd.AsSpan(b * tk, tk), row);
-                    else TensorPrimitives.Multiply(row, scale, row);
-                    F.SoftmaxRow(row, row);
-                }
-                float* a = sc;
-                if (pm != 0)
-                {
-                    a = (float*)pa + (long)bh * tq * tk;
-                    TensorPrimitives.Multiply(new ReadOnlySpan<float>(sc, tq * tk), new ReadOnlySpan<float>((float*)pm + (long)bh * tq * tk, tq * tk), new Span<float>(a, tq * tk));
-                }
-                SmallGemm.Multiply(GemmForm.NN, tq, dv, tk, a, tk, (float*)pv + s.Offset(b, h, tk, dv), ldv, (float*)py + s.Offset(b, h, tq, dv), ldv, false);
+                SmallGemm.Multiply(GemmForm.NT, tq, tk, d, (float*)pq + s.Offset(b, h, tq, d, ldq), ldq, (float*)pk + s.Offset(b, h, tk, d, ldq), ldq, sc, tk, false);
+                float* a = pm != 0 ? (float*)pa + (long)bh * tq * tk : sc;
+                float* keep = pm != 0 ? (float*)pm + (long)bh * tq * tk : null;
+                fixed (float* madd = maskAdd)
+                    for (int i = 0; i < tq; i++)
+                        SoftmaxRow(sc + (long)i * tk, tk, scale, madd != null ? madd + (long)b * tk : null, keep != null ? keep + (long)i * tk : null, a + (long)i * tk);
+                SmallGemm.Multiply(GemmForm.NN, tq, dv, tk, a, tk, (float*)pv + s.Offset(b, h, tk, dv, ldv), ldv, (float*)py + s.Offset(b, h, tq, dv, ldy), ldy, false);
             }
         });
-        GC.KeepAlive(q);
-        GC.KeepAlive(k);
-        GC.KeepAlive(v);
     }
 
     /// <summary>Writes (or, with the accumulate flags, adds) dq, dk, dv; a null target is skipped.</summary>
-    public static void Backward(AttentionDims s, Tensor q, Tensor k, Tensor v, float scale, Tensor probs, Tensor? dropMask, Tensor attn, Tensor g,
-        Tensor? dq, bool aq, Tensor? dk, bool ak, Tensor? dvOut, bool av)
+    /// <remarks>Gradients are laid out like their inputs (dq like q, ...), g like the output.</remarks>
+    public static void Backward(AttentionDims s, float* q, float* k, float* v, float scale, Tensor probs, Tensor? dropMask, Tensor attn, float* g,
+        float* dq, bool aq, float* dk, bool ak, float* dvOut, bool av)
     {
         int heads = s.Heads, tq = s.Tq, tk = s.Tk, d = s.D, dv = s.Dv;
-        int ldq = s.Stride(d), ldv = s.Stride(dv);
-        nint pq = (nint)q.Data, pk = (nint)k.Data, pv = (nint)v.Data, pp = (nint)probs.Data, pa = (nint)attn.Data, pg = (nint)g.Data;
+        int ldq = s.LdQK, ldv = s.LdV, ldy = s.LdY;
+        nint pq = (nint)q, pk = (nint)k, pv = (nint)v, pp = (nint)probs.Data, pa = (nint)attn.Data, pg = (nint)g;
         nint pm = dropMask != null ? (nint)dropMask.Data : 0;
-        nint pdq = dq != null ? (nint)dq.Data : 0, pdk = dk != null ? (nint)dk.Data : 0, pdv = dvOut != null ? (nint)dvOut.Data : 0;
+        nint pdq = (nint)dq, pdk = (nint)dk, pdv = (nint)dvOut;
         Parallelism.For(s.Batch * heads, (bh0, bh1) =>
         {
             var scratch = GC.AllocateUninitializedArray<float>(tq * tk, pinned: true);
@@ -174,33 +232,89 @@ internal static unsafe class AttentionKernels
                     int b = bh / heads, h = bh % heads;
                     long sOff = (long)bh * tq * tk;
                     float* p = (float*)pp + sOff, a = (float*)pa + sOff;
-                    long oq = s.Offset(b, h, tq, d), ok = s.Offset(b, h, tk, d), ovk = s.Offset(b, h, tk, dv), ovq = s.Offset(b, h, tq, dv);
-                    float* go = (float*)pg + ovq;
+                    long oq = s.Offset(b, h, tq, d, ldq), ok = s.Offset(b, h, tk, d, ldq), ovk = s.Offset(b, h, tk, dv, ldv);
+                    float* go = (float*)pg + s.Offset(b, h, tq, dv, ldy);
                     // dA = dO·vᵀ ; dV = Aᵀ·dO
-                    SmallGemm.Multiply(GemmForm.NT, tq, tk, dv, go, ldv, (float*)pv + ovk, ldv, ds, tk, false);
-                    if (pdv != 0) SmallGemm.Multiply(GemmForm.TN, tk, dv, tq, a, tk, go, ldv, (float*)pdv + ovk, ldv, av);
+                    SmallGemm.Multiply(GemmForm.NT, tq, tk, dv, go, ldy, (float*)pv + ovk, ldv, ds, tk, false);
+                    if (pdv != 0) SmallGemm.Multiply(GemmForm.TN, tk, dv, tq, a, tk, go, ldy, (float*)pdv + ovk, ldv, av);
                     if (pdq == 0 && pdk == 0) continue;
-                    if (pm != 0)
-                    {
-                        var dsSpan = new Span<float>(ds, tq * tk);
-                        TensorPrimitives.Multiply(dsSpan, new ReadOnlySpan<float>((float*)pm + sOff, tq * tk), dsSpan);
-                    }
-                    // dS = P ⊙ (dP − rowsum(dP ⊙ P)) · scale
+                    // dS = P ⊙ (dP − rowsum(dP ⊙ P)) · scale, dP first masked like the forward's dropout
                     for (int i = 0; i < tq; i++)
-                    {
-                        var row = new Span<float>(ds + (long)i * tk, tk);
-                        F.SoftmaxBackwardRow(new ReadOnlySpan<float>(p + (long)i * tk, tk), row, row, accumulate: false);
-                        TensorPrimitives.Multiply(row, scale, row);
-                    }
+                        SoftmaxBackwardRow(p + (long)i * tk, ds + (long)i * tk, pm != 0 ? (float*)pm + sOff + (long)i * tk : null, tk, scale);
                     // dQ = dS·K ; dK = dSᵀ·Q
                     if (pdq != 0) SmallGemm.Multiply(GemmForm.NN, tq, d, tk, ds, tk, (float*)pk + ok, ldq, (float*)pdq + oq, ldq, aq);
                     if (pdk != 0) SmallGemm.Multiply(GemmForm.TN, tk, d, tq, ds, tk, (float*)pq + oq, ldq, (float*)pdk + ok, ldq, ak);
                 }
             }
         });
-        GC.KeepAlive(q);
-        GC.KeepAlive(k);
-        GC.KeepAlive(v);
-        GC.KeepAlive(g);
+    }
+    /// <summary>
+    /// One score row in three sweeps: s = s·scale + mask (and its max), p = exp(s − max) and Σ, p /= Σ. With dropout
+    /// the kept probabilities p·keep go to <paramref name="dropped"/> in the last sweep; p stays in the row.
+    /// </summary>
+    private static void SoftmaxRow(float* row, int n, float scale, float* maskAdd, float* keep, float* dropped)
+    {
+        int w = Vector<float>.Count, j = 0;
+        var vs = new Vector<float>(scale);
+        var vmax = new Vector<float>(float.NegativeInfinity);
+        float max = float.NegativeInfinity;
+        // fma with a zero addend rounds like the plain product, so both forms give the same scores
+        for (; j + w <= n; j += w)
+        {
+            var v = maskAdd != null ? Vector.FusedMultiplyAdd(Vector.Load(row + j), vs, Vector.Load(maskAdd + j)) : Vector.Load(row + j) * vs;
+            v.Store(row + j);
+            vmax = Vector.Max(vmax, v);
+        }
+        for (int l = 0; l < w; l++) max = MathF.Max(max, vmax[l]);
+        for (; j < n; j++)
+        {
+            row[j] = maskAdd != null ? MathF.FusedMultiplyAdd(row[j], scale, maskAdd[j]) : row[j] * scale;
+            max = MathF.Max(max, row[j]);
+        }
+        var span = new Span<float>(row, n);
+        var vsum = new Vector<float>(FastMath.ExpShiftedSum(span, max, span));
+        float sum = vsum[0];
+        for (j = 0; j + w <= n; j += w)
+        {
+            var p = Vector.Load(row + j) / vsum;
+            p.Store(row + j);
+            if (keep != null) (p * Vector.Load(keep + j)).Store(dropped + j);
+        }
+        for (; j < n; j++)
+        {
+            row[j] /= sum;
+            if (keep != null) dropped[j] = row[j] * keep[j];
+        }
+    }
+
+    /// <summary>
+    /// One row of the softmax backward in two sweeps, in place over <paramref name="ds"/> (which holds dA):
+    /// dP = dA·keep (with dropout), then dS = p·(dP − Σ dP·p)·scale.
+    /// </summary>
+    private static void SoftmaxBackwardRow(float* p, float* ds, float* keep, int n, float scale)
+    {
+        int w = Vector<float>.Count, j = 0;
+        var vdot = Vector<float>.Zero;
+        for (; j + w <= n; j += w)
+        {
+            var dp = Vector.Load(ds + j);
+            if (keep != null)
+            {
+                dp *= Vector.Load(keep + j);
+                dp.Store(ds + j);
+            }
+            vdot = Vector.FusedMultiplyAdd(dp, Vector.Load(p + j), vdot);
+        }
+        float dot = Vector.Sum(vdot);
+        for (; j < n; j++)
+        {
+            if (keep != null) ds[j] *= keep[j];
+            dot = MathF.FusedMultiplyAdd(ds[j], p[j], dot);
+        }
+        var vd = new Vector<float>(dot);
+        var vs = new Vector<float>(scale);
+        for (j = 0; j + w <= n; j += w) ((Vector.Load(ds + j) - vd) * Vector.Load(p + j) * vs).Store(ds + j);
+        for (; j < n; j++) ds[j] = (ds[j] - dot) * p[j] * scale;
     }
 }
+

@@ -26,8 +26,97 @@ public static partial class F
                     Gemm.Multiply(GemmForm.TN, outF, inF, n, g.Span, x.Span, gw.Span, aw);
                 if (bias != null && Autograd.Target(bias, out var gb, out bool ab))
                     ColumnSums(g.Span, n, outF, gb.Span, ab);
-            });
+            }, saved: [x, weight]);
         return y;
+    }
+
+    /// <summary>
+    /// Several Linear layers on the same input as one GEMM: y = x·[W₀; W₁; …]ᵀ + [b₀, b₁, …], whose last dimension
+    /// is Σ outᵢ (the query/key/value projections read their input once, and one wide product runs faster than
+    /// three narrow ones). Each output column is the same dot product the separate Linear computes; the gradients
+    /// go to every weight and bias as theirs would.
+    /// </summary>
+    public static Tensor LinearStacked(Tensor x, IReadOnlyList<Tensor> weights, IReadOnlyList<Tensor>? biases = null)
+    {
+        if (weights.Count == 0) throw new ArgumentException("LinearStacked: no weights.");
+        if (biases != null && biases.Count != weights.Count) throw new ArgumentException($"LinearStacked: {weights.Count} weights but {biases.Count} biases.");
+        int inF = LastDim(x, "LinearStacked"), total = 0;
+        var rowStart = new int[weights.Count + 1];
+        bool track = false;
+        for (int i = 0; i < weights.Count; i++)
+        {
+            var w = weights[i];
+            if (w.Rank != 2 || w.Shape[1] != inF)
+                throw new ArgumentException($"LinearStacked: weight {w.Name ?? Tensor.ShapeString(w.Shape)} is not [out, {inF}] for input {Tensor.ShapeString(x.Shape)}.");
+            if (biases != null && biases[i].Length != w.Shape[0]) throw new ArgumentException($"LinearStacked: bias {i} has {biases[i].Length} values, expected {w.Shape[0]}.");
+            rowStart[i] = total;
+            total += w.Shape[0];
+            track |= w.RequiresGrad || (biases?[i].RequiresGrad ?? false);
+        }
+        rowStart[^1] = total;
+        track = Tensor.IsGradEnabled && (track || x.RequiresGrad);
+        Tensor wcat = Stack(weights, total, inF);
+        Tensor? bcat = biases != null ? Stack(biases, total, 1) : null;
+        int n = ElementsBeforeLast(x);
+        Tensor y = Tensor.Empty(WithLast(x.Shape, total));
+        Gemm.Multiply(GemmForm.NT, n, total, inF, x.Span, wcat.Span, y.Span, false, bcat != null ? bcat.Span : default);
+        // The stacked copies are not kept for the backward pass, which restacks the weights (as Linear's backward
+        // reads its weight when it runs): a bert-base step would otherwise hold 7 MB more per layer.
+        wcat.Dispose();
+        bcat?.Dispose();
+        if (!track) return y;
+        var ws = weights.ToArray();
+        var bs = biases?.ToArray();
+        Tensor[] inputs = [x, .. ws, .. bs ?? []];
+        Autograd.Record(y, "LinearStacked", inputs, g =>
+        {
+            if (Autograd.Target(x, out var gx, out bool ax))
+            {
+                using Tensor w = Stack(ws, total, inF);
+                Gemm.Multiply(GemmForm.NN, n, inF, total, g.Span, w.Span, gx.Span, ax);
+            }
+            if (AnyRequiresGrad(ws))
+            {
+                using Tensor gwAll = Tensor.Empty(total, inF);
+                Gemm.Multiply(GemmForm.TN, total, inF, n, g.Span, x.Span, gwAll.Span, false);
+                for (int i = 0; i < ws.Length; i++) SendRows(ws[i], gwAll.Span.Slice(rowStart[i] * inF, ws[i].Length));
+            }
+            if (bs != null && AnyRequiresGrad(bs))
+            {
+                var gbAll = new float[total];
+                ColumnSums(g.Span, n, total, gbAll, false);
+                for (int i = 0; i < bs.Length; i++) SendRows(bs[i], gbAll.AsSpan(rowStart[i], bs[i].Length));
+            }
+        }, saved: [x, .. ws]); // the weights are restacked from the parameters when backward runs
+        return y;
+    }
+
+    /// <summary>The parameters' values one after another in a new [total, width] tensor.</summary>
+    private static Tensor Stack(IReadOnlyList<Tensor> parts, int total, int width)
+    {
+        Tensor t = width == 1 ? Tensor.Empty(total) : Tensor.Empty(total, width);
+        int offset = 0;
+        foreach (var p in parts)
+        {
+            p.Span.CopyTo(t.Span.Slice(offset));
+            offset += p.Length;
+        }
+        return t;
+    }
+
+    private static bool AnyRequiresGrad(Tensor[] ts)
+    {
+        foreach (var t in ts)
+            if (t.RequiresGrad) return true;
+        return false;
+    }
+
+    /// <summary>Writes or adds one parameter's slice of a stacked gradient.</summary>
+    private static void SendRows(Tensor p, ReadOnlySpan<float> src)
+    {
+        if (!Autograd.Target(p, out var gp, out bool acc)) return;
+        if (acc) TensorPrimitives.Add(gp.Span, src, gp.Span);
+        else src.CopyTo(gp.Span);
     }
 
     private static int ElementsBeforeLast(Tensor x)
@@ -104,22 +193,57 @@ public static partial class F
         ids.Shape.CopyTo(shape, 0);
         shape[^1] = dim;
         Tensor y = Tensor.Empty(shape);
-        for (int i = 0; i < idSpan.Length; i++) weight.Span.Slice(idSpan[i] * dim, dim).CopyTo(y.Span.Slice(i * dim, dim));
+        int count = idSpan.Length;
+        unsafe
+        {
+            fixed (int* pid = idSpan)
+            {
+                nint ip = (nint)pid, wp = (nint)weight.Data, yp = (nint)y.Data;
+                // A gather of whole rows: parallel over tokens once there is enough to copy.
+                Parallelism.For(count, Math.Max(1, EmbeddingGrain / Math.Max(1, dim)), (i0, i1) =>
+                {
+                    for (int i = i0; i < i1; i++)
+                        new ReadOnlySpan<float>((float*)wp + (long)((int*)ip)[i] * dim, dim).CopyTo(new Span<float>((float*)yp + (long)i * dim, dim));
+                });
+            }
+            GC.KeepAlive(weight);
+        }
         if (Autograd.Tracks(weight))
         {
             int[] saved = ids.ToArray();
             Autograd.Record(y, "Embedding", [weight], g =>
             {
                 if (!Autograd.Target(weight, out var gw, out bool acc)) return;
-                if (!acc) gw.Span.Clear();
-                for (int i = 0; i < saved.Length; i++)
-                {
-                    if (saved[i] == pad) continue;
-                    var row = gw.Span.Slice(saved[i] * dim, dim);
-                    TensorPrimitives.Add(row, g.Span.Slice(i * dim, dim), row);
-                }
-            });
+                EmbeddingBackward(saved, pad, g, gw, num, dim, acc);
+            }, saved: []);
         }
         return y;
+    }
+
+    /// <summary>Elements copied per part of a parallel embedding gather or gradient scatter.</summary>
+    private const int EmbeddingGrain = 32768;
+
+    /// <summary>
+    /// gw (=|+=) the scatter-add of g's rows onto the rows named by ids. Each thread owns a range of table rows:
+    /// it clears them (the table gradient is dense, and for a vocabulary most of it is zero) and adds in the
+    /// tokens that land in its range in token order, so every row sums in the same order whatever the thread count.
+    /// </summary>
+    private static unsafe void EmbeddingBackward(int[] ids, int pad, Tensor g, Tensor gw, int num, int dim, bool accumulate)
+    {
+        nint gp = (nint)g.Data, wp = (nint)gw.Data;
+        Parallelism.For(num, Math.Max(1, EmbeddingGrain / Math.Max(1, dim)), (r0, r1) =>
+        {
+            float* dst = (float*)wp;
+            if (!accumulate) new Span<float>(dst + (long)r0 * dim, (r1 - r0) * dim).Clear();
+            for (int i = 0; i < ids.Length; i++)
+            {
+                int id = ids[i];
+                if (id < r0 || id >= r1 || id == pad) continue;
+                var row = new Span<float>(dst + (long)id * dim, dim);
+                TensorPrimitives.Add(row, new ReadOnlySpan<float>((float*)gp + (long)i * dim, dim), row);
+            }
+        });
+        GC.KeepAlive(g);
+        GC.KeepAlive(gw);
     }
 }

@@ -13,7 +13,7 @@ public static partial class F
     {
         shape = ResolveShape(x, shape);
         Tensor y = x.View(shape);
-        if (Autograd.Tracks(x)) Autograd.Record(y, "Reshape", [x], g => Autograd.Send(x, g.Span));
+        if (Autograd.Tracks(x)) Autograd.Record(y, "Reshape", [x], g => Autograd.Send(x, g.Span), saved: []);
         return y;
     }
 
@@ -30,7 +30,7 @@ public static partial class F
             Autograd.Record(y, "SplitHeads", [x], g =>
             {
                 if (Autograd.Target(x, out var gx, out bool acc)) Swap12(g.Span, gx.Span, b, heads, t, d, acc);
-            });
+            }, saved: []);
         return y;
     }
 
@@ -45,7 +45,7 @@ public static partial class F
             Autograd.Record(y, "MergeHeads", [x], g =>
             {
                 if (Autograd.Target(x, out var gx, out bool acc)) Swap12(g.Span, gx.Span, b, t, h, d, acc);
-            });
+            }, saved: []);
         return y;
     }
 
@@ -67,7 +67,7 @@ public static partial class F
                     var dst = gx.Span.Slice(i * t * h, h);
                     System.Numerics.Tensors.TensorPrimitives.Add(dst, g.Span.Slice(i * h, h), dst);
                 }
-            });
+            }, saved: []);
         return y;
     }
 

@@ -1,22 +1,34 @@
 namespace Finetune.Tensors;
 
-/// <summary>One recorded op: its inputs and the closure that sends the output's gradient back to them.</summary>
-internal sealed class GradNode(string op, Tensor[] inputs, Action<Tensor> backward, Action? release)
+/// <summary>
+/// One recorded op: its inputs, the closure that sends the output's gradient back to them, and the tensors whose
+/// data that closure reads (its saved tensors).
+/// </summary>
+internal sealed class GradNode(string op, Tensor[] inputs, Action<Tensor> backward, Action? release, Tensor[] saved)
 {
     private Action? _release = release;
+    private Tensor[]? _saved = saved;
 
     public string Op { get; } = op;
     public Tensor[]? Inputs { get; private set; } = inputs;
     public Action<Tensor>? BackwardFn { get; private set; } = backward;
     public bool Freed => BackwardFn == null;
 
-    /// <summary>Drops the saved tensors so their memory can be reused; the node can no longer backpropagate.</summary>
+    /// <summary>
+    /// Drops the saved tensors so their memory can be reused; the node can no longer backpropagate. A saved tensor
+    /// that only the graph could reach (<see cref="Tensor.FreeWhenUnsaved"/>) goes back to the pool as soon as
+    /// the last node reading it is released.
+    /// </summary>
     public void Release()
     {
         Inputs = null;
         BackwardFn = null;
         _release?.Invoke();
         _release = null;
+        if (_saved == null) return;
+        foreach (var t in _saved)
+            if (--t.SavedBy == 0 && t.FreeWhenUnsaved) t.Dispose();
+        _saved = null;
     }
 }
 
@@ -34,11 +46,21 @@ internal static class Autograd
     /// <remarks>
     /// <paramref name="release"/> runs once the graph is freed after Backward; ops use it to hand internal
     /// scratch (probabilities, dropout masks) back to the pool — never tensors a caller can hold.
+    /// <paramref name="saved"/> lists the tensors whose data <paramref name="backward"/> reads; when omitted, every
+    /// input and the output are assumed read. Tensors no node saves can be freed as soon as the forward pass no
+    /// longer needs them (see <see cref="TensorScope.Stage"/>).
     /// </remarks>
-    public static void Record(Tensor output, string op, Tensor[] inputs, Action<Tensor> backward, Action? release = null)
+    public static void Record(Tensor output, string op, Tensor[] inputs, Action<Tensor> backward, Action? release = null, Tensor[]? saved = null)
     {
+        if (saved == null)
+        {
+            saved = new Tensor[inputs.Length + 1];
+            inputs.CopyTo(saved, 0);
+            saved[^1] = output;
+        }
+        foreach (var t in saved) t.SavedBy++;
         output.RequiresGrad = true;
-        output.GradFn = new GradNode(op, inputs, backward, release);
+        output.GradFn = new GradNode(op, inputs, backward, release, saved);
     }
 
     /// <summary>

@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
 
 namespace Finetune.Tensors;
 
@@ -77,33 +78,149 @@ public sealed class Generator
         for (int i = 0; i < dst.Length; i++) dst[i] = lo + (hi - lo) * NextFloat();
     }
 
+    /// <summary>Whether <see cref="FillKeepMask"/> runs its lanes in one Vector512 (else one by one); tests switch it off.</summary>
+    internal static bool UseVector512 { get; set; } = Vector512.IsHardwareAccelerated;
+
+    private const int KeepLanes = 8;
+
     /// <summary>
-    /// Dropout keep-mask: two draws per call of <see cref="NextUInt64"/> (low half, then high half), each
-    /// <paramref name="keep"/> when below <paramref name="threshold"/> and 0 otherwise. The state stays in
-    /// registers for the whole fill; the stream is exactly the one NextUInt64 gives.
+    /// Dropout keep-mask: each element is <paramref name="keep"/> when a uniform 32-bit draw is below
+    /// <paramref name="threshold"/>, else 0. The draws come from eight xoshiro256** lanes, each seeded through
+    /// SplitMix64 from one <see cref="NextUInt64"/> of this generator (which so advances by eight); step t of
+    /// lane l fills elements 16t + 2l (low 32 bits) and 16t + 2l + 1 (high 32 bits). The lanes run side by side
+    /// in a Vector512, or one after another where that is not accelerated: the same mask either way.
     /// </summary>
     internal void FillKeepMask(Span<float> dst, uint threshold, float keep)
     {
-        ulong s0 = _s0, s1 = _s1, s2 = _s2, s3 = _s3;
-        ref float d = ref System.Runtime.InteropServices.MemoryMarshal.GetReference(dst);
-        int n = dst.Length, i = 0;
-        for (; i < n; i += 2)
+        Span<ulong> st = stackalloc ulong[4 * KeepLanes]; // s0 of every lane, then s1, s2, s3
+        for (int l = 0; l < KeepLanes; l++)
         {
-            ulong bits = RotL(s1 * 5, 7) * 9;
-            ulong t = s1 << 17;
+            ulong x = NextUInt64();
+            for (int w = 0; w < 4; w++) st[w * KeepLanes + l] = SplitMix(ref x);
+        }
+        if (UseVector512) FillKeepMaskVector(dst, threshold, keep, st);
+        else FillKeepMaskLanes(dst, threshold, keep, st);
+    }
+
+    private static void FillKeepMaskVector(Span<float> dst, uint threshold, float keep, ReadOnlySpan<ulong> st)
+    {
+        var s0 = Vector512.Create(st[..8]);
+        var s1 = Vector512.Create(st.Slice(8, 8));
+        var s2 = Vector512.Create(st.Slice(16, 8));
+        var s3 = Vector512.Create(st.Slice(24, 8));
+        var vt = Vector512.Create(threshold);
+        var vk = Vector512.Create(keep);
+        ref float d = ref System.Runtime.InteropServices.MemoryMarshal.GetReference(dst);
+        Span<float> tail = stackalloc float[2 * KeepLanes];
+        int n = dst.Length, i = 0;
+        for (; i < n; i += 2 * KeepLanes)
+        {
+            // xoshiro256** on eight lanes: result = rotl(s1·5, 7)·9, with the products as shifts and adds
+            var m5 = (s1 << 2) + s1;
+            var r = (m5 << 7) | Vector512.ShiftRightLogical(m5, 57);
+            var bits = (r << 3) + r;
+            var t = s1 << 17;
             s2 ^= s0;
             s3 ^= s1;
             s1 ^= s2;
             s0 ^= s3;
             s2 ^= t;
-            s3 = RotL(s3, 45);
-            Unsafe.Add(ref d, i) = (uint)bits < threshold ? keep : 0f;
-            if (i + 1 < n) Unsafe.Add(ref d, i + 1) = (uint)(bits >> 32) < threshold ? keep : 0f;
+            s3 = (s3 << 45) | Vector512.ShiftRightLogical(s3, 19);
+            var mask = Vector512.ConditionalSelect(Vector512.LessThan(bits.AsUInt32(), vt).AsSingle(), vk, Vector512<float>.Zero);
+            if (i + 2 * KeepLanes <= n) mask.StoreUnsafe(ref d, (nuint)i);
+            else
+            {
+                mask.CopyTo(tail);
+                tail[..(n - i)].CopyTo(dst[i..]);
+            }
         }
-        _s0 = s0;
-        _s1 = s1;
-        _s2 = s2;
-        _s3 = s3;
+    }
+
+    /// <summary>The same lanes as <see cref="FillKeepMaskVector"/>, stepped one at a time.</summary>
+    private static void FillKeepMaskLanes(Span<float> dst, uint threshold, float keep, ReadOnlySpan<ulong> st)
+    {
+        int n = dst.Length;
+        for (int l = 0; l < KeepLanes; l++)
+        {
+            ulong s0 = st[l], s1 = st[KeepLanes + l], s2 = st[2 * KeepLanes + l], s3 = st[3 * KeepLanes + l];
+            for (int i = 2 * l; i < n; i += 2 * KeepLanes)
+            {
+                ulong bits = RotL(s1 * 5, 7) * 9;
+                ulong t = s1 << 17;
+                s2 ^= s0;
+                s3 ^= s1;
+                s1 ^= s2;
+                s0 ^= s3;
+                s2 ^= t;
+                s3 = RotL(s3, 45);
+                dst[i] = (uint)bits < threshold ? keep : 0f;
+                if (i + 1 < n) dst[i + 1] = (uint)(bits >> 32) < threshold ? keep : 0f;
+            }
+        }
+    }
+
+    /// <summary>
+    /// The same keep decisions as <see cref="FillKeepMask"/> for <paramref name="count"/> elements, from the same
+    /// lanes, one bit each (element i is bit i % 64 of word i / 64; bits past the count are 0).
+    /// </summary>
+    internal void FillKeepBits(Span<ulong> dst, int count, uint threshold)
+    {
+        Span<ulong> st = stackalloc ulong[4 * KeepLanes];
+        for (int l = 0; l < KeepLanes; l++)
+        {
+            ulong x = NextUInt64();
+            for (int w = 0; w < 4; w++) st[w * KeepLanes + l] = SplitMix(ref x);
+        }
+        dst[..((count + 63) / 64)].Clear();
+        if (UseVector512) FillKeepBitsVector(dst, count, threshold, st);
+        else FillKeepBitsLanes(dst, count, threshold, st);
+    }
+
+    private static void FillKeepBitsVector(Span<ulong> dst, int count, uint threshold, ReadOnlySpan<ulong> st)
+    {
+        var s0 = Vector512.Create(st[..8]);
+        var s1 = Vector512.Create(st.Slice(8, 8));
+        var s2 = Vector512.Create(st.Slice(16, 8));
+        var s3 = Vector512.Create(st.Slice(24, 8));
+        var vt = Vector512.Create(threshold);
+        for (int i = 0; i < count; i += 2 * KeepLanes)
+        {
+            var m5 = (s1 << 2) + s1;
+            var r = (m5 << 7) | Vector512.ShiftRightLogical(m5, 57);
+            var bits = (r << 3) + r;
+            var t = s1 << 17;
+            s2 ^= s0;
+            s3 ^= s1;
+            s1 ^= s2;
+            s0 ^= s3;
+            s2 ^= t;
+            s3 = (s3 << 45) | Vector512.ShiftRightLogical(s3, 19);
+            // uint lane j is element i + j (lane l's low half at 2l, high half at 2l + 1), as in the float mask
+            ulong keep = Vector512.LessThan(bits.AsUInt32(), vt).ExtractMostSignificantBits();
+            if (count - i < 2 * KeepLanes) keep &= (1UL << (count - i)) - 1;
+            dst[i >> 6] |= keep << (i & 63);
+        }
+    }
+
+    private static void FillKeepBitsLanes(Span<ulong> dst, int count, uint threshold, ReadOnlySpan<ulong> st)
+    {
+        for (int l = 0; l < KeepLanes; l++)
+        {
+            ulong s0 = st[l], s1 = st[KeepLanes + l], s2 = st[2 * KeepLanes + l], s3 = st[3 * KeepLanes + l];
+            for (int i = 2 * l; i < count; i += 2 * KeepLanes)
+            {
+                ulong bits = RotL(s1 * 5, 7) * 9;
+                ulong t = s1 << 17;
+                s2 ^= s0;
+                s3 ^= s1;
+                s1 ^= s2;
+                s0 ^= s3;
+                s2 ^= t;
+                s3 = RotL(s3, 45);
+                if ((uint)bits < threshold) dst[i >> 6] |= 1UL << (i & 63);
+                if (i + 1 < count && (uint)(bits >> 32) < threshold) dst[(i + 1) >> 6] |= 1UL << ((i + 1) & 63);
+            }
+        }
     }
 
     private static ulong RotL(ulong x, int k) => (x << k) | (x >> (64 - k));

@@ -39,7 +39,7 @@ public sealed class Tensor : IDisposable
     {
         get
         {
-            ObjectDisposedException.ThrowIf(_disposed, this);
+            if (_disposed) Recomputed();
             return new(_storage.Array, _storage.Offset, Length);
         }
     }
@@ -103,6 +103,56 @@ public sealed class Tensor : IDisposable
 
     /// <summary>Parameters and leaf gradients: a <see cref="TensorScope"/> never releases them.</summary>
     internal bool Persistent { get; set; }
+
+    /// <summary>How many recorded ops not yet released read this tensor's data in their backward pass.</summary>
+    internal int SavedBy { get; set; }
+
+    /// <summary>
+    /// Set on an intermediate that nothing outside the graph can reach (made inside a finished
+    /// <see cref="TensorScope.Stage"/>): it is disposed as soon as <see cref="SavedBy"/> drops to zero in Backward.
+    /// </summary>
+    internal bool FreeWhenUnsaved { get; set; }
+
+    /// <summary>Writes this tensor's values into (array, offset) again from the op's saved inputs.</summary>
+    internal delegate void Refill(float[] array, int offset);
+
+    /// <summary>
+    /// Set by ops whose output is cheap to compute again from inputs backward keeps anyway (GELU from its input):
+    /// such an intermediate may give its buffer back after the forward pass (<see cref="DropUntilRead"/>) and is
+    /// recomputed, bit for bit, when backward first reads it.
+    /// </summary>
+    internal Refill? Recompute { get; set; }
+
+    /// <summary>
+    /// Hands the buffer back to the pool until the data is read again, when <see cref="Recompute"/> refills a new
+    /// one. Only for a tensor with no views; returns false (and keeps the data) otherwise.
+    /// </summary>
+    internal bool DropUntilRead()
+    {
+        if (_disposed || Recompute == null || Volatile.Read(ref _storage.Refs) != 1) return false;
+        _disposed = true;
+        _storage.Refs = 0;
+        BufferPool.Return(_storage.Array);
+        return true;
+    }
+
+    /// <summary>Whether the tensor has its buffer now (false once disposed, or dropped until read).</summary>
+    internal bool HoldsData => !Volatile.Read(ref _disposed);
+
+    /// <summary>The slow path of a read after <see cref="Dispose"/> or <see cref="DropUntilRead"/>.</summary>
+    private void Recomputed()
+    {
+        lock (this)
+        {
+            if (!_disposed) return;
+            Refill refill = Recompute ?? throw new ObjectDisposedException(ToString(), "The tensor was disposed (its buffer is back in the pool).");
+            float[] arr = BufferPool.Rent(Length, out int off);
+            refill(arr, off);
+            _storage = new Storage(arr, off);
+            Recompute = null;
+            Volatile.Write(ref _disposed, false);
+        }
+    }
 
     public static Tensor Zeros(params int[] shape)
     {
@@ -169,7 +219,7 @@ public sealed class Tensor : IDisposable
     {
         get
         {
-            ObjectDisposedException.ThrowIf(_disposed, this);
+            if (_disposed) Recomputed();
             return (float*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_storage.Array)) + _storage.Offset;
         }
     }
@@ -193,7 +243,7 @@ public sealed class Tensor : IDisposable
     {
         int n = CheckedLength(shape);
         if (n != Length) throw new ArgumentException($"Cannot view a tensor of shape {ShapeString(Shape)} as {ShapeString(shape)}.");
-        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (_disposed) Recomputed();
         Interlocked.Increment(ref _storage.Refs);
         var t = new Tensor(_storage, (int[])shape.Clone(), n);
         TensorScope.Track(t);
@@ -224,6 +274,7 @@ public sealed class Tensor : IDisposable
     /// <summary>Hands the buffer back to the pool. The tensor (and any view of it) must not be used afterwards.</summary>
     public void Dispose()
     {
+        Recompute = null;
         if (_disposed) return;
         _disposed = true;
         if (Interlocked.Decrement(ref _storage.Refs) == 0) BufferPool.Return(_storage.Array);

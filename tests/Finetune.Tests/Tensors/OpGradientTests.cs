@@ -47,16 +47,54 @@ public class OpGradientTests
                 x => F.Linear(x[0], x[1]), d => R.Linear(d[0], d[1], null, inF, outF));
         }
 
+        foreach (var (n, inF, outs, bias) in new[] { (4, 6, new[] { 5, 3, 7 }, true), (1, 9, new[] { 2 }, true), (3, 17, new[] { 4, 4 }, false) })
+        {
+            int total = outs.Sum();
+            int[][] shapes = [[n, inF], .. outs.Select(o => new[] { o, inF }), .. bias ? outs.Select(o => new[] { o }) : []];
+            yield return new OpCase($"LinearStacked {n}x{inF}->[{string.Join(",", outs)}] bias={bias}", shapes,
+                x => F.LinearStacked(x[0], x[1..(1 + outs.Length)], bias ? x[(1 + outs.Length)..] : null),
+                d =>
+                {
+                    // Each weight's Linear, the outputs side by side.
+                    var y = new double[n * total];
+                    for (int j = 0, col = 0; j < outs.Length; col += outs[j], j++)
+                    {
+                        var part = R.Linear(d[0], d[1 + j], bias ? d[1 + outs.Length + j] : null, inF, outs[j]);
+                        for (int i = 0; i < n; i++)
+                            for (int o = 0; o < outs[j]; o++) y[i * total + col + o] = part[i * outs[j] + o];
+                    }
+                    return y;
+                });
+        }
+
         int[] ids = [0, 3, 3, 10, 0, 7, 1, 3];
         yield return EmbeddingCase("Embedding", ids, null);
         yield return EmbeddingCase("Embedding padding_idx", ids, 0);
         yield return EmbeddingCase("Embedding negative padding_idx", ids, -1);
+        // Big enough that the gather and the gradient scatter split over threads (table rows 0..699, repeats).
+        int[] manyIds = Enumerable.Range(0, 1400).Select(i => (i * 37 + i / 3) % 700).ToArray();
+        yield return EmbeddingCase("Embedding parallel 1400 ids into 700x51 padding_idx", manyIds, 5, 700, 51);
 
-        foreach (var (shape, eps) in new[] { (new[] { 1, 1, 9 }, 1e-12f), (new[] { 2, 3, 33 }, 1e-5f), (new[] { 4, 1 }, 1e-5f) })
+        // [3, 200, 37]: rows split over threads in both passes, 37 is no multiple of the vector width.
+        foreach (var (shape, eps) in new[] { (new[] { 1, 1, 9 }, 1e-12f), (new[] { 2, 3, 33 }, 1e-5f), (new[] { 4, 1 }, 1e-5f), (new[] { 3, 200, 37 }, 1e-12f), (new[] { 2, 64 }, 1e-12f) })
         {
             int d = shape[^1];
             yield return new OpCase($"LayerNorm [{string.Join(",", shape)}] eps {eps}", [shape, [d], [d]],
                 x => F.LayerNorm(x[0], x[1], x[2], eps), r => R.LayerNorm(r[0], r[1], r[2], d, eps));
+        }
+
+        foreach (var shape in new[] { new[] { 1, 1, 9 }, new[] { 2, 3, 33 }, new[] { 3, 200, 37 } })
+        {
+            int d = shape[^1];
+            string s = string.Join(",", shape);
+            yield return new OpCase($"AddLayerNorm [{s}]", [shape, shape, [d], [d]],
+                x => F.AddLayerNorm(x[0], x[1], x[2], x[3], 1e-5f), r => R.LayerNorm(r[0].Zip(r[1], (a, b) => a + b).ToArray(), r[2], r[3], d, 1e-5f));
+            yield return new OpCase($"AddLayerNorm self [{s}]", [shape, [d], [d]],
+                x => F.AddLayerNorm(x[0], x[0], x[1], x[2], 1e-5f), r => R.LayerNorm(r[0].Select(a => 2 * a).ToArray(), r[1], r[2], d, 1e-5f));
+            // The residual also reaches the output directly, so its gradient is added to an existing one.
+            yield return new OpCase($"AddLayerNorm accumulating residual [{s}]", [shape, shape, [d], [d]],
+                x => F.Add(F.AddLayerNorm(x[0], x[1], x[2], x[3], 1e-5f), x[1]),
+                r => R.LayerNorm(r[0].Zip(r[1], (a, b) => a + b).ToArray(), r[2], r[3], d, 1e-5f).Select((v, i) => v + r[1][i]).ToArray());
         }
 
         foreach (var shape in new[] { new[] { 1, 1, 1 }, new[] { 3, 5, 7 }, new[] { 3, 11003 } })
@@ -83,6 +121,8 @@ public class OpGradientTests
         yield return new OpCase("Add same shape", [[2, 3, 5], [2, 3, 5]], x => F.Add(x[0], x[1]), d => d[0].Zip(d[1], (a, b) => a + b).ToArray());
         yield return new OpCase("Add broadcast suffix", [[2, 3, 5], [3, 5]], x => F.Add(x[0], x[1]), d => d[0].Select((a, i) => a + d[1][i % 15]).ToArray());
         yield return new OpCase("Add broadcast first operand", [[5], [3, 5]], x => F.Add(x[0], x[1]), d => d[1].Select((a, i) => a + d[0][i % 5]).ToArray());
+        yield return new OpCase("Add broadcast suffix parallel", [[80, 9, 50], [9, 50]], x => F.Add(x[0], x[1]), d => d[0].Select((a, i) => a + d[1][i % 450]).ToArray());
+        yield return new OpCase("Add same shape parallel", [[7, 5003], [7, 5003]], x => F.Add(x[0], x[1]), d => d[0].Zip(d[1], (a, b) => a + b).ToArray());
         yield return new OpCase("Add self", [[4, 3]], x => F.Add(x[0], x[0]), d => d[0].Select(a => 2 * a).ToArray());
         yield return new OpCase("Mul same shape", [[3, 7], [3, 7]], x => F.Mul(x[0], x[1]), d => d[0].Zip(d[1], (a, b) => a * b).ToArray());
         yield return new OpCase("Mul broadcast suffix", [[2, 3, 5], [5]], x => F.Mul(x[0], x[1]), d => d[0].Select((a, i) => a * d[1][i % 5]).ToArray());
@@ -126,13 +166,12 @@ public class OpGradientTests
         return y;
     }
 
-    private static OpCase EmbeddingCase(string name, int[] ids, int? pad)
+    private static OpCase EmbeddingCase(string name, int[] ids, int? pad, int num = 11, int dim = 6)
     {
-        const int num = 11, dim = 6;
         int padRow = pad is int p ? (p < 0 ? p + num : p) : -1;
         double[]? frozen = null;
         return new OpCase(name, [[num, dim]],
-            x => F.Embedding(IntTensor.FromArray(ids, 2, 4), x[0], pad),
+            x => F.Embedding(IntTensor.FromArray(ids, ids.Length / 4, 4), x[0], pad),
             d =>
             {
                 // padding_idx: the row is used in the forward pass but is a constant for the gradient.
@@ -190,6 +229,11 @@ public class OpGradientTests
             { InputScale = 1.5f };
             yield return new OpCase($"MultiHeadAttention self (q=k=v) b{b} h{heads} t{t} d{d} mask={masked} p={p}", [[b, t, c]],
                 x => F.MultiHeadAttention(x[0], x[0], x[0], heads, Mask(), p, p > 0, new Generator(9)), r => Ref([r[0], r[0], r[0]], false))
+            { InputScale = 1.5f };
+            // One packed [b, t, 3c] input: q, k and v are its column blocks.
+            double[][] Unpack(double[] qkv) => [.. Enumerable.Range(0, 3).Select(j => Enumerable.Range(0, b * t * c).Select(i => qkv[i / c * 3 * c + j * c + i % c]).ToArray())];
+            yield return new OpCase($"MultiHeadAttentionPacked b{b} h{heads} t{t} d{d} mask={masked} p={p}", [[b, t, 3 * c]],
+                x => F.MultiHeadAttentionPacked(x[0], heads, Mask(), p, p > 0, new Generator(9)), r => Ref(Unpack(r[0]), false))
             { InputScale = 1.5f };
         }
     }

@@ -27,15 +27,15 @@ public sealed class BertEmbeddings : Module
     public Nn.LayerNorm LayerNorm { get; }
     public Dropout Dropout { get; }
 
-    /// <summary>Sum in transformers' order: (word + token type) + position.</summary>
-    public Tensor Forward(IntTensor inputIds, IntTensor? tokenTypeIds, IntTensor positionIds)
+    /// <summary>Sum in transformers' order: (word + token type) + position. The lookups and partial sums are freed once the output exists (a stage).</summary>
+    public Tensor Forward(IntTensor inputIds, IntTensor? tokenTypeIds, IntTensor positionIds) => TensorScope.Stage(() =>
     {
         Tensor x = WordEmbeddings.Forward(inputIds);
         if (TokenTypeEmbeddings != null)
             x = F.Add(x, TokenTypeEmbeddings.Forward(tokenTypeIds ?? IntTensor.Zeros(inputIds.Shape)));
         x = F.Add(x, PositionEmbeddings.Forward(positionIds));
         return Dropout.Forward(LayerNorm.Forward(x));
-    }
+    });
 
     /// <summary>Positions 0..T-1 (shape [T], added to every row).</summary>
     public static IntTensor ArangePositions(int seqLen, int maxPositions)
@@ -73,6 +73,19 @@ public sealed class BertSelfAttention : Module
 
     public Tensor Forward(Tensor h, IntTensor? mask, List<Tensor>? attentions = null)
     {
+        bool allBiases = Query.Bias != null && Key.Bias != null && Value.Bias != null;
+        if (attentions == null && (allBiases || (Query.Bias == null && Key.Bias == null && Value.Bias == null)))
+        {
+            // One GEMM for the three projections; attention reads the heads from its column blocks.
+            Tensor qkv = F.LinearStacked(h, [Query.Weight, Key.Weight, Value.Weight], allBiases ? [Query.Bias!, Key.Bias!, Value.Bias!] : null);
+            return F.MultiHeadAttentionPacked(qkv, _heads, mask, _dropout, Training);
+        }
+        return Separate(h, mask, attentions);
+    }
+
+    /// <summary>Separate projections: needed when the attention probabilities are returned.</summary>
+    private Tensor Separate(Tensor h, IntTensor? mask, List<Tensor>? attentions)
+    {
         Tensor q = Query.Forward(h);
         Tensor k = Key.Forward(h);
         Tensor v = Value.Forward(h);
@@ -95,7 +108,8 @@ public sealed class BertResidualOutput : Module
     public Nn.LayerNorm LayerNorm { get; }
     public Dropout Dropout { get; }
 
-    public Tensor Forward(Tensor x, Tensor residual) => LayerNorm.Forward(F.Add(Dropout.Forward(Dense.Forward(x)), residual));
+    public Tensor Forward(Tensor x, Tensor residual) =>
+        F.AddLayerNorm(Dropout.Forward(Dense.Forward(x)), residual, LayerNorm.Weight, LayerNorm.Bias, LayerNorm.Eps);
 }
 
 /// <summary>attention.self + attention.output.</summary>
