@@ -239,8 +239,20 @@ public static partial class F
     /// <see cref="DropoutMask"/> would hold.
     /// </summary>
     private static void ApplyKeepBits(Tensor bits, float scale, int start, int n, ReadOnlySpan<float> src, Span<float> dst, bool accumulate)
+        => ApplyKeepBits(bits, scale, start, n, src, dst, accumulate, 0);
+
+    /// <summary>dst = factor ⊙ src over elements [start, start + n) of a keep-bit mask (src and dst may be the same).</summary>
+    internal static unsafe void ApplyKeepBits(Tensor bits, float scale, long start, int n, float* src, float* dst)
     {
-        ReadOnlySpan<ulong> words = System.Runtime.InteropServices.MemoryMarshal.Cast<float, ulong>(bits.Span);
+        // Rows of the attention mask start anywhere; the bit words are addressed from the enclosing 64-element word.
+        long word = start >> 6;
+        int shift = (int)(start & 63);
+        ApplyKeepBits(bits, scale, shift, n, new ReadOnlySpan<float>(src, n), new Span<float>(dst, n), false, word);
+    }
+
+    private static void ApplyKeepBits(Tensor bits, float scale, int start, int n, ReadOnlySpan<float> src, Span<float> dst, bool accumulate, long wordOffset)
+    {
+        ReadOnlySpan<ulong> words = System.Runtime.InteropServices.MemoryMarshal.Cast<float, ulong>(bits.Span)[(int)wordOffset..];
         ref float s = ref System.Runtime.InteropServices.MemoryMarshal.GetReference(src);
         ref float d = ref System.Runtime.InteropServices.MemoryMarshal.GetReference(dst);
         int j = 0;

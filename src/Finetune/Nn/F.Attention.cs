@@ -66,7 +66,7 @@ public static partial class F
         unsafe
         {
             float* p = qkv.Data;
-            AttentionKernels.Forward(dims, p, p + c, p + 2 * c, a.MaskAdd, a.Scale, a.Probs, a.DropMask, a.Attn, y.Data);
+            AttentionKernels.Forward(dims, p, p + c, p + 2 * c, a.MaskAdd, a.Scale, a.Probs, a.DropBits, a.KeepScale, y.Data);
         }
         GC.KeepAlive(qkv);
         if (!Autograd.Tracks(qkv))
@@ -80,7 +80,7 @@ public static partial class F
             unsafe
             {
                 float* p = qkv.Data, gq = gp.Data;
-                AttentionKernels.Backward(dims, p, p + c, p + 2 * c, a.Scale, a.Probs, a.DropMask, a.Attn, g.Data, gq, acc, gq + c, acc, gq + 2 * c, acc);
+                AttentionKernels.Backward(dims, p, p + c, p + 2 * c, a.Scale, a.Probs, a.DropBits, a.KeepScale, g.Data, gq, acc, gq + c, acc, gq + 2 * c, acc);
             }
             GC.KeepAlive(qkv);
             GC.KeepAlive(g);
@@ -89,14 +89,17 @@ public static partial class F
         return y;
     }
 
-    /// <summary>The additive mask, scale and probability buffers of one attention call.</summary>
-    private sealed record AttentionState(float[]? MaskAdd, float Scale, Tensor Probs, Tensor? DropMask, Tensor Attn)
+    /// <summary>
+    /// The additive mask, scale, probabilities and attention-dropout keep bits of one attention call. The dropped
+    /// probabilities are not kept: each (batch, head) block is formed from the probabilities and the bits when a
+    /// product needs it, so backward holds one seq² tensor per layer instead of three.
+    /// </summary>
+    private sealed record AttentionState(float[]? MaskAdd, float Scale, Tensor Probs, Tensor? DropBits, float KeepScale)
     {
-        /// <summary>Hands the probability buffers back (once nothing will read them again).</summary>
+        /// <summary>Hands the buffers back (once nothing will read them again).</summary>
         public void Release()
         {
-            if (!ReferenceEquals(Attn, Probs)) Attn.Dispose();
-            DropMask?.Dispose();
+            DropBits?.Dispose();
             Probs.Dispose();
         }
     }
@@ -117,9 +120,9 @@ public static partial class F
         float sc = scale ?? 1f / MathF.Sqrt(dims.D);
         bool drop = training && dropoutP > 0f;
         Tensor probs = Tensor.Empty(bsz, dims.Heads, dims.Tq, tk);
-        Tensor? dropMask = drop ? DropoutMask(probs.Length, dropoutP, rng ?? Generator.Default) : null;
-        Tensor attn = drop ? Tensor.Empty(probs.Shape) : probs;
-        return new AttentionState(maskAdd, sc, probs, dropMask, attn);
+        float keepScale = 1f;
+        Tensor? dropBits = drop ? DropoutBits(probs.Length, dropoutP, rng ?? Generator.Default, out keepScale) : null;
+        return new AttentionState(maskAdd, sc, probs, dropBits, keepScale);
     }
 
     private static unsafe Tensor Attention(Tensor q, Tensor k, Tensor v, AttentionDims dims, int[] outShape, IntTensor? attentionMask,
@@ -127,7 +130,7 @@ public static partial class F
     {
         var a = AttentionSetup(dims, attentionMask, dropoutP, training, rng, scale);
         Tensor y = Tensor.Empty(outShape);
-        AttentionKernels.Forward(dims, q.Data, k.Data, v.Data, a.MaskAdd, a.Scale, a.Probs, a.DropMask, a.Attn, y.Data);
+        AttentionKernels.Forward(dims, q.Data, k.Data, v.Data, a.MaskAdd, a.Scale, a.Probs, a.DropBits, a.KeepScale, y.Data);
         GC.KeepAlive(q);
         GC.KeepAlive(k);
         GC.KeepAlive(v);
@@ -144,7 +147,7 @@ public static partial class F
             {
                 // The same tensor in two roles: compute each gradient apart, then add them in.
                 Tensor dq = Tensor.Empty(q.Shape), dk = Tensor.Empty(k.Shape), dvv = Tensor.Empty(v.Shape);
-                AttentionKernels.Backward(dims, q.Data, k.Data, v.Data, a.Scale, a.Probs, a.DropMask, a.Attn, g.Data, dq.Data, false, dk.Data, false, dvv.Data, false);
+                AttentionKernels.Backward(dims, q.Data, k.Data, v.Data, a.Scale, a.Probs, a.DropBits, a.KeepScale, g.Data, dq.Data, false, dk.Data, false, dvv.Data, false);
                 Autograd.Send(q, dq.Span);
                 Autograd.Send(k, dk.Span);
                 Autograd.Send(v, dvv.Span);
@@ -159,7 +162,7 @@ public static partial class F
                 if (Autograd.Target(q, out var tq, out aq)) gq = tq.Data;
                 if (Autograd.Target(k, out var tkk, out ak)) gk = tkk.Data;
                 if (Autograd.Target(v, out var tv, out av)) gv = tv.Data;
-                AttentionKernels.Backward(dims, q.Data, k.Data, v.Data, a.Scale, a.Probs, a.DropMask, a.Attn, g.Data, gq, aq, gk, ak, gv, av);
+                AttentionKernels.Backward(dims, q.Data, k.Data, v.Data, a.Scale, a.Probs, a.DropBits, a.KeepScale, g.Data, gq, aq, gk, ak, gv, av);
             }
             GC.KeepAlive(q);
             GC.KeepAlive(k);
@@ -190,49 +193,62 @@ internal readonly record struct AttentionDims(int Batch, int Heads, int Tq, int 
 internal static unsafe class AttentionKernels
 {
     /// <summary>q, k, v and y point at the first element of their (0, 0) blocks; rows are strided as <paramref name="s"/> says.</summary>
-    public static void Forward(AttentionDims s, float* q, float* k, float* v, float[]? maskAdd, float scale, Tensor probs, Tensor? dropMask, Tensor attn, float* y)
+    public static void Forward(AttentionDims s, float* q, float* k, float* v, float[]? maskAdd, float scale, Tensor probs, Tensor? dropBits, float keepScale, float* y)
     {
         int heads = s.Heads, tq = s.Tq, tk = s.Tk, d = s.D, dv = s.Dv;
         int ldq = s.LdQK, ldv = s.LdV, ldy = s.LdY;
-        nint pq = (nint)q, pk = (nint)k, pv = (nint)v, pp = (nint)probs.Data, pa = (nint)attn.Data, py = (nint)y;
-        nint pm = dropMask != null ? (nint)dropMask.Data : 0;
+        nint pq = (nint)q, pk = (nint)k, pv = (nint)v, pp = (nint)probs.Data, py = (nint)y;
         Parallelism.For(s.Batch * heads, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (bh0, bh1) =>
         {
-            for (int bh = bh0; bh < bh1; bh++)
-            {
-                int b = bh / heads, h = bh % heads;
-                float* sc = (float*)pp + (long)bh * tq * tk;
-                SmallGemm.Multiply(GemmForm.NT, tq, tk, d, (float*)pq + s.Offset(b, h, tq, d, ldq), ldq, (float*)pk + s.Offset(b, h, tk, d, ldq), ldq, sc, tk, false);
-                float* a = pm != 0 ? (float*)pa + (long)bh * tq * tk : sc;
-                float* keep = pm != 0 ? (float*)pm + (long)bh * tq * tk : null;
-                fixed (float* madd = maskAdd)
-                    for (int i = 0; i < tq; i++)
-                        SoftmaxRow(sc + (long)i * tk, tk, scale, madd != null ? madd + (long)b * tk : null, keep != null ? keep + (long)i * tk : null, a + (long)i * tk);
-                SmallGemm.Multiply(GemmForm.NN, tq, dv, tk, a, tk, (float*)pv + s.Offset(b, h, tk, dv, ldv), ldv, (float*)py + s.Offset(b, h, tq, dv, ldy), ldy, false);
-            }
+            // The dropped probabilities of one block live only until its product with v.
+            var dropped = dropBits != null ? GC.AllocateUninitializedArray<float>(tq * tk, pinned: true) : null;
+            fixed (float* pd = dropped)
+                for (int bh = bh0; bh < bh1; bh++)
+                {
+                    int b = bh / heads, h = bh % heads;
+                    long sOff = (long)bh * tq * tk;
+                    float* sc = (float*)pp + sOff;
+                    SmallGemm.Multiply(GemmForm.NT, tq, tk, d, (float*)pq + s.Offset(b, h, tq, d, ldq), ldq, (float*)pk + s.Offset(b, h, tk, d, ldq), ldq, sc, tk, false);
+                    fixed (float* madd = maskAdd)
+                        for (int i = 0; i < tq; i++)
+                            SoftmaxRow(sc + (long)i * tk, tk, scale, madd != null ? madd + (long)b * tk : null);
+                    float* a = sc;
+                    if (dropBits != null)
+                    {
+                        F.ApplyKeepBits(dropBits, keepScale, sOff, tq * tk, sc, pd);
+                        a = pd;
+                    }
+                    SmallGemm.Multiply(GemmForm.NN, tq, dv, tk, a, tk, (float*)pv + s.Offset(b, h, tk, dv, ldv), ldv, (float*)py + s.Offset(b, h, tq, dv, ldy), ldy, false);
+                }
         });
     }
 
     /// <summary>Writes (or, with the accumulate flags, adds) dq, dk, dv; a null target is skipped.</summary>
     /// <remarks>Gradients are laid out like their inputs (dq like q, ...), g like the output.</remarks>
-    public static void Backward(AttentionDims s, float* q, float* k, float* v, float scale, Tensor probs, Tensor? dropMask, Tensor attn, float* g,
+    public static void Backward(AttentionDims s, float* q, float* k, float* v, float scale, Tensor probs, Tensor? dropBits, float keepScale, float* g,
         float* dq, bool aq, float* dk, bool ak, float* dvOut, bool av)
     {
         int heads = s.Heads, tq = s.Tq, tk = s.Tk, d = s.D, dv = s.Dv;
         int ldq = s.LdQK, ldv = s.LdV, ldy = s.LdY;
-        nint pq = (nint)q, pk = (nint)k, pv = (nint)v, pp = (nint)probs.Data, pa = (nint)attn.Data, pg = (nint)g;
-        nint pm = dropMask != null ? (nint)dropMask.Data : 0;
+        nint pq = (nint)q, pk = (nint)k, pv = (nint)v, pp = (nint)probs.Data, pg = (nint)g;
         nint pdq = (nint)dq, pdk = (nint)dk, pdv = (nint)dvOut;
         Parallelism.For(s.Batch * heads, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (bh0, bh1) =>
         {
             var scratch = GC.AllocateUninitializedArray<float>(tq * tk, pinned: true);
-            fixed (float* ds = scratch)
+            var droppedScratch = dropBits != null ? GC.AllocateUninitializedArray<float>(tq * tk, pinned: true) : null;
+            fixed (float* ds = scratch, pd = droppedScratch)
             {
                 for (int bh = bh0; bh < bh1; bh++)
                 {
                     int b = bh / heads, h = bh % heads;
                     long sOff = (long)bh * tq * tk;
-                    float* p = (float*)pp + sOff, a = (float*)pa + sOff;
+                    float* p = (float*)pp + sOff, a = p;
+                    if (dropBits != null && pdv != 0)
+                    {
+                        // The forward's dropped probabilities, formed again exactly as it formed them.
+                        F.ApplyKeepBits(dropBits, keepScale, sOff, tq * tk, p, pd);
+                        a = pd;
+                    }
                     long oq = s.Offset(b, h, tq, d, ldq), ok = s.Offset(b, h, tk, d, ldq), ovk = s.Offset(b, h, tk, dv, ldv);
                     float* go = (float*)pg + s.Offset(b, h, tq, dv, ldy);
                     // dA = dO·vᵀ ; dV = Aᵀ·dO
@@ -240,8 +256,9 @@ internal static unsafe class AttentionKernels
                     if (pdv != 0) SmallGemm.Multiply(GemmForm.TN, tk, dv, tq, a, tk, go, ldy, (float*)pdv + ovk, ldv, av);
                     if (pdq == 0 && pdk == 0) continue;
                     // dS = P ⊙ (dP − rowsum(dP ⊙ P)) · scale, dP first masked like the forward's dropout
+                    if (dropBits != null) F.ApplyKeepBits(dropBits, keepScale, sOff, tq * tk, ds, ds); // dP = dA ⊙ keep
                     for (int i = 0; i < tq; i++)
-                        SoftmaxBackwardRow(p + (long)i * tk, ds + (long)i * tk, pm != 0 ? (float*)pm + sOff + (long)i * tk : null, tk, scale);
+                        SoftmaxBackwardRow(p + (long)i * tk, ds + (long)i * tk, tk, scale);
                     // dQ = dS·K ; dK = dSᵀ·Q
                     if (pdq != 0) SmallGemm.Multiply(GemmForm.NN, tq, d, tk, ds, tk, (float*)pk + ok, ldq, (float*)pdq + oq, ldq, aq);
                     if (pdk != 0) SmallGemm.Multiply(GemmForm.TN, tk, d, tq, ds, tk, (float*)pq + oq, ldq, (float*)pdk + ok, ldq, ak);
@@ -249,11 +266,8 @@ internal static unsafe class AttentionKernels
             }
         });
     }
-    /// <summary>
-    /// One score row in three sweeps: s = s·scale + mask (and its max), p = exp(s − max) and Σ, p /= Σ. With dropout
-    /// the kept probabilities p·keep go to <paramref name="dropped"/> in the last sweep; p stays in the row.
-    /// </summary>
-    private static void SoftmaxRow(float* row, int n, float scale, float* maskAdd, float* keep, float* dropped)
+    /// <summary>One score row in three sweeps: s = s·scale + mask (and its max), p = exp(s − max) and Σ, p /= Σ.</summary>
+    private static void SoftmaxRow(float* row, int n, float scale, float* maskAdd)
     {
         int w = Vector<float>.Count, j = 0;
         var vs = new Vector<float>(scale);
@@ -275,43 +289,21 @@ internal static unsafe class AttentionKernels
         var span = new Span<float>(row, n);
         var vsum = new Vector<float>(FastMath.ExpShiftedSum(span, max, span));
         float sum = vsum[0];
-        for (j = 0; j + w <= n; j += w)
-        {
-            var p = Vector.Load(row + j) / vsum;
-            p.Store(row + j);
-            if (keep != null) (p * Vector.Load(keep + j)).Store(dropped + j);
-        }
-        for (; j < n; j++)
-        {
-            row[j] /= sum;
-            if (keep != null) dropped[j] = row[j] * keep[j];
-        }
+        for (j = 0; j + w <= n; j += w) (Vector.Load(row + j) / vsum).Store(row + j);
+        for (; j < n; j++) row[j] /= sum;
     }
 
     /// <summary>
-    /// One row of the softmax backward in two sweeps, in place over <paramref name="ds"/> (which holds dA):
-    /// dP = dA·keep (with dropout), then dS = p·(dP − Σ dP·p)·scale.
+    /// One row of the softmax backward in two sweeps, in place over <paramref name="ds"/> (which holds dP, the
+    /// gradient of the probabilities after any dropout has been undone): dS = p·(dP − Σ dP·p)·scale.
     /// </summary>
-    private static void SoftmaxBackwardRow(float* p, float* ds, float* keep, int n, float scale)
+    private static void SoftmaxBackwardRow(float* p, float* ds, int n, float scale)
     {
         int w = Vector<float>.Count, j = 0;
         var vdot = Vector<float>.Zero;
-        for (; j + w <= n; j += w)
-        {
-            var dp = Vector.Load(ds + j);
-            if (keep != null)
-            {
-                dp *= Vector.Load(keep + j);
-                dp.Store(ds + j);
-            }
-            vdot = Vector.FusedMultiplyAdd(dp, Vector.Load(p + j), vdot);
-        }
+        for (; j + w <= n; j += w) vdot = Vector.FusedMultiplyAdd(Vector.Load(ds + j), Vector.Load(p + j), vdot);
         float dot = Vector.Sum(vdot);
-        for (; j < n; j++)
-        {
-            if (keep != null) ds[j] *= keep[j];
-            dot = MathF.FusedMultiplyAdd(ds[j], p[j], dot);
-        }
+        for (; j < n; j++) dot = MathF.FusedMultiplyAdd(ds[j], p[j], dot);
         var vd = new Vector<float>(dot);
         var vs = new Vector<float>(scale);
         for (j = 0; j + w <= n; j += w) ((Vector.Load(ds + j) - vd) * Vector.Load(p + j) * vs).Store(ds + j);
