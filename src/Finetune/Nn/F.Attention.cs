@@ -192,6 +192,17 @@ internal readonly record struct AttentionDims(int Batch, int Heads, int Tq, int 
 /// <summary>Per (batch, head) attention blocks, parallel over batch×heads, each with the single-threaded small-GEMM path.</summary>
 internal static unsafe class AttentionKernels
 {
+    // One (batch, head) block of scratch per thread, kept for the thread's life: pinned arrays allocated per call
+    // would pile up on the pinned heap (about 1.5 MB a bert-mini step) until a full collection.
+    [ThreadStatic] private static float[]? _dropped;
+    [ThreadStatic] private static float[]? _gradient;
+
+    private static float[] Scratch(ref float[]? buffer, int length)
+    {
+        if (buffer == null || buffer.Length < length) buffer = GC.AllocateUninitializedArray<float>(length, pinned: true);
+        return buffer;
+    }
+
     /// <summary>q, k, v and y point at the first element of their (0, 0) blocks; rows are strided as <paramref name="s"/> says.</summary>
     public static void Forward(AttentionDims s, float* q, float* k, float* v, float[]? maskAdd, float scale, Tensor probs, Tensor? dropBits, float keepScale, float* y)
     {
@@ -201,7 +212,7 @@ internal static unsafe class AttentionKernels
         Parallelism.For(s.Batch * heads, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (bh0, bh1) =>
         {
             // The dropped probabilities of one block live only until its product with v.
-            var dropped = dropBits != null ? GC.AllocateUninitializedArray<float>(tq * tk, pinned: true) : null;
+            var dropped = dropBits != null ? Scratch(ref _dropped, tq * tk) : null;
             fixed (float* pd = dropped)
                 for (int bh = bh0; bh < bh1; bh++)
                 {
@@ -234,8 +245,8 @@ internal static unsafe class AttentionKernels
         nint pdq = (nint)dq, pdk = (nint)dk, pdv = (nint)dvOut;
         Parallelism.For(s.Batch * heads, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (bh0, bh1) =>
         {
-            var scratch = GC.AllocateUninitializedArray<float>(tq * tk, pinned: true);
-            var droppedScratch = dropBits != null ? GC.AllocateUninitializedArray<float>(tq * tk, pinned: true) : null;
+            var scratch = Scratch(ref _gradient, tq * tk);
+            var droppedScratch = dropBits != null ? Scratch(ref _dropped, tq * tk) : null;
             fixed (float* ds = scratch, pd = droppedScratch)
             {
                 for (int bh = bh0; bh < bh1; bh++)

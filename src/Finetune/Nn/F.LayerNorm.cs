@@ -167,12 +167,11 @@ public static partial class F
         if (!wantX && !wantW && !wantB) return;
         int blocks = (rows + LayerNormGradBlock - 1) / LayerNormGradBlock;
         // Partials for both sums are always made (a pass that skips one saves little); unwanted ones are dropped.
-        var partW = GC.AllocateUninitializedArray<float>(blocks * d, pinned: true);
-        var partB = GC.AllocateUninitializedArray<float>(blocks * d, pinned: true);
+        // Pooled, so a step's LayerNorms leave no pinned garbage behind.
+        using Tensor partW = Tensor.Empty(blocks * d), partB = Tensor.Empty(blocks * d);
         nint px = (nint)x.Data, pg = (nint)g.Data, pw = (nint)weight.Data, pgx = wantX ? (nint)dx!.Data : 0;
-        fixed (float* ppw = partW, ppb = partB)
         {
-            nint qw = (nint)ppw, qb = (nint)ppb;
+            nint qw = (nint)partW.Data, qb = (nint)partB.Data;
             Parallelism.For(blocks, Math.Max(1, RowGrain(d) / LayerNormGradBlock), [MethodImpl(MethodImplOptions.AggressiveOptimization)] (b0, b1) =>
             {
                 for (int blk = b0; blk < b1; blk++)
@@ -187,8 +186,8 @@ public static partial class F
                 }
             });
         }
-        if (wantW) ReduceBlocks(partW, blocks, d, gw.Span, aw);
-        if (wantB) ReduceBlocks(partB, blocks, d, gb.Span, ab);
+        if (wantW) ReduceBlocks(partW.Span, blocks, d, gw.Span, aw);
+        if (wantB) ReduceBlocks(partB.Span, blocks, d, gb.Span, ab);
         GC.KeepAlive(x);
         GC.KeepAlive(g);
         GC.KeepAlive(weight);
@@ -246,10 +245,10 @@ public static partial class F
     }
 
     /// <summary>dst (=|+=) the sum of the <paramref name="blocks"/> rows of <paramref name="parts"/>, in row order.</summary>
-    private static void ReduceBlocks(float[] parts, int blocks, int d, Span<float> dst, bool accumulate)
+    private static void ReduceBlocks(Span<float> parts, int blocks, int d, Span<float> dst, bool accumulate)
     {
-        var sum = parts.AsSpan(0, d);
-        for (int blk = 1; blk < blocks; blk++) System.Numerics.Tensors.TensorPrimitives.Add(sum, parts.AsSpan(blk * d, d), sum);
+        var sum = parts[..d];
+        for (int blk = 1; blk < blocks; blk++) System.Numerics.Tensors.TensorPrimitives.Add(sum, parts.Slice(blk * d, d), sum);
         if (accumulate) System.Numerics.Tensors.TensorPrimitives.Add(dst, sum, dst);
         else sum.CopyTo(dst);
     }
