@@ -30,7 +30,7 @@ public sealed class InferSuite : IBenchSuite
 /// </summary>
 internal static class ModelBench
 {
-    public const string Options = "options: --models tiny,mini,small,base (tiny,mini) --seqs 64,128 (64,128) --batch 32 --iters 3 --warmup 3 --threads 2 --python /usr/bin/python3 --no-peer --gc (full GC after each step) --recompute (TensorScope.RecomputeActivations); env FINETUNE_BENCH_PHASES=1 (fwd/bwd/adam ms), FINETUNE_BENCH_MEM=1 (memory at each phase)";
+    public const string Options = "options: --models tiny,mini,small,base (tiny,mini) --seqs 64,128 (64,128) --batch 32 --iters 3 --warmup 3 --threads 2 --python /usr/bin/python3 --no-peer --gc (full GC after each step) --no-recompute (keep GELU outputs: TensorScope.RecomputeActivations = false); env FINETUNE_BENCH_PHASES=1 (fwd/bwd/adam ms), FINETUNE_BENCH_MEM=1 (memory at each phase)";
 
     private static readonly Dictionary<string, (int Layers, int Hidden, int Heads, int Inter)> Sizes = new()
     {
@@ -43,7 +43,7 @@ internal static class ModelBench
     public static int Run(string mode, string[] args, BenchResults results)
     {
         int childAt = Array.IndexOf(args, "--child");
-        TensorScope.RecomputeActivations = args.Contains("--recompute");
+        TensorScope.RecomputeActivations = !args.Contains("--no-recompute");
         if (childAt >= 0) return Child(mode, args[childAt + 1], int.Parse(args[childAt + 2]), Int(args, "--batch", 32), Int(args, "--iters", 3), Int(args, "--warmup", 3), Int(args, "--threads", 2), args.Contains("--gc"));
         string[] models = Str(args, "--models", "tiny,mini").Split(',');
         int[] seqs = Str(args, "--seqs", "64,128").Split(',').Select(int.Parse).ToArray();
@@ -60,7 +60,7 @@ internal static class ModelBench
             {
                 var (l, h, a, i) = Sizes[m];
                 string common = $"--batch {batch} --iters {iters} --warmup {warmup} --threads {threads}";
-                var ours = RunChild(SelfCommand(), $"{mode} --child {m} {seq} {common}{(args.Contains("--gc") ? " --gc" : "")}{(args.Contains("--recompute") ? " --recompute" : "")}");
+                var ours = RunChild(SelfCommand(), $"{mode} --child {m} {seq} {common}{(args.Contains("--gc") ? " --gc" : "")}{(args.Contains("--no-recompute") ? " --no-recompute" : "")}");
                 JsonObject? theirs = peer && File.Exists(python)
                     ? RunChild(python, $"{script} --mode {mode} --layers {l} --hidden {h} --heads {a} --inter {i} --seq {seq} {common}")
                     : null;

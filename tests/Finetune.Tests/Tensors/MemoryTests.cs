@@ -70,6 +70,7 @@ public class MemoryTests
         foreach (var p in new[] { up.Weight, up.Bias!, down.Weight, down.Bias!, x }) p.ZeroGrad();
 
         Tensor act = null!;
+        bool before = TensorScope.RecomputeActivations;
         TensorScope.RecomputeActivations = true;
         Tensor h;
         try
@@ -78,7 +79,7 @@ public class MemoryTests
         }
         finally
         {
-            TensorScope.RecomputeActivations = false;
+            TensorScope.RecomputeActivations = before;
         }
         Assert.False(act.HoldsData); // the second dense layer's saved input, given back until backward reads it
         F.Sum(F.Tanh(h)).Backward();
