@@ -78,7 +78,7 @@ public sealed class Generator
         for (int i = 0; i < dst.Length; i++) dst[i] = lo + (hi - lo) * NextFloat();
     }
 
-    /// <summary>Whether <see cref="FillKeepMask"/> runs its lanes in one Vector512 (else one by one); tests switch it off.</summary>
+    /// <summary>Whether <see cref="FillKeepBits"/> runs its lanes in one Vector512 (else one by one); tests switch it off.</summary>
     internal static bool UseVector512 { get; set; } = Vector512.IsHardwareAccelerated;
 
     private const int KeepLanes = 8;
@@ -88,76 +88,14 @@ public sealed class Generator
     /// <paramref name="threshold"/>, else 0. The draws come from eight xoshiro256** lanes, each seeded through
     /// SplitMix64 from one <see cref="NextUInt64"/> of this generator (which so advances by eight); step t of
     /// lane l fills elements 16t + 2l (low 32 bits) and 16t + 2l + 1 (high 32 bits). The lanes run side by side
-    /// in a Vector512, or one after another where that is not accelerated: the same mask either way.
+    /// in a Vector512, or one after another where that is not accelerated: the same mask either way. It is
+    /// <see cref="FillKeepBits"/>'s decisions spelled out as floats.
     /// </summary>
     internal void FillKeepMask(Span<float> dst, uint threshold, float keep)
     {
-        Span<ulong> st = stackalloc ulong[4 * KeepLanes]; // s0 of every lane, then s1, s2, s3
-        for (int l = 0; l < KeepLanes; l++)
-        {
-            ulong x = NextUInt64();
-            for (int w = 0; w < 4; w++) st[w * KeepLanes + l] = SplitMix(ref x);
-        }
-        if (UseVector512) FillKeepMaskVector(dst, threshold, keep, st);
-        else FillKeepMaskLanes(dst, threshold, keep, st);
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void FillKeepMaskVector(Span<float> dst, uint threshold, float keep, ReadOnlySpan<ulong> st)
-    {
-        var s0 = Vector512.Create(st[..8]);
-        var s1 = Vector512.Create(st.Slice(8, 8));
-        var s2 = Vector512.Create(st.Slice(16, 8));
-        var s3 = Vector512.Create(st.Slice(24, 8));
-        var vt = Vector512.Create(threshold);
-        var vk = Vector512.Create(keep);
-        ref float d = ref System.Runtime.InteropServices.MemoryMarshal.GetReference(dst);
-        Span<float> tail = stackalloc float[2 * KeepLanes];
-        int n = dst.Length, i = 0;
-        for (; i < n; i += 2 * KeepLanes)
-        {
-            // xoshiro256** on eight lanes: result = rotl(s1·5, 7)·9, with the products as shifts and adds
-            var m5 = (s1 << 2) + s1;
-            var r = (m5 << 7) | Vector512.ShiftRightLogical(m5, 57);
-            var bits = (r << 3) + r;
-            var t = s1 << 17;
-            s2 ^= s0;
-            s3 ^= s1;
-            s1 ^= s2;
-            s0 ^= s3;
-            s2 ^= t;
-            s3 = (s3 << 45) | Vector512.ShiftRightLogical(s3, 19);
-            var mask = Vector512.ConditionalSelect(Vector512.LessThan(bits.AsUInt32(), vt).AsSingle(), vk, Vector512<float>.Zero);
-            if (i + 2 * KeepLanes <= n) mask.StoreUnsafe(ref d, (nuint)i);
-            else
-            {
-                mask.CopyTo(tail);
-                tail[..(n - i)].CopyTo(dst[i..]);
-            }
-        }
-    }
-
-    /// <summary>The same lanes as <see cref="FillKeepMaskVector"/>, stepped one at a time.</summary>
-    private static void FillKeepMaskLanes(Span<float> dst, uint threshold, float keep, ReadOnlySpan<ulong> st)
-    {
-        int n = dst.Length;
-        for (int l = 0; l < KeepLanes; l++)
-        {
-            ulong s0 = st[l], s1 = st[KeepLanes + l], s2 = st[2 * KeepLanes + l], s3 = st[3 * KeepLanes + l];
-            for (int i = 2 * l; i < n; i += 2 * KeepLanes)
-            {
-                ulong bits = RotL(s1 * 5, 7) * 9;
-                ulong t = s1 << 17;
-                s2 ^= s0;
-                s3 ^= s1;
-                s1 ^= s2;
-                s0 ^= s3;
-                s2 ^= t;
-                s3 = RotL(s3, 45);
-                dst[i] = (uint)bits < threshold ? keep : 0f;
-                if (i + 1 < n) dst[i + 1] = (uint)(bits >> 32) < threshold ? keep : 0f;
-            }
-        }
+        var words = new ulong[(dst.Length + 63) / 64];
+        FillKeepBits(words, dst.Length, threshold);
+        for (int i = 0; i < dst.Length; i++) dst[i] = ((words[i >> 6] >> (i & 63)) & 1) != 0 ? keep : 0f;
     }
 
     /// <summary>
