@@ -152,7 +152,7 @@ internal static class ModelBench
     {
         if (!ShowMemory) return;
         using var p = Process.GetCurrentProcess();
-        Console.Error.WriteLine($"{point}: rss {p.WorkingSet64 / 1e6:F0} peak {p.PeakWorkingSet64 / 1e6:F0} | pool rented {BufferPool.LiveFloats * 4 / 1e6:F0} idle {BufferPool.IdleFloats * 4 / 1e6:F0} peak rented {BufferPool.MaxLiveFloats * 4 / 1e6:F0} | gc heap {GC.GetTotalMemory(false) / 1e6:F0} gen2 {GC.CollectionCount(2)}");
+        Console.Error.WriteLine($"{point}: rss {p.WorkingSet64 / 1e6:F0} peak {p.PeakWorkingSet64 / 1e6:F0} | pool rented {BufferPool.LiveFloats * 4 / 1e6:F0} idle {BufferPool.IdleFloats * 4 / 1e6:F0} peak rented {BufferPool.MaxLiveFloats * 4 / 1e6:F0} | gc heap {GC.GetTotalMemory(false) / 1e6:F0} gen2 {GC.CollectionCount(2)}\n  idle: {BufferPool.DescribeIdle()}");
     }
 
     private static (string File, string Prefix) SelfCommand()

@@ -59,7 +59,7 @@ public static partial class F
         y.Recompute = (arr, off) => Elementwise(x.Length, (i, n) => forward(x.Span.Slice(i, n), arr.AsSpan(off + i, n)));
         Autograd.Record(y, op, [x], g =>
         {
-            if (!Autograd.Target(x, out var gx, out bool acc)) return;
+            if (!Autograd.TargetOver(x, g, out var gx, out bool acc)) return;
             Elementwise(x.Length, (i, n) =>
             {
                 if (fusedBackward != null && fusedBackward(x.Span.Slice(i, n), g.Span.Slice(i, n), gx.Span.Slice(i, n), acc)) return;
@@ -227,7 +227,7 @@ public static partial class F
         }
         Autograd.Record(y, "Dropout", [x], g =>
         {
-            if (!Autograd.Target(x, out var gx, out bool acc)) return;
+            if (!Autograd.TargetOver(x, g, out var gx, out bool acc)) return;
             Elementwise(x.Length, (i, n) => ApplyKeepBits(bits, scale, i, n, g.Span.Slice(i, n), gx.Span.Slice(i, n), acc));
         }, release: bits.Dispose, saved: []);
         return y;

@@ -61,7 +61,7 @@ public static partial class F
             throw new ArgumentException($"MultiHeadAttentionPacked: last dimension {c3} is not 3 × a multiple of {numHeads} heads.");
         int c = c3 / 3, d = c / numHeads;
         var dims = new AttentionDims(bsz, numHeads, t, t, d, d, Merged: true, LdQK: c3, LdV: c3, LdY: c);
-        var a = AttentionSetup(dims, attentionMask, dropoutP, training, rng, scale);
+        var a = AttentionSetup(dims, attentionMask, dropoutP, training, rng, scale, Autograd.Tracks(qkv));
         Tensor y = Tensor.Empty(bsz, t, c);
         unsafe
         {
@@ -74,37 +74,74 @@ public static partial class F
             a.Release();
             return y;
         }
+        if (a.Probs == null)
+        {
+            // Backward keeps qkv, the mask and the dropout bits, so the output (the output projection's saved input)
+            // can be formed again, bit for bit, instead of being held from forward to backward.
+            y.Recompute = (arr, off) =>
+            {
+                unsafe
+                {
+                    fixed (float* py = arr)
+                    {
+                        float* p = qkv.Data;
+                        AttentionKernels.Forward(dims, p, p + c, p + 2 * c, a.MaskAdd, a.Scale, null, a.DropBits, a.KeepScale, py + off);
+                    }
+                }
+                GC.KeepAlive(qkv);
+            };
+        }
         Autograd.Record(y, "MultiHeadAttentionPacked", [qkv], g =>
         {
             if (!Autograd.Target(qkv, out var gp, out bool acc)) return;
             unsafe
             {
                 float* p = qkv.Data, gq = gp.Data;
-                AttentionKernels.Backward(dims, p, p + c, p + 2 * c, a.Scale, a.Probs, a.DropBits, a.KeepScale, g.Data, gq, acc, gq + c, acc, gq + 2 * c, acc);
+                AttentionKernels.Backward(dims, p, p + c, p + 2 * c, a.MaskAdd, a.Scale, a.Probs, a.DropBits, a.KeepScale, g.Data, gq, acc, gq + c, acc, gq + 2 * c, acc);
             }
             GC.KeepAlive(qkv);
             GC.KeepAlive(g);
             GC.KeepAlive(gp);
-        }, release: a.Release, saved: [qkv]);
+        }, release: () =>
+        {
+            KeepRecomputed(y);
+            a.Release();
+        }, saved: [qkv]);
         return y;
     }
 
     /// <summary>
-    /// The additive mask, scale, probabilities and attention-dropout keep bits of one attention call. The dropped
-    /// probabilities are not kept: each (batch, head) block is formed from the probabilities and the bits when a
-    /// product needs it, so backward holds one seq² tensor per layer instead of three.
+    /// The additive mask, scale and attention-dropout keep bits of one attention call, and the probabilities when
+    /// backward keeps them. When it recomputes them (<see cref="Recomputes"/>) it does not: each (batch, head)
+    /// block of probabilities lives only in a per-thread scratch block, in the forward pass and again in backward,
+    /// where its scores are formed again from q and k, bit for bit. A layer then holds no seq² tensor from forward
+    /// to backward (bert-base, seq 128: 25 MB a layer), for one more q·kᵀ product and softmax per block. Without
+    /// gradients the probabilities are never held either.
+    /// The dropped probabilities are never kept either: they are formed from the probabilities and the bits when a
+    /// product needs them.
     /// </summary>
-    private sealed record AttentionState(float[]? MaskAdd, float Scale, Tensor Probs, Tensor? DropBits, float KeepScale)
+    private sealed record AttentionState(float[]? MaskAdd, float Scale, Tensor? Probs, Tensor? DropBits, float KeepScale)
     {
         /// <summary>Hands the buffers back (once nothing will read them again).</summary>
         public void Release()
         {
             DropBits?.Dispose();
-            Probs.Dispose();
+            Probs?.Dispose();
         }
     }
 
-    private static AttentionState AttentionSetup(AttentionDims dims, IntTensor? attentionMask, float dropoutP, bool training, Generator? rng, float? scale)
+    /// <summary>
+    /// Whether backward forms the probabilities (and the packed form's output) again instead of keeping them: with
+    /// <see cref="TensorScope.RecomputeActivations"/>, and only where that is cheap, for sequences up to a quarter
+    /// of the model width. A layer's attention products cost seq/(6·width) of its dense ones, so there the two
+    /// recomputations add about 2% to a step (bert-mini seq 64: 140 -> 143 ms, 353 -> 339 MB); at bert-mini
+    /// seq 128 they would add 5%.
+    /// </summary>
+    private static bool Recomputes(AttentionDims dims) => TensorScope.RecomputeActivations && 4L * dims.Tk <= (long)dims.Heads * dims.D;
+
+    /// <param name="keepForBackward">Whether backward will run: the probabilities are then kept unless recomputed.</param>
+    private static AttentionState AttentionSetup(AttentionDims dims, IntTensor? attentionMask, float dropoutP, bool training, Generator? rng, float? scale,
+        bool keepForBackward)
     {
         int bsz = dims.Batch, tk = dims.Tk;
         float[]? maskAdd = null;
@@ -119,16 +156,16 @@ public static partial class F
         if (dropoutP < 0f || dropoutP > 1f) throw new ArgumentOutOfRangeException(nameof(dropoutP), $"Dropout probability {dropoutP} is outside [0, 1].");
         float sc = scale ?? 1f / MathF.Sqrt(dims.D);
         bool drop = training && dropoutP > 0f;
-        Tensor probs = Tensor.Empty(bsz, dims.Heads, dims.Tq, tk);
+        Tensor? probs = keepForBackward && !Recomputes(dims) ? Tensor.Empty(bsz, dims.Heads, dims.Tq, tk) : null;
         float keepScale = 1f;
-        Tensor? dropBits = drop ? DropoutBits(probs.Length, dropoutP, rng ?? Generator.Default, out keepScale) : null;
+        Tensor? dropBits = drop ? DropoutBits(bsz * dims.Heads * dims.Tq * tk, dropoutP, rng ?? Generator.Default, out keepScale) : null;
         return new AttentionState(maskAdd, sc, probs, dropBits, keepScale);
     }
 
     private static unsafe Tensor Attention(Tensor q, Tensor k, Tensor v, AttentionDims dims, int[] outShape, IntTensor? attentionMask,
         float dropoutP, bool training, Generator? rng, float? scale)
     {
-        var a = AttentionSetup(dims, attentionMask, dropoutP, training, rng, scale);
+        var a = AttentionSetup(dims, attentionMask, dropoutP, training, rng, scale, Autograd.Tracks(q, k, v));
         Tensor y = Tensor.Empty(outShape);
         AttentionKernels.Forward(dims, q.Data, k.Data, v.Data, a.MaskAdd, a.Scale, a.Probs, a.DropBits, a.KeepScale, y.Data);
         GC.KeepAlive(q);
@@ -136,7 +173,6 @@ public static partial class F
         GC.KeepAlive(v);
         if (!Autograd.Tracks(q, k, v))
         {
-            // Nothing will read the probabilities again: hand their buffers straight back.
             a.Release();
             return y;
         }
@@ -147,7 +183,7 @@ public static partial class F
             {
                 // The same tensor in two roles: compute each gradient apart, then add them in.
                 Tensor dq = Tensor.Empty(q.Shape), dk = Tensor.Empty(k.Shape), dvv = Tensor.Empty(v.Shape);
-                AttentionKernels.Backward(dims, q.Data, k.Data, v.Data, a.Scale, a.Probs, a.DropBits, a.KeepScale, g.Data, dq.Data, false, dk.Data, false, dvv.Data, false);
+                AttentionKernels.Backward(dims, q.Data, k.Data, v.Data, a.MaskAdd, a.Scale, a.Probs, a.DropBits, a.KeepScale, g.Data, dq.Data, false, dk.Data, false, dvv.Data, false);
                 Autograd.Send(q, dq.Span);
                 Autograd.Send(k, dk.Span);
                 Autograd.Send(v, dvv.Span);
@@ -162,7 +198,7 @@ public static partial class F
                 if (Autograd.Target(q, out var tq, out aq)) gq = tq.Data;
                 if (Autograd.Target(k, out var tkk, out ak)) gk = tkk.Data;
                 if (Autograd.Target(v, out var tv, out av)) gv = tv.Data;
-                AttentionKernels.Backward(dims, q.Data, k.Data, v.Data, a.Scale, a.Probs, a.DropBits, a.KeepScale, g.Data, gq, aq, gk, ak, gv, av);
+                AttentionKernels.Backward(dims, q.Data, k.Data, v.Data, a.MaskAdd, a.Scale, a.Probs, a.DropBits, a.KeepScale, g.Data, gq, aq, gk, ak, gv, av);
             }
             GC.KeepAlive(q);
             GC.KeepAlive(k);
@@ -194,6 +230,7 @@ internal static unsafe class AttentionKernels
 {
     // One (batch, head) block of scratch per thread, kept for the thread's life: pinned arrays allocated per call
     // would pile up on the pinned heap (about 1.5 MB a bert-mini step) until a full collection.
+    [ThreadStatic] private static float[]? _probs;
     [ThreadStatic] private static float[]? _dropped;
     [ThreadStatic] private static float[]? _gradient;
 
@@ -204,25 +241,24 @@ internal static unsafe class AttentionKernels
     }
 
     /// <summary>q, k, v and y point at the first element of their (0, 0) blocks; rows are strided as <paramref name="s"/> says.</summary>
-    public static void Forward(AttentionDims s, float* q, float* k, float* v, float[]? maskAdd, float scale, Tensor probs, Tensor? dropBits, float keepScale, float* y)
+    /// <remarks>The probabilities go to <paramref name="probs"/> when given, else to a per-thread block.</remarks>
+    public static void Forward(AttentionDims s, float* q, float* k, float* v, float[]? maskAdd, float scale, Tensor? probs, Tensor? dropBits, float keepScale, float* y)
     {
-        int heads = s.Heads, tq = s.Tq, tk = s.Tk, d = s.D, dv = s.Dv;
-        int ldq = s.LdQK, ldv = s.LdV, ldy = s.LdY;
-        nint pq = (nint)q, pk = (nint)k, pv = (nint)v, pp = (nint)probs.Data, py = (nint)y;
+        int heads = s.Heads, tq = s.Tq, tk = s.Tk, dv = s.Dv;
+        int ldv = s.LdV, ldy = s.LdY;
+        nint pq = (nint)q, pk = (nint)k, pv = (nint)v, pp = probs != null ? (nint)probs.Data : 0, py = (nint)y;
         Parallelism.For(s.Batch * heads, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (bh0, bh1) =>
         {
-            // The dropped probabilities of one block live only until its product with v.
+            // The (dropped) probabilities of one block live only until its product with v.
+            var block = pp == 0 ? Scratch(ref _probs, tq * tk) : null;
             var dropped = dropBits != null ? Scratch(ref _dropped, tq * tk) : null;
-            fixed (float* pd = dropped)
+            fixed (float* pb = block, pd = dropped, madd = maskAdd)
                 for (int bh = bh0; bh < bh1; bh++)
                 {
                     int b = bh / heads, h = bh % heads;
                     long sOff = (long)bh * tq * tk;
-                    float* sc = (float*)pp + sOff;
-                    SmallGemm.Multiply(GemmForm.NT, tq, tk, d, (float*)pq + s.Offset(b, h, tq, d, ldq), ldq, (float*)pk + s.Offset(b, h, tk, d, ldq), ldq, sc, tk, false);
-                    fixed (float* madd = maskAdd)
-                        for (int i = 0; i < tq; i++)
-                            SoftmaxRow(sc + (long)i * tk, tk, scale, madd != null ? madd + (long)b * tk : null);
+                    float* sc = pp != 0 ? (float*)pp + sOff : pb;
+                    Probabilities(s, b, h, (float*)pq, (float*)pk, madd, scale, sc);
                     float* a = sc;
                     if (dropBits != null)
                     {
@@ -234,26 +270,41 @@ internal static unsafe class AttentionKernels
         });
     }
 
+    /// <summary>One (b, h) block of probabilities into <paramref name="p"/> [tq, tk]: softmax(q·kᵀ·scale + mask), row by row.</summary>
+    private static void Probabilities(AttentionDims s, int b, int h, float* q, float* k, float* maskAdd, float scale, float* p)
+    {
+        int tq = s.Tq, tk = s.Tk, d = s.D, ld = s.LdQK;
+        SmallGemm.Multiply(GemmForm.NT, tq, tk, d, q + s.Offset(b, h, tq, d, ld), ld, k + s.Offset(b, h, tk, d, ld), ld, p, tk, false);
+        float* madd = maskAdd != null ? maskAdd + (long)b * tk : null;
+        for (int i = 0; i < tq; i++)
+            SoftmaxRow(p + (long)i * tk, tk, scale, madd);
+    }
+
     /// <summary>Writes (or, with the accumulate flags, adds) dq, dk, dv; a null target is skipped.</summary>
-    /// <remarks>Gradients are laid out like their inputs (dq like q, ...), g like the output.</remarks>
-    public static void Backward(AttentionDims s, float* q, float* k, float* v, float scale, Tensor probs, Tensor? dropBits, float keepScale, float* g,
-        float* dq, bool aq, float* dk, bool ak, float* dvOut, bool av)
+    /// <remarks>
+    /// Gradients are laid out like their inputs (dq like q, ...), g like the output. Without the forward's
+    /// <paramref name="probs"/>, each block's probabilities are formed again as the forward formed them.
+    /// </remarks>
+    public static void Backward(AttentionDims s, float* q, float* k, float* v, float[]? maskAdd, float scale, Tensor? probs, Tensor? dropBits, float keepScale,
+        float* g, float* dq, bool aq, float* dk, bool ak, float* dvOut, bool av)
     {
         int heads = s.Heads, tq = s.Tq, tk = s.Tk, d = s.D, dv = s.Dv;
         int ldq = s.LdQK, ldv = s.LdV, ldy = s.LdY;
-        nint pq = (nint)q, pk = (nint)k, pv = (nint)v, pp = (nint)probs.Data, pg = (nint)g;
+        nint pq = (nint)q, pk = (nint)k, pv = (nint)v, pp = probs != null ? (nint)probs.Data : 0, pg = (nint)g;
         nint pdq = (nint)dq, pdk = (nint)dk, pdv = (nint)dvOut;
         Parallelism.For(s.Batch * heads, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (bh0, bh1) =>
         {
             var scratch = Scratch(ref _gradient, tq * tk);
+            var block = pp == 0 ? Scratch(ref _probs, tq * tk) : null;
             var droppedScratch = dropBits != null ? Scratch(ref _dropped, tq * tk) : null;
-            fixed (float* ds = scratch, pd = droppedScratch)
+            fixed (float* ds = scratch, pb = block, pd = droppedScratch, madd = maskAdd)
             {
                 for (int bh = bh0; bh < bh1; bh++)
                 {
                     int b = bh / heads, h = bh % heads;
                     long sOff = (long)bh * tq * tk;
-                    float* p = (float*)pp + sOff, a = p;
+                    float* p = pp != 0 ? (float*)pp + sOff : pb, a = p;
+                    if (pp == 0) Probabilities(s, b, h, (float*)pq, (float*)pk, madd, scale, p);
                     if (dropBits != null && pdv != 0)
                     {
                         // The forward's dropped probabilities, formed again exactly as it formed them.

@@ -33,11 +33,16 @@ public static partial class F
             GC.KeepAlive(bias);
         }
         if (Autograd.Tracks(x, weight, bias))
+        {
+            // Backward keeps x and the row statistics anyway, so y (the next dense layer's saved input) can be
+            // formed again from them, bit for bit, instead of being held from forward to backward.
+            y.Recompute = (arr, off) => LayerNormApply(x, arr, off, weight, bias, mean, rstd, rows, d);
             Autograd.Record(y, "LayerNorm", [x, weight, bias], g =>
             {
                 bool wantX = Autograd.Target(x, out var gx, out bool ax);
                 LayerNormBackward(x, weight, bias, g, mean, rstd, rows, d, wantX ? gx : null, ax);
-            }, saved: [x, weight]);
+            }, release: () => KeepRecomputed(y), saved: [x, weight]);
+        }
         return y;
     }
 
@@ -80,6 +85,9 @@ public static partial class F
             sum.Dispose();
             return y;
         }
+        // The sum and the row statistics stay for backward, so y (the next dense layer's saved input, or the layer's
+        // output read by the next layer's projections) can be formed again from them instead of being held.
+        y.Recompute = (arr, off) => LayerNormApply(sum, arr, off, weight, bias, mean, rstd, rows, d);
         Autograd.Record(y, "AddLayerNorm", [x, residual, weight, bias], g =>
         {
             if (ReferenceEquals(x, residual))
@@ -93,7 +101,7 @@ public static partial class F
                 AddInto(gs, twice, true);
                 return;
             }
-            bool wantX = Autograd.Target(x, out var gx, out bool ax);
+            bool wantX = Autograd.TargetOver(x, g, out var gx, out bool ax); // each row reads g before writing dx
             bool wantR = Autograd.Target(residual, out var gr, out bool ar);
             // dx is written once, into a gradient it can overwrite, then copied or added into the other one.
             Tensor? dx = wantX && !ax ? gx : wantR && !ar ? gr : wantX || wantR ? Tensor.Empty(x.Shape) : null;
@@ -102,8 +110,40 @@ public static partial class F
             if (wantX && !ReferenceEquals(dx, gx)) AddInto(gx, dx, ax);
             if (wantR && !ReferenceEquals(dx, gr)) AddInto(gr, dx, ar);
             if (!ReferenceEquals(dx, gx) && !ReferenceEquals(dx, gr)) dx.Dispose();
-        }, release: sum.Dispose, saved: [weight]); // backward reads its own copy of the sum, not x or residual
+        }, release: () =>
+        {
+            KeepRecomputed(y);
+            sum.Dispose();
+        }, saved: [weight]); // backward reads its own copy of the sum, not x or residual
         return y;
+    }
+
+    /// <summary>
+    /// Called before the inputs a recomputable output is formed from go away: an output still dropped then
+    /// (nothing in backward read it, but a caller may hold it: a hidden state) is formed now, while it still can be.
+    /// </summary>
+    private static void KeepRecomputed(Tensor y)
+    {
+        if (y.Recompute == null) return;
+        if (y.IsDropped) _ = y.Span.Length; // reading refills it
+        y.Recompute = null;
+    }
+
+    /// <summary>y = (x − mean)·rstd·w + b with the forward's row statistics, into (arr, off): the same bits as the forward.</summary>
+    private static unsafe void LayerNormApply(Tensor x, float[] arr, int off, Tensor weight, Tensor bias, float[] mean, float[] rstd, int rows, int d)
+    {
+        fixed (float* pa = arr)
+        {
+            nint px = (nint)x.Data, py = (nint)(pa + off), pw = (nint)weight.Data, pb = (nint)bias.Data;
+            Parallelism.For(rows, RowGrain(d), [MethodImpl(MethodImplOptions.AggressiveOptimization)] (r0, r1) =>
+            {
+                for (int r = r0; r < r1; r++)
+                    LayerNormApplyRow((float*)px + (long)r * d, (float*)py + (long)r * d, (float*)pw, (float*)pb, d, mean[r], rstd[r]);
+            });
+        }
+        GC.KeepAlive(x);
+        GC.KeepAlive(weight);
+        GC.KeepAlive(bias);
     }
 
     /// <summary>dst (=|+=) src, split over the workers for large tensors.</summary>
@@ -142,12 +182,21 @@ public static partial class F
         float sq = Vector.Sum(acc);
         for (; j < d; j++) sq = MathF.FusedMultiplyAdd(x[j] - mu, x[j] - mu, sq);
         float rs = 1f / MathF.Sqrt(sq / d + eps);
-        var vrs = new Vector<float>(rs);
-        for (j = 0; j + n <= d; j += n)
-            Vector.FusedMultiplyAdd((Vector.Load(x + j) - vmu) * vrs, Vector.Load(w + j), Vector.Load(b + j)).Store(y + j);
-        for (; j < d; j++) y[j] = MathF.FusedMultiplyAdd((x[j] - mu) * rs, w[j], b[j]);
+        LayerNormApplyRow(x, y, w, b, d, mu, rs);
         mean = mu;
         rstd = rs;
+    }
+
+    /// <summary>y = (x − mu)·rs·w + b for one row.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe void LayerNormApplyRow(float* x, float* y, float* w, float* b, int d, float mu, float rs)
+    {
+        int n = Vector<float>.Count, j = 0;
+        var vmu = new Vector<float>(mu);
+        var vrs = new Vector<float>(rs);
+        for (; j + n <= d; j += n)
+            Vector.FusedMultiplyAdd((Vector.Load(x + j) - vmu) * vrs, Vector.Load(w + j), Vector.Load(b + j)).Store(y + j);
+        for (; j < d; j++) y[j] = MathF.FusedMultiplyAdd((x[j] - mu) * rs, w[j], b[j]);
     }
 
     /// <summary>Rows per block of the weight/bias gradient partial sums: fixed, so the sums do not depend on the thread count.</summary>

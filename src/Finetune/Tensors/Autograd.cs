@@ -48,7 +48,7 @@ internal static class Autograd
     /// scratch (probabilities, dropout masks) back to the pool — never tensors a caller can hold.
     /// <paramref name="saved"/> lists the tensors whose data <paramref name="backward"/> reads; when omitted, every
     /// input and the output are assumed read. Tensors no node saves can be freed as soon as the forward pass no
-    /// longer needs them (see <see cref="TensorScope.Stage"/>).
+    /// longer needs them (see <see cref="TensorScope.Stage(Func{Tensor}, List{Tensor}?)"/>).
     /// </remarks>
     public static void Record(Tensor output, string op, Tensor[] inputs, Action<Tensor> backward, Action? release = null, Tensor[]? saved = null)
     {
@@ -85,7 +85,7 @@ internal static class Autograd
         if (x.IsLeaf)
         {
             // A leaf's gradient outlives the step (accumulation) and any TensorScope.
-            grad = Tensor.EmptyUntracked(x.Shape);
+            grad = Tensor.EmptyUntracked(x.Shape, packed: true);
             grad.Persistent = true;
             x.Grad = grad;
         }
@@ -95,6 +95,25 @@ internal static class Autograd
             x.PendingGrad = grad;
         }
         return true;
+    }
+
+    /// <summary>
+    /// <see cref="Target"/> for elementwise backward passes that may write x's gradient over the incoming gradient
+    /// <paramref name="g"/>: when x has no gradient yet and g (the buffer backward is reading, of x's shape) is
+    /// backward's own, x's gradient becomes that buffer instead of a new one, and backward holds one buffer of that
+    /// size fewer. The op must then read each element of g before writing the same element of the result.
+    /// </summary>
+    public static bool TargetOver(Tensor x, Tensor g, out Tensor grad, out bool accumulate)
+    {
+        if (x.RequiresGrad && !x.IsLeaf && x.PendingGrad == null && g.IncomingGradient && g.HasOneView && g.Shape.AsSpan().SequenceEqual(x.Shape))
+        {
+            g.IncomingGradient = false; // x's now: Run hands it back after x's op has used it
+            x.PendingGrad = g;
+            grad = g;
+            accumulate = false;
+            return true;
+        }
+        return Target(x, out grad, out accumulate);
     }
 
     /// <summary>Writes (or adds) <paramref name="src"/> into <paramref name="x"/>'s gradient.</summary>
@@ -122,8 +141,10 @@ internal static class Autograd
             t.PendingGrad = null;
             if (g != null)
             {
+                g.IncomingGradient = true;
                 node.BackwardFn!(g);
-                g.Dispose();
+                if (g.IncomingGradient) g.Dispose(); // else an input's gradient now (TargetOver)
+                g.IncomingGradient = false;
             }
             if (!retainGraph) node.Release();
         }

@@ -18,6 +18,12 @@ namespace Finetune.Tensors;
 /// add up to a quarter of the peak use (and at least 64 MB) a full collection gives their memory back for the new
 /// arrays. (Arrays of tensors never disposed count as in use: the collector takes them without the pool knowing.)
 /// </para>
+/// <para>
+/// Parameters' gradients (<see cref="RentPacked"/>) are packed one after another into shared arrays: they are all
+/// made during Backward, while the activations backward has finished with sit idle in sizes that fit them badly (a
+/// 768×768 weight's gradient in a 2048×2304 activation's array), and all handed back together at ZeroGrad. A shared
+/// array goes back to the idle arrays once every gradient in it has been returned.
+/// </para>
 /// </summary>
 internal static class BufferPool
 {
@@ -30,6 +36,13 @@ internal static class BufferPool
     private const long MinCollectFloats = 16L * 1024 * 1024;
     private static readonly object Gate = new();
     private static readonly Dictionary<int, SizeClass> Idle = new();
+
+    /// <summary>
+    /// Arrays shared by packed tensors, and those with room left. Both hold them weakly: a shared array whose
+    /// tensors are collected without being disposed is collected with them, as any other array of the pool is.
+    /// </summary>
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<float[], Slab> Slabs = new();
+    private static readonly List<WeakReference<Slab>> OpenSlabs = new();
     private static long _liveFloats, _idleFloats, _maxLiveFloats, _evictedFloats, _tick;
 
     /// <summary>Floats in arrays currently rented (tests, diagnostics).</summary>
@@ -63,11 +76,61 @@ internal static class BufferPool
         return arr;
     }
 
+    /// <summary>
+    /// Like <see cref="Rent"/>, for tensors that live and die together (parameters' gradients): an array of about
+    /// the right size if one is idle, else the next aligned place in a shared array with room, else a new shared
+    /// array made of the smallest idle array that holds the request, else a new array.
+    /// </summary>
+    public static float[] RentPacked(int length, out int offset)
+    {
+        lock (Gate)
+        {
+            if (!Idle.TryGetValue(length, out var exact) || exact.Arrays.Count == 0)
+            {
+                OpenSlabs.RemoveAll(w => !w.TryGetTarget(out _));
+                foreach (var w in OpenSlabs)
+                    if (w.TryGetTarget(out var slab) && slab.Next + length <= slab.Array.Length)
+                        return Carve(slab, length, out offset);
+                int smallest = int.MaxValue;
+                foreach (var (capacity, c) in Idle)
+                    if (capacity >= length && capacity < smallest && c.Arrays.Count > 0) smallest = capacity;
+                if (smallest != int.MaxValue && smallest > length + (long)length / 4) // no array of about the right size
+                {
+                    float[] shared = TakeFrom(Idle[smallest]);
+                    _idleFloats -= smallest;
+                    _liveFloats += smallest;
+                    if (_liveFloats > _maxLiveFloats) _maxLiveFloats = _liveFloats;
+                    var slab = new Slab(shared, AlignedOffset(shared));
+                    Slabs.Add(shared, slab);
+                    OpenSlabs.Add(slab.Open);
+                    return Carve(slab, length, out offset);
+                }
+            }
+        }
+        return Rent(length, out offset);
+    }
+
+    /// <summary>The next 64-byte-aligned <paramref name="length"/> floats of <paramref name="slab"/>.</summary>
+    private static float[] Carve(Slab slab, int length, out int offset)
+    {
+        offset = slab.Next;
+        slab.Next = offset + (length + 15) / 16 * 16;
+        slab.Pieces++;
+        if (slab.Next + 16 > slab.Array.Length) OpenSlabs.Remove(slab.Open); // full
+        return slab.Array;
+    }
+
     public static void Return(float[] arr)
     {
         int capacity = Capacity(arr);
         lock (Gate)
         {
+            if (Slabs.TryGetValue(arr, out var slab))
+            {
+                if (--slab.Pieces > 0) return;
+                Slabs.Remove(arr);
+                OpenSlabs.Remove(slab.Open);
+            }
             _liveFloats -= capacity;
             _idleFloats += capacity;
             if (!Idle.TryGetValue(capacity, out var c)) Idle[capacity] = c = new SizeClass();
@@ -76,18 +139,27 @@ internal static class BufferPool
         }
     }
 
-    /// <summary>Drops every idle array (tests and long-lived processes that change shapes).</summary>
+    /// <summary>Drops every idle array and stops filling shared ones (tests and long-lived processes that change shapes).</summary>
     public static void Clear()
     {
         lock (Gate)
         {
             Idle.Clear();
+            OpenSlabs.Clear();
             _idleFloats = 0;
             _maxLiveFloats = _liveFloats;
         }
     }
 
     private static int Capacity(float[] arr) => arr.Length - Slack;
+
+    /// <summary>The idle arrays by size, largest share first, and the shared arrays of packed tensors (diagnostics).</summary>
+    internal static string DescribeIdle()
+    {
+        lock (Gate)
+            return string.Join(" ", Idle.Where(kv => kv.Value.Arrays.Count > 0).OrderByDescending(kv => (long)kv.Key * kv.Value.Arrays.Count)
+                .Select(kv => $"{kv.Key * 4 / 1e6:F1}MBx{kv.Value.Arrays.Count}")) + $" | shared arrays with room {OpenSlabs.Count}";
+    }
 
     /// <summary>
     /// The idle array of exactly <paramref name="length"/> floats, else the smallest at most 25% longer, else, for
@@ -105,8 +177,13 @@ internal static class BufferPool
             if (!Accepts(length, smallest)) return null;
             best = Idle[smallest];
         }
-        best.LastUse = ++_tick;
-        return best.Arrays.Pop();
+        return TakeFrom(best);
+    }
+
+    private static float[] TakeFrom(SizeClass c)
+    {
+        c.LastUse = ++_tick;
+        return c.Arrays.Pop();
     }
 
     /// <summary>Whether a request for <paramref name="length"/> floats may take an idle array of <paramref name="capacity"/>.</summary>
@@ -148,6 +225,22 @@ internal static class BufferPool
     {
         nuint addr = (nuint)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(arr));
         return (int)((64 - (addr & 63)) & 63) / sizeof(float);
+    }
+
+    /// <summary>An array shared by packed tensors: where the next one goes, and how many are still out.</summary>
+    private sealed class Slab
+    {
+        public readonly float[] Array;
+        public readonly WeakReference<Slab> Open;
+        public int Next;
+        public int Pieces;
+
+        public Slab(float[] array, int next)
+        {
+            Array = array;
+            Next = next;
+            Open = new WeakReference<Slab>(this);
+        }
     }
 
     private sealed class SizeClass

@@ -71,6 +71,12 @@ public sealed class Tensor : IDisposable
     /// <summary>Gradient flowing into a non-leaf during Backward (released as soon as it has been propagated).</summary>
     internal Tensor? PendingGrad { get; set; }
 
+    /// <summary>Set while this tensor is the gradient a backward function is reading and Backward owns it (see <see cref="Autograd.TargetOver"/>).</summary>
+    internal bool IncomingGradient { get; set; }
+
+    /// <summary>Whether no view shares this tensor's buffer.</summary>
+    internal bool HasOneView => !_disposed && Volatile.Read(ref _storage.Refs) == 1;
+
     /// <summary>Whether ops currently record the graph on this thread.</summary>
     public static bool IsGradEnabled => _noGradDepth == 0;
 
@@ -94,10 +100,10 @@ public sealed class Tensor : IDisposable
     }
 
     /// <summary>Like <see cref="Empty"/> but never released by a <see cref="TensorScope"/> (gradients of leaves).</summary>
-    internal static Tensor EmptyUntracked(int[] shape)
+    internal static Tensor EmptyUntracked(int[] shape, bool packed = false)
     {
         int n = CheckedLength(shape);
-        float[] arr = BufferPool.Rent(n, out int off);
+        float[] arr = packed ? BufferPool.RentPacked(n, out int off) : BufferPool.Rent(n, out off);
         return new Tensor(new Storage(arr, off), (int[])shape.Clone(), n);
     }
 
@@ -109,7 +115,7 @@ public sealed class Tensor : IDisposable
 
     /// <summary>
     /// Set on an intermediate that nothing outside the graph can reach (made inside a finished
-    /// <see cref="TensorScope.Stage"/>): it is disposed as soon as <see cref="SavedBy"/> drops to zero in Backward.
+    /// <see cref="TensorScope.Stage(Func{Tensor}, List{Tensor}?)"/>): it is disposed as soon as <see cref="SavedBy"/> drops to zero in Backward.
     /// </summary>
     internal bool FreeWhenUnsaved { get; set; }
 
@@ -135,6 +141,9 @@ public sealed class Tensor : IDisposable
         BufferPool.Return(_storage.Array);
         return true;
     }
+
+    /// <summary>Whether the buffer was handed back by <see cref="DropUntilRead"/> and will be refilled on the next read.</summary>
+    internal bool IsDropped => Volatile.Read(ref _disposed) && Recompute != null;
 
     /// <summary>Whether the tensor has its buffer now (false once disposed, or dropped until read).</summary>
     internal bool HoldsData => !Volatile.Read(ref _disposed);

@@ -88,6 +88,19 @@ public sealed class TensorScope : IDisposable
         return result;
     }
 
+    /// <summary>
+    /// <see cref="Stage(Func{Tensor}, List{Tensor}?)"/> for a stage that reads <paramref name="input"/> (the previous
+    /// layer's output). Once the stage has run, nothing in the forward pass reads the input again; with
+    /// <see cref="RecomputeActivations"/> an input that its op can form again (LayerNorm's output, from the sum and
+    /// row statistics its backward keeps) gives its buffer back until backward reads it.
+    /// </summary>
+    public static Tensor Stage(Tensor input, Func<Tensor, Tensor> body, List<Tensor>? extraOutputs = null)
+    {
+        Tensor result = Stage(() => body(input), extraOutputs);
+        if (Tensor.IsGradEnabled && RecomputeActivations && input.GradFn != null && !ReferenceEquals(input, result)) input.DropUntilRead();
+        return result;
+    }
+
     public void Dispose()
     {
         if (_disposed) return;

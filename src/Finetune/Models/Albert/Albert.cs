@@ -113,9 +113,8 @@ public sealed class AlbertTransformer : Module
         double layersPerGroup = (double)_layers / _groups; // transformers: int(i / (layers / groups))
         for (int i = 0; i < _layers; i++)
         {
-            Tensor input = h;
             var group = AlbertLayerGroups[(int)(i / layersPerGroup)];
-            h = TensorScope.Stage(() => group.Forward(input, mask, attentions), attentions);
+            h = TensorScope.Stage(h, input => group.Forward(input, mask, attentions), attentions);
             hiddenStates?.Add(h);
         }
         return h;

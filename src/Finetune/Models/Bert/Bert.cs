@@ -179,8 +179,7 @@ public sealed class BertEncoder : Module
     {
         foreach (var layer in Layer)
         {
-            Tensor input = h;
-            h = TensorScope.Stage(() => layer.Forward(input, mask, attentions), attentions);
+            h = TensorScope.Stage(h, input => layer.Forward(input, mask, attentions), attentions);
             hiddenStates?.Add(h);
         }
         return h;

@@ -157,8 +157,7 @@ public sealed class DistilBertModel : EncoderModel
         Tensor h = e;
         foreach (var block in Transformer.Layer)
         {
-            Tensor input = h;
-            h = TensorScope.Stage(() => block.Forward(input, inputs.AttentionMask, attentions), attentions);
+            h = TensorScope.Stage(h, input => block.Forward(input, inputs.AttentionMask, attentions), attentions);
             hidden?.Add(h);
         }
         return new EncoderOutput { LastHiddenState = h, HiddenStates = hidden, Attentions = attentions, EmbeddingOutput = e };
