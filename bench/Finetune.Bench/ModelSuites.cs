@@ -96,6 +96,7 @@ internal static class ModelBench
             ["intermediate_size"] = i,
         });
         var model = new BertForSequenceClassification(config, new Generator(0));
+        Memory("model built");
         var rng = new Generator(1);
         var ids = new int[batch * seq];
         for (int k = 0; k < ids.Length; k++) ids[k] = 1000 + rng.NextInt(config.VocabSize - 1000);
@@ -130,6 +131,7 @@ internal static class ModelBench
             {
                 model.Eval();
                 using (Tensor.NoGrad()) model.Forward(inputs);
+                Memory("after inference");
             }
         }
         for (int k = 0; k < warmup; k++) Once();

@@ -8,6 +8,34 @@ namespace Finetune.Nn;
 /// </summary>
 public static partial class F
 {
+    /// <summary>
+    /// Inference only (gradients off): <paramref name="block"/>, a function of each row alone that keeps the width
+    /// (a transformer's feed-forward and its add &amp; norm), applied to <paramref name="rowsPerChunk"/> rows of
+    /// <paramref name="x"/> at a time, each chunk's intermediates going back to the pool before the next: the
+    /// block's widest tensor (4 × hidden in BERT) is then chunk-sized instead of the batch's. Same rows as
+    /// <c>block(x)</c>; transformers' <c>apply_chunking_to_forward</c> does the same along the sequence.
+    /// </summary>
+    public static Tensor ApplyInRowChunks(Tensor x, int rowsPerChunk, Func<Tensor, Tensor> block)
+    {
+        if (Tensor.IsGradEnabled && x.RequiresGrad) throw new InvalidOperationException("ApplyInRowChunks runs without gradients (inside Tensor.NoGrad()).");
+        int d = LastDim(x, "ApplyInRowChunks");
+        int rows = d == 0 ? 0 : x.Length / d;
+        if (rowsPerChunk <= 0 || rows <= rowsPerChunk) return block(x);
+        Tensor y = Tensor.Empty(x.Shape);
+        for (int r0 = 0; r0 < rows; r0 += rowsPerChunk)
+        {
+            int n = Math.Min(rowsPerChunk, rows - r0);
+            using var scope = TensorScope.Begin();
+            Tensor chunk = Tensor.Empty(n, d);
+            x.Span.Slice(r0 * d, n * d).CopyTo(chunk.Span);
+            Tensor outChunk = block(chunk);
+            if (outChunk.Length != n * d)
+                throw new InvalidOperationException($"ApplyInRowChunks: the block turned {n} rows of {d} into {Tensor.ShapeString(outChunk.Shape)}; it must keep rows and width.");
+            outChunk.Span.CopyTo(y.Span.Slice(r0 * d, n * d));
+        }
+        return y;
+    }
+
     /// <summary>The same data under another shape (one dimension may be -1); a view, no copy.</summary>
     public static Tensor Reshape(Tensor x, params int[] shape)
     {
