@@ -37,12 +37,27 @@ public sealed class AlbertAttention : Module
 
     public Tensor Forward(Tensor h, IntTensor? mask, List<Tensor>? attentions = null)
     {
+        Tensor context = Context(h, mask, attentions);
+        // transformers adds input + projection (in that order); one op forms the sum and normalises it.
+        return F.AddLayerNorm(h, OutputDropout.Forward(Dense.Forward(context)), LayerNorm.Weight, LayerNorm.Bias, LayerNorm.Eps);
+    }
+
+    /// <summary>Attention over heads, before the output projection.</summary>
+    private Tensor Context(Tensor h, IntTensor? mask, List<Tensor>? attentions)
+    {
+        bool allBiases = Query.Bias != null && Key.Bias != null && Value.Bias != null;
+        if (attentions == null && (allBiases || (Query.Bias == null && Key.Bias == null && Value.Bias == null)))
+        {
+            // One GEMM for the three projections; attention reads the heads from its column blocks.
+            Tensor qkv = F.LinearStacked(h, [Query.Weight, Key.Weight, Value.Weight], allBiases ? [Query.Bias!, Key.Bias!, Value.Bias!] : null);
+            return F.MultiHeadAttentionPacked(qkv, _heads, mask, _attentionDropout, Training);
+        }
+        // Separate projections: needed when the attention probabilities are returned.
         Tensor q = Query.Forward(h);
         Tensor k = Key.Forward(h);
         Tensor v = Value.Forward(h);
         attentions?.Add(AttentionWeights.Compute(q, k, _heads, mask));
-        Tensor context = F.MultiHeadAttention(q, k, v, _heads, mask, _attentionDropout, Training);
-        return LayerNorm.Forward(F.Add(h, OutputDropout.Forward(Dense.Forward(context))));
+        return F.MultiHeadAttention(q, k, v, _heads, mask, _attentionDropout, Training);
     }
 }
 
@@ -68,7 +83,7 @@ public sealed class AlbertLayer : Module
     public Tensor Forward(Tensor h, IntTensor? mask, List<Tensor>? attentions = null)
     {
         Tensor a = Attention.Forward(h, mask, attentions);
-        return FullLayerLayerNorm.Forward(F.Add(FfnOutput.Forward(_act(Ffn.Forward(a))), a));
+        return F.AddLayerNorm(FfnOutput.Forward(_act(Ffn.Forward(a))), a, FullLayerLayerNorm.Weight, FullLayerLayerNorm.Bias, FullLayerLayerNorm.Eps);
     }
 }
 

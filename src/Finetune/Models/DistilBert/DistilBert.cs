@@ -70,11 +70,24 @@ public sealed class MultiHeadSelfAttention : Module
 
     public Tensor Forward(Tensor x, IntTensor? mask, List<Tensor>? attentions = null)
     {
+        bool allBiases = QLin.Bias != null && KLin.Bias != null && VLin.Bias != null;
+        if (attentions == null && (allBiases || (QLin.Bias == null && KLin.Bias == null && VLin.Bias == null)))
+        {
+            // One GEMM for the three projections; attention reads the heads from its column blocks.
+            Tensor qkv = F.LinearStacked(x, [QLin.Weight, KLin.Weight, VLin.Weight], allBiases ? [QLin.Bias!, KLin.Bias!, VLin.Bias!] : null);
+            return OutLin.Forward(F.MultiHeadAttentionPacked(qkv, _heads, mask, _dropout, Training));
+        }
+        return OutLin.Forward(Separate(x, mask, attentions));
+    }
+
+    /// <summary>Separate projections: needed when the attention probabilities are returned.</summary>
+    private Tensor Separate(Tensor x, IntTensor? mask, List<Tensor>? attentions)
+    {
         Tensor q = QLin.Forward(x);
         Tensor k = KLin.Forward(x);
         Tensor v = VLin.Forward(x);
         attentions?.Add(AttentionWeights.Compute(q, k, _heads, mask));
-        return OutLin.Forward(F.MultiHeadAttention(q, k, v, _heads, mask, _dropout, Training));
+        return F.MultiHeadAttention(q, k, v, _heads, mask, _dropout, Training);
     }
 }
 
@@ -116,8 +129,9 @@ public sealed class TransformerBlock : Module
 
     public Tensor Forward(Tensor x, IntTensor? mask, List<Tensor>? attentions = null)
     {
-        Tensor sa = SaLayerNorm.Forward(F.Add(Attention.Forward(x, mask, attentions), x));
-        return OutputLayerNorm.Forward(F.Add(Ffn.Forward(sa), sa));
+        // LayerNorm(sublayer + input) as one op each; the FFN's dropout stays inside Ffn, before the add.
+        Tensor sa = F.AddLayerNorm(Attention.Forward(x, mask, attentions), x, SaLayerNorm.Weight, SaLayerNorm.Bias, SaLayerNorm.Eps);
+        return F.AddLayerNorm(Ffn.Forward(sa), sa, OutputLayerNorm.Weight, OutputLayerNorm.Bias, OutputLayerNorm.Eps);
     }
 }
 
