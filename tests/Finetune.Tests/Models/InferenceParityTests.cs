@@ -1,6 +1,5 @@
 using System.Text.Json.Nodes;
 using Finetune.Models;
-using Finetune.Models.Bert;
 using Finetune.Tensors;
 using Finetune.Tests.Weights;
 using Finetune.Weights;
@@ -41,12 +40,16 @@ public class InferenceParityTests
         }
     }
 
-    [Fact]
-    public void AFeedForwardRunInChunksOfTokensGivesTheWholeBatchsOutputs()
+    [Theory]
+    [InlineData("bert")]
+    [InlineData("roberta")]
+    [InlineData("distilbert")]
+    [InlineData("albert")]
+    public void AFeedForwardRunInChunksOfTokensGivesTheWholeBatchsOutputs(string modelType)
     {
-        // intermediate_size 4096: inference runs the feed-forward 128 tokens at a time, so 3 × 100 tokens take
-        // three chunks, the last one short. The forward with gradients on runs it whole: the reference.
-        var config = new BertConfig(new JsonObject
+        // An intermediate width of 4096 makes inference run the feed-forward 128 tokens at a time, so 3 × 100
+        // tokens take three chunks, the last one short. The forward with gradients on runs it whole: the reference.
+        var config = AutoConfig.Families[modelType](new JsonObject
         {
             ["vocab_size"] = 100,
             ["hidden_size"] = 32,
@@ -54,13 +57,19 @@ public class InferenceParityTests
             ["num_attention_heads"] = 4,
             ["intermediate_size"] = 4096,
             ["max_position_embeddings"] = 128,
+            ["embedding_size"] = 16, // ALBERT's factorised embeddings
+            ["dim"] = 32, // DistilBERT's names
+            ["n_layers"] = 2,
+            ["n_heads"] = 4,
+            ["hidden_dim"] = 4096,
+            ["pad_token_id"] = 1,
         });
-        var model = new BertForSequenceClassification(config, new Generator(0));
+        var model = AutoModelForSequenceClassification.FromConfig(config, new Generator(0));
         model.Eval();
         const int batch = 3, seq = 100;
         var rng = new Generator(1);
         var ids = new int[batch * seq];
-        for (int i = 0; i < ids.Length; i++) ids[i] = rng.NextInt(100);
+        for (int i = 0; i < ids.Length; i++) ids[i] = 2 + rng.NextInt(98);
         var mask = new int[batch * seq];
         for (int i = 0; i < mask.Length; i++) mask[i] = i % seq < seq - 7 * (i / seq) ? 1 : 0; // rows padded by 0, 7, 14
         var inputs = new EncoderInputs(IntTensor.FromArray(ids, batch, seq), IntTensor.FromArray(mask, batch, seq), null);

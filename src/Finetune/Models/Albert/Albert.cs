@@ -83,8 +83,13 @@ public sealed class AlbertLayer : Module
     public Tensor Forward(Tensor h, IntTensor? mask, List<Tensor>? attentions = null)
     {
         Tensor a = Attention.Forward(h, mask, attentions);
-        return F.AddLayerNorm(FfnOutput.Forward(_act(Ffn.Forward(a))), a, FullLayerLayerNorm.Weight, FullLayerLayerNorm.Bias, FullLayerLayerNorm.Eps);
+        if (Tensor.IsGradEnabled) return FeedForward(a);
+        // Inference: the feed-forward acts on each token alone, so it runs a few hundred tokens at a time.
+        return F.ApplyInRowChunks(a, Ffn.OutFeatures, FeedForward);
     }
+
+    private Tensor FeedForward(Tensor a) =>
+        F.AddLayerNorm(FfnOutput.Forward(_act(Ffn.Forward(a))), a, FullLayerLayerNorm.Weight, FullLayerLayerNorm.Bias, FullLayerLayerNorm.Eps);
 }
 
 /// <summary>inner_group_num layers applied in turn (albert_layer_groups.G).</summary>
@@ -129,8 +134,11 @@ public sealed class AlbertTransformer : Module
         for (int i = 0; i < _layers; i++)
         {
             var group = AlbertLayerGroups[(int)(i / layersPerGroup)];
-            h = TensorScope.Stage(h, input => group.Forward(input, mask, attentions), attentions);
+            Tensor input = h;
+            h = TensorScope.Stage(input, x => group.Forward(x, mask, attentions), attentions);
             hiddenStates?.Add(h);
+            // Inference that returns no hidden states: nothing reads a layer's output once the next layer has run.
+            if (!Tensor.IsGradEnabled && hiddenStates == null) input.Dispose();
         }
         return h;
     }

@@ -161,13 +161,9 @@ public sealed class BertLayer : Module
     {
         Tensor a = Attention.Forward(h, mask, attentions);
         if (Tensor.IsGradEnabled) return Output.Forward(Intermediate.Forward(a), a);
-        // Inference: the feed-forward acts on each token alone, so it runs a few hundred tokens at a time and its
-        // intermediate-size tensors stay small (bert-small, 4096 tokens: 2 × 33.5 MB -> 2 × 2 MB).
-        return F.ApplyInRowChunks(a, FeedForwardChunkRows, rows => Output.Forward(Intermediate.Forward(rows), rows));
+        // Inference: the feed-forward acts on each token alone, so it runs a few hundred tokens at a time.
+        return F.ApplyInRowChunks(a, Intermediate.Dense.OutFeatures, rows => Output.Forward(Intermediate.Forward(rows), rows));
     }
-
-    /// <summary>Tokens per feed-forward chunk in inference: about 2 MB of intermediate activations each.</summary>
-    private int FeedForwardChunkRows => Math.Max(128, (1 << 19) / Intermediate.Dense.OutFeatures);
 }
 
 /// <summary>encoder.layer.0 … encoder.layer.{N-1}.</summary>

@@ -131,8 +131,12 @@ public sealed class TransformerBlock : Module
     {
         // LayerNorm(sublayer + input) as one op each; the FFN's dropout stays inside Ffn, before the add.
         Tensor sa = F.AddLayerNorm(Attention.Forward(x, mask, attentions), x, SaLayerNorm.Weight, SaLayerNorm.Bias, SaLayerNorm.Eps);
-        return F.AddLayerNorm(Ffn.Forward(sa), sa, OutputLayerNorm.Weight, OutputLayerNorm.Bias, OutputLayerNorm.Eps);
+        if (Tensor.IsGradEnabled) return FeedForward(sa);
+        // Inference: the feed-forward acts on each token alone, so it runs a few hundred tokens at a time.
+        return F.ApplyInRowChunks(sa, Ffn.Lin1.OutFeatures, FeedForward);
     }
+
+    private Tensor FeedForward(Tensor sa) => F.AddLayerNorm(Ffn.Forward(sa), sa, OutputLayerNorm.Weight, OutputLayerNorm.Bias, OutputLayerNorm.Eps);
 }
 
 /// <summary>transformer.layer.0 … transformer.layer.{n_layers-1}.</summary>
@@ -171,8 +175,11 @@ public sealed class DistilBertModel : EncoderModel
         Tensor h = e;
         foreach (var block in Transformer.Layer)
         {
-            h = TensorScope.Stage(h, input => block.Forward(input, inputs.AttentionMask, attentions), attentions);
+            Tensor input = h;
+            h = TensorScope.Stage(input, x => block.Forward(x, inputs.AttentionMask, attentions), attentions);
             hidden?.Add(h);
+            // Inference that returns no hidden states: nothing reads a block's output once the next block has run.
+            if (!Tensor.IsGradEnabled && hidden == null && !ReferenceEquals(input, e)) input.Dispose();
         }
         return new EncoderOutput { LastHiddenState = h, HiddenStates = hidden, Attentions = attentions, EmbeddingOutput = e };
     }
