@@ -47,7 +47,7 @@ public class InferenceParityTests
     [InlineData("albert")]
     public void AFeedForwardRunInChunksOfTokensGivesTheWholeBatchsOutputs(string modelType)
     {
-        // An intermediate width of 4096 makes inference run the feed-forward 128 tokens at a time, so 3 × 100
+        // An intermediate width of 16384 makes inference run the feed-forward 128 tokens at a time, so 3 × 100
         // tokens take three chunks, the last one short. The forward with gradients on runs it whole: the reference.
         var config = AutoConfig.Families[modelType](new JsonObject
         {
@@ -55,13 +55,13 @@ public class InferenceParityTests
             ["hidden_size"] = 32,
             ["num_hidden_layers"] = 2,
             ["num_attention_heads"] = 4,
-            ["intermediate_size"] = 4096,
+            ["intermediate_size"] = 16384,
             ["max_position_embeddings"] = 128,
             ["embedding_size"] = 16, // ALBERT's factorised embeddings
             ["dim"] = 32, // DistilBERT's names
             ["n_layers"] = 2,
             ["n_heads"] = 4,
-            ["hidden_dim"] = 4096,
+            ["hidden_dim"] = 16384,
             ["pad_token_id"] = 1,
         });
         var model = AutoModelForSequenceClassification.FromConfig(config, new Generator(0));
