@@ -116,9 +116,8 @@ public static partial class F
     /// block of probabilities lives only in a per-thread scratch block, in the forward pass and again in backward,
     /// where its scores are formed again from q and k, bit for bit. A layer then holds no seq² tensor from forward
     /// to backward (bert-base, seq 128: 25 MB a layer), for one more q·kᵀ product and softmax per block. Without
-    /// gradients the probabilities are never held either.
-    /// The dropped probabilities are never kept either: they are formed from the probabilities and the bits when a
-    /// product needs them.
+    /// gradients, and for the dropped probabilities in any case, no whole tensor is made: each block is formed when a
+    /// product needs it.
     /// </summary>
     private sealed record AttentionState(float[]? MaskAdd, float Scale, Tensor? Probs, Tensor? DropBits, float KeepScale)
     {

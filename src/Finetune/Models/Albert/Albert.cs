@@ -84,7 +84,7 @@ public sealed class AlbertLayer : Module
     {
         Tensor a = Attention.Forward(h, mask, attentions);
         if (Tensor.IsGradEnabled) return FeedForward(a);
-        // Inference: the feed-forward acts on each token alone, so it runs a few hundred tokens at a time.
+        // Inference: the feed-forward acts on each token alone, so it runs on slices of the tokens (F.ApplyInRowChunks).
         return F.ApplyInRowChunks(a, Ffn.OutFeatures, FeedForward);
     }
 

@@ -161,7 +161,7 @@ public sealed class BertLayer : Module
     {
         Tensor a = Attention.Forward(h, mask, attentions);
         if (Tensor.IsGradEnabled) return Output.Forward(Intermediate.Forward(a), a);
-        // Inference: the feed-forward acts on each token alone, so it runs a few hundred tokens at a time.
+        // Inference: the feed-forward acts on each token alone, so it runs on slices of the tokens (F.ApplyInRowChunks).
         return F.ApplyInRowChunks(a, Intermediate.Dense.OutFeatures, rows => Output.Forward(Intermediate.Forward(rows), rows));
     }
 }

@@ -132,7 +132,7 @@ public sealed class TransformerBlock : Module
         // LayerNorm(sublayer + input) as one op each; the FFN's dropout stays inside Ffn, before the add.
         Tensor sa = F.AddLayerNorm(Attention.Forward(x, mask, attentions), x, SaLayerNorm.Weight, SaLayerNorm.Bias, SaLayerNorm.Eps);
         if (Tensor.IsGradEnabled) return FeedForward(sa);
-        // Inference: the feed-forward acts on each token alone, so it runs a few hundred tokens at a time.
+        // Inference: the feed-forward acts on each token alone, so it runs on slices of the tokens (F.ApplyInRowChunks).
         return F.ApplyInRowChunks(sa, Ffn.Lin1.OutFeatures, FeedForward);
     }
 
