@@ -4,8 +4,9 @@ using System.Text.Json.Nodes;
 namespace Finetune.Bench;
 
 /// <summary>
-/// Collects measurements and, with `--json FILE`, writes one JSON object per line and measurement, the same shape
-/// for every suite: {"suite": ..., "op"/"config": ..., the figures, "peer": ..., the peer's figures}.
+/// Collects measurements and, with `--json FILE`, appends one JSON object per line and measurement to FILE (so
+/// several commands can collect into one file), the same shape for every suite: {"suite": ..., "op"/"config": ...,
+/// the figures, "peer": ..., the peer's figures}.
 /// </summary>
 public sealed class BenchResults
 {
@@ -15,7 +16,7 @@ public sealed class BenchResults
 
     public void WriteJsonLines(string path)
     {
-        using var w = new StreamWriter(path);
+        using var w = new StreamWriter(path, append: true);
         foreach (var row in _rows) w.WriteLine(row.ToJsonString(new JsonSerializerOptions { WriteIndented = false }));
     }
 }
