@@ -40,13 +40,7 @@ public static partial class F
     /// <summary>Autograd.Send for a large gradient: the copy (or add) split over the workers.</summary>
     private static void SendParallel(Tensor x, Tensor g)
     {
-        if (!Autograd.Target(x, out var gx, out bool acc)) return;
-        Elementwise(x.Length, (i, n) =>
-        {
-            var dst = gx.Span.Slice(i, n);
-            if (acc) TensorPrimitives.Add(dst, g.Span.Slice(i, n), dst);
-            else g.Span.Slice(i, n).CopyTo(dst);
-        });
+        if (Autograd.Target(x, out var gx, out bool acc)) AddInto(gx, g, acc);
     }
 
     /// <summary>a ⊙ b elementwise, with the same broadcasting as <see cref="Add"/>.</summary>

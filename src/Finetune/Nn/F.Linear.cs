@@ -80,13 +80,13 @@ public static partial class F
             {
                 using Tensor gwAll = Tensor.Empty(total, inF);
                 Gemm.Multiply(GemmForm.TN, total, inF, n, g.Span, x.Span, gwAll.Span, false);
-                for (int i = 0; i < ws.Length; i++) SendRows(ws[i], gwAll.Span.Slice(rowStart[i] * inF, ws[i].Length));
+                for (int i = 0; i < ws.Length; i++) Autograd.Send(ws[i], gwAll.Span.Slice(rowStart[i] * inF, ws[i].Length));
             }
             if (bs != null && AnyRequiresGrad(bs))
             {
-                var gbAll = new float[total];
-                ColumnSums(g.Span, n, total, gbAll, false);
-                for (int i = 0; i < bs.Length; i++) SendRows(bs[i], gbAll.AsSpan(rowStart[i], bs[i].Length));
+                using Tensor gbAll = Tensor.Empty(total);
+                ColumnSums(g.Span, n, total, gbAll.Span, false);
+                for (int i = 0; i < bs.Length; i++) Autograd.Send(bs[i], gbAll.Span.Slice(rowStart[i], bs[i].Length));
             }
         }, saved: [x, .. ws]); // the weights are restacked from the parameters when backward runs
         return y;
@@ -110,14 +110,6 @@ public static partial class F
         foreach (var t in ts)
             if (t.RequiresGrad) return true;
         return false;
-    }
-
-    /// <summary>Writes or adds one parameter's slice of a stacked gradient.</summary>
-    private static void SendRows(Tensor p, ReadOnlySpan<float> src)
-    {
-        if (!Autograd.Target(p, out var gp, out bool acc)) return;
-        if (acc) TensorPrimitives.Add(gp.Span, src, gp.Span);
-        else src.CopyTo(gp.Span);
     }
 
     private static int ElementsBeforeLast(Tensor x)

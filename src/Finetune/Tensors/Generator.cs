@@ -30,16 +30,20 @@ public sealed class Generator
         _spareNormal = null;
     }
 
-    public ulong NextUInt64()
+    public ulong NextUInt64() => Step(ref _s0, ref _s1, ref _s2, ref _s3);
+
+    /// <summary>One xoshiro256** step of the state (s0, s1, s2, s3): the output, and the state advanced.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static ulong Step(ref ulong s0, ref ulong s1, ref ulong s2, ref ulong s3)
     {
-        ulong result = RotL(_s1 * 5, 7) * 9;
-        ulong t = _s1 << 17;
-        _s2 ^= _s0;
-        _s3 ^= _s1;
-        _s1 ^= _s2;
-        _s0 ^= _s3;
-        _s2 ^= t;
-        _s3 = RotL(_s3, 45);
+        ulong result = RotL(s1 * 5, 7) * 9;
+        ulong t = s1 << 17;
+        s2 ^= s0;
+        s3 ^= s1;
+        s1 ^= s2;
+        s0 ^= s3;
+        s2 ^= t;
+        s3 = RotL(s3, 45);
         return result;
     }
 
@@ -148,14 +152,7 @@ public sealed class Generator
             ulong s0 = st[l], s1 = st[KeepLanes + l], s2 = st[2 * KeepLanes + l], s3 = st[3 * KeepLanes + l];
             for (int i = 2 * l; i < count; i += 2 * KeepLanes)
             {
-                ulong bits = RotL(s1 * 5, 7) * 9;
-                ulong t = s1 << 17;
-                s2 ^= s0;
-                s3 ^= s1;
-                s1 ^= s2;
-                s0 ^= s3;
-                s2 ^= t;
-                s3 = RotL(s3, 45);
+                ulong bits = Step(ref s0, ref s1, ref s2, ref s3);
                 if ((uint)bits < threshold) dst[i >> 6] |= 1UL << (i & 63);
                 if (i + 1 < count && (uint)(bits >> 32) < threshold) dst[(i + 1) >> 6] |= 1UL << ((i + 1) & 63);
             }

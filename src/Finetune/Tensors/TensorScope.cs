@@ -90,14 +90,21 @@ public sealed class TensorScope : IDisposable
 
     /// <summary>
     /// <see cref="Stage(Func{Tensor}, List{Tensor}?)"/> for a stage that reads <paramref name="input"/> (the previous
-    /// layer's output). Once the stage has run, nothing in the forward pass reads the input again; with
-    /// <see cref="RecomputeActivations"/> an input that its op can form again (LayerNorm's output, from the sum and
-    /// row statistics its backward keeps) gives its buffer back until backward reads it.
+    /// layer's output). Once the stage has run, nothing in the forward pass reads the input again. With gradients
+    /// on and <see cref="RecomputeActivations"/>, an input that its op can form again (LayerNorm's output, from the
+    /// sum and row statistics its backward keeps) gives its buffer back until backward reads it. With gradients off,
+    /// an input the caller marks <paramref name="inputIsIntermediate"/> (no one outside holds it: not the
+    /// encoder's own input, not a returned hidden state) is freed.
     /// </summary>
-    public static Tensor Stage(Tensor input, Func<Tensor, Tensor> body, List<Tensor>? extraOutputs = null)
+    public static Tensor Stage(Tensor input, Func<Tensor, Tensor> body, List<Tensor>? extraOutputs = null, bool inputIsIntermediate = false)
     {
         Tensor result = Stage(() => body(input), extraOutputs);
-        if (Tensor.IsGradEnabled && RecomputeActivations && input.GradFn != null && !ReferenceEquals(input, result)) input.DropUntilRead();
+        if (ReferenceEquals(input, result)) return result;
+        if (!Tensor.IsGradEnabled)
+        {
+            if (inputIsIntermediate) input.Dispose();
+        }
+        else if (RecomputeActivations && input.GradFn != null) input.DropUntilRead();
         return result;
     }
 

@@ -12,15 +12,8 @@ namespace Finetune.Tests.Models;
 /// </summary>
 public class InferenceParityTests
 {
-    public static TheoryData<string> Cases()
-    {
-        var data = new TheoryData<string>();
-        foreach (string c in GoldenCases.All) data.Add(c);
-        return data;
-    }
-
     [SkippableTheory]
-    [MemberData(nameof(Cases))]
+    [MemberData(nameof(ParityTests.Cases), MemberType = typeof(ParityTests))]
     public void ANoGradForwardInsideAScopeKeepsEveryOutputEqualToTransformers(string name)
     {
         string dir = GoldenCases.Dir(name);

@@ -169,7 +169,7 @@ public class MemoryTests
     public void ThePoolServesARequestFromAnArrayUpToAQuarterLongerOrForLargeOnesEightTimes(int length, int capacity, bool accepted) =>
         Assert.Equal(accepted, BufferPool.Accepts(length, capacity));
 
-    private static unsafe long GetAddress(float[] arr)
+    internal static unsafe long GetAddress(float[] arr)
     {
         fixed (float* p = arr) return (long)p;
     }

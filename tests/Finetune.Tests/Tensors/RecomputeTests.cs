@@ -181,7 +181,7 @@ public class RecomputeTests
         Assert.Equal(idle - 1_000_003, BufferPool.IdleFloats); // the shared array is in use as a whole
         for (int i = 0; i < pieces.Count; i++)
         {
-            Assert.Equal(0, (GetAddress(big) + pieces[i] * sizeof(float)) & 63); // each on a 64-byte boundary
+            Assert.Equal(0, (MemoryTests.GetAddress(big) + pieces[i] * sizeof(float)) & 63); // each on a 64-byte boundary
             if (i > 0) Assert.True(pieces[i] >= pieces[i - 1] + 10_007, $"piece {i} at {pieces[i]} overlaps piece {i - 1} at {pieces[i - 1]}");
         }
         Assert.True(pieces[^1] + 10_007 <= big.Length);
@@ -191,10 +191,5 @@ public class RecomputeTests
         Assert.Equal(idle, BufferPool.IdleFloats); // idle again, for any request
         Assert.Same(big, BufferPool.Rent(1_000_000, out _));
         BufferPool.Return(big);
-    }
-
-    private static unsafe long GetAddress(float[] arr)
-    {
-        fixed (float* p = arr) return (long)p;
     }
 }

@@ -134,11 +134,9 @@ public sealed class AlbertTransformer : Module
         for (int i = 0; i < _layers; i++)
         {
             var group = AlbertLayerGroups[(int)(i / layersPerGroup)];
-            Tensor input = h;
-            h = TensorScope.Stage(input, x => group.Forward(x, mask, attentions), attentions);
+            // Every input here (the mapped embeddings, then each layer's output) is an intermediate unless returned.
+            h = TensorScope.Stage(h, x => group.Forward(x, mask, attentions), attentions, inputIsIntermediate: hiddenStates == null);
             hiddenStates?.Add(h);
-            // Inference that returns no hidden states: nothing reads a layer's output once the next layer has run.
-            if (!Tensor.IsGradEnabled && hiddenStates == null) input.Dispose();
         }
         return h;
     }

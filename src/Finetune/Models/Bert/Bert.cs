@@ -182,12 +182,9 @@ public sealed class BertEncoder : Module
         Tensor first = h;
         foreach (var layer in Layer)
         {
-            Tensor input = h;
-            h = TensorScope.Stage(input, x => layer.Forward(x, mask, attentions), attentions);
+            // A layer's output is an intermediate unless returned as a hidden state (the encoder's input is the caller's).
+            h = TensorScope.Stage(h, x => layer.Forward(x, mask, attentions), attentions, inputIsIntermediate: hiddenStates == null && !ReferenceEquals(h, first));
             hiddenStates?.Add(h);
-            // Inference that returns no hidden states: nothing reads a layer's output once the next layer has run
-            // (the encoder's own input is the caller's).
-            if (!Tensor.IsGradEnabled && hiddenStates == null && !ReferenceEquals(input, first)) input.Dispose();
         }
         return h;
     }

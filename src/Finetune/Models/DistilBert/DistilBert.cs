@@ -175,11 +175,9 @@ public sealed class DistilBertModel : EncoderModel
         Tensor h = e;
         foreach (var block in Transformer.Layer)
         {
-            Tensor input = h;
-            h = TensorScope.Stage(input, x => block.Forward(x, inputs.AttentionMask, attentions), attentions);
+            // A block's output is an intermediate unless returned as a hidden state (e is returned as the embedding output).
+            h = TensorScope.Stage(h, x => block.Forward(x, inputs.AttentionMask, attentions), attentions, inputIsIntermediate: hidden == null && !ReferenceEquals(h, e));
             hidden?.Add(h);
-            // Inference that returns no hidden states: nothing reads a block's output once the next block has run.
-            if (!Tensor.IsGradEnabled && hidden == null && !ReferenceEquals(input, e)) input.Dispose();
         }
         return new EncoderOutput { LastHiddenState = h, HiddenStates = hidden, Attentions = attentions, EmbeddingOutput = e };
     }
