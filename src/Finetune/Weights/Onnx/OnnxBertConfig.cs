@@ -114,7 +114,7 @@ internal static class OnnxBertConfig
         foreach (var node in g.Nodes)
         {
             if (node.OpType is not ("Div" or "Mul") || node.Inputs.Count != 2) continue;
-            if (g.Producer(node.Inputs[0]) is not { OpType: "MatMul" } mm || g.Initializer(mm.Inputs[1]) != null || g.Producer(mm.Inputs[1]) is { OpType: "Transpose" } t && g.Initializer(t.Inputs[0]) != null)
+            if (g.Producer(node.Inputs[0]) is not { OpType: "MatMul" } mm || mm.Inputs.Count != 2 || g.Initializer(mm.Inputs[1]) != null || g.Producer(mm.Inputs[1]) is { OpType: "Transpose" } t && t.Inputs.Count > 0 && g.Initializer(t.Inputs[0]) != null)
                 continue;
             if (g.Constant(node.Inputs[1]) is not { ElementCount: 1 } c || c.DType is not { } dt || !dt.IsFloat()) continue;
             double v = file.ReadFloat(c)[0];
@@ -145,7 +145,7 @@ internal static class OnnxBertConfig
         // Decomposed: (x - mean) / Sqrt(ReduceMean(..) + eps).
         foreach (var node in g.Nodes)
         {
-            if (node.OpType != "Sqrt" || g.Producer(node.Inputs[0]) is not { OpType: "Add" } add || add.Inputs.Count != 2) continue;
+            if (node.OpType != "Sqrt" || node.Inputs.Count == 0 || g.Producer(node.Inputs[0]) is not { OpType: "Add" } add || add.Inputs.Count != 2) continue;
             if (g.Producer(add.Inputs[0]) is not { OpType: "ReduceMean" }) continue;
             if (g.Constant(add.Inputs[1]) is { ElementCount: 1 } c && c.DType is { } dt && dt.IsFloat()) return Shortest(file.ReadFloat(c)[0]);
         }

@@ -56,6 +56,7 @@ internal static class OnnxBertNaming
             transpose = false;
         }
         if (w == null) return; // an activation times an activation (attention scores): no weight here
+        if (node.Outputs.Count == 0) throw file.Error($"{node.Display} consuming initializer '{w.Name}' has no output");
         if (w.Shape.Length != 2) throw file.Error($"initializer '{w.Name}' consumed by {node.Display} has shape {w.ShapeText}, not a 2-D dense weight");
         string? bias = BiasOf(graph, node.Outputs[0]);
         if (bias == null || !bias.EndsWith(".bias", StringComparison.Ordinal))

@@ -73,6 +73,73 @@ internal static class OnnxTestFiles
         return (inits, nodes);
     }
 
+    /// <summary>
+    /// A smaller model re-encoded from the real one: its ir_version, producer and opsets, every node (inputs
+    /// renamed by <paramref name="renameNodeInput"/>), the graph inputs and outputs, and the initializers
+    /// <paramref name="keep"/> selects, each copied byte for byte.
+    /// </summary>
+    public static byte[] Rebuild(byte[] model, Func<Init, bool> keep, Func<string, string>? renameNodeInput = null)
+    {
+        var graph = new MemoryStream();
+        var result = new MemoryStream();
+        foreach (var (f, w, v, s, e) in Fields(model, 0, model.Length))
+        {
+            if (f == 1 && w == 0) { WriteVarint(result, 1 << 3); WriteVarint(result, v); }
+            else if (f is 2 or 8) WriteBytes(result, f, model.AsSpan(s, e - s));
+            else if (f != 7) continue;
+            else
+            {
+                foreach (var (gf, _, _, gs, ge) in Fields(model, s, e))
+                {
+                    if (gf == 5)
+                    {
+                        var (inits, _) = Decode(WrapInitializer(model.AsSpan(gs, ge - gs)));
+                        if (keep(inits.Values.Single())) WriteBytes(graph, 5, model.AsSpan(gs, ge - gs));
+                    }
+                    else if (gf == 1 && renameNodeInput != null)
+                    {
+                        var node = new MemoryStream();
+                        foreach (var (nf, _, _, ns, ne) in Fields(model, gs, ge))
+                        {
+                            if (nf == 1) WriteBytes(node, 1, Encoding.UTF8.GetBytes(renameNodeInput(Encoding.UTF8.GetString(model, ns, ne - ns))));
+                            else WriteField(node, model, nf, ns, ne);
+                        }
+                        WriteBytes(graph, 1, node.ToArray());
+                    }
+                    else if (gf is 1 or 11 or 12) WriteBytes(graph, gf, model.AsSpan(gs, ge - gs));
+                }
+            }
+        }
+        WriteBytes(result, 7, graph.ToArray());
+        return result.ToArray();
+    }
+
+    /// <summary>A ModelProto holding one graph holding one initializer, so that <see cref="Decode"/> reads it.</summary>
+    private static byte[] WrapInitializer(ReadOnlySpan<byte> tensor)
+    {
+        var g = new MemoryStream();
+        WriteBytes(g, 5, tensor);
+        var m = new MemoryStream();
+        WriteBytes(m, 7, g.ToArray());
+        return m.ToArray();
+    }
+
+    /// <summary>Node fields other than inputs: strings and attribute messages are length-delimited; copied as such.</summary>
+    private static void WriteField(MemoryStream to, byte[] model, int field, int start, int end) => WriteBytes(to, field, model.AsSpan(start, end - start));
+
+    private static void WriteBytes(MemoryStream to, int field, ReadOnlySpan<byte> payload)
+    {
+        WriteVarint(to, (ulong)(field << 3 | 2));
+        WriteVarint(to, (ulong)payload.Length);
+        to.Write(payload);
+    }
+
+    private static void WriteVarint(MemoryStream to, ulong v)
+    {
+        for (; v >= 0x80; v >>= 7) to.WriteByte((byte)(v | 0x80));
+        to.WriteByte((byte)v);
+    }
+
     /// <summary>(field, wire type, varint value, start, end) of each field; dims are written unpacked by torch.onnx.</summary>
     private static IEnumerable<(int, int, ulong, int, int)> Fields(byte[] b, int p, int end)
     {
