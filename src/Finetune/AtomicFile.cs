@@ -42,6 +42,33 @@ public static class AtomicFile
         Write(path, s => s.Write(copy));
     }
 
+    /// <summary>
+    /// Whether a file name is one of Write's temporary names (".{name}.{pid}.{8 hex digits}.tmp"), which only a
+    /// process killed while writing leaves behind.
+    /// </summary>
+    public static bool IsTemporaryName(string fileName)
+    {
+        if (fileName.Length < 16 || fileName[0] != '.' || !fileName.EndsWith(".tmp", StringComparison.Ordinal)) return false;
+        var rest = fileName.AsSpan(1, fileName.Length - 5);       // {name}.{pid}.{hex}
+        int dot = rest.LastIndexOf('.');
+        if (dot < 0 || rest.Length - dot - 1 != 8 || !IsHex(rest[(dot + 1)..])) return false;
+        rest = rest[..dot];
+        dot = rest.LastIndexOf('.');
+        return dot > 0 && dot + 1 < rest.Length && IsDigits(rest[(dot + 1)..]);
+    }
+
+    private static bool IsHex(ReadOnlySpan<char> s)
+    {
+        foreach (char c in s) if (!char.IsAsciiHexDigitLower(c)) return false;
+        return true;
+    }
+
+    private static bool IsDigits(ReadOnlySpan<char> s)
+    {
+        foreach (char c in s) if (!char.IsAsciiDigit(c)) return false;
+        return true;
+    }
+
     private static void TryDelete(string path)
     {
         try { File.Delete(path); } catch (IOException) { } catch (UnauthorizedAccessException) { }

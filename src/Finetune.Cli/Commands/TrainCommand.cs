@@ -20,11 +20,23 @@ internal sealed class TrainCommand : ICliCommand
             var recipe = cli.Bind(parse, Path.Combine("runs", "train"));
             output.WriteLine($"Training {recipe.Model}{(recipe.FromScratch ? " (from scratch)" : "")} on {recipe.Dataset}{(recipe.DatasetConfig != null ? "/" + recipe.DatasetConfig : "")}; output in {recipe.Args.OutputDir}");
             bool header = false;
-            var result = FineTuneRecipe.Run(recipe, row =>
+            using var interrupt = new InterruptSignals();
+            recipe.Cancellation = interrupt.Token;
+            RecipeResult result;
+            try
             {
-                if (!header) { output.WriteLine(); RecipeCli.PrintEpochHeader(output); header = true; }
-                RecipeCli.PrintEpochRow(output, row);
-            }, progress: output);
+                result = FineTuneRecipe.Run(recipe, row =>
+                {
+                    if (!header) { output.WriteLine(); RecipeCli.PrintEpochHeader(output); header = true; }
+                    RecipeCli.PrintEpochRow(output, row);
+                }, progress: output);
+            }
+            catch (TrainingInterruptedException e)
+            {
+                output.WriteLine();
+                parse.InvocationConfiguration.Error.WriteLine(e.Message);
+                return InterruptSignals.ExitCode;
+            }
             output.WriteLine();
             if (result.Train != null)
                 output.WriteLine($"global_step {result.Train.GlobalStep}, training_loss {RecipeCli.F4(result.Train.TrainingLoss)}, train time {result.TrainSeconds:0.0}s");

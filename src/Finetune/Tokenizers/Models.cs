@@ -47,27 +47,35 @@ internal sealed class WordPieceModel : TokenizerModel
 {
     private readonly int _unkId;
     private readonly string _prefix;
-    private readonly int _maxChars;
+    private readonly int _longestToken;
 
     public WordPieceModel(string[] idToToken, string unkToken, string prefix = "##", int maxInputCharsPerWord = 100) : base(idToToken)
     {
         _unkId = Vocab.TryGetValue(unkToken, out int u) ? u : throw FinetuneException.Invalid($"the WordPiece vocabulary has no unknown token '{unkToken}'");
         UnkToken = unkToken;
         _prefix = prefix;
-        _maxChars = maxInputCharsPerWord;
         Prefix = prefix;
-        MaxInputCharsPerWord = maxInputCharsPerWord;
+        MaxInputCharsPerWord = maxInputCharsPerWord >= 0 ? maxInputCharsPerWord
+            : throw FinetuneException.Invalid($"the WordPiece model's max_input_chars_per_word is {maxInputCharsPerWord}; it must be at least 0");
+        foreach (string t in idToToken) _longestToken = Math.Max(_longestToken, t.Length);
     }
 
     public string UnkToken { get; }
 
     public string Prefix { get; }
 
-    public int MaxInputCharsPerWord { get; }
+    /// <summary>
+    /// tokenizers' max_input_chars_per_word (100 by default): a longer word (in code points) is the unknown token.
+    /// </summary>
+    public int MaxInputCharsPerWord
+    {
+        get;
+        set => field = value >= 0 ? value : throw new ArgumentOutOfRangeException(nameof(value), value, "max_input_chars_per_word must be at least 0.");
+    }
 
     public override void Tokenize(ReadOnlySpan<char> word, List<RawToken> output)
     {
-        if (CountCodePoints(word) > _maxChars)
+        if (word.Length > MaxInputCharsPerWord && CountCodePoints(word) > MaxInputCharsPerWord)
         {
             output.Add(new RawToken(_unkId, 0, word.Length));
             return;
@@ -78,7 +86,14 @@ internal sealed class WordPieceModel : TokenizerModel
         int start = 0;
         while (start < word.Length)
         {
+            // No vocabulary entry is longer than the longest token, so longer candidates cannot match: each start
+            // costs at most that many look-ups instead of the rest of the word.
             int end = word.Length, found = -1;
+            if (end - start > _longestToken)
+            {
+                end = start + _longestToken;
+                if (char.IsLowSurrogate(word[end]) && char.IsHighSurrogate(word[end - 1])) end--;
+            }
             while (end > start)
             {
                 scoped ReadOnlySpan<char> sub;
@@ -167,58 +182,74 @@ internal sealed class BpeModel : TokenizerModel
 
     private static long Key(int a, int b) => ((long)a << 32) | (uint)b;
 
+    /// <summary>Words of at most this many UTF-8 bytes are cached, as tokenizers' BPE caches words under MAX_LENGTH (256).</summary>
+    public const int CacheMaxWordBytes = 255;
+
+    /// <summary>How many words the cache holds (tokenizers' DEFAULT_CACHE_CAPACITY); later words are computed each time.</summary>
+    public int CacheCapacity { get; set; } = 10_000;
+
     public override void Tokenize(ReadOnlySpan<char> word, List<RawToken> output)
     {
         if (word.Length == 0) return;
-        if (_cacheLookup.TryGetValue(word, out var cached)) { output.AddRange(cached); return; }
+        // A long word is rarely seen twice, and caching it would keep megabytes alive for one hostile input.
+        bool cacheable = word.Length <= CacheMaxWordBytes && System.Text.Encoding.UTF8.GetByteCount(word) <= CacheMaxWordBytes;
+        if (cacheable && _cacheLookup.TryGetValue(word, out var cached)) { output.AddRange(cached); return; }
         var result = Compute(word);
-        if (_cache.Count < 1_000_000) _cacheLookup.TryAdd(word, result);
+        if (cacheable && _cache.Count < CacheCapacity) _cacheLookup.TryAdd(word, result);
         output.AddRange(result);
     }
 
     private RawToken[] Compute(ReadOnlySpan<char> word)
     {
         if (IgnoreMerges && Lookup.TryGetValue(word, out int whole)) return [new RawToken(whole, 0, word.Length)];
-        var ids = new List<int>(word.Length);
-        var starts = new List<int>(word.Length);
-        var ends = new List<int>(word.Length);
+        int cap = word.Length * (ByteFallback ? 4 : 1);
+        var ids = new int[cap];
+        var starts = new int[cap];
+        var ends = new int[cap];
+        int n = 0;
         Span<byte> utf8 = stackalloc byte[4];
+        Span<char> piece = stackalloc char[2 + ContinuingSubwordPrefix.Length + EndOfWordSuffix.Length];
         int? unk = UnkToken != null && Vocab.TryGetValue(UnkToken, out int u) ? u : null;
         for (int i = 0; i < word.Length;)
         {
             int cp = NormalizedText.CodePointAt(word, i, out int w);
             bool first = i == 0, last = i + w == word.Length;
-            string piece = (first ? "" : ContinuingSubwordPrefix) + word.Slice(i, w).ToString() + (last ? EndOfWordSuffix : "");
-            if (Vocab.TryGetValue(piece, out int id)) { ids.Add(id); starts.Add(i); ends.Add(i + w); }
-            else if (ByteFallback && TryBytes(cp, utf8, ids, starts, ends, i, w)) { }
+            int len = 0;
+            if (!first) { ContinuingSubwordPrefix.CopyTo(piece); len = ContinuingSubwordPrefix.Length; }
+            word.Slice(i, w).CopyTo(piece[len..]);
+            len += w;
+            if (last) { EndOfWordSuffix.CopyTo(piece[len..]); len += EndOfWordSuffix.Length; }
+            if (Lookup.TryGetValue(piece[..len], out int id)) { ids[n] = id; starts[n] = i; ends[n] = i + w; n++; }
+            else if (ByteFallback && TryBytes(cp, utf8, ids, starts, ends, ref n, i, w)) { }
             else if (unk is int uid)
             {
-                if (FuseUnk && ids.Count > 0 && ids[^1] == uid) ends[^1] = i + w;
-                else { ids.Add(uid); starts.Add(i); ends.Add(i + w); }
+                if (FuseUnk && n > 0 && ids[n - 1] == uid) ends[n - 1] = i + w;
+                else { ids[n] = uid; starts[n] = i; ends[n] = i + w; n++; }
             }
             i += w;
         }
-        return Merge(ids, starts, ends);
+        return Merge(ids, starts, ends, n);
     }
 
     // Lowest rank first, leftmost on ties, with a priority queue over a linked list of symbols (O(n log n) even
-    // for very long words); queue entries made stale by an earlier merge are skipped when popped.
-    private RawToken[] Merge(List<int> ids, List<int> starts, List<int> ends)
+    // for very long words, as tokenizers' Word::merge_all); queue entries made stale by an earlier merge are
+    // skipped when popped.
+    private RawToken[] Merge(int[] ids, int[] starts, int[] ends, int n)
     {
-        int n = ids.Count;
         if (n > 1 && _merges.Count > 0)
         {
             var next = new int[n];
             var prev = new int[n];
             var alive = new bool[n];
             for (int k = 0; k < n; k++) { next[k] = k + 1 < n ? k + 1 : -1; prev[k] = k - 1; alive[k] = true; }
-            var queue = new PriorityQueue<(int Pos, int NewId), long>();
+            var queue = new PriorityQueue<(int Pos, int NewId), long>(n);
             void Push(int pos)
             {
                 int nx = next[pos];
                 if (nx >= 0 && _merges.TryGetValue(Key(ids[pos], ids[nx]), out var m)) queue.Enqueue((pos, m.NewId), ((long)m.Rank << 32) | (uint)pos);
             }
             for (int k = 0; k + 1 < n; k++) Push(k);
+            int count = n;
             while (queue.TryDequeue(out var top, out _))
             {
                 int pos = top.Pos, nx = next[pos];
@@ -227,29 +258,35 @@ internal sealed class BpeModel : TokenizerModel
                 ids[pos] = m.NewId;
                 ends[pos] = ends[nx];
                 alive[nx] = false;
+                count--;
                 next[pos] = next[nx];
                 if (next[pos] >= 0) prev[next[pos]] = pos;
                 if (prev[pos] >= 0) Push(prev[pos]);
                 Push(pos);
             }
-            var merged = new List<RawToken>();
-            for (int k = 0; k >= 0; k = next[k]) merged.Add(new RawToken(ids[k], starts[k], ends[k]));
-            return merged.ToArray();
+            var merged = new RawToken[count];
+            int j = 0;
+            for (int k = 0; k >= 0; k = next[k]) merged[j++] = new RawToken(ids[k], starts[k], ends[k]);
+            return merged;
         }
-        var r = new RawToken[ids.Count];
-        for (int k = 0; k < r.Length; k++) r[k] = new RawToken(ids[k], starts[k], ends[k]);
+        var r = new RawToken[n];
+        for (int k = 0; k < n; k++) r[k] = new RawToken(ids[k], starts[k], ends[k]);
         return r;
     }
 
-    private bool TryBytes(int cp, Span<byte> utf8, List<int> ids, List<int> starts, List<int> ends, int i, int w)
+    private bool TryBytes(int cp, Span<byte> utf8, int[] ids, int[] starts, int[] ends, ref int n, int i, int w)
     {
-        int n = NormalizedText.Utf8(cp, utf8);
+        int count = NormalizedText.Utf8(cp, utf8);
         Span<int> found = stackalloc int[4];
-        for (int b = 0; b < n; b++)
+        Span<char> name = stackalloc char[6];
+        for (int b = 0; b < count; b++)
         {
-            if (!Vocab.TryGetValue($"<0x{utf8[b]:X2}>", out found[b])) return false;
+            utf8[b].TryFormat(name[3..], out _, "X2", System.Globalization.CultureInfo.InvariantCulture);
+            "<0x".CopyTo(name);
+            name[5] = '>';
+            if (!Lookup.TryGetValue(name, out found[b])) return false;
         }
-        for (int b = 0; b < n; b++) { ids.Add(found[b]); starts.Add(i); ends.Add(i + w); }
+        for (int b = 0; b < count; b++) { ids[n] = found[b]; starts[n] = i; ends[n] = i + w; n++; }
         return true;
     }
 }

@@ -44,6 +44,21 @@ public sealed class PreTrainedTokenizer
 
     public int VocabSize => Pipeline.Model.VocabSize;
 
+    /// <summary>
+    /// The longest word, in code points, that a WordPiece model splits (tokenizer.json's max_input_chars_per_word,
+    /// 100 by default); a longer word is the unknown token, as in tokenizers. Null for other models: byte-level BPE
+    /// has no such limit in tokenizers and splits a word of any length (in O(n log n)).
+    /// </summary>
+    public int? MaxInputCharsPerWord
+    {
+        get => (Pipeline.Model as WordPieceModel)?.MaxInputCharsPerWord;
+        set
+        {
+            if (Pipeline.Model is not WordPieceModel wp) throw new InvalidOperationException("max_input_chars_per_word applies to WordPiece tokenizers only.");
+            wp.MaxInputCharsPerWord = value ?? 100;
+        }
+    }
+
     public int? TokenToId(string token) => Pipeline.TokenToId(token);
 
     public string? IdToToken(int id) => Pipeline.IdToToken(id);

@@ -34,6 +34,8 @@ public sealed class RecipeOptions
     /// <summary>Evaluate the model as it is, without training (compare --zero-shot).</summary>
     public bool ZeroShot { get; set; }
     public TrainingArguments Args { get; set; } = new();
+    /// <summary>Stops training between micro-batches with a <see cref="TrainingInterruptedException"/> (Ctrl-C in the CLI).</summary>
+    public CancellationToken Cancellation { get; set; }
 }
 
 /// <summary>One row of the per-epoch table.</summary>
@@ -109,6 +111,8 @@ public static class FineTuneRecipe
         var trainer = new Trainer(model, args, train, eval, Trainer.AccuracyAndMacroF1, callbacks, tokenizer?.PadTokenId ?? model.Model.Config.PadTokenId ?? 0);
         trainer.StepCompleted += r => stepLosses.Add(r.Loss);
         if (tokenizer != null) trainer.SaveTokenizer = tokenizer.SavePretrained;
+        trainer.CancellationToken = o.Cancellation;
+        if (progress != null) trainer.Logger = progress.WriteLine;
 
         var clock = Stopwatch.StartNew();
         TrainOutput? trained = null;

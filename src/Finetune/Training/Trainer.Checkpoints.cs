@@ -11,6 +11,97 @@ public sealed partial class Trainer
 
     public const string CheckpointPrefix = "checkpoint-";
 
+    /// <summary>
+    /// Marks a checkpoint folder that is being written or deleted (checkpoint-{step}.tmp-{pid}...): a kill leaves
+    /// only such a name, which resuming never picks and the next run in the same output directory removes.
+    /// </summary>
+    public const string TemporarySuffix = ".tmp-";
+
+    /// <summary>Stops training between micro-batches (and evaluation between batches) with a <see cref="TrainingInterruptedException"/>.</summary>
+    public CancellationToken CancellationToken { get; set; }
+
+    /// <summary>Receives the trainer's notices (leftovers of an interrupted save removed at the start).</summary>
+    public Action<string>? Logger { get; set; }
+
+    private void ThrowIfInterrupted()
+    {
+        if (CancellationToken.IsCancellationRequested)
+            throw new TrainingInterruptedException(State.GlobalStep, LastCompleteCheckpoint(), CancellationToken);
+    }
+
+    /// <summary>The checkpoint folder of the highest step in OutputDir (what resuming from "last" loads), or null.</summary>
+    public string? LastCompleteCheckpoint()
+    {
+        string? best = null;
+        int bestStep = -1;
+        foreach (string d in CheckpointFolders())
+            if (CheckpointStep(d) is int step && step > bestStep) { bestStep = step; best = d; }
+        return best;
+    }
+
+    /// <summary>
+    /// Removes what a process killed while saving left in OutputDir: checkpoint-*.tmp-* folders and AtomicFile's
+    /// hidden temporary files (in OutputDir and in its checkpoint folders). Returns the removed paths.
+    /// </summary>
+    public IReadOnlyList<string> RemoveInterruptedSaves()
+    {
+        var removed = new List<string>();
+        if (!Directory.Exists(Args.OutputDir)) return removed;
+        foreach (string d in Directory.GetDirectories(Args.OutputDir, CheckpointPrefix + "*"))
+        {
+            if (IsTemporaryCheckpointName(Path.GetFileName(d)))
+            {
+                if (TryDeleteDirectory(d)) removed.Add(d);
+                continue;
+            }
+            RemoveTemporaryFiles(d, removed);
+        }
+        RemoveTemporaryFiles(Args.OutputDir, removed);
+        foreach (string r in removed) Logger?.Invoke($"Removed '{r}', left by an interrupted save.");
+        return removed;
+    }
+
+    /// <summary>checkpoint-{digits}.tmp-{anything}: the names SaveCheckpoint writes into and deletes from.</summary>
+    public static bool IsTemporaryCheckpointName(string name)
+    {
+        if (!name.StartsWith(CheckpointPrefix, StringComparison.Ordinal)) return false;
+        int i = CheckpointPrefix.Length, digits = i;
+        while (i < name.Length && char.IsAsciiDigit(name[i])) i++;
+        return i > digits && string.CompareOrdinal(name, i, TemporarySuffix, 0, TemporarySuffix.Length) == 0;
+    }
+
+    private static void RemoveTemporaryFiles(string dir, List<string> removed)
+    {
+        foreach (string f in Directory.GetFiles(dir, ".*.tmp"))
+        {
+            if (!AtomicFile.IsTemporaryName(Path.GetFileName(f))) continue;
+            try { File.Delete(f); removed.Add(f); }
+            catch (IOException) { }
+            catch (UnauthorizedAccessException) { }
+        }
+    }
+
+    private static bool TryDeleteDirectory(string dir)
+    {
+        try { Directory.Delete(dir, recursive: true); return true; }
+        catch (IOException) { return false; }
+        catch (UnauthorizedAccessException) { return false; }
+    }
+
+    /// <summary>Renames a folder to a temporary name before deleting it, so a kill midway leaves no half folder under its name.</summary>
+    private static void DeleteCheckpointFolder(string dir)
+    {
+        string doomed = dir + TemporarySuffix + Environment.ProcessId.ToString(CultureInfo.InvariantCulture) + "-deleting";
+        try
+        {
+            if (Directory.Exists(doomed)) Directory.Delete(doomed, recursive: true);
+            Directory.Move(dir, doomed);
+        }
+        catch (IOException) { return; }
+        catch (UnauthorizedAccessException) { return; }
+        TryDeleteDirectory(doomed);
+    }
+
     /// <summary>save_model: config.json + model.safetensors (+ tokenizer files) into the folder (default OutputDir).</summary>
     public void SaveModel(string? directory = null)
     {
@@ -28,7 +119,7 @@ public sealed partial class Trainer
     private void SaveCheckpoint(Dictionary<string, double>? metrics)
     {
         string final = Path.Combine(Args.OutputDir, CheckpointPrefix + State.GlobalStep.ToString(CultureInfo.InvariantCulture));
-        string tmp = final + ".tmp-" + Environment.ProcessId.ToString(CultureInfo.InvariantCulture);
+        string tmp = final + TemporarySuffix + Environment.ProcessId.ToString(CultureInfo.InvariantCulture);
         if (Directory.Exists(tmp)) Directory.Delete(tmp, recursive: true);
         Directory.CreateDirectory(tmp);
 
@@ -45,17 +136,25 @@ public sealed partial class Trainer
             }
         }
 
-        SaveModel(tmp);
-        SaveOptimizerState(tmp);
-        State.SaveToJson(Path.Combine(tmp, "trainer_state.json"));
         try
         {
-            if (Directory.Exists(final)) Directory.Delete(final, recursive: true);
+            SaveModel(tmp);
+            SaveOptimizerState(tmp);
+            State.SaveToJson(Path.Combine(tmp, "trainer_state.json"));
+            // An older folder of the same step (a run resumed from an earlier checkpoint) leaves under a temporary
+            // name first: at every moment checkpoint-{step} is either the old complete one, absent, or the new one.
+            if (Directory.Exists(final)) DeleteCheckpointFolder(final);
             Directory.Move(tmp, final);
         }
         catch (IOException e)
         {
-            throw new FinetuneException(ErrorKind.Io, $"Could not move the checkpoint into '{final}': {e.Message}", e);
+            TryDeleteDirectory(tmp);
+            throw new FinetuneException(ErrorKind.Io, $"Could not save the checkpoint '{final}': {e.Message}", e);
+        }
+        catch
+        {
+            TryDeleteDirectory(tmp);
+            throw;
         }
         RotateCheckpoints();
     }
@@ -133,10 +232,8 @@ public sealed partial class Trainer
     /// <summary>checkpoint-* folders of OutputDir by step, the best one moved towards the end so rotation keeps it.</summary>
     private List<string> SortedCheckpoints()
     {
-        if (!Directory.Exists(Args.OutputDir)) return new();
-        var list = Directory.GetDirectories(Args.OutputDir, CheckpointPrefix + "*")
-            .Select(d => (Dir: d, Ok: int.TryParse(Path.GetFileName(d)[CheckpointPrefix.Length..], NumberStyles.None, CultureInfo.InvariantCulture, out int step), Step: step))
-            .Where(x => x.Ok).OrderBy(x => x.Step).Select(x => x.Dir).ToList();
+        var list = CheckpointFolders().Select(d => (Dir: d, Step: CheckpointStep(d)))
+            .Where(x => x.Step != null).OrderBy(x => x.Step).Select(x => x.Dir).ToList();
         if (State.BestModelCheckpoint != null)
         {
             int bi = list.FindIndex(d => Path.GetFullPath(d) == Path.GetFullPath(State.BestModelCheckpoint));
@@ -145,16 +242,18 @@ public sealed partial class Trainer
         return list;
     }
 
+    private string[] CheckpointFolders() =>
+        Directory.Exists(Args.OutputDir) ? Directory.GetDirectories(Args.OutputDir, CheckpointPrefix + "*") : [];
+
+    private static int? CheckpointStep(string dir) =>
+        int.TryParse(Path.GetFileName(dir).AsSpan(CheckpointPrefix.Length), NumberStyles.None, CultureInfo.InvariantCulture, out int step) ? step : null;
+
     private void RotateCheckpoints()
     {
         if (Args.SaveTotalLimit is not int limit || limit <= 0) return;
         var sorted = SortedCheckpoints();
         if (sorted.Count <= limit) return;
         if (State.BestModelCheckpoint != null && limit == 1 && Path.GetFullPath(sorted[^1]) != Path.GetFullPath(State.BestModelCheckpoint)) limit = 2;
-        foreach (string d in sorted.Take(Math.Max(0, sorted.Count - limit)))
-        {
-            try { Directory.Delete(d, recursive: true); }
-            catch (IOException) { }
-        }
+        foreach (string d in sorted.Take(Math.Max(0, sorted.Count - limit))) DeleteCheckpointFolder(d);
     }
 }

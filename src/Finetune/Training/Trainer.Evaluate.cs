@@ -48,6 +48,7 @@ public sealed partial class Trainer
         {
             for (int start = 0; start < data.Count; start += bs)
             {
+                ThrowIfInterrupted();
                 int end = Math.Min(data.Count, start + bs);
                 var batch = collator.Collate(columns, Enumerable.Range(start, end - start).ToArray());
                 using var scope = TensorScope.Begin();

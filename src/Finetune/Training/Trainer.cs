@@ -110,6 +110,8 @@ public sealed partial class Trainer
         if (Args.EvalStrategy != IntervalStrategy.No && EvalDataset == null)
             throw FinetuneException.Invalid($"eval_strategy is '{TrainingArguments.Name(Args.EvalStrategy)}' but no evaluation dataset was given.");
         resumeFromCheckpoint ??= Args.ResumeFromCheckpoint;
+        ThrowIfInterrupted();
+        RemoveInterruptedSaves();
         int ga = Args.GradientAccumulationSteps;
         int lenDataloader = LenDataloader(train.Count);
         if (lenDataloader == 0) throw FinetuneException.Invalid($"The training dataset has {train.Count} rows, fewer than one batch of {Args.PerDeviceTrainBatchSize} with dataloader_drop_last.");
@@ -159,10 +161,14 @@ public sealed partial class Trainer
         var clock = Stopwatch.StartNew();
         Handler.OnTrainBegin(Args, State, Control);
 
-        // Counted across epochs, as transformers' total_batched_samples: accumulation windows may span an epoch end.
-        long totalBatched = (long)epochsTrained * lenDataloader;
+        // transformers' total_batched_samples: the batches this call trains, counted across epochs (accumulation
+        // windows may span an epoch end), from 0 on resume too, the skipped ones not counted.
+        long totalBatched = 0;
         float stepLoss = 0f;
-        for (int epoch = epochsTrained; epoch < numEpochs; epoch++)
+        // A checkpoint at max_steps (the last one of a finished run) trains nothing more; transformers 4.35 stops
+        // there when the checkpoint ends an epoch but trains one step past max_steps when it sits inside one.
+        int firstEpoch = State.GlobalStep >= maxSteps ? numEpochs : epochsTrained;
+        for (int epoch = firstEpoch; epoch < numEpochs; epoch++)
         {
             int[] order = Sampler.EpochOrder(train, Args, epoch);
             Handler.OnEpochBegin(Args, State, Control);
@@ -170,17 +176,19 @@ public sealed partial class Trainer
             for (int s = 0; s < lenDataloader; s++)
             {
                 step = s;
-                totalBatched++;
                 if (stepsTrainedInEpoch > 0)
                 {
                     stepsTrainedInEpoch--;
                     continue;
                 }
+                ThrowIfInterrupted();
+                totalBatched++;
                 if (s % ga == 0) Handler.OnStepBegin(Args, State, Control);
 
                 int start = s * Args.PerDeviceTrainBatchSize;
                 var rows = order.AsSpan(start, Math.Min(Args.PerDeviceTrainBatchSize, order.Length - start));
-                float microLoss = TrainingStep(collator.Collate(trainColumns, rows), totalBatched);
+                // Dropout is seeded by the batch's place in the whole run, so a resumed run draws the same masks.
+                float microLoss = TrainingStep(collator.Collate(trainColumns, rows), (long)epoch * lenDataloader + s + 1);
                 if (Args.LoggingNanInfFilter && !float.IsFinite(microLoss))
                     trLoss += trLoss / (1 + State.GlobalStep - globalStepLastLogged);
                 else trLoss += microLoss;
@@ -206,6 +214,7 @@ public sealed partial class Trainer
                 if (Control.ShouldEpochStop || Control.ShouldTrainingStop) break;
             }
             if (step < 0) throw FinetuneException.Invalid("The training data loader produced no batch.");
+            ThrowIfInterrupted();
             Handler.OnEpochEnd(Args, State, Control);
             MaybeLogSaveEvaluate();
             if (Control.ShouldTrainingStop) break;
