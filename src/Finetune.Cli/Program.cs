@@ -1,40 +1,116 @@
 using System.CommandLine;
+using System.CommandLine.Parsing;
 using System.Reflection;
 
 namespace Finetune.Cli;
 
 public static class Program
 {
-    public static int Main(string[] args) => Run(args);
+    public static int Main(string[] args)
+    {
+        // A failure on a thread nobody joins would otherwise abort the runtime (exit 134 with a trace on stderr):
+        // report it as every other unexpected failure is reported, and exit 1.
+        AppDomain.CurrentDomain.UnhandledException += (_, e) =>
+        {
+            Console.Error.WriteLine(UnexpectedLine(CommandName(args), InputOf(args), e.ExceptionObject as Exception, Debug(args)));
+            Console.Error.Flush();
+            Environment.Exit(1);
+        };
+        return Run(args);
+    }
 
     /// <summary>Runs the tool in-process (tests call this) and returns its exit code.</summary>
-    public static int Run(string[] args, TextWriter? stdout = null, TextWriter? stderr = null)
+    public static int Run(string[] args, TextWriter? stdout = null, TextWriter? stderr = null) => Run(BuildRoot(), args, stdout, stderr);
+
+    /// <summary>Runs <paramref name="root"/> (tests add a deliberately failing command to it).</summary>
+    internal static int Run(RootCommand root, string[] args, TextWriter? stdout = null, TextWriter? stderr = null)
     {
-        var root = BuildRoot();
         // Exceptions reach the handlers below (System.CommandLine's own handler would print a stack trace and exit 1),
         // so every command gets the same "error: ..." line and the exit code of its error kind.
         var config = new InvocationConfiguration { EnableDefaultExceptionHandler = false };
         if (stdout != null) config.Output = stdout;
         if (stderr != null) config.Error = stderr;
+        TextWriter err = stderr ?? Console.Error;
+        ParseResult? parse = null;
         try
         {
-            return root.Parse(args).Invoke(config);
+            parse = root.Parse(args);
+            return parse.Invoke(config);
         }
-        catch (FinetuneException e)
+        catch (Exception e)
         {
-            (stderr ?? Console.Error).WriteLine($"error: {e.Message}");
-            return e.ExitCode;
+            // Parallel loops and tasks wrap what their bodies threw; the kind of the first failure decides.
+            Exception inner = Unwrap(e);
+            switch (inner)
+            {
+                case FinetuneException fe:
+                    err.WriteLine($"error: {fe.Message}");
+                    return fe.ExitCode;
+                case IOException or UnauthorizedAccessException:
+                    err.WriteLine($"error: {inner.Message}");
+                    return 5;
+                default:
+                    string command = parse?.CommandResult.Command is { } c && c != root ? CommandPath(parse) : CommandName(args);
+                    err.WriteLine(UnexpectedLine(command, InputOf(args), inner, Debug(args)));
+                    return 1;
+            }
         }
-        catch (IOException e)
+    }
+
+    /// <summary>The global flag that adds the stack trace to an unexpected failure (also FINETUNE_DEBUG=1).</summary>
+    public static readonly Option<bool> DebugOption = new("--debug")
+    {
+        Description = "On an unexpected failure, print the stack trace too (also FINETUNE_DEBUG=1).",
+        Recursive = true,
+    };
+
+    private static bool Debug(string[] args) =>
+        args.Contains("--debug") || Environment.GetEnvironmentVariable("FINETUNE_DEBUG") is "1" or "true";
+
+    private static string UnexpectedLine(string command, string input, Exception? e, bool debug)
+    {
+        string what = e == null ? "an unknown failure" : $"{e.GetType().Name}: {e.Message.ReplaceLineEndings(" ")}";
+        string line = $"error: finetune {command} failed unexpectedly{(input.Length > 0 ? " on " + input : "")}: {what} (a bug; rerun with --debug for the stack trace)";
+        return debug && e != null ? line + Environment.NewLine + e : line;
+    }
+
+    private static Exception Unwrap(Exception e)
+    {
+        while (true)
         {
-            (stderr ?? Console.Error).WriteLine($"error: {e.Message}");
-            return 5;
+            if (e is AggregateException { InnerExceptions.Count: > 0 } a) e = a.InnerExceptions[0];
+            else if (e is TargetInvocationException { InnerException: { } ti }) e = ti;
+            else if (e is TypeInitializationException { InnerException: { } ty }) e = ty;
+            else return e;
         }
-        catch (UnauthorizedAccessException e)
-        {
-            (stderr ?? Console.Error).WriteLine($"error: {e.Message}");
-            return 5;
-        }
+    }
+
+    private static string CommandPath(ParseResult parse)
+    {
+        var names = new List<string>();
+        for (var r = parse.CommandResult; r != null && r.Parent != null; r = r.Parent as System.CommandLine.Parsing.CommandResult)
+            names.Insert(0, r.Command.Name);
+        return string.Join(' ', names);
+    }
+
+    /// <summary>The sub-command words before the first option (when parsing itself failed).</summary>
+    private static string CommandName(string[] args)
+    {
+        var words = args.TakeWhile(a => !a.StartsWith('-')).Take(2).ToArray();
+        return words.Length > 0 ? string.Join(' ', words) : "(no command)";
+    }
+
+    /// <summary>The files and models a command was given: values of the input options and positional arguments.</summary>
+    private static string InputOf(string[] args)
+    {
+        string[] inputOptions = ["--input", "--model", "--models", "--dataset", "--tokenizer", "--config", "--resume-from-checkpoint", "--text"];
+        var parts = new List<string>();
+        for (int i = 0; i + 1 < args.Length; i++)
+            if (inputOptions.Contains(args[i])) parts.Add($"{args[i]} {args[i + 1]}");
+        // Positional arguments (dataset info NAME, download REPO_ID): words after the sub-command that follow no option.
+        for (int i = 2; i < args.Length; i++)
+            if (!args[i].StartsWith('-') && !args[i - 1].StartsWith('-')) parts.Add(args[i]);
+        return string.Join(", ", parts);
     }
 
     public static RootCommand BuildRoot()
@@ -45,6 +121,7 @@ public static class Program
             .Select(t => ((ICliCommand)Activator.CreateInstance(t)!).Build())
             .OrderBy(c => c.Name, StringComparer.Ordinal);
         foreach (var c in commands) root.Subcommands.Add(c);
+        root.Options.Add(DebugOption);
         return root;
     }
 }

@@ -19,14 +19,16 @@ internal sealed class TokenizeCommand : ICliCommand
         var revision = new Option<string?>("--revision") { Description = "Branch, tag or commit of a Hub model (default: main)." };
         var input = new Option<string>("--input") { Description = "JSONL file: one {\"text\", \"text_pair\"?, \"max_length\"?, \"truncation\"?, \"padding\"?} per line", Required = true };
         var output = new Option<string>("--output") { Description = "JSONL file to write: one {\"input_ids\", \"token_type_ids\", \"attention_mask\", \"tokens\"} per line", Required = true };
+        var limit = new Option<int?>("--max-length-limit") { Description = "Largest length a line may pad to (default: the model's max_position_embeddings or model_max_length, else 65536)." };
         var cmd = new Command("tokenize", "Tokenize a JSONL file exactly as Hugging Face tokenizers do.");
         cmd.Options.Add(model);
         cmd.Options.Add(input);
         cmd.Options.Add(output);
         cmd.Options.Add(revision);
+        cmd.Options.Add(limit);
         cmd.SetAction(parse =>
         {
-            int n = Run(parse.GetValue(model)!, parse.GetValue(input)!, parse.GetValue(output)!, parse.GetValue(revision));
+            int n = Run(parse.GetValue(model)!, parse.GetValue(input)!, parse.GetValue(output)!, parse.GetValue(revision), parse.GetValue(limit));
             parse.InvocationConfiguration.Output.WriteLine($"tokenized {n} lines");
             return 0;
         });
@@ -35,9 +37,14 @@ internal sealed class TokenizeCommand : ICliCommand
 
     private sealed record Request(string Text, string? Pair, EncodeOptions Options);
 
-    internal static int Run(string modelDir, string inputPath, string outputPath, string? revision = null)
+    /// <summary>Padding length allowed when neither the model nor the option says (a line must not size memory).</summary>
+    private const int DefaultMaxLengthLimit = 65536;
+
+    internal static int Run(string modelDir, string inputPath, string outputPath, string? revision = null, int? maxLengthLimit = null)
     {
         var tok = AutoTokenizer.FromPretrained(modelDir, revision);
+        if (maxLengthLimit is <= 0) throw new FinetuneException(ErrorKind.InvalidInput, $"--max-length-limit must be positive, not {maxLengthLimit}");
+        int limit = maxLengthLimit ?? ModelLengthLimit(modelDir, tok);
         if (!File.Exists(inputPath)) throw FinetuneException.Missing($"input file {inputPath} does not exist");
         var requests = new List<Request>();
         int lineNo = 0;
@@ -45,7 +52,11 @@ internal sealed class TokenizeCommand : ICliCommand
         {
             lineNo++;
             if (line.Trim().Length == 0) continue;
-            requests.Add(Parse(line, inputPath, lineNo));
+            var request = Parse(line, inputPath, lineNo);
+            // Padding to max_length allocates what the line asks for: bound it by what the model can take.
+            if (request.Options.Padding == PaddingStrategy.MaxLength && (request.Options.MaxLength ?? tok.ModelMaxLength) > limit)
+                throw FinetuneException.Invalid($"{inputPath} line {lineNo}: \"max_length\" {request.Options.MaxLength ?? tok.ModelMaxLength} with padding \"max_length\" exceeds the limit of {limit} (the model's length; --max-length-limit sets it)");
+            requests.Add(request);
         }
         var results = new Tokenizers.Encoding[requests.Count];
         Parallel.For(0, requests.Count, i => results[i] = tok.Encode(requests[i].Text, requests[i].Pair, requests[i].Options)[0]);
@@ -71,6 +82,16 @@ internal sealed class TokenizeCommand : ICliCommand
         return requests.Count;
     }
 
+    /// <summary>The model's max_position_embeddings (config.json beside the tokenizer) or the tokenizer's model_max_length.</summary>
+    private static int ModelLengthLimit(string modelDir, PreTrainedTokenizer tok)
+    {
+        int limit = tok.ModelMaxLength < int.MaxValue ? tok.ModelMaxLength : DefaultMaxLengthLimit;
+        string config = Path.Combine(modelDir, "config.json");
+        if (File.Exists(config) && Finetune.Models.PretrainedConfig.ReadJson(config)["max_position_embeddings"] is JsonValue v && v.TryGetValue(out int positions) && positions > 0)
+            limit = tok.ModelMaxLength < int.MaxValue ? Math.Max(limit, positions) : positions;
+        return limit;
+    }
+
     private static void WriteInts(Utf8JsonWriter w, string name, int[] values)
     {
         w.WriteStartArray(name);
@@ -81,7 +102,7 @@ internal sealed class TokenizeCommand : ICliCommand
     private static Request Parse(string line, string path, int lineNo)
     {
         JsonObject o;
-        try { o = JsonNode.Parse(line) as JsonObject ?? throw FinetuneException.Invalid($"{path} line {lineNo}: expected a JSON object"); }
+        try { o = SafeJson.ParseNode(line, path, firstLine: lineNo) as JsonObject ?? throw FinetuneException.Invalid($"{path} line {lineNo}: expected a JSON object"); }
         catch (JsonException e) { throw FinetuneException.Invalid($"{path} line {lineNo}: not valid JSON ({e.Message})", e); }
         string text = Str(o, "text", path, lineNo) ?? throw FinetuneException.Invalid($"{path} line {lineNo}: \"text\" is missing");
         string? pair = Str(o, "text_pair", path, lineNo);

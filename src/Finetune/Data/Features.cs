@@ -118,6 +118,9 @@ public sealed class Features : IEnumerable<KeyValuePair<string, FeatureType>>
 {
     private readonly List<KeyValuePair<string, FeatureType>> _items = new();
 
+    // Name → position, so a file with many columns is read in linear time.
+    private readonly Dictionary<string, int> _index = new(StringComparer.Ordinal);
+
     public Features() { }
 
     public Features(IEnumerable<KeyValuePair<string, FeatureType>> items)
@@ -135,7 +138,7 @@ public sealed class Features : IEnumerable<KeyValuePair<string, FeatureType>>
         set
         {
             int i = IndexOf(name);
-            if (i < 0) _items.Add(new(name, value));
+            if (i < 0) Add(name, value);
             else _items[i] = new(name, value);
         }
     }
@@ -143,6 +146,7 @@ public sealed class Features : IEnumerable<KeyValuePair<string, FeatureType>>
     public void Add(string name, FeatureType type)
     {
         if (IndexOf(name) >= 0) throw FinetuneException.Invalid($"Column '{name}' appears twice.");
+        _index[name] = _items.Count;
         _items.Add(new(name, type));
     }
 
@@ -157,8 +161,7 @@ public sealed class Features : IEnumerable<KeyValuePair<string, FeatureType>>
 
     public int IndexOf(string name)
     {
-        for (int i = 0; i < _items.Count; i++) if (_items[i].Key == name) return i;
-        return -1;
+        return _index.TryGetValue(name, out int i) ? i : -1;
     }
 
     public Features Clone() => new(_items);

@@ -25,7 +25,7 @@ public static class JsonLines
             if (string.IsNullOrWhiteSpace(line)) continue;
             try
             {
-                using var doc = JsonDocument.Parse(line);
+                using var doc = SafeJson.ParseDocument(line, path, firstLine: lineNo);
                 rows.Add(parseRow(doc.RootElement, lineNo));
             }
             catch (Exception e) when (e is JsonException or InvalidOperationException or FormatException)

@@ -38,9 +38,19 @@ public static class AutoConfig
         string path = File.Exists(dir) ? dir : Path.Combine(ModelLoading.ResolveFolder(dir, revision, Hub.ModelFiles.Config), "config.json");
         JsonObject json = PretrainedConfig.ReadJson(path);
         string modelType = ModelTypeOf(json, path);
-        return Families.TryGetValue(modelType, out var make)
-            ? make(json)
-            : throw new FinetuneException(ErrorKind.Unsupported, $"Config '{path}' has model_type '{modelType}', which is not supported (supported: {string.Join(", ", Families.Keys)}).");
+        if (!Families.TryGetValue(modelType, out var make))
+            throw new FinetuneException(ErrorKind.Unsupported, $"Config '{path}' has model_type '{modelType}', which is not supported (supported: {string.Join(", ", Families.Keys)}).");
+        try
+        {
+            var config = make(json);
+            config.SourcePath = path;
+            config.Validate();
+            return config;
+        }
+        catch (FinetuneException e) when (!e.Message.Contains(path, StringComparison.Ordinal))
+        {
+            throw new FinetuneException(e.Kind, $"Config '{path}': {e.Message}", e);
+        }
     }
 
     /// <summary>

@@ -58,8 +58,13 @@ public static class AutoModel
         options ??= new FromPretrainedOptions();
         dir = ModelLoading.ResolveFolder(dir, options.Revision);
         var config = ModelLoading.ReadConfig(dir, options);
-        var model = FromConfig(config, options.Rng);
-        report = ModelLoading.Load(model, dir, options);
+        ModelLoading.CheckConfigFitsCheckpoint(config, dir, options);
+        var (model, loaded) = ModelLoading.NamingFolder(dir, () =>
+        {
+            var m = FromConfig(config, options.Rng);
+            return (m, ModelLoading.Load(m, dir, options));
+        });
+        report = loaded;
         return model;
     }
 }
@@ -89,8 +94,13 @@ public static class AutoModelForSequenceClassification
         options ??= new FromPretrainedOptions();
         dir = ModelLoading.ResolveFolder(dir, options.Revision);
         var config = ModelLoading.ReadConfig(dir, options);
-        var model = FromConfig(config, options.Rng);
-        report = ModelLoading.Load(model, dir, options);
+        ModelLoading.CheckConfigFitsCheckpoint(config, dir, options);
+        var (model, loaded) = ModelLoading.NamingFolder(dir, () =>
+        {
+            var m = FromConfig(config, options.Rng);
+            return (m, ModelLoading.Load(m, dir, options));
+        });
+        report = loaded;
         return model;
     }
 }
@@ -117,6 +127,64 @@ internal static class ModelLoading
         if (o.NumLabels is int n) config.NumLabels = n;
         if (o.ProblemType != null) config.ProblemType = o.ProblemType;
         return config;
+    }
+
+    /// <summary>Runs <paramref name="build"/>; an error of the model's own checks that names no file names the folder.</summary>
+    public static T NamingFolder<T>(string dir, Func<T> build)
+    {
+        try
+        {
+            return build();
+        }
+        catch (FinetuneException e) when (!e.Message.Contains(dir, StringComparison.Ordinal))
+        {
+            throw new FinetuneException(e.Kind, $"Model '{dir}': {e.Message}", e);
+        }
+    }
+
+    /// <summary>
+    /// Preflight: compares the config with the checkpoint's tensor headers (no tensor data is read) before any
+    /// layer is built, so a config that cannot describe these weights (more layers than the checkpoint holds, an
+    /// embedding table of another size) is one InvalidInput error instead of a model built for nothing.
+    /// </summary>
+    public static void CheckConfigFitsCheckpoint(PretrainedConfig config, string dir, FromPretrainedOptions o)
+    {
+        (int vocab, int width, int layers, string layersField) = config switch
+        {
+            AlbertConfig a => (a.VocabSize, a.EmbeddingSize, 0, ""),  // ALBERT shares its layers: no per-layer tensors to count
+            BertConfig b => (b.VocabSize, b.EmbeddingWidth, b.NumHiddenLayers, "num_hidden_layers"),
+            DistilBertConfig d => (d.VocabSize, d.Dim, d.NLayers, "n_layers"),
+            _ => (0, 0, 0, ""),
+        };
+        if (vocab == 0) return;
+        using ITensorSource weights = Checkpoint.Open(dir);
+        int checkpointLayers = 0;
+        foreach (string name in weights.Names)
+        {
+            if (!o.IgnoreMismatchedSizes && name.EndsWith("embeddings.word_embeddings.weight", StringComparison.Ordinal)
+                && weights.Info(name).Shape is [int rows, int cols] && (rows != vocab || cols != width))
+                throw FinetuneException.Invalid($"Config of '{dir}' does not fit its weights: tensor '{name}' is [{rows}, {cols}] but the config says vocab_size {vocab} × embedding width {width}.");
+            checkpointLayers = Math.Max(checkpointLayers, LayerIndex(name) + 1);
+        }
+        if (layersField.Length > 0 && checkpointLayers > 0 && layers > checkpointLayers)
+            throw FinetuneException.Invalid($"Config of '{dir}' does not fit its weights: {layersField} is {layers} but the checkpoint holds {checkpointLayers} layers.");
+    }
+
+    /// <summary>N of a "...layer.N..." tensor name (encoder.layer.N, transformer.layer.N), else -1.</summary>
+    private static int LayerIndex(string name)
+    {
+        int at = name.IndexOf("layer.", StringComparison.Ordinal);
+        while (at >= 0)
+        {
+            if (at == 0 || name[at - 1] == '.')
+            {
+                int start = at + 6, end = start;
+                while (end < name.Length && char.IsAsciiDigit(name[end])) end++;
+                if (end > start && end < name.Length && name[end] == '.' && end - start < 9) return int.Parse(name.AsSpan(start, end - start), System.Globalization.CultureInfo.InvariantCulture);
+            }
+            at = name.IndexOf("layer.", at + 1, StringComparison.Ordinal);
+        }
+        return -1;
     }
 
     public static LoadingReport Load(PreTrainedModel model, string dir, FromPretrainedOptions o)

@@ -141,7 +141,7 @@ public abstract class PreTrainedModel : Module
             files.Add(index);
             try
             {
-                if (System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(index))?["weight_map"] is System.Text.Json.Nodes.JsonObject map)
+                if (SafeJson.ParseFile(index)?["weight_map"] is System.Text.Json.Nodes.JsonObject map)
                     foreach (var (_, file) in map)
                         if (file is System.Text.Json.Nodes.JsonValue v && v.TryGetValue(out string? f) && !f.Contains('/') && !f.Contains('\\') && !f.Contains(".."))
                             files.Add(Path.Combine(dir, f));

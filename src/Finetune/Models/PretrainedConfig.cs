@@ -102,6 +102,69 @@ public class PretrainedConfig
         }
     }
 
+    /// <summary>
+    /// Checks every size and probability against its sane range and the model's float32 parameters against
+    /// <see cref="InputLimits.MaxModelBytes"/> (in checked arithmetic), before anything is built from the config:
+    /// an InvalidInput error naming the field otherwise.
+    /// </summary>
+    public void Validate()
+    {
+        CheckFields();
+        long parameters;
+        try
+        {
+            parameters = checked(ParameterCount());
+        }
+        catch (OverflowException)
+        {
+            throw FinetuneException.Invalid($"config fields {SizeFields} describe a model whose parameter count overflows 64 bits.");
+        }
+        if (parameters > InputLimits.MaxModelBytes / sizeof(float))
+            throw FinetuneException.Invalid($"config fields {SizeFields} describe a model of {parameters:N0} parameters ({parameters * (double)sizeof(float) / (1 << 30):F1} GiB in float32), more than the {InputLimits.MaxModelBytes / (double)(1 << 30):F1} GiB allowed (FINETUNE_MAX_MODEL_BYTES sets it).");
+    }
+
+    /// <summary>The fields whose product sizes the model, for messages.</summary>
+    protected virtual string SizeFields => "";
+
+    /// <summary>Checks each field's range (family classes add theirs).</summary>
+    protected virtual void CheckFields()
+    {
+        if (_values["num_labels"] is not null) CheckInt("num_labels", 1, MaxLabels);
+    }
+
+    /// <summary>The model's parameter count, computed in checked arithmetic (0 for a config of no family).</summary>
+    protected virtual long ParameterCount() => 0;
+
+    /// <summary>More labels than this is a corrupt config (each label is a row of the classifier and a dictionary entry).</summary>
+    private const int MaxLabels = 1_000_000;
+
+    /// <summary>An integer field in [min, max], or an error naming it.</summary>
+    protected int CheckInt(string key, int min, int max = int.MaxValue)
+    {
+        int v = GetInt(key);
+        if (v < min || v > max)
+            throw FinetuneException.Invalid($"config field '{key}' is {v}; it must be {(max == int.MaxValue ? $"at least {min}" : $"between {min} and {max}")}.");
+        return v;
+    }
+
+    /// <summary>A dropout probability in [0, 1] (null allowed where the field is optional).</summary>
+    protected void CheckProbability(string key)
+    {
+        if (!_values.ContainsKey(key) && !Defaults.ContainsKey(key)) return;
+        if (Get(key) == null) return;
+        double p = GetDouble(key);
+        if (!(p >= 0 && p <= 1)) throw FinetuneException.Invalid($"config field '{key}' is {p.ToString(CultureInfo.InvariantCulture)}; a dropout probability must be between 0 and 1.");
+    }
+
+    /// <summary>One weight matrix must fit one array (the largest .NET allows), whatever the memory budget.</summary>
+    protected static long Matrix(string what, long rows, long cols)
+    {
+        long n = checked(rows * cols);
+        if (n > Array.MaxLength)
+            throw FinetuneException.Invalid($"config fields {what} = {rows} × {cols} = {n:N0} elements, more than one tensor can hold ({Array.MaxLength:N0}).");
+        return n;
+    }
+
     /// <summary>The problem type the model uses for labels of the given kind: the configured one, else transformers' rule.</summary>
     public string ResolveProblemType(bool integerLabels) => ProblemType ?? ProblemTypes.Infer(NumLabels, integerLabels);
 
@@ -158,8 +221,11 @@ public class PretrainedConfig
 
     protected void Set(string key, JsonNode? value) => _values[key] = value;
 
-    private static FinetuneException WrongType(string key, JsonNode? n, string expected) =>
-        FinetuneException.Invalid($"config.json field '{key}' is {n?.ToJsonString() ?? "null"}, not {expected}.");
+    private FinetuneException WrongType(string key, JsonNode? n, string expected) =>
+        FinetuneException.Invalid($"{SourcePath ?? "config.json"} field '{key}' is {n?.ToJsonString() ?? "null"}, not {expected}.");
+
+    /// <summary>The file this config was read from (named in errors about its fields found later).</summary>
+    public string? SourcePath { get; internal set; }
 
     /// <summary>transformers: id2label wins; otherwise num_labels (default 2) gives LABEL_i; label2id is id2label reversed when absent.</summary>
     private void NormaliseLabels()
@@ -180,6 +246,7 @@ public class PretrainedConfig
         else
         {
             int n = _values["num_labels"] is JsonValue nv && nv.TryGetValue(out int x) ? x : 2;
+            if (n < 1 || n > MaxLabels) throw FinetuneException.Invalid($"config field 'num_labels' is {n}; it must be between 1 and {MaxLabels}.");
             Id2Label = Enumerable.Range(0, n).ToDictionary(i => i, i => $"LABEL_{i}");
         }
         _values.Remove("num_labels");
@@ -214,7 +281,7 @@ public class PretrainedConfig
         if (!File.Exists(path)) throw FinetuneException.Missing($"Config file '{path}' does not exist.");
         try
         {
-            return JsonNode.Parse(File.ReadAllText(path)) as JsonObject
+            return SafeJson.ParseFile(path) as JsonObject
                 ?? throw FinetuneException.Invalid($"Config file '{path}' does not hold a JSON object.");
         }
         catch (JsonException e)

@@ -48,6 +48,19 @@ public static class AutoTokenizer
             if (!Hub.HubClient.IsValidRepoId(dir)) throw FinetuneException.Missing($"tokenizer folder {dir} does not exist (and it is not a Hub model id)");
             dir = Hub.Hub.ResolveModel(dir, revision, Hub.ModelFiles.Tokenizer);
         }
+        try
+        {
+            return Load(dir);
+        }
+        catch (FinetuneException e) when (!e.Message.Contains(dir, StringComparison.Ordinal))
+        {
+            // A model's own check (an unknown token missing from the vocabulary) knows no file: name the folder.
+            throw new FinetuneException(e.Kind, $"{dir}: {e.Message}", e);
+        }
+    }
+
+    private static PreTrainedTokenizer Load(string dir)
+    {
         var settings = ReadSettings(dir, out var files);
         string json = Path.Combine(dir, "tokenizer.json");
         if (File.Exists(json))
@@ -72,10 +85,10 @@ public static class AutoTokenizer
 
     internal static JsonNode? ReadJson(string path)
     {
-        string text;
-        try { text = File.ReadAllText(path); }
+        byte[] bytes;
+        try { bytes = File.ReadAllBytes(path); }
         catch (IOException e) { throw new FinetuneException(ErrorKind.Io, $"cannot read {path}: {e.Message}", e); }
-        try { return JsonNode.Parse(text, documentOptions: new JsonDocumentOptions { AllowTrailingCommas = true }); }
+        try { return SafeJson.ParseNode(bytes, path, allowTrailingCommas: true); }
         catch (JsonException e) { throw FinetuneException.Invalid($"{path} is not valid JSON (line {e.LineNumber + 1}, byte {e.BytePositionInLine + 1}): {e.Message}", e); }
     }
 

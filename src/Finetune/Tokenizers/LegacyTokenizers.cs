@@ -28,14 +28,15 @@ internal static class LegacyTokenizers
         var vocab = new Dictionary<string, int>(vj.Count);
         foreach (var (k, v) in vj)
         {
-            if (v is not JsonValue jv || jv.GetValueKind() != JsonValueKind.Number) throw FinetuneException.Invalid($"{vocabPath}: the id of '{k}' is not a number");
-            vocab[k] = jv.GetValue<int>();
+            if (v is not JsonValue jv || !jv.TryGetValue(out int id) || id < 0)
+                throw FinetuneException.Invalid($"{vocabPath}: the id of '{k}' is {v?.ToJsonString() ?? "null"}, not a non-negative integer");
+            vocab[k] = id;
         }
         var merges = ReadMerges(mergesPath);
         s.BosToken ??= "<s>"; s.EosToken ??= "</s>"; s.UnkToken ??= "<unk>"; s.ClsToken ??= "<s>"; s.SepToken ??= "</s>"; s.PadToken ??= "<pad>"; s.MaskToken ??= "<mask>";
         if (!s.Declared.ContainsKey(s.MaskToken) && vocab.TryGetValue(s.MaskToken, out int maskId))
             s.Declared[s.MaskToken] = new AddedToken(s.MaskToken, maskId, true, LStrip: true);
-        var model = new BpeModel(TokenizerModel.Table(vocab), merges, source: mergesPath);
+        var model = new BpeModel(TokenizerModel.Table(vocab, vocabPath), merges, source: mergesPath);
         return new TokenizerPipeline
         {
             Model = model,

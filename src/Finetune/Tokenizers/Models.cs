@@ -30,11 +30,21 @@ internal abstract class TokenizerModel
 
     public string? IdToToken(int id) => (uint)id < (uint)IdToTokenTable.Length ? IdToTokenTable[id] : null;
 
-    /// <summary>Builds the id → token table from a token → id map (ids may have gaps, filled with "").</summary>
-    public static string[] Table(IReadOnlyDictionary<string, int> vocab)
+    /// <summary>
+    /// Builds the id → token table from a token → id map (ids may have gaps, filled with ""). The table is sized
+    /// by the number of entries: an id that is negative or far past the count (which only a corrupt or hostile
+    /// file has) is an error naming <paramref name="source"/> and the token, never an allocation of its size.
+    /// </summary>
+    public static string[] Table(IReadOnlyDictionary<string, int> vocab, string source)
     {
         int max = -1;
-        foreach (var kv in vocab) max = Math.Max(max, kv.Value);
+        long limit = 2L * vocab.Count + 256;
+        foreach (var kv in vocab)
+        {
+            if (kv.Value < 0 || kv.Value >= limit)
+                throw FinetuneException.Invalid($"{source}: token \"{kv.Key}\" has id {kv.Value}, outside 0..{limit - 1} (ids must number the {vocab.Count} entries, with few gaps)");
+            max = Math.Max(max, kv.Value);
+        }
         var t = new string[max + 1];
         Array.Fill(t, "");
         foreach (var kv in vocab) t[kv.Value] = kv.Key;

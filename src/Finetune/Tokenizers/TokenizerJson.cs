@@ -208,7 +208,7 @@ internal static class TokenizerJson
                 if (n is not JsonValue jv || !jv.TryGetValue(out int id) || id < 0) throw Fail(where, $"the id of \"{k}\" must be a non-negative integer");
                 d[k] = id;
             }
-            return TokenizerModel.Table(d);
+            return TokenizerModel.Table(d, $"{path}: {where}");
         }
 
         public TemplatePostProcessor? PostProcessor(JsonObject o, TokenizerModel model, List<AddedToken> added)

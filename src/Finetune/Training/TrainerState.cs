@@ -63,7 +63,7 @@ public sealed class TrainerState
     {
         if (!File.Exists(path)) throw FinetuneException.Missing($"The trainer state '{path}' does not exist.");
         JsonObject o;
-        try { o = JsonNode.Parse(File.ReadAllText(path))!.AsObject(); }
+        try { o = SafeJson.ParseFile(path)!.AsObject(); }
         catch (Exception e) when (e is JsonException or InvalidOperationException or NullReferenceException)
         {
             throw FinetuneException.Invalid($"The trainer state '{path}' is not a valid trainer_state.json.", e);

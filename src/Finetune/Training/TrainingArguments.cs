@@ -237,7 +237,7 @@ public sealed class TrainingArguments
     public static TrainingArguments FromJson(string json, string source = "JSON")
     {
         JsonNode? root;
-        try { root = JsonNode.Parse(json); }
+        try { root = SafeJson.ParseNode(json, source); }
         catch (JsonException e)
         {
             throw FinetuneException.Invalid($"'{source}' is not valid JSON (line {e.LineNumber + 1}, position {e.BytePositionInLine + 1}).", e);

@@ -137,7 +137,7 @@ public sealed unsafe class SafeTensorsFile : ITensorSource
         JsonDocument doc;
         try
         {
-            doc = JsonDocument.Parse(header.ToArray());
+            doc = SafeJson.ParseDocument(header.ToArray(), $"{Path} (header)");
         }
         catch (JsonException e)
         {
@@ -189,7 +189,8 @@ public sealed unsafe class SafeTensorsFile : ITensorSource
         }
         if (!v.TryGetProperty("data_offsets", out var off) || off.ValueKind != JsonValueKind.Array || off.GetArrayLength() != 2)
             throw Corrupt($"tensor '{name}' has no [begin, end] data_offsets");
-        if (!off[0].TryGetInt64(out long begin) || !off[1].TryGetInt64(out long end) || begin < 0 || end < begin)
+        if (off[0].ValueKind != JsonValueKind.Number || off[1].ValueKind != JsonValueKind.Number
+            || !off[0].TryGetInt64(out long begin) || !off[1].TryGetInt64(out long end) || begin < 0 || end < begin)
             throw Corrupt($"tensor '{name}' has invalid data_offsets {off.GetRawText()}");
         if (end > dataLength)
             throw Corrupt($"tensor '{name}' data_offsets [{begin}, {end}] run past the end of the data ({dataLength} bytes)");

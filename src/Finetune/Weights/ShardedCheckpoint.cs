@@ -19,7 +19,7 @@ public sealed class ShardedCheckpoint : ITensorSource
         JsonNode? root;
         try
         {
-            root = JsonNode.Parse(File.ReadAllText(indexPath));
+            root = SafeJson.ParseFile(indexPath);
         }
         catch (JsonException e)
         {

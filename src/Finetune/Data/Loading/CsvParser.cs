@@ -85,7 +85,9 @@ internal sealed class CsvParser
                     _pos = q + 1;
                     break;
                 }
+                if (_pos - 1 - contentStart > InputLimits.MaxFieldChars) return TooLong(openLine, openCol);
                 fields.Add(escaped ? sb.ToString() : text.Substring(contentStart, _pos - 1 - contentStart));
+                if (fields.Count > InputLimits.MaxColumns) return TooWide(_line);
                 if (_pos >= text.Length) return null;
                 char next = text[_pos];
                 if (next == _delimiter) { _pos++; continue; }
@@ -95,13 +97,21 @@ internal sealed class CsvParser
             int start = _pos;
             int stop = text.AsSpan(_pos).IndexOfAny(_stops);
             _pos = stop < 0 ? text.Length : _pos + stop;
+            if (_pos - start > InputLimits.MaxFieldChars) return TooLong(_line, start - _lineStart + 1);
             fields.Add(text.Substring(start, _pos - start));
+            if (fields.Count > InputLimits.MaxColumns) return TooWide(_line);
             if (_pos >= text.Length) return null;
             if (text[_pos] == _delimiter) { _pos++; continue; }
             EndLine();
             return null;
         }
     }
+
+    private string TooLong(int line, int column) =>
+        $"{_path}:{line}:{column}: the field holds more than {InputLimits.MaxFieldChars} characters (the field limit; set FINETUNE_MAX_FIELD_CHARS to raise it).";
+
+    private string TooWide(int line) =>
+        $"{_path}:{line}: the row has more than {InputLimits.MaxColumns} columns (the column limit; set FINETUNE_MAX_COLUMNS to raise it).";
 
     /// <summary>Advances the line counter over the newlines inside a quoted field (LF, CRLF or a lone CR).</summary>
     private void CountLines(int from, int to)

@@ -11,7 +11,7 @@ internal static class JsonLoader
         string text = TextSource.Decode(TextSource.ReadBytes(path), path, o.Encoding);
         var rows = new List<Dictionary<string, object?>>();
         var lines = new List<int>();
-        var names = new List<string>();
+        var names = new ColumnNames();
         var bad = new List<string>();
         int firstChar = 0;
         while (firstChar < text.Length && char.IsWhiteSpace(text[firstChar])) firstChar++;
@@ -21,12 +21,12 @@ internal static class JsonLoader
         return Build(path, names, rows, lines, o.Features);
     }
 
-    private static void ReadArray(string text, string path, List<Dictionary<string, object?>> rows, List<int> lines, List<string> names)
+    private static void ReadArray(string text, string path, List<Dictionary<string, object?>> rows, List<int> lines, ColumnNames names)
     {
         JsonDocument doc;
         try
         {
-            doc = JsonDocument.Parse(text, new JsonDocumentOptions { AllowTrailingCommas = false });
+            doc = SafeJson.ParseDocument(text, path);
         }
         catch (JsonException e)
         {
@@ -45,7 +45,7 @@ internal static class JsonLoader
         }
     }
 
-    private static void ReadLines(string text, string path, List<Dictionary<string, object?>> rows, List<int> lines, List<string> names, List<string>? bad)
+    private static void ReadLines(string text, string path, List<Dictionary<string, object?>> rows, List<int> lines, ColumnNames names, List<string>? bad)
     {
         int line = 0, pos = 0;
         while (pos < text.Length)
@@ -58,7 +58,7 @@ internal static class JsonLoader
             if (s.Length == 0) continue;
             try
             {
-                using var doc = JsonDocument.Parse(s);
+                using var doc = SafeJson.ParseDocument(s, path, firstLine: line);
                 if (doc.RootElement.ValueKind != JsonValueKind.Object) throw FinetuneException.Invalid($"{path}:{line}:1: expected a JSON object but found {doc.RootElement.ValueKind}.");
                 rows.Add(ReadObject(doc.RootElement, names, $"{path}:{line}"));
                 lines.Add(line);
@@ -82,15 +82,17 @@ internal static class JsonLoader
         return (i > 0 ? m[..i] : m).TrimEnd('.');
     }
 
-    private static Dictionary<string, object?> ReadObject(JsonElement el, List<string> names, string where)
+    private static Dictionary<string, object?> ReadObject(JsonElement el, ColumnNames names, string where)
     {
         var d = new Dictionary<string, object?>();
         foreach (var p in el.EnumerateObject())
         {
-            if (!names.Contains(p.Name)) names.Add(p.Name);
+            if (!d.ContainsKey(p.Name) && d.Count == InputLimits.MaxColumns)
+                throw FinetuneException.Invalid($"{where}: the object has more than {InputLimits.MaxColumns} keys (the column limit; set FINETUNE_MAX_COLUMNS to raise it).");
+            names.Add(p.Name);
             d[p.Name] = p.Value.ValueKind switch
             {
-                JsonValueKind.String => p.Value.GetString(),
+                JsonValueKind.String => FieldText(p.Value, p.Name, where),
                 JsonValueKind.Number => p.Value.TryGetInt64(out long l) ? (object)l : p.Value.GetDouble(),
                 JsonValueKind.True => true,
                 JsonValueKind.False => false,
@@ -100,6 +102,25 @@ internal static class JsonLoader
             };
         }
         return d;
+    }
+
+    private static string FieldText(JsonElement value, string name, string where)
+    {
+        string s = value.GetString()!;
+        if (s.Length > InputLimits.MaxFieldChars)
+            throw FinetuneException.Invalid($"{where}: field '{name}' holds {s.Length} characters, more than the limit of {InputLimits.MaxFieldChars} (set FINETUNE_MAX_FIELD_CHARS to raise it).");
+        return s;
+    }
+
+    /// <summary>Column names in first-seen order, with a set beside the list so a row with many keys stays linear.</summary>
+    private sealed class ColumnNames : List<string>
+    {
+        private readonly HashSet<string> _seen = new(StringComparer.Ordinal);
+
+        public new void Add(string name)
+        {
+            if (_seen.Add(name)) base.Add(name);
+        }
     }
 
     private static int[] ReadIntList(JsonElement arr, string name, string where)
@@ -114,7 +135,7 @@ internal static class JsonLoader
         return r;
     }
 
-    private static Dataset Build(string path, List<string> names, List<Dictionary<string, object?>> rows, List<int> lines, Features? declared)
+    private static Dataset Build(string path, ColumnNames names, List<Dictionary<string, object?>> rows, List<int> lines, Features? declared)
     {
         var features = new Features();
         var cols = new List<Column>();

@@ -216,7 +216,7 @@ internal static class ParquetLoader
         if (!reader.KeyValueMetadata().TryGetValue("huggingface", out var json)) return null;
         try
         {
-            using var doc = JsonDocument.Parse(json);
+            using var doc = SafeJson.ParseDocument(json, $"{path} (huggingface metadata)");
             if (!doc.RootElement.TryGetProperty("info", out var info) || !info.TryGetProperty("features", out var feats)) return null;
             var f = new Features();
             foreach (var p in feats.EnumerateObject())

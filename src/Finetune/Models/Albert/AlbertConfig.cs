@@ -46,6 +46,21 @@ public sealed class AlbertConfig : BertConfig
     public int NumHiddenGroups { get => GetInt("num_hidden_groups"); set => Set("num_hidden_groups", value); }
     public int InnerGroupNum { get => GetInt("inner_group_num"); set => Set("inner_group_num", value); }
 
+    internal override int EmbeddingWidth => EmbeddingSize;
+
+    internal override string EmbeddingWidthField => "embedding_size";
+
+    internal override long DistinctLayers => (long)NumHiddenGroups * InnerGroupNum;
+
+    protected override void CheckFields()
+    {
+        base.CheckFields();
+        CheckInt("embedding_size", 1);
+        CheckInt("num_hidden_groups", 1, NumHiddenLayers);
+        CheckInt("inner_group_num", 1, InputLimits.MaxHiddenLayers);
+        CheckProbability("classifier_dropout_prob");
+    }
+
     /// <summary>ALBERT's head uses classifier_dropout_prob (not classifier_dropout).</summary>
     public double ClassifierDropoutProb { get => GetDouble("classifier_dropout_prob"); set => Set("classifier_dropout_prob", value); }
 }

@@ -51,6 +51,45 @@ public class BertConfig : PretrainedConfig
 
     public double ClassifierDropoutOrHidden => ClassifierDropout ?? HiddenDropoutProb;
 
+    /// <summary>Width of the token embeddings (hidden_size; ALBERT and ELECTRA factorise it into embedding_size).</summary>
+    internal virtual int EmbeddingWidth => HiddenSize;
+
+    /// <summary>The field <see cref="EmbeddingWidth"/> comes from, for messages.</summary>
+    internal virtual string EmbeddingWidthField => "hidden_size";
+
+    /// <summary>Distinct layers holding weights (ALBERT shares one set of layers across the depth).</summary>
+    internal virtual long DistinctLayers => NumHiddenLayers;
+
+    protected override string SizeFields => "vocab_size, hidden_size, intermediate_size, num_hidden_layers, max_position_embeddings";
+
+    protected override void CheckFields()
+    {
+        base.CheckFields();
+        CheckInt("vocab_size", 1);
+        int hidden = CheckInt("hidden_size", 1);
+        CheckInt("num_hidden_layers", 1, InputLimits.MaxHiddenLayers);
+        int heads = CheckInt("num_attention_heads", 1);
+        if (hidden % heads != 0)
+            throw FinetuneException.Invalid($"config field 'num_attention_heads' is {heads}, which does not divide hidden_size {hidden}.");
+        CheckInt("intermediate_size", 1);
+        CheckInt("max_position_embeddings", 1);
+        CheckInt("type_vocab_size", 1);
+        CheckProbability("hidden_dropout_prob");
+        CheckProbability("attention_probs_dropout_prob");
+        CheckProbability("classifier_dropout");
+    }
+
+    protected override long ParameterCount()
+    {
+        long e = EmbeddingWidth, h = HiddenSize, i = IntermediateSize;
+        long embeddings = Matrix($"vocab_size × {EmbeddingWidthField}", VocabSize, e) + Matrix($"max_position_embeddings × {EmbeddingWidthField}", MaxPositionEmbeddings, e)
+            + Matrix($"type_vocab_size × {EmbeddingWidthField}", TypeVocabSize, e) + 2 * e;
+        if (e != h) embeddings += Matrix($"{EmbeddingWidthField} × hidden_size", e, h) + h;
+        long layer = 4 * (Matrix("hidden_size × hidden_size", h, h) + h) + 2 * Matrix("hidden_size × intermediate_size", h, i) + i + 5 * h;
+        long head = h * h + h + h * NumLabels + NumLabels;
+        return checked(embeddings + DistinctLayers * layer + head);
+    }
+
     /// <summary>Only absolute position embeddings are implemented; say so up front rather than compute something else.</summary>
     internal void RequireAbsolutePositions()
     {

@@ -44,6 +44,33 @@ public sealed class DistilBertConfig : PretrainedConfig
     public double QaDropout => GetDouble("qa_dropout");
     public double SeqClassifDropout { get => GetDouble("seq_classif_dropout"); set => Set("seq_classif_dropout", value); }
 
+    protected override string SizeFields => "vocab_size, dim, hidden_dim, n_layers, max_position_embeddings";
+
+    protected override void CheckFields()
+    {
+        base.CheckFields();
+        CheckInt("vocab_size", 1);
+        int dim = CheckInt("dim", 1);
+        CheckInt("n_layers", 1, InputLimits.MaxHiddenLayers);
+        int heads = CheckInt("n_heads", 1);
+        if (dim % heads != 0) throw FinetuneException.Invalid($"config field 'n_heads' is {heads}, which does not divide dim {dim}.");
+        CheckInt("hidden_dim", 1);
+        CheckInt("max_position_embeddings", 1);
+        CheckProbability("dropout");
+        CheckProbability("attention_dropout");
+        CheckProbability("qa_dropout");
+        CheckProbability("seq_classif_dropout");
+    }
+
+    protected override long ParameterCount()
+    {
+        long d = Dim, f = HiddenDim;
+        long embeddings = Matrix("vocab_size × dim", VocabSize, d) + Matrix("max_position_embeddings × dim", MaxPositionEmbeddings, d) + 2 * d;
+        long layer = 4 * (Matrix("dim × dim", d, d) + d) + 2 * Matrix("dim × hidden_dim", d, f) + f + 5 * d;
+        long head = d * d + d + d * NumLabels + NumLabels;
+        return checked(embeddings + NLayers * layer + head);
+    }
+
     /// <summary>transformers' attribute_map aliases.</summary>
     public int HiddenSize => Dim;
     public int NumHiddenLayers => NLayers;

@@ -27,4 +27,14 @@ public sealed class ElectraConfig : BertConfig
     protected override IReadOnlyDictionary<string, JsonNode?> Defaults => ElectraDefaults;
 
     public int EmbeddingSize { get => GetInt("embedding_size"); set => Set("embedding_size", value); }
+
+    internal override int EmbeddingWidth => EmbeddingSize;
+
+    internal override string EmbeddingWidthField => "embedding_size";
+
+    protected override void CheckFields()
+    {
+        base.CheckFields();
+        CheckInt("embedding_size", 1);
+    }
 }
