@@ -72,7 +72,7 @@ public static class FineTuneRecipe
         args.Validate();
         if (writeOutputs && !o.ZeroShot) CheckOutputDir(args);
 
-        var dict = LoadDataset.Load(o.Dataset, o.DatasetConfig, new LoadOptions { DataRoot = o.DataRoot });
+        var dict = LoadDataset.Load(o.Dataset, o.DatasetConfig, new LoadOptions { DataRoot = o.DataRoot, Warning = m => progress?.WriteLine("warning: " + m) });
         Dataset? evalSet = dict.ContainsKey(o.EvalSplit) ? dict[o.EvalSplit] : null;
         string testName = dict.ContainsKey(o.TestSplit) ? o.TestSplit : evalSet != null ? o.EvalSplit : throw FinetuneException.Missing($"Dataset '{o.Dataset}' has neither a '{o.TestSplit}' nor a '{o.EvalSplit}' split to evaluate on.");
         Dataset testSet = dict[testName];

@@ -27,7 +27,9 @@ internal static class KnownDatasets
             throw FinetuneException.Missing($"Dataset '{name}' has no configuration '{config}'.");
         return name switch
         {
-            "rotten_tomatoes" => RottenTomatoes(Need("rotten_tomatoes"), o),
+            // Also served by the Hub, and embedded in the library as the last resort.
+            "rotten_tomatoes" => Directory.Exists(Path.Combine(root, "rotten_tomatoes"))
+                ? RottenTomatoes(Path.Combine(root, "rotten_tomatoes"), o) : RottenTomatoesSources.HubOrEmbedded(o),
             "glue" => Glue.Build(config ?? throw FinetuneException.Invalid($"Dataset 'glue' needs a configuration: one of {string.Join(", ", GlueConfigs)} (e.g. \"glue/mrpc\")."), Need("glue"), o),
             "imdb" => Imdb(Need("imdb"), o),
             "ag_news" => AgNews(Need("ag_news"), o),
@@ -47,7 +49,7 @@ internal static class KnownDatasets
 
     private static DatasetDict RottenTomatoes(string dir, LoadOptions o)
     {
-        var features = new Features { { "text", Value.String }, { "label", new ClassLabel(["neg", "pos"]) } };
+        var features = RottenTomatoesSources.Features();
         string hf = Path.Combine(dir, "hf_splits");
         var d = new DatasetDict();
         if (Directory.Exists(hf))
