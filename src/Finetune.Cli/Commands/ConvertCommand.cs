@@ -30,8 +30,12 @@ internal sealed class ConvertCommand : ICliCommand
         cmd.Options.Add(model);
         cmd.Options.Add(output);
         cmd.Options.Add(dtype);
+        var ignoreMismatched = new Option<bool>("--ignore-mismatched-sizes") { Description = "Re-initialise weights whose checkpoint shape differs instead of failing (they will be random)." };
+        var allowNew = new Option<bool>("--allow-new-weights") { Description = "Convert even when the checkpoint leaves weights random or unused (those are written random or dropped)." };
         cmd.Options.Add(revision);
         cmd.Options.Add(config);
+        cmd.Options.Add(ignoreMismatched);
+        cmd.Options.Add(allowNew);
         cmd.SetAction(parse =>
         {
             string src = parse.GetValue(model)!, dst = parse.GetValue(output)!;
@@ -48,12 +52,14 @@ internal sealed class ConvertCommand : ICliCommand
             // A Hub id becomes its cached snapshot, tokenizer files included, so they are carried over too.
             if (!Directory.Exists(src)) src = Finetune.Hub.Hub.ResolveModel(src, parse.GetValue(revision));
             var err = parse.InvocationConfiguration.Error;
-            var options = new FromPretrainedOptions { Log = w => err.WriteLine("warning: " + w) };
+            bool ignore = parse.GetValue(ignoreMismatched);
+            var options = new FromPretrainedOptions { IgnoreMismatchedSizes = ignore, Log = w => err.WriteLine("warning: " + w) };
             var srcConfig = AutoConfig.FromPretrained(src);
             bool classifier = srcConfig.Architectures?.Any(a => a.EndsWith("ForSequenceClassification", StringComparison.Ordinal)) ?? false;
             PreTrainedModel loaded = classifier
-                ? AutoModelForSequenceClassification.FromPretrained(src, options, out _)
-                : AutoModel.FromPretrained(src, options, out _);
+                ? AutoModelForSequenceClassification.FromPretrained(src, options, out var report)
+                : AutoModel.FromPretrained(src, options, out report);
+            report.EnsureFits(loaded.ArchitectureName, src, training: false, parse.GetValue(allowNew), ignore);
             loaded.SavePretrained(dst, type);
             foreach (string f in TokenizerFiles)
             {

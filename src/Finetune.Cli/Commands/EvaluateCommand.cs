@@ -20,6 +20,7 @@ internal sealed class EvaluateCommand : ICliCommand
             recipe.ZeroShot = true;
             var result = FineTuneRecipe.Run(recipe, writeOutputs: false);
             w.WriteLine($"{recipe.Model} on {recipe.Dataset} ({result.TestSplit} split, {result.EvalSamples} rows)");
+            if (result.Metrics is { } m) w.WriteLine($"  metrics: {m.Spec}{(m.F1Average != null ? $" (f1 is {m.F1Average} F1)" : "")}");
             foreach (var (k, v) in result.TestMetrics) w.WriteLine($"  {k}: {v.ToString("0.####", System.Globalization.CultureInfo.InvariantCulture)}");
             w.WriteLine();
             w.WriteLine(result.Report.ToText());

@@ -15,9 +15,11 @@ internal sealed class PredictCommand : ICliCommand
         var model = new Option<string>("--model") { Description = "Model folder (config.json + model.safetensors or pytorch_model.bin) or Hub model id.", Required = true };
         var revision = new Option<string?>("--revision") { Description = "Branch, tag or commit of a Hub model (default: main)." };
         var input = new Option<string?>("--input") { Description = "JSONL file: {\"input_ids\": [...], \"attention_mask\": [...], \"token_type_ids\": [...]} or {\"text\": ..., \"text_pair\": ...} per line; a .txt file: one plain text per line." };
-        var output = new Option<string?>("--output") { Description = "JSONL file to write (with --input): {\"logits\", \"probs\", \"label\", \"score\"} per line." };
+        var output = new Option<string?>("--output") { Description = "JSONL file to write (with --input): {\"line\", \"text\", \"logits\", \"probs\", \"label\", \"score\"} per input line." };
         var text = new Option<string?>("--text") { Description = "One text to classify instead of --input; prints its label and probabilities." };
         var textPair = new Option<string?>("--text-pair") { Description = "Second text of the pair (with --text)." };
+        var ignoreMismatched = new Option<bool>("--ignore-mismatched-sizes") { Description = "Re-initialise weights whose checkpoint shape differs instead of failing (they will be random)." };
+        var allowNew = new Option<bool>("--allow-new-weights") { Description = "Predict even when the checkpoint leaves weights random or unused instead of failing." };
         var batchSize = new Option<int>("--batch-size") { Description = "Examples per forward pass.", DefaultValueFactory = _ => 32 };
         var cmd = new Command("predict", "Classify a text, plain-text lines or JSONL examples (token ids, or text with the folder's tokenizer) with a sequence-classification model.");
         cmd.Options.Add(model);
@@ -27,6 +29,8 @@ internal sealed class PredictCommand : ICliCommand
         cmd.Options.Add(textPair);
         cmd.Options.Add(batchSize);
         cmd.Options.Add(revision);
+        cmd.Options.Add(ignoreMismatched);
+        cmd.Options.Add(allowNew);
         cmd.SetAction(parse =>
         {
             int batch = parse.GetValue(batchSize);
@@ -37,7 +41,11 @@ internal sealed class PredictCommand : ICliCommand
             if (inPath != null && outPath == null) throw FinetuneException.Invalid("predict --input needs --output FILE.");
             if (pair != null && oneText == null) throw FinetuneException.Invalid("--text-pair goes with --text; in an --input file give \"text_pair\" per line.");
             string? rev = parse.GetValue(revision);
-            var classifier = AutoModelForSequenceClassification.FromPretrained(modelDir, revision: rev);
+            var err = parse.InvocationConfiguration.Error;
+            bool ignore = parse.GetValue(ignoreMismatched);
+            var classifier = AutoModelForSequenceClassification.FromPretrained(modelDir,
+                new FromPretrainedOptions { Revision = rev, IgnoreMismatchedSizes = ignore, Log = m => err.WriteLine("warning: " + m) }, out var report);
+            report.EnsureFits(classifier.ArchitectureName, modelDir, training: false, parse.GetValue(allowNew), ignore);
             var adapter = new Training.SequenceClassifierAdapter(classifier);
             List<Example> examples = oneText != null ? [new Example(1) { Text = oneText, Pair = pair }] : ReadExamples(inPath!);
             // Text lines need the folder's tokenizer; token-id files work without one.
@@ -66,7 +74,7 @@ internal sealed class PredictCommand : ICliCommand
                     {
                         throw new FinetuneException(e.Kind, $"'{inPath}' lines {slice[0].Line}-{slice[^1].Line}: {e.Message}", e);
                     }
-                    foreach (var p in predictions) WriteLine(stream, p);
+                    for (int i = 0; i < predictions.Length; i++) WriteLine(stream, predictions[i], slice[i]);
                     count += predictions.Length;
                 }
             });
@@ -114,7 +122,7 @@ internal sealed class PredictCommand : ICliCommand
         for (int i = 0; i < p.Probs!.Length; i++) o.WriteLine($"  {pipeline.LabelName(i)}: {p.Probs[i].ToString("0.######", inv)}");
     }
 
-    /// <summary>A .txt file is one plain text per non-blank line; anything else is JSON lines.</summary>
+    /// <summary>A .txt file is one plain text per line, blank lines included; anything else is JSON lines.</summary>
     private static List<Example> ReadExamples(string path)
     {
         if (!path.EndsWith(".txt", StringComparison.OrdinalIgnoreCase)) return ReadJsonExamples(path);
@@ -124,7 +132,8 @@ internal sealed class PredictCommand : ICliCommand
         foreach (string line in File.ReadLines(path))
         {
             lineNo++;
-            if (!string.IsNullOrWhiteSpace(line)) result.Add(new Example(lineNo) { Text = line });
+            // Every line gets its output line, a blank one too (the tokenizer gives it [CLS] [SEP]), so outputs line up.
+            result.Add(new Example(lineNo) { Text = line });
         }
         return result;
     }
@@ -158,11 +167,15 @@ internal sealed class PredictCommand : ICliCommand
         return result;
     }
 
-    private static void WriteLine(Stream stream, Prediction p)
+    /// <summary>One output record; "line" (the input's line number) and, for text input, "text" say what it answers.</summary>
+    private static void WriteLine(Stream stream, Prediction p, Example e)
     {
         using (var w = new Utf8JsonWriter(stream, new JsonWriterOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
         {
             w.WriteStartObject();
+            w.WriteNumber("line", e.Line);
+            if (e.Text != null) w.WriteString("text", e.Text);
+            if (e.Pair != null) w.WriteString("text_pair", e.Pair);
             w.WriteStartArray("logits");
             foreach (float v in p.Logits) w.WriteNumberValue(v);
             w.WriteEndArray();

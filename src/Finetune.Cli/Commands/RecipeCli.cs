@@ -27,13 +27,20 @@ internal sealed class RecipeCli
     public Option<string> TestSplit { get; } = new("--test-split") { DefaultValueFactory = _ => "test", Description = "Split of the final report (falls back to the eval split)." };
     public Option<int?> MaxTrainSamples { get; } = new("--max-train-samples") { Description = "Use only the first N training rows." };
     public Option<int?> MaxEvalSamples { get; } = new("--max-eval-samples") { Description = "Use only the first N evaluation/test rows." };
+    public Option<string?> Metric { get; } = new("--metric") { Description = "Metrics, comma-separated: " + RecipeMetrics.Help + ". Default: a GLUE dataset's task set (mrpc: accuracy + binary F1), else accuracy + macro F1." };
+    public Option<bool> IgnoreMismatchedSizes { get; } = new("--ignore-mismatched-sizes") { Description = "Re-initialise weights whose checkpoint shape differs instead of failing (transformers' ignore_mismatched_sizes)." };
+    public Option<bool> AllowNewWeights { get; } = new("--allow-new-weights") { Description = "Load a checkpoint that leaves weights random or unused (beyond a fresh task head when training) instead of failing." };
+    public Option<double?> LrEnd { get; } = new("--lr-end") { Description = "Final learning rate of the polynomial schedule (lr_scheduler_kwargs lr_end; default 1e-7)." };
+    public Option<double?> Power { get; } = new("--power") { Description = "Power of the polynomial schedule (lr_scheduler_kwargs power; default 1.0)." };
     public Option<string?> Config { get; } = new("--config") { Description = "Training arguments file (JSON or YAML with transformers' snake_case keys)." };
 
     public void AddTo(Command cmd, bool trainingArguments = true)
     {
-        foreach (var o in new Option[] { Model, FromScratch, Tokenizer, Dataset, DatasetConfig, DataRoot, TextColumn, TextPairColumn, LabelColumn, MaxLength, TrainSplit, EvalSplit, TestSplit, MaxTrainSamples, MaxEvalSamples, Config })
+        foreach (var o in new Option[] { Model, FromScratch, Tokenizer, Dataset, DatasetConfig, DataRoot, TextColumn, TextPairColumn, LabelColumn, MaxLength, TrainSplit, EvalSplit, TestSplit, MaxTrainSamples, MaxEvalSamples, Metric, IgnoreMismatchedSizes, AllowNewWeights, Config })
             cmd.Options.Add(o);
         if (!trainingArguments) return;
+        cmd.Options.Add(LrEnd);
+        cmd.Options.Add(Power);
         foreach (var (name, type) in TrainingArguments.Fields)
         {
             var option = new Option<string?>("--" + name.Replace('_', '-'))
@@ -55,10 +62,13 @@ internal sealed class RecipeCli
         return t == typeof(double) ? "number" : t == typeof(int) ? "integer" : t == typeof(bool) ? "flag" : "text";
     }
 
-    /// <summary>Builds the recipe from the parsed command line.</summary>
-    public RecipeOptions Bind(ParseResult parse, string defaultOutputDir)
+    /// <summary>
+    /// Builds the recipe from the parsed command line; <paramref name="model"/> (compare's --models entries) stands
+    /// for --model, so that each entry loads as `train --model X` would.
+    /// </summary>
+    public RecipeOptions Bind(ParseResult parse, string defaultOutputDir, string? model = null)
     {
-        string? model = parse.GetValue(Model);
+        model ??= parse.GetValue(Model);
         bool fromScratch = parse.GetValue(FromScratch);
         string? tokenizer = parse.GetValue(Tokenizer);
         if (model == null)
@@ -95,6 +105,8 @@ internal sealed class RecipeCli
             bool isBool = TrainingArguments.Fields.First(f => f.Name == name).Type is var t && (t == typeof(bool) || t == typeof(bool?));
             args.Set(name, text ?? (isBool ? "true" : null), "--" + name.Replace('_', '-'));
         }
+        if (parse.GetResult(LrEnd) != null && parse.GetValue(LrEnd) is double lrEnd) args.LrSchedulerKwargs["lr_end"] = lrEnd;
+        if (parse.GetResult(Power) != null && parse.GetValue(Power) is double power) args.LrSchedulerKwargs["power"] = power;
         return new RecipeOptions
         {
             Model = model,
@@ -112,6 +124,10 @@ internal sealed class RecipeCli
             TestSplit = parse.GetValue(TestSplit)!,
             MaxTrainSamples = parse.GetValue(MaxTrainSamples),
             MaxEvalSamples = parse.GetValue(MaxEvalSamples),
+            Metric = parse.GetValue(Metric),
+            IgnoreMismatchedSizes = parse.GetValue(IgnoreMismatchedSizes),
+            AllowNewWeights = parse.GetValue(AllowNewWeights),
+            Log = m => parse.InvocationConfiguration.Error.WriteLine("warning: " + m),
             Args = args,
         };
     }
@@ -148,11 +164,12 @@ internal sealed class RecipeCli
 
     public static string F4(double v) => double.IsNaN(v) ? "-" : v.ToString("0.0000", CultureInfo.InvariantCulture);
 
-    public static void PrintEpochHeader(TextWriter w) =>
-        w.WriteLine($"{"Epoch",-6} | {"Training Loss",-13} | {"Validation Loss",-15} | {"Accuracy",-8} | {"F1",-8} | {"Precision",-9} | {"Recall",-8}");
+    /// <summary>The notebook's per-epoch table header; <paramref name="f1"/> says which F1 ("F1 (binary)", "F1 (macro)").</summary>
+    public static void PrintEpochHeader(TextWriter w, string f1 = "F1") =>
+        w.WriteLine($"{"Epoch",-6} | {"Training Loss",-13} | {"Validation Loss",-15} | {"Accuracy",-8} | {f1.PadRight(8)} | {"Precision",-9} | {"Recall",-8}");
 
-    public static void PrintEpochRow(TextWriter w, EpochRow r) =>
-        w.WriteLine($"{r.Epoch.ToString("0.##", CultureInfo.InvariantCulture),-6} | {(r.TrainingLoss is double t ? F4(t) : "No log"),-13} | {F4(r.ValidationLoss),-15} | {F4(r.Accuracy),-8} | {F4(r.F1),-8} | {F4(r.Precision),-9} | {F4(r.Recall),-8}");
+    public static void PrintEpochRow(TextWriter w, EpochRow r, string f1 = "F1") =>
+        w.WriteLine($"{r.Epoch.ToString("0.##", CultureInfo.InvariantCulture),-6} | {(r.TrainingLoss is double t ? F4(t) : "No log"),-13} | {F4(r.ValidationLoss),-15} | {F4(r.Accuracy),-8} | {F4(r.F1).PadRight(Math.Max(8, f1.Length))} | {F4(r.Precision),-9} | {F4(r.Recall),-8}");
 
     public static void PrintConfusion(TextWriter w, long[,] m, IReadOnlyList<string> names)
     {

@@ -20,6 +20,7 @@ internal sealed class TrainCommand : ICliCommand
             var recipe = cli.Bind(parse, Path.Combine("runs", "train"));
             output.WriteLine($"Training {recipe.Model}{(recipe.FromScratch ? " (from scratch)" : "")} on {recipe.Dataset}{(recipe.DatasetConfig != null ? "/" + recipe.DatasetConfig : "")}; output in {recipe.Args.OutputDir}");
             bool header = false;
+            string f1 = RecipeMetrics.For(recipe.Metric, recipe.Dataset, recipe.DatasetConfig).F1Header;
             using var interrupt = new InterruptSignals();
             recipe.Cancellation = interrupt.Token;
             RecipeResult result;
@@ -27,8 +28,8 @@ internal sealed class TrainCommand : ICliCommand
             {
                 result = FineTuneRecipe.Run(recipe, row =>
                 {
-                    if (!header) { output.WriteLine(); RecipeCli.PrintEpochHeader(output); header = true; }
-                    RecipeCli.PrintEpochRow(output, row);
+                    if (!header) { output.WriteLine(); RecipeCli.PrintEpochHeader(output, f1); header = true; }
+                    RecipeCli.PrintEpochRow(output, row, f1);
                 }, progress: output);
             }
             catch (TrainingInterruptedException e)
@@ -44,6 +45,7 @@ internal sealed class TrainCommand : ICliCommand
             output.WriteLine(result.Report.ToText());
             output.WriteLine("Confusion matrix:");
             RecipeCli.PrintConfusion(output, result.ConfusionMatrix, result.LabelNames);
+            if (result.PredictFile != null) output.WriteLine($"The '{result.PredictSplit}' split has no labels: predicted it into {result.PredictFile} (and .jsonl).");
             output.WriteLine();
             output.WriteLine($"Saved model, metrics.json and report.html in {Path.GetFullPath(recipe.Args.OutputDir)}");
             return 0;

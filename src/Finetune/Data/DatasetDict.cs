@@ -22,6 +22,9 @@ public sealed class DatasetDict : IEnumerable<KeyValuePair<string, Dataset>>
         }
     }
 
+    /// <summary>The files each split was read from, when it was loaded from data files (null otherwise).</summary>
+    public IReadOnlyDictionary<string, IReadOnlyList<string>>? DataFiles { get; set; }
+
     public IReadOnlyList<string> Keys => _splits.Select(kv => kv.Key).ToArray();
 
     public int Count => _splits.Count;

@@ -73,6 +73,8 @@ public static class DatasetInfo
         foreach (var (name, ds) in dict)
         {
             sb.Append('\n').Append(name).Append(": ").Append(ds.NumRows).Append(" rows\n");
+            if (dict.DataFiles != null && dict.DataFiles.TryGetValue(name, out var files))
+                sb.Append("  files: ").Append(string.Join(", ", files)).Append('\n');
             foreach (var (col, type) in ds.Features) sb.Append("  ").Append(col).Append(": ").Append(type).Append('\n');
             var counts = LabelCounts(ds);
             if (counts != null)

@@ -46,6 +46,13 @@ public abstract class PreTrainedModel : Module
         var parameters = NamedParameters().ToList();
         bool modelHasPrefix = parameters.Any(p => p.Name.StartsWith(prefix, StringComparison.Ordinal));
         var used = new HashSet<string>(StringComparer.Ordinal);
+        report.BasePrefix = BaseModelPrefix;
+        foreach (var (name, _) in parameters)
+        {
+            if (modelHasPrefix && !name.StartsWith(prefix, StringComparison.Ordinal)) continue; // a task head
+            string inner = modelHasPrefix ? name[prefix.Length..] : name;
+            report.EncoderRoots.Add(inner[..Math.Max(0, inner.IndexOf('.'))] is { Length: > 0 } root ? root : inner);
+        }
         foreach (var (name, tensor) in parameters)
         {
             string key = name;

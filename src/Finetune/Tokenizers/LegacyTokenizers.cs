@@ -55,7 +55,7 @@ internal static class LegacyTokenizers
         var map = proto.PrecompiledCharsmap is { Length: > 0 } blob ? new PrecompiledCharsMap(blob, spiecePath) : null;
         int unk = proto.Types.IndexOf(2);
         if (unk < 0) throw FinetuneException.Invalid($"{spiecePath} has no unknown piece");
-        var unigram = new UnigramModel(proto.Pieces.ToArray(), proto.Scores.Select(f => (double)f).ToArray(), unk, fuseUnk: true, types: proto.Types.ToArray());
+        var unigram = new UnigramModel(proto.Pieces.ToArray(), proto.Scores.Select(f => (double)f).ToArray(), unk, fuseUnk: true, types: proto.Types.ToArray(), float32PathScores: true);
         var spNorm = new SentencePieceNormalizer(map, proto.AddDummyPrefix, proto.RemoveExtraWhitespaces, proto.EscapeWhitespaces);
         var model = new SentencePieceDigitCommaModel(unigram, spNorm);
         s.UnkToken ??= "<unk>"; s.ClsToken ??= "[CLS]"; s.SepToken ??= "[SEP]"; s.PadToken ??= "<pad>"; s.MaskToken ??= "[MASK]";

@@ -2,8 +2,11 @@ namespace Finetune.Tokenizers;
 
 /// <summary>
 /// Unigram language-model tokenization: the segmentation with the highest total piece score (Viterbi over a
-/// trie of pieces, SentencePiece's "optimized" forward pass and its tie-breaking). A position no one-character
-/// piece covers gets the unknown id with score min − 10; consecutive unknowns are fused when asked.
+/// trie of pieces, SentencePiece's "optimized" forward pass and its tie-breaking: start positions in order, shorter
+/// pieces first, a later candidate wins only when strictly better). A position no one-character piece covers gets
+/// the unknown id with score min − 10; consecutive unknowns are fused when asked. The Rust tokenizers (tokenizer.json)
+/// add path scores in double precision; sentencepiece (spiece.model) stores each position's best path score as a
+/// float, so rounding decides between segmentations whose exact scores are equal (runs such as "!!!!").
 /// </summary>
 internal sealed class UnigramModel : TokenizerModel
 {
@@ -14,8 +17,11 @@ internal sealed class UnigramModel : TokenizerModel
     private readonly double _maxScore;
 
     /// <param name="types">SentencePiece piece types (1 normal, 2 unknown, 3 control, 4 user-defined, 5 unused, 6 byte), or null (all normal).</param>
-    public UnigramModel(string[] pieces, double[] scores, int unkId, bool byteFallback = false, bool fuseUnk = true, int[]? types = null) : base(pieces)
+    /// <param name="float32PathScores">Reproduce sentencepiece's arithmetic: best path scores kept as float, the
+    /// unknown candidate summed in float (both operands are float there), a piece's candidate compared unrounded.</param>
+    public UnigramModel(string[] pieces, double[] scores, int unkId, bool byteFallback = false, bool fuseUnk = true, int[]? types = null, bool float32PathScores = false) : base(pieces)
     {
+        Float32PathScores = float32PathScores;
         Scores = scores;
         UnkId = unkId;
         ByteFallback = byteFallback;
@@ -32,6 +38,7 @@ internal sealed class UnigramModel : TokenizerModel
             Insert(pieces[i], i);
         }
         _unkScore = (min == double.MaxValue ? 0 : min) - UnkPenalty;
+        if (float32PathScores) _unkScore = (float)_unkScore;
         _maxScore = max == double.MinValue ? 0 : max;
     }
 
@@ -40,6 +47,7 @@ internal sealed class UnigramModel : TokenizerModel
     public bool ByteFallback { get; }
     public bool FuseUnk { get; }
     public int[]? Types { get; }
+    public bool Float32PathScores { get; }
 
     private void Insert(string piece, int id)
     {
@@ -68,6 +76,7 @@ internal sealed class UnigramModel : TokenizerModel
         if (n == 0) return;
         if (_best == null || _best.Length < n + 1) { _best = new double[n + 1 + 64]; _from = new int[n + 65]; _id = new int[n + 65]; }
         var best = _best; var from = _from!; var ids = _id!;
+        bool f32 = Float32PathScores;
         for (int i = 0; i <= n; i++) from[i] = -1;
         best[0] = 0;
         for (int start = 0; start < n; start++)
@@ -84,15 +93,15 @@ internal sealed class UnigramModel : TokenizerModel
                 if (id < 0) continue;
                 int end = pos + 1;
                 if (end < n && char.IsLowSurrogate(word[end]) && char.IsHighSurrogate(word[pos])) continue;
-                double score = Types != null && Types[id] == 4 ? Utf8Length(word[start..end]) * _maxScore - 0.1 : Scores[id];
+                double score = Types != null && Types[id] == 4 ? UserDefinedScore(Utf8Length(word[start..end])) : Scores[id];
                 double candidate = here + score;
-                if (from[end] < 0 || candidate > best[end]) { best[end] = candidate; from[end] = start; ids[end] = id; }
+                if (from[end] < 0 || candidate > best[end]) { best[end] = f32 ? (float)candidate : candidate; from[end] = start; ids[end] = id; }
                 if (end - start == charLen) single = true;
             }
             if (!single)
             {
                 int end = start + charLen;
-                double candidate = here + _unkScore;
+                double candidate = f32 ? (float)(here + _unkScore) : here + _unkScore;
                 if (from[end] < 0 || candidate > best[end]) { best[end] = candidate; from[end] = start; ids[end] = UnkId; }
             }
         }
@@ -136,6 +145,10 @@ internal sealed class UnigramModel : TokenizerModel
             r += bytes.Count - 1;
         }
     }
+
+    // sentencepiece: length * max_score_ is float arithmetic, the 0.1 bonus subtracted in double.
+    private double UserDefinedScore(int utf8Length) =>
+        Float32PathScores ? (double)(float)(utf8Length * (float)_maxScore) - 0.1 : utf8Length * _maxScore - 0.1;
 
     private static int Utf8Length(ReadOnlySpan<char> s) => System.Text.Encoding.UTF8.GetByteCount(s);
 }

@@ -31,8 +31,16 @@ public sealed class RecipeOptions
     public string TestSplit { get; set; } = "test";
     public int? MaxTrainSamples { get; set; }
     public int? MaxEvalSamples { get; set; }
+    /// <summary>Metrics, comma-separated (see <see cref="RecipeMetrics.Help"/>); null: the dataset's default (GLUE: its task's set).</summary>
+    public string? Metric { get; set; }
     /// <summary>Evaluate the model as it is, without training (compare --zero-shot).</summary>
     public bool ZeroShot { get; set; }
+    /// <summary>Re-initialise encoder weights whose checkpoint shape differs instead of failing (a task head always may).</summary>
+    public bool IgnoreMismatchedSizes { get; set; }
+    /// <summary>Load even when the checkpoint leaves weights random or unused beyond a fresh task head (warned, not failed).</summary>
+    public bool AllowNewWeights { get; set; }
+    /// <summary>Receives the loading report (newly initialised / unused / re-sized weights), as transformers warns.</summary>
+    public Action<string>? Log { get; set; }
     public TrainingArguments Args { get; set; } = new();
     /// <summary>Stops training between micro-batches with a <see cref="TrainingInterruptedException"/> (Ctrl-C in the CLI).</summary>
     public CancellationToken Cancellation { get; set; }
@@ -58,6 +66,11 @@ public sealed class RecipeResult
     public required int EvalSamples { get; init; }
     public required IReadOnlyList<Dictionary<string, double>> LogHistory { get; init; }
     public string? OutputDir { get; init; }
+    /// <summary>The metric set computed at each evaluation (says which F1 "f1" is).</summary>
+    public RecipeMetrics? Metrics { get; init; }
+    /// <summary>The unlabelled split that was predicted instead of scored (a GLUE test split), and where its predictions went.</summary>
+    public string? PredictSplit { get; init; }
+    public string? PredictFile { get; init; }
 }
 
 /// <summary>
@@ -70,12 +83,22 @@ public static class FineTuneRecipe
     {
         var args = o.Args;
         args.Validate();
+        var metricSet = RecipeMetrics.For(o.Metric, o.Dataset, o.DatasetConfig);
         if (writeOutputs && !o.ZeroShot) CheckOutputDir(args);
 
         var dict = LoadDataset.Load(o.Dataset, o.DatasetConfig, new LoadOptions { DataRoot = o.DataRoot, Warning = m => progress?.WriteLine("warning: " + m) });
         Dataset? evalSet = dict.ContainsKey(o.EvalSplit) ? dict[o.EvalSplit] : null;
         string testName = dict.ContainsKey(o.TestSplit) ? o.TestSplit : evalSet != null ? o.EvalSplit : throw FinetuneException.Missing($"Dataset '{o.Dataset}' has neither a '{o.TestSplit}' nor a '{o.EvalSplit}' split to evaluate on.");
         Dataset testSet = dict[testName];
+        // A split without labels (GLUE test splits hold -1) is predicted, not scored, as run_glue.py does; the final
+        // report then uses the validation split.
+        Dataset? predictSet = null;
+        string? predictName = null;
+        if (Unlabelled(testSet, o.LabelColumn) && evalSet != null && testName != o.EvalSplit)
+        {
+            (predictSet, predictName) = (testSet, testName);
+            (testSet, testName) = (evalSet, o.EvalSplit);
+        }
         // Evaluating as-is needs no training split; the label names then come from the evaluated split.
         Dataset trainSet = o.ZeroShot && !dict.ContainsKey(o.TrainSplit) ? testSet : Split(dict, o.TrainSplit, o.Dataset);
         // A subset is the notebooks' shuffle(seed).select(range(n)): splits are often sorted by label.
@@ -85,6 +108,7 @@ public static class FineTuneRecipe
         {
             if (evalSet != null && me < evalSet.NumRows) evalSet = evalSet.Shuffle(subsetSeed).Select(0, me);
             if (me < testSet.NumRows) testSet = testSet.Shuffle(subsetSeed).Select(0, me);
+            if (predictSet != null && me < predictSet.NumRows) predictSet = predictSet.Select(0, me);
         }
 
         string[] labelNames = LabelNames(trainSet, o.LabelColumn, o.Dataset);
@@ -100,6 +124,7 @@ public static class FineTuneRecipe
         var test = Tokenize(testSet, o, tokenizer, labelNames, testName);
         // Datasets without a validation split (imdb: train/test) are evaluated on the test split, as the notebooks do.
         var eval = evalSet != null ? Tokenize(evalSet, o, tokenizer, labelNames, o.EvalSplit) : args.EvalStrategy != IntervalStrategy.No ? test : null;
+        var predictRows = predictSet != null ? Tokenize(predictSet, o, tokenizer, labelNames, predictName!, labelled: false) : null;
 
         var epochs = new List<EpochRow>();
         var stepLosses = new List<float>();
@@ -108,7 +133,7 @@ public static class FineTuneRecipe
         var callbacks = new List<TrainerCallback>();
         if (!args.DisableTqdm && progress != null) callbacks.Add(new ProgressCallback(progress));
         callbacks.Add(table);
-        var trainer = new Trainer(model, args, train, eval, Trainer.AccuracyAndMacroF1, callbacks, tokenizer?.PadTokenId ?? model.Model.Config.PadTokenId ?? 0);
+        var trainer = new Trainer(model, args, train, eval, metricSet.Compute, callbacks, tokenizer?.PadTokenId ?? model.Model.Config.PadTokenId ?? 0);
         trainer.StepCompleted += r => stepLosses.Add(r.Loss);
         if (tokenizer != null) trainer.SaveTokenizer = tokenizer.SavePretrained;
         trainer.CancellationToken = o.Cancellation;
@@ -144,7 +169,11 @@ public static class FineTuneRecipe
             EvalSamples = test.Count,
             LogHistory = trainer.State.LogHistory,
             OutputDir = writeOutputs ? args.OutputDir : null,
+            Metrics = metricSet,
+            PredictSplit = predictName,
+            PredictFile = writeOutputs && predictRows != null ? Path.Combine(args.OutputDir, $"predict_results_{PredictTaskName(o)}.txt") : null,
         };
+        if (result.PredictFile != null) WritePredictions(trainer.Predict(predictRows!), labelNames, result.PredictFile);
         if (writeOutputs)
         {
             if (!o.ZeroShot) trainer.SaveModel(args.OutputDir);
@@ -224,9 +253,12 @@ public static class FineTuneRecipe
         {
             NumLabels = o.ZeroShot ? null : labelNames.Length,
             Id2Label = o.ZeroShot ? null : id2label,
-            IgnoreMismatchedSizes = !o.ZeroShot,
+            // Fine-tuning may replace the task head (another label count); EnsureFits refuses re-sized encoder weights.
+            IgnoreMismatchedSizes = !o.ZeroShot || o.IgnoreMismatchedSizes,
             Rng = new Generator((ulong)o.Args.Seed),
-        }, out _);
+            Log = o.Log,
+        }, out var report);
+        report.EnsureFits(model.ArchitectureName, modelDir, training: !o.ZeroShot, o.AllowNewWeights, o.IgnoreMismatchedSizes);
         return new SequenceClassifierAdapter(model);
     }
 
@@ -245,14 +277,21 @@ public static class FineTuneRecipe
         return AutoTokenizer.FromPretrained(Resolve(dir, Hub.ModelFiles.Tokenizer, "Tokenizer folder"));
     }
 
-    private static List<TokenizedExample> Tokenize(Dataset ds, RecipeOptions o, PreTrainedTokenizer? tokenizer, string[] labelNames, string split)
+    private static List<TokenizedExample> Tokenize(Dataset ds, RecipeOptions o, PreTrainedTokenizer? tokenizer, string[] labelNames, string split, bool labelled = true)
     {
-        int[] labels = ds.ColumnNames.Contains(o.LabelColumn) ? ds.GetInts(o.LabelColumn) : throw FinetuneException.Missing($"Split '{split}' has no label column '{o.LabelColumn}'.");
-        foreach (int l in labels)
-            if (l < 0 || l >= labelNames.Length)
-                throw FinetuneException.Invalid($"Split '{split}' has label {l}, outside the {labelNames.Length} classes of the training split.");
+        // An unlabelled split's rows carry no label (-100), so the Trainer predicts them without a loss or metrics.
+        int[] labels = !labelled ? Enumerable.Repeat(-100, ds.NumRows).ToArray()
+            : ds.ColumnNames.Contains(o.LabelColumn) ? ds.GetInts(o.LabelColumn) : throw FinetuneException.Missing($"Split '{split}' has no label column '{o.LabelColumn}'.");
+        if (labelled)
+            foreach (int l in labels)
+                if (l < 0 || l >= labelNames.Length)
+                    throw FinetuneException.Invalid($"Split '{split}' has label {l}, outside the {labelNames.Length} classes of the training split.");
         var rows = new List<TokenizedExample>(ds.NumRows);
-        if (ds.ColumnNames.Contains("input_ids") && o.Tokenizer == null) return TokenizedExample.FromDataset(ds, o.LabelColumn, o.MaxLength);
+        if (ds.ColumnNames.Contains("input_ids") && o.Tokenizer == null)
+        {
+            var given = TokenizedExample.FromDataset(ds, o.LabelColumn, o.MaxLength);
+            return labelled ? given : given.Select(r => new TokenizedExample(r.InputIds, -100, r.TokenTypeIds, r.AttentionMask)).ToList();
+        }
         string textColumn = o.TextColumn ?? new[] { "text", "sentence", "sentence1", "question" }.FirstOrDefault(ds.ColumnNames.Contains)
             ?? throw FinetuneException.Missing($"Split '{split}' has no text column (columns: {string.Join(", ", ds.ColumnNames)}); pass --text-column.");
         if (!ds.ColumnNames.Contains(textColumn)) throw FinetuneException.Missing($"Split '{split}' has no column '{textColumn}' (columns: {string.Join(", ", ds.ColumnNames)}).");
@@ -266,9 +305,47 @@ public static class FineTuneRecipe
         return rows;
     }
 
+    /// <summary>Is every label of the split missing (no label column) or -1, as in GLUE's test splits?</summary>
+    private static bool Unlabelled(Dataset ds, string column)
+    {
+        if (!ds.ColumnNames.Contains(column)) return true;
+        if (ds.GetColumn(column).DType is not (Data.DType.Int32 or Data.DType.Int64)) return false;
+        foreach (int l in ds.GetInts(column))
+            if (l >= 0) return false;
+        return ds.NumRows > 0;
+    }
+
+    // run_glue.py names the file after the task; any other dataset after its name.
+    private static string PredictTaskName(RecipeOptions o) =>
+        RecipeMetrics.GlueTask(o.Dataset, o.DatasetConfig) ?? ModelLabel(o.Dataset).Replace(Path.DirectorySeparatorChar, '_');
+
+    /// <summary>
+    /// run_glue.py's predict_results_&lt;task&gt;.txt ("index\tprediction", then one row per example with its label
+    /// name) and the same rows as JSON lines beside it, with the predicted label's probability.
+    /// </summary>
+    private static void WritePredictions(PredictionOutput p, string[] labelNames, string path)
+    {
+        int[] pred = new EvalPrediction(p.Predictions, p.NumLabels, null, null).ArgMax();
+        var txt = new System.Text.StringBuilder("index\tprediction\n");
+        var jsonl = new System.Text.StringBuilder();
+        for (int i = 0; i < pred.Length; i++)
+        {
+            string name = pred[i] < labelNames.Length ? labelNames[pred[i]] : pred[i].ToString(CultureInfo.InvariantCulture);
+            txt.Append(i.ToString(CultureInfo.InvariantCulture)).Append('\t').Append(name).Append('\n');
+            double max = double.NegativeInfinity, sum = 0;
+            for (int c = 0; c < p.NumLabels; c++) max = Math.Max(max, p.Predictions[i * p.NumLabels + c]);
+            for (int c = 0; c < p.NumLabels; c++) sum += Math.Exp(p.Predictions[i * p.NumLabels + c] - max);
+            double score = Math.Exp(p.Predictions[i * p.NumLabels + pred[i]] - max) / sum;
+            jsonl.Append(new JsonObject { ["index"] = i, ["prediction"] = name, ["label_id"] = pred[i], ["score"] = score }.ToJsonString()).Append('\n');
+        }
+        AtomicFile.WriteAllText(path, txt.ToString());
+        AtomicFile.WriteAllText(Path.ChangeExtension(path, ".jsonl"), jsonl.ToString());
+    }
+
     public static void WriteMetrics(RecipeResult r, string path)
     {
         var o = new JsonObject();
+        if (r.Metrics != null) o["metric"] = new JsonObject { ["spec"] = r.Metrics.Spec, ["f1_average"] = r.Metrics.F1Average };
         if (r.Train != null)
         {
             var t = new JsonObject { ["global_step"] = r.Train.GlobalStep, ["training_loss"] = r.Train.TrainingLoss };
@@ -281,11 +358,11 @@ public static class FineTuneRecipe
             {
                 ["epoch"] = e.Epoch,
                 ["training_loss"] = e.TrainingLoss,
-                ["validation_loss"] = e.ValidationLoss,
-                ["accuracy"] = e.Accuracy,
-                ["f1"] = e.F1,
-                ["precision"] = e.Precision,
-                ["recall"] = e.Recall,
+                ["validation_loss"] = OrNull(e.ValidationLoss),
+                ["accuracy"] = OrNull(e.Accuracy),
+                ["f1"] = OrNull(e.F1),
+                ["precision"] = OrNull(e.Precision),
+                ["recall"] = OrNull(e.Recall),
             });
         o["epochs"] = epochs;
         var test = new JsonObject();
@@ -315,6 +392,9 @@ public static class FineTuneRecipe
         AtomicFile.WriteAllText(path, o.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
     }
 
+    // A metric the set does not compute (precision for GLUE's mrpc set) is NaN in the table and null in JSON.
+    private static double? OrNull(double v) => double.IsNaN(v) ? null : v;
+
     private static Dictionary<string, string> Settings(RecipeOptions o)
     {
         var s = new Dictionary<string, string>
@@ -323,6 +403,7 @@ public static class FineTuneRecipe
             ["tokenizer"] = o.Tokenizer ?? "(model folder)",
             ["dataset"] = o.Dataset + (o.DatasetConfig != null ? "/" + o.DatasetConfig : ""),
             ["max_length"] = o.MaxLength.ToString(CultureInfo.InvariantCulture),
+            ["metric"] = RecipeMetrics.For(o.Metric, o.Dataset, o.DatasetConfig) is var m ? m.Spec + (m.F1Average != null ? $" (F1 {m.F1Average})" : "") : "",
         };
         foreach (var (k, v) in o.Args.ToJsonObject()) s[k] = v?.ToJsonString() ?? "null";
         return s;

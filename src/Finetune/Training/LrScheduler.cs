@@ -12,22 +12,45 @@ public enum SchedulerType
 }
 
 /// <summary>
+/// A learning-rate schedule the Trainer can follow: the rate of the optimizer step taken after <c>step</c> completed
+/// steps (step 0 is the first). Give one to <see cref="Trainer.LrSchedule"/> to replace lr_scheduler_type, e.g. a
+/// Keras-style <see cref="PolynomialDecay"/>.
+/// </summary>
+public interface ILearningRateSchedule
+{
+    double LrAt(int step);
+}
+
+/// <summary>
 /// A LambdaLR-style schedule: after <c>k</c> calls to <see cref="Step"/> the learning rate is
 /// <c>baseLr * lambda(k)</c>, exactly as torch's LambdaLR with transformers' lambdas computes it in float64.
 /// With warmup, the first optimizer step uses lr 0.
 /// </summary>
-public sealed class LrScheduler
+public sealed class LrScheduler : ILearningRateSchedule
 {
-    private readonly Func<int, double> lambda;
+    private readonly Func<int, double> lr;
 
     private LrScheduler(SchedulerType type, double baseLr, Func<int, double> lambda)
     {
         Type = type;
+        Name = TypeName(type);
         BaseLr = baseLr;
-        this.lambda = lambda;
+        lr = step => baseLr * lambda(step);
     }
 
-    public SchedulerType Type { get; }
+    private LrScheduler(ILearningRateSchedule schedule)
+    {
+        Name = schedule.GetType().Name;
+        lr = schedule.LrAt;
+        BaseLr = schedule.LrAt(0);
+    }
+
+    /// <summary>The transformers schedule this is, or null for a schedule object given to the Trainer.</summary>
+    public SchedulerType? Type { get; }
+
+    /// <summary>transformers' name of the schedule ("linear", ...), or the class name of a schedule object.</summary>
+    public string Name { get; }
+
     public double BaseLr { get; }
 
     /// <summary>Number of Step() calls so far (torch's last_epoch).</summary>
@@ -36,7 +59,30 @@ public sealed class LrScheduler
     /// <summary>The learning rate the next optimizer step uses (torch's get_last_lr()[0]).</summary>
     public double LastLr => LrAt(StepCount);
 
-    public double LrAt(int step) => BaseLr * lambda(step);
+    public double LrAt(int step) => lr(step);
+
+    /// <summary>Follows any schedule object, stepping as the built-in ones do.</summary>
+    public static LrScheduler From(ILearningRateSchedule schedule) => schedule as LrScheduler ?? new LrScheduler(schedule);
+
+    /// <summary>
+    /// The schedule TrainingArguments ask for: lr_scheduler_type with lr_scheduler_kwargs (num_cycles for the
+    /// cosine schedules, lr_end and power for polynomial), as transformers' get_scheduler passes them on.
+    /// </summary>
+    public static LrScheduler FromArguments(TrainingArguments args, int numTrainingSteps)
+    {
+        var kw = args.LrSchedulerKwargs;
+        double? Kw(string key) => kw.TryGetValue(key, out double v) ? v : null;
+        return Get(args.LrSchedulerType, args.LearningRate, args.GetWarmupSteps(numTrainingSteps), numTrainingSteps,
+            Kw("num_cycles"), Kw("lr_end") ?? 1e-7, Kw("power") ?? 1.0);
+    }
+
+    /// <summary>The keys get_scheduler passes on for each schedule (anything else is an error there too).</summary>
+    public static IReadOnlyList<string> KwargsOf(SchedulerType type) => type switch
+    {
+        SchedulerType.Cosine or SchedulerType.CosineWithRestarts => ["num_cycles"],
+        SchedulerType.Polynomial => ["lr_end", "power"],
+        _ => [],
+    };
 
     /// <summary>The optimizer whose learning rate this schedule drives (set by the overload taking one).</summary>
     public Optimizer? Optimizer { get; private set; }
@@ -149,7 +195,7 @@ public sealed class LrScheduler
 /// Keras' <c>tf.keras.optimizers.schedules.PolynomialDecay</c>: from the initial rate to the end rate over
 /// decaySteps with the given power, then constant (or, with cycle, restarting over multiples of decaySteps).
 /// </summary>
-public sealed class PolynomialDecay
+public sealed class PolynomialDecay : ILearningRateSchedule
 {
     public PolynomialDecay(double initialLearningRate, int decaySteps, double endLearningRate = 0.0001, double power = 1.0, bool cycle = false)
     {
@@ -166,6 +212,8 @@ public sealed class PolynomialDecay
     public double EndLearningRate { get; }
     public double Power { get; }
     public bool Cycle { get; }
+
+    double ILearningRateSchedule.LrAt(int step) => LrAt((long)step);
 
     /// <summary>The learning rate at a given optimizer step (Keras calls the schedule with the step count).</summary>
     public double LrAt(long step)

@@ -176,7 +176,7 @@ public sealed partial class Trainer
             ["last_epoch"] = scheduler!.StepCount,
             ["base_lrs"] = new JsonArray(scheduler.BaseLr),
             ["_last_lr"] = new JsonArray(scheduler.LastLr),
-            ["type"] = LrScheduler.TypeName(scheduler.Type),
+            ["type"] = scheduler.Name,
         };
         AtomicFile.WriteAllText(Path.Combine(dir, "scheduler.json"), sched.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
         // Dropout and shuffling are seeded by (seed, micro-batch) and (data seed, epoch), so these fully define the RNG.

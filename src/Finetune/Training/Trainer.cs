@@ -74,6 +74,9 @@ public sealed partial class Trainer
     public Optimizer? Optimizer => optimizer;
     public LrScheduler? Scheduler => scheduler;
 
+    /// <summary>A schedule object to follow instead of lr_scheduler_type (e.g. a Keras-style PolynomialDecay).</summary>
+    public ILearningRateSchedule? LrSchedule { get; set; }
+
     /// <summary>Class weights for the single-label cross-entropy (the Trainer then computes the loss itself).</summary>
     public float[]? ClassWeights { get; set; }
 
@@ -141,7 +144,7 @@ public sealed partial class Trainer
             SaveSteps = StepsOf(Args.SaveSteps, maxSteps),
         };
         optimizer = OptimizerUtils.Create(Args, model.Module);
-        scheduler = LrScheduler.Get(Args.LrSchedulerType, Args.LearningRate, Args.GetWarmupSteps(maxSteps), maxSteps);
+        scheduler = LrSchedule != null ? LrScheduler.From(LrSchedule) : LrScheduler.FromArguments(Args, maxSteps);
 
         int epochsTrained = 0, stepsTrainedInEpoch = 0;
         if (resumeFromCheckpoint != null)

@@ -48,6 +48,8 @@ public sealed class TrainingArguments
     public string Optim { get; set; } = "adamw_torch";
     public double SgdMomentum { get; set; }
     public SchedulerType LrSchedulerType { get; set; } = SchedulerType.Linear;
+    /// <summary>Extra arguments of the schedule (transformers' lr_scheduler_kwargs): num_cycles, lr_end, power.</summary>
+    public Dictionary<string, double> LrSchedulerKwargs { get; set; } = new();
     public double WarmupRatio { get; set; }
     public int WarmupSteps { get; set; }
     public IntervalStrategy EvalStrategy { get; set; } = IntervalStrategy.No;
@@ -111,6 +113,12 @@ public sealed class TrainingArguments
         Require(GradientAccumulationSteps > 0, "gradient_accumulation_steps must be positive");
         Require(LearningRate >= 0, "learning_rate must not be negative");
         Require(WarmupRatio >= 0 && WarmupRatio <= 1, "warmup_ratio must lie in [0, 1]");
+        foreach (string key in LrSchedulerKwargs.Keys)
+            Require(LrScheduler.KwargsOf(LrSchedulerType).Contains(key),
+                $"lr_scheduler_kwargs has '{key}', which the {LrScheduler.TypeName(LrSchedulerType)} schedule does not take (it takes {(LrScheduler.KwargsOf(LrSchedulerType).Count == 0 ? "none" : string.Join(", ", LrScheduler.KwargsOf(LrSchedulerType)))})");
+        // get_polynomial_decay_schedule_with_warmup's check, made before any data is read.
+        if (LrSchedulerType == SchedulerType.Polynomial && LrSchedulerKwargs.TryGetValue("lr_end", out double lrEnd))
+            Require(LearningRate > lrEnd, $"lr_end ({lrEnd.ToString(CultureInfo.InvariantCulture)}) must be smaller than the initial learning_rate ({LearningRate.ToString(CultureInfo.InvariantCulture)})");
         Require(MaxSteps > 0 || NumTrainEpochs > 0, "num_train_epochs or max_steps must be positive");
         Require(EvalStrategy != IntervalStrategy.Steps || EffectiveEvalSteps > 0, "eval_strategy 'steps' needs eval_steps (or logging_steps) > 0");
         Require(LoggingStrategy != IntervalStrategy.Steps || LoggingSteps > 0, "logging_strategy 'steps' needs logging_steps > 0");
@@ -180,6 +188,7 @@ public sealed class TrainingArguments
         Type? under = Nullable.GetUnderlyingType(type);
         bool nullable = under != null || !type.IsValueType;
         Type t = under ?? type;
+        if (t == typeof(Dictionary<string, double>)) return ParseKwargs(text, key, source);
         if (text == null || (nullable && (text.Equals("null", StringComparison.OrdinalIgnoreCase) || text.Equals("none", StringComparison.OrdinalIgnoreCase) || text == "~")))
         {
             if (nullable) return null;
@@ -219,6 +228,24 @@ public sealed class TrainingArguments
         throw new FinetuneException(ErrorKind.Unsupported, $"Training argument '{key}' has an unsupported type.");
     }
 
+    // A JSON object of numbers, e.g. {"lr_end": 1e-6, "power": 2}; null or empty is {}.
+    private static Dictionary<string, double> ParseKwargs(string? text, string key, string source)
+    {
+        var result = new Dictionary<string, double>(StringComparer.Ordinal);
+        if (string.IsNullOrWhiteSpace(text) || text.Trim() is "null" or "None" or "~") return result;
+        try
+        {
+            if (JsonNode.Parse(text) is not JsonObject o) throw new FormatException();
+            foreach (var (k, v) in o)
+                result[k] = v is JsonValue jv && jv.GetValueKind() == JsonValueKind.Number ? jv.GetValue<double>() : throw new FormatException();
+        }
+        catch (Exception e) when (e is JsonException or FormatException)
+        {
+            throw FinetuneException.Invalid($"Training argument '{key}' in {source} has the value '{text}', which is not a JSON object of numbers (e.g. {{\"lr_end\": 1e-6, \"power\": 2}}).");
+        }
+        return result;
+    }
+
     private static string Describe(Type t) =>
         t == typeof(int) ? "integer" : t == typeof(double) ? "number" : t == typeof(bool) ? "boolean (true/false)"
         : t == typeof(IntervalStrategy) ? "strategy (no, steps, epoch)" : t == typeof(TrainSamplingStrategy) ? "sampling strategy (random, sequential, group_by_length)" : t.Name;
@@ -252,6 +279,7 @@ public sealed class TrainingArguments
                 null => null,
                 JsonValue v when v.GetValueKind() == JsonValueKind.String => v.GetValue<string>(),
                 JsonValue v => v.ToJsonString(),
+                JsonObject m when key == "lr_scheduler_kwargs" => m.ToJsonString(),
                 _ => throw FinetuneException.Invalid($"Training argument '{key}' in '{source}' must be a single value."),
             };
             args.Set(key, text, $"'{source}'");
@@ -275,6 +303,15 @@ public sealed class TrainingArguments
         {
             string key = ((YamlDotNet.RepresentationModel.YamlScalarNode)k).Value ?? "";
             if (!IsKnown(key)) continue;
+            if (key == "lr_scheduler_kwargs" && v is YamlDotNet.RepresentationModel.YamlMappingNode kwargs)
+            {
+                var o = new JsonObject();
+                foreach (var (kk, kv) in kwargs.Children)
+                    o[((YamlDotNet.RepresentationModel.YamlScalarNode)kk).Value ?? ""] = double.TryParse((kv as YamlDotNet.RepresentationModel.YamlScalarNode)?.Value, NumberStyles.Float, CultureInfo.InvariantCulture, out double d)
+                        ? d : throw FinetuneException.Invalid($"lr_scheduler_kwargs in '{source}' (line {kv.Start.Line}) must map names to numbers.");
+                args.Set(key, o.ToJsonString(), $"'{source}' line {v.Start.Line}");
+                continue;
+            }
             if (v is not YamlDotNet.RepresentationModel.YamlScalarNode scalar)
                 throw FinetuneException.Invalid($"Training argument '{key}' in '{source}' (line {v.Start.Line}) must be a single value.");
             string? text = scalar.Value;
@@ -301,6 +338,7 @@ public sealed class TrainingArguments
                 bool b => b,
                 int i => i,
                 double d => d,
+                Dictionary<string, double> kw => new JsonObject(kw.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)kv.Value))),
                 _ => v.ToString(),
             };
         }
@@ -309,5 +347,10 @@ public sealed class TrainingArguments
 
     public string ToJson() => ToJsonObject().ToJsonString(new JsonSerializerOptions { WriteIndented = true });
 
-    public TrainingArguments Clone() => (TrainingArguments)MemberwiseClone();
+    public TrainingArguments Clone()
+    {
+        var c = (TrainingArguments)MemberwiseClone();
+        c.LrSchedulerKwargs = new Dictionary<string, double>(LrSchedulerKwargs);
+        return c;
+    }
 }

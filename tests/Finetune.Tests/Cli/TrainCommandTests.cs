@@ -118,7 +118,7 @@ public class CompareAndEvaluateCommandTests
         var lines = o.ToString().Split('\n');
         int header = Array.FindIndex(lines, l => l.StartsWith("model "));
         Assert.True(header >= 0, o.ToString());
-        Assert.Contains("macro-F1", lines[header]);
+        Assert.Contains("F1 (macro)", lines[header]);
         Assert.Contains("samples/s", lines[header]);
         Assert.StartsWith("bert-tiny ", lines[header + 2]);
         Assert.StartsWith("bert-one-layer ", lines[header + 3]);

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Finetune.Cli;
+using Finetune.Data;
 
 namespace Finetune.Tests.Data;
 
@@ -53,5 +54,57 @@ public class DatasetCommandTests
         (code, _, err) = Run("dataset", "head", tmp.File("bad.csv"));
         Assert.Equal(3, code);
         Assert.Contains("bad.csv:2:", err);
+    }
+}
+
+public class FolderFormatTests
+{
+    private static void Write(string path, string text)
+    {
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        File.WriteAllText(path, text);
+    }
+
+    [SkippableFact]
+    public void HfSplitsFolderWithCsvAndJsonlCopiesIsReadOnceAsDatasetsDoes()
+    {
+        string dir = SharedData.Require("datasets/rotten_tomatoes/hf_splits");
+        var (code, output, err) = Finetune.Tests.Cli.CliRunner.Run("dataset", "info", dir, "--json");
+        Assert.True(code == 0, err);
+        using var doc = JsonDocument.Parse(output);
+        var splits = doc.RootElement.GetProperty("splits");
+        Assert.Equal(8530, splits.GetProperty("train").GetProperty("num_rows").GetInt32());
+        Assert.Equal(1066, splits.GetProperty("validation").GetProperty("num_rows").GetInt32());
+        Assert.Equal(1066, splits.GetProperty("test").GetProperty("num_rows").GetInt32());
+        // One .csv and one .jsonl per split: a tie, which datasets gives to .jsonl; the command says what it read.
+        Assert.Contains("read the json files (train.jsonl, validation.jsonl, test.jsonl) and ignored train.csv, validation.csv, test.csv", err);
+        Assert.Equal(new[] { "train.jsonl" }, LoadDataset.Load(dir).DataFiles!["train"].Select(Path.GetFileName));
+        (code, output, err) = Finetune.Tests.Cli.CliRunner.Run("dataset", "info", dir);
+        Assert.Contains("files: " + Path.Combine(dir, "train.jsonl"), output);
+    }
+
+    [Fact]
+    public void TheMostFrequentExtensionWinsAndSplitsMustAgree()
+    {
+        using var t = new TempDir();
+        // Two csv files against one jsonl: csv wins (count before the tie-break order).
+        Write(t.File("a/train-0.csv"), "text,label\nx,0\n");
+        Write(t.File("a/train-1.csv"), "text,label\ny,1\n");
+        Write(t.File("a/train.jsonl"), "{\"text\": \"z\", \"label\": 1}\n");
+        var dict = LoadDataset.Load(t.File("a"));
+        Assert.Equal(2, dict["train"].NumRows);
+        Assert.Equal(new[] { "train-0.csv", "train-1.csv" }, dict.DataFiles!["train"].Select(Path.GetFileName));
+
+        // Compressed files count their inner extension too; the tie between .json and .csv goes to .json.
+        Write(t.File("b/train.csv.gz"), "");
+        Write(t.File("b/train.json"), "{\"text\": \"z\", \"label\": 1}\n");
+        dict = LoadDataset.Load(t.File("b"));
+        Assert.Equal(new[] { "train.json" }, dict.DataFiles!["train"].Select(Path.GetFileName));
+
+        // A csv train split and a jsonl test split: datasets refuses to guess ("Couldn't infer the same data file format").
+        Write(t.File("c/train.csv"), "text,label\nx,0\n");
+        Write(t.File("c/test.jsonl"), "{\"text\": \"z\", \"label\": 1}\n");
+        var e = Assert.Throws<FinetuneException>(() => LoadDataset.Load(t.File("c")));
+        Assert.Equal(ErrorKind.InvalidInput, e.Kind);
     }
 }

@@ -81,3 +81,74 @@ public class HandWrittenLoopTests
         }
     }
 }
+
+public class ScheduleArgumentsTests
+{
+    [SkippableFact]
+    public void PolynomialLrEndAndPowerFromLrSchedulerKwargsMatchTransformers()
+    {
+        string path = SharedData.Require("golden/schedulers/schedulers.json");
+        int checkedCases = 0;
+        foreach (var e in JsonDocument.Parse(File.ReadAllText(path)).RootElement.EnumerateArray())
+        {
+            if (e.GetProperty("type").GetString() != "polynomial") continue;
+            int warmup = e.GetProperty("num_warmup_steps").GetInt32(), total = e.GetProperty("num_training_steps").GetInt32();
+            var args = new TrainingArguments { LearningRate = e.GetProperty("base_lr").GetDouble(), WarmupSteps = warmup };
+            // As a config file gives them: lr_scheduler_type and the kwargs object.
+            args.Set("lr_scheduler_type", "polynomial");
+            args.Set("lr_scheduler_kwargs", e.GetProperty("kwargs").GetRawText());
+            args.Validate();
+            var sched = LrScheduler.FromArguments(args, total);
+            double[] expected = e.GetProperty("lr").EnumerateArray().Select(x => x.GetDouble()).ToArray();
+            for (int i = 0; i < expected.Length; i++)
+            {
+                Assert.True(Math.Abs(sched.LastLr - expected[i]) <= 1e-12 * Math.Abs(expected[i]), $"{e.GetProperty("call").GetString()} step {i}");
+                sched.Step();
+            }
+            checkedCases++;
+        }
+        Assert.Equal(4, checkedCases); // power 1 and power 2, each with (0, 20) and (5, 23)
+    }
+
+    [Fact]
+    public void LrSchedulerKwargsRoundTripAndAreCheckedAgainstTheSchedule()
+    {
+        var args = TrainingArguments.FromJson("{\"lr_scheduler_type\": \"polynomial\", \"lr_scheduler_kwargs\": {\"lr_end\": 1e-6, \"power\": 2}}");
+        Assert.Equal(1e-6, args.LrSchedulerKwargs["lr_end"]);
+        Assert.Equal(2.0, args.LrSchedulerKwargs["power"]);
+        Assert.Equal(args.ToJson(), TrainingArguments.FromJson(args.ToJson()).ToJson());
+        var yaml = TrainingArguments.FromYaml("lr_scheduler_type: polynomial\nlr_scheduler_kwargs:\n  power: 3\n");
+        Assert.Equal(3.0, yaml.LrSchedulerKwargs["power"]);
+        // transformers: "lr_end (0.1) must be smaller than initial lr (5e-05)"; a linear schedule takes no power.
+        Assert.Throws<FinetuneException>(() => TrainingArguments.FromJson("{\"lr_scheduler_type\": \"polynomial\", \"lr_scheduler_kwargs\": {\"lr_end\": 0.1}}").Validate());
+        Assert.Throws<FinetuneException>(() => TrainingArguments.FromJson("{\"lr_scheduler_kwargs\": {\"power\": 2}}").Validate());
+    }
+
+    [Fact]
+    public void TheTrainerFollowsAKerasPolynomialDecayObject()
+    {
+        using var t = new TempDir();
+        var args = new TrainingArguments { OutputDir = t.Path, PerDeviceTrainBatchSize = 4, NumTrainEpochs = 2, LearningRate = 0.05, SaveStrategy = IntervalStrategy.No, DisableTqdm = true };
+        var decay = new PolynomialDecay(0.05, decaySteps: 12, endLearningRate: 0.001, power: 2);
+        var trainer = new Trainer(new ToyClassifier(), args, ToyClassifier.Data(40), null, Trainer.AccuracyAndMacroF1) { LrSchedule = decay };
+        var records = new List<StepRecord>();
+        trainer.StepCompleted += records.Add;
+        trainer.Train();
+        Assert.Equal(20, records.Count);
+        // Keras calls the schedule with the number of completed steps: (0.05 - 0.001) * (1 - k/12)^2 + 0.001, then 0.001.
+        for (int k = 0; k < records.Count; k++)
+            Assert.Equal((0.05 - 0.001) * Math.Pow(1 - Math.Min(k, 12) / 12.0, 2) + 0.001, records[k].LrUsed, 12);
+    }
+
+    [Fact]
+    public void TheCommandLineSetsLrEndAndPower()
+    {
+        // Validation runs before any data is read: a wrong lr_end or a power for the linear schedule is exit 3 naming it.
+        var r = Finetune.Tests.Cli.CliRunner.Run("train", "--lr-scheduler-type", "polynomial", "--lr-end", "0.5", "--output-dir", "unused");
+        Assert.Equal(3, r.Code);
+        Assert.Contains("lr_end (0.5)", r.Err);
+        r = Finetune.Tests.Cli.CliRunner.Run("train", "--power", "2", "--output-dir", "unused");
+        Assert.Equal(3, r.Code);
+        Assert.Contains("'power'", r.Err);
+    }
+}

@@ -151,13 +151,16 @@ public static class LoadDataset
     private static DatasetDict FromDataFiles(IReadOnlyDictionary<string, IReadOnlyList<string>> files, LoadOptions o, string? format)
     {
         var dict = new DatasetDict();
+        var dataFiles = new Dictionary<string, IReadOnlyList<string>>();
         foreach (var (split, patterns) in files)
         {
             var paths = patterns.SelectMany(Glob.Expand).ToList();
             if (paths.Count == 0) throw FinetuneException.Missing($"No data files match {string.Join(", ", patterns)} for split '{split}'.");
             var parts = paths.Select(p => LoadFile(p, o, format)).ToArray();
             dict[split] = parts.Length == 1 ? parts[0] : Dataset.Concatenate(parts);
+            dataFiles[split] = paths;
         }
+        dict.DataFiles = dataFiles;
         return dict;
     }
 
@@ -182,6 +185,54 @@ public static class LoadDataset
             if (match.Count > 0) bySplit[split] = match;
         }
         if (bySplit.Count == 0) bySplit["train"] = files;
-        return FromDataFiles(bySplit, o, null);
+        string format = FolderFormat(dir, bySplit);
+        var kept = new Dictionary<string, IReadOnlyList<string>>();
+        foreach (var (split, list) in bySplit) kept[split] = list.Where(f => FormatFileRegex(format).IsMatch(f)).ToList();
+        var dropped = bySplit.Values.SelectMany(l => l).Except(kept.Values.SelectMany(l => l)).ToList();
+        if (dropped.Count > 0)
+            o.Warning?.Invoke($"'{dir}' holds its splits in several formats; read the {format} files ({string.Join(", ", kept.Values.SelectMany(l => l).Select(f => Path.GetRelativePath(dir, f)))}) and ignored {string.Join(", ", dropped.Select(f => Path.GetRelativePath(dir, f)))}, as datasets does (the most frequent extension; ties go to parquet, jsonl, json, csv).");
+        return FromDataFiles(kept, o, null);
     }
+
+    // datasets' _EXTENSION_TO_MODULE for the formats read here: the builder each extension selects.
+    private static readonly Dictionary<string, string> ExtensionToFormat = new(StringComparer.Ordinal)
+    {
+        [".csv"] = "csv",
+        [".tsv"] = "csv",
+        [".json"] = "json",
+        [".jsonl"] = "json",
+        [".ndjson"] = "json",
+        [".parquet"] = "parquet",
+        [".txt"] = "text",
+    };
+
+    /// <summary>
+    /// The one format datasets reads a folder's files in (load.py's infer_module_for_data_files_list): per split,
+    /// count every dotted suffix of the file names; the most frequent known extension wins, ties going to .parquet,
+    /// then .jsonl, .json, .csv, then the alphabetically last; all splits must agree.
+    /// </summary>
+    private static string FolderFormat(string dir, Dictionary<string, IReadOnlyList<string>> bySplit)
+    {
+        string? format = null;
+        foreach (var (split, list) in bySplit)
+        {
+            var counts = new Dictionary<string, int>(StringComparer.Ordinal);
+            foreach (string f in list)
+                foreach (string suffix in Path.GetFileName(f).Split('.').Skip(1))
+                    counts["." + suffix.ToLowerInvariant()] = counts.GetValueOrDefault("." + suffix.ToLowerInvariant()) + 1;
+            string? splitFormat = counts
+                .OrderByDescending(kv => kv.Value).ThenByDescending(kv => kv.Key == ".parquet").ThenByDescending(kv => kv.Key == ".jsonl")
+                .ThenByDescending(kv => kv.Key == ".json").ThenByDescending(kv => kv.Key == ".csv").ThenByDescending(kv => kv.Key, StringComparer.Ordinal)
+                .Select(kv => ExtensionToFormat.GetValueOrDefault(kv.Key)).FirstOrDefault(f => f != null);
+            if (splitFormat == null) throw FinetuneException.Missing($"Folder '{dir}' holds no data files of a known format for split '{split}'.");
+            if (format != null && format != splitFormat)
+                throw FinetuneException.Invalid($"Folder '{dir}' holds its splits in different formats ({format} and {splitFormat} for '{split}'); datasets refuses such a folder too: keep one format, or pass the files of each split.");
+            format = splitFormat;
+        }
+        return format!;
+    }
+
+    // datasets' DataFilesList.filter: a file belongs to a format when one of its extensions ends the name or precedes one more suffix (.csv.gz).
+    private static Regex FormatFileRegex(string format) =>
+        new(".*(" + string.Join("|", ExtensionToFormat.Where(kv => kv.Value == format).Select(kv => Regex.Escape(kv.Key))) + @")(\..+)?$");
 }
