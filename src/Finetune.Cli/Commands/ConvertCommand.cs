@@ -1,10 +1,14 @@
 using System.CommandLine;
 using Finetune.Models;
 using Finetune.Weights;
+using Finetune.Weights.Onnx;
 
 namespace Finetune.Cli.Commands;
 
-/// <summary>`finetune convert`: load a model in any supported format and save it as config.json + model.safetensors.</summary>
+/// <summary>
+/// `finetune convert`: load a model in any supported format (a Hugging Face folder, or a BERT ONNX export) and
+/// save it as config.json + model.safetensors with its tokenizer files.
+/// </summary>
 internal sealed class ConvertCommand : ICliCommand
 {
     /// <summary>Tokenizer files carried over unchanged so the converted folder stays usable on its own.</summary>
@@ -16,7 +20,8 @@ internal sealed class ConvertCommand : ICliCommand
 
     public Command Build()
     {
-        var model = new Option<string>("--model") { Description = "Model folder (safetensors, sharded safetensors or pytorch_model.bin) or Hub model id.", Required = true };
+        var model = new Option<string>("--model") { Description = "Model folder (safetensors, sharded safetensors or pytorch_model.bin), Hub model id, or a BERT ONNX export (model.onnx, or a folder with model.onnx or onnx/model.onnx).", Required = true };
+        var config = new Option<string?>("--config") { Description = "config.json to use for an ONNX model instead of the one inferred from its graph." };
         var revision = new Option<string?>("--revision") { Description = "Branch, tag or commit of a Hub model (default: main)." };
         var output = new Option<string>("--output") { Description = "Folder to write config.json + model.safetensors into.", Required = true };
         var dtype = new Option<string>("--dtype") { Description = "Storage type of the weights: f32, f16 or bf16.", DefaultValueFactory = _ => "f32" };
@@ -26,18 +31,26 @@ internal sealed class ConvertCommand : ICliCommand
         cmd.Options.Add(output);
         cmd.Options.Add(dtype);
         cmd.Options.Add(revision);
+        cmd.Options.Add(config);
         cmd.SetAction(parse =>
         {
             string src = parse.GetValue(model)!, dst = parse.GetValue(output)!;
             DType type = parse.GetValue(dtype) switch { "f16" => DType.F16, "bf16" => DType.BF16, _ => DType.F32 };
             if (Path.GetFullPath(src).TrimEnd('/') == Path.GetFullPath(dst).TrimEnd('/'))
                 throw FinetuneException.Invalid($"--output must differ from --model ('{src}').");
+            if (OnnxImport.IsOnnxModel(src))
+            {
+                long parameters = OnnxImport.ToPretrainedFolder(src, dst, parse.GetValue(config), type);
+                parse.InvocationConfiguration.Output.WriteLine($"Saved BertModel ({parameters} parameters, {type}) from ONNX to {dst}.");
+                return 0;
+            }
+            if (parse.GetValue(config) != null) throw FinetuneException.Invalid("--config applies to ONNX models only.");
             // A Hub id becomes its cached snapshot, tokenizer files included, so they are carried over too.
             if (!Directory.Exists(src)) src = Finetune.Hub.Hub.ResolveModel(src, parse.GetValue(revision));
             var err = parse.InvocationConfiguration.Error;
             var options = new FromPretrainedOptions { Log = w => err.WriteLine("warning: " + w) };
-            var config = AutoConfig.FromPretrained(src);
-            bool classifier = config.Architectures?.Any(a => a.EndsWith("ForSequenceClassification", StringComparison.Ordinal)) ?? false;
+            var srcConfig = AutoConfig.FromPretrained(src);
+            bool classifier = srcConfig.Architectures?.Any(a => a.EndsWith("ForSequenceClassification", StringComparison.Ordinal)) ?? false;
             PreTrainedModel loaded = classifier
                 ? AutoModelForSequenceClassification.FromPretrained(src, options, out _)
                 : AutoModel.FromPretrained(src, options, out _);
