@@ -34,6 +34,10 @@ public sealed class RecipeOptions
     /// <summary>Evaluate the model as it is, without training (compare --zero-shot).</summary>
     public bool ZeroShot { get; set; }
     public TrainingArguments Args { get; set; } = new();
+    /// <summary>Ranks to train with (data-parallel); null for one process. Only rank 0 shows progress and writes outputs.</summary>
+    public Distributed.ICommunicator? Communicator { get; set; }
+    /// <summary>Called after every optimizer step (on every rank; the loss is the mean over ranks).</summary>
+    public Action<StepRecord>? OnStep { get; set; }
 }
 
 /// <summary>One row of the per-epoch table.</summary>
@@ -68,6 +72,12 @@ public static class FineTuneRecipe
     {
         var args = o.Args;
         args.Validate();
+        if (o.Communicator is { Rank: > 0 })
+        {
+            writeOutputs = false;
+            progress = null;
+            onEpoch = null;
+        }
         if (writeOutputs && !o.ZeroShot) CheckOutputDir(args);
 
         var dict = LoadDataset.Load(o.Dataset, o.DatasetConfig, new LoadOptions { DataRoot = o.DataRoot });
@@ -108,6 +118,8 @@ public static class FineTuneRecipe
         callbacks.Add(table);
         var trainer = new Trainer(model, args, train, eval, Trainer.AccuracyAndMacroF1, callbacks, tokenizer?.PadTokenId ?? model.Model.Config.PadTokenId ?? 0);
         trainer.StepCompleted += r => stepLosses.Add(r.Loss);
+        trainer.Communicator = o.Communicator;
+        if (o.OnStep != null) trainer.StepCompleted += o.OnStep;
         if (tokenizer != null) trainer.SaveTokenizer = tokenizer.SavePretrained;
 
         var clock = Stopwatch.StartNew();

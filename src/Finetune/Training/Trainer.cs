@@ -111,7 +111,7 @@ public sealed partial class Trainer
             throw FinetuneException.Invalid($"eval_strategy is '{TrainingArguments.Name(Args.EvalStrategy)}' but no evaluation dataset was given.");
         resumeFromCheckpoint ??= Args.ResumeFromCheckpoint;
         int ga = Args.GradientAccumulationSteps;
-        int lenDataloader = LenDataloader(train.Count);
+        int lenDataloader = LenDataloader(RowsPerRank(train.Count));
         if (lenDataloader == 0) throw FinetuneException.Invalid($"The training dataset has {train.Count} rows, fewer than one batch of {Args.PerDeviceTrainBatchSize} with dataloader_drop_last.");
         int updatesPerEpoch = Math.Max(lenDataloader / ga, 1);
         int maxSteps, numEpochs;
@@ -120,7 +120,7 @@ public sealed partial class Trainer
         {
             maxSteps = Args.MaxSteps;
             numEpochs = maxSteps / updatesPerEpoch + (maxSteps % updatesPerEpoch > 0 ? 1 : 0);
-            numTrainSamples = (double)maxSteps * Args.TotalTrainBatchSize;
+            numTrainSamples = (double)maxSteps * Args.TotalTrainBatchSize * WorldSize;
         }
         else
         {
@@ -150,6 +150,7 @@ public sealed partial class Trainer
             stepsTrainedInEpoch = State.GlobalStep % updatesPerEpoch * ga;
         }
         optimizer.SetLr(scheduler.LastLr);
+        BeginDistributedTraining();
 
         model.Module.ZeroGrad();
         trLoss = 0f;
@@ -164,7 +165,7 @@ public sealed partial class Trainer
         float stepLoss = 0f;
         for (int epoch = epochsTrained; epoch < numEpochs; epoch++)
         {
-            int[] order = Sampler.EpochOrder(train, Args, epoch);
+            int[] order = RankOrder(Sampler.EpochOrder(train, Args, epoch));
             Handler.OnEpochBegin(Args, State, Control);
             int step = -1;
             for (int s = 0; s < lenDataloader; s++)
@@ -189,6 +190,7 @@ public sealed partial class Trainer
                 bool lastStepShortEpoch = lenDataloader <= ga && s + 1 == lenDataloader;
                 if (totalBatched % ga == 0 || lastStepShortEpoch)
                 {
+                    stepLoss = SyncGradients(stepLoss);
                     float norm = Args.MaxGradNorm > 0 ? OptimizerUtils.ClipGradNorm(model.Module.Parameters(), Args.MaxGradNorm) : float.NaN;
                     double lrUsed = scheduler.LastLr;
                     optimizer.Step();
@@ -213,6 +215,7 @@ public sealed partial class Trainer
 
         if (Args.LoadBestModelAtEnd && State.BestModelCheckpoint != null && Directory.Exists(State.BestModelCheckpoint))
             ModelWeights.Load(model.Module, Path.Combine(State.BestModelCheckpoint, "model.safetensors"));
+        if (Args.LoadBestModelAtEnd) BroadcastWeightsFromRankZero();
 
         totalLossScalar += trLoss;
         double trainLoss = State.GlobalStep > 0 ? totalLossScalar / State.GlobalStep : 0;
@@ -284,7 +287,7 @@ public sealed partial class Trainer
         if (Control.ShouldEvaluate) metrics = Evaluate();
         if (Control.ShouldSave)
         {
-            SaveCheckpoint(metrics);
+            SaveCheckpointOnRankZero(metrics);
             Handler.OnSave(Args, State, Control);
         }
     }
