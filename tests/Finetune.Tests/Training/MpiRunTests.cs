@@ -166,6 +166,44 @@ public class MpiRunTests(Xunit.Abstractions.ITestOutputHelper output)
         Assert.Contains($"global_step {last.Step + 2}", log2);
     }
 
+    [SkippableFact]
+    public void AHungRankTimesOutWithExitOneAndRankZeroNamesIt()
+    {
+        string mpirun = RequireMpirun();
+        using var tmp = new TempDir();
+        string dir = Path.Combine(tmp.Path, "run");
+        string marker = Guid.NewGuid().ToString("N");
+        string[] saving = ["--per-device-train-batch-size", "8", "--max-steps", "2000", "--save-strategy", "steps", "--save-steps", "3", "--save-total-limit", "1"];
+        var psi = Mpirun(mpirun, Recipe(dir).Concat(saving), marker);
+        psi.Environment["FINETUNE_MPI_TIMEOUT"] = "8";
+        using var job = Process.Start(psi)!;
+        var text = new StringBuilder();
+        job.OutputDataReceived += (_, e) => { lock (text) text.AppendLine(e.Data); };
+        job.ErrorDataReceived += (_, e) => { lock (text) text.AppendLine(e.Data); };
+        job.BeginOutputReadLine();
+        job.BeginErrorReadLine();
+        try
+        {
+            var wait = Stopwatch.StartNew();
+            while (!Directory.Exists(Path.Combine(dir, "checkpoint-3")) && !job.HasExited && wait.Elapsed < TimeSpan.FromMinutes(3)) Thread.Sleep(100);
+            Assert.True(Directory.Exists(Path.Combine(dir, "checkpoint-3")), "no checkpoint was written:\n" + text);
+            // SIGSTOP: rank 1 stays alive but never reaches the next collective, as a hung or unreachable host would.
+            using (var stop = Process.Start("kill", ["-STOP", FindRank(marker, 1).ToString(System.Globalization.CultureInfo.InvariantCulture)])) stop.WaitForExit();
+            Assert.True(job.WaitForExit(TimeSpan.FromSeconds(60)), "the job did not end after rank 1 hung:\n" + text);
+            job.WaitForExit();
+            string log;
+            lock (text) log = text.ToString();
+            Assert.True(job.ExitCode == 1, $"exit {job.ExitCode}:\n{log}");
+            Assert.Contains("did not complete within 8 s", log);
+            // Stopped while computing it never arrives; stopped inside a collective it no longer answers the ping.
+            Assert.Matches("rank 1 (did not reach the|stopped responding inside the)", log);
+        }
+        finally
+        {
+            if (!job.HasExited) job.Kill(entireProcessTree: true);
+        }
+    }
+
     // The process mpirun started for this job (FINETUNE_TEST_JOB) as the given rank.
     private static int FindRank(string marker, int rank)
     {

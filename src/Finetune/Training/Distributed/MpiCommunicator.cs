@@ -9,17 +9,21 @@ namespace Finetune.Training.Distributed;
 /// (MPI_ERRORS_RETURN) and every collective is non-blocking and polled against a deadline, so a rank that dies
 /// or hangs ends the job with rank 0's message naming it: before each collective every rank sends rank 0 a small
 /// "arrived" message, so rank 0 knows which ranks never reached it. When mpirun itself ends the job after a rank
-/// died (it sends the others SIGTERM), rank 0 names the rank whose process is gone.
+/// died (it sends the others SIGTERM), rank 0 names the rank whose process is gone. When every rank reached the
+/// collective but it never completes, rank 0 pings each rank (ranks answer while they wait in a collective) and
+/// names those that do not answer.
 /// </summary>
 public sealed unsafe class MpiCommunicator : ICommunicator
 {
-    private const int ArrivedTag = 7301;
+    private const int ArrivedTag = 7301, PingTag = 7302, PongTag = 7303;
     private readonly MpiNative mpi;
     private readonly TimeSpan timeout;
     private readonly int[] arrivedIn;   // rank 0: the sequence number each rank sent for the current collective
     private readonly int[] arrivedOut;  // this rank's outgoing sequence number
     private readonly nint[] arrivedRequests;
     private readonly bool[] arrived;
+    private readonly int[] ping = GC.AllocateArray<int>(1, pinned: true);
+    private nint pingRequest;
     private readonly (int Pid, int Host)[] peers;
     private PosixSignalRegistration? termHandler;
     private int sequence;
@@ -70,6 +74,7 @@ public sealed unsafe class MpiCommunicator : ICommunicator
         double seconds = double.TryParse(Environment.GetEnvironmentVariable("FINETUNE_MPI_TIMEOUT"), NumberStyles.Float, CultureInfo.InvariantCulture, out double s) && s > 0 ? s : 600;
         var comm = new MpiCommunicator(mpi, rank, size, Math.Max(1, localSize), timeout ?? TimeSpan.FromSeconds(seconds));
         comm.ExchangeIdentities();
+        comm.ListenForPing();
         comm.termHandler = PosixSignalRegistration.Create(PosixSignal.SIGTERM, comm.OnTerminate);
         return comm;
     }
@@ -210,8 +215,59 @@ public sealed unsafe class MpiCommunicator : ICommunicator
         }
     }
 
+    private void ListenForPing()
+    {
+        if (Rank == 0) return;
+        nint request = 0;
+        Post(mpi.Irecv(At(ping, 0), 1, mpi.Int, 0, PingTag, mpi.CommWorld, &request));
+        pingRequest = request;
+    }
+
+    // A rank waiting in a collective answers rank 0's ping, so rank 0 can tell it from one that hangs.
+    private void AnswerPing()
+    {
+        if (Rank == 0 || pingRequest == 0) return;
+        int flag = 0;
+        nint request = pingRequest;
+        if (mpi.Test(&request, &flag, null) != 0 || flag == 0) return;
+        nint send = 0;
+        if (mpi.Isend(At(ping, 0), 1, mpi.Int, 0, PongTag, mpi.CommWorld, &send) == 0) mpi.RequestFree(&send);
+        ListenForPing();
+    }
+
+    // Rank 0, after a collective every rank reached timed out: the ranks that do not answer a ping within a few seconds.
+    private List<int> Unresponsive()
+    {
+        var pongs = GC.AllocateArray<int>(Size, pinned: true);
+        var requests = new nint[Size];
+        var answered = new bool[Size];
+        for (int r = 1; r < Size; r++)
+        {
+            nint send = 0, recv = 0;
+            if (mpi.Isend(At(ping, 0), 1, mpi.Int, r, PingTag, mpi.CommWorld, &send) == 0) mpi.RequestFree(&send);
+            if (mpi.Irecv(At(pongs, r), 1, mpi.Int, r, PongTag, mpi.CommWorld, &recv) == 0) requests[r] = recv;
+        }
+        var clock = Stopwatch.StartNew();
+        while (clock.Elapsed < TimeSpan.FromSeconds(Math.Min(10, timeout.TotalSeconds)) && answered.Skip(1).Any(a => !a))
+        {
+            for (int r = 1; r < Size; r++)
+            {
+                if (answered[r] || requests[r] == 0) continue;
+                int flag = 0;
+                nint request = requests[r];
+                if (mpi.Test(&request, &flag, null) == 0 && flag != 0) answered[r] = true;
+            }
+            Thread.Sleep(1);
+        }
+        var silent = new List<int>();
+        for (int r = 1; r < Size; r++)
+            if (!answered[r]) silent.Add(r);
+        return silent;
+    }
+
     private bool PollArrivals()
     {
+        AnswerPing();
         bool all = true;
         if (Rank == 0)
         {
@@ -241,7 +297,7 @@ public sealed unsafe class MpiCommunicator : ICommunicator
 
     private void Fail(string why)
     {
-        string who = Rank == 0 ? MissingRanks() : "";
+        string who = Rank == 0 ? MissingRanks(probe: true) : "";
         Console.Out.Flush();
         Console.Error.WriteLine(Rank == 0
             ? $"error: rank 0: {why} (collective #{sequence}); {who}; ending the job."
@@ -250,7 +306,7 @@ public sealed unsafe class MpiCommunicator : ICommunicator
     }
 
     // Which ranks are gone: local processes that no longer exist, else ranks that never reached the collective.
-    private string MissingRanks()
+    private string MissingRanks(bool probe = false)
     {
         var dead = new List<int>();
         int host = HostId();
@@ -260,7 +316,10 @@ public sealed unsafe class MpiCommunicator : ICommunicator
         var missing = new List<int>();
         for (int r = 1; r < Size; r++)
             if (!arrived[r]) missing.Add(r);
-        return missing.Count > 0 ? $"rank {string.Join(", ", missing)} did not reach the {current}" : "every rank reached it, so one failed inside it";
+        if (missing.Count > 0) return $"rank {string.Join(", ", missing)} did not reach the {current}";
+        if (!probe) return "every rank had reached it";
+        var silent = Unresponsive();
+        return silent.Count > 0 ? $"rank {string.Join(", ", silent)} stopped responding inside the {current}" : "every rank reached it and answers, so MPI itself failed";
     }
 
     // FNV-1a of the host name: string.GetHashCode is randomized per process, and this must agree across ranks.
@@ -303,6 +362,12 @@ public sealed unsafe class MpiCommunicator : ICommunicator
         if (disposed) return;
         disposed = true;
         termHandler?.Dispose();
+        if (pingRequest != 0)
+        {
+            nint request = pingRequest;
+            mpi.Cancel(&request);
+            mpi.RequestFree(&request);
+        }
         mpi.FinalizeMpi();
     }
 }

@@ -24,6 +24,7 @@ internal sealed unsafe class MpiNative
     public readonly delegate* unmanaged<nint, nint*, int> Ibarrier;
     public readonly delegate* unmanaged<void*, int, nint, int, int, nint, nint*, int> Isend, Irecv;
     public readonly delegate* unmanaged<nint*, int*, void*, int> Test;
+    public readonly delegate* unmanaged<nint*, int> Cancel, RequestFree;
     public readonly delegate* unmanaged<nint, int, int> AbortJob;
     public readonly delegate* unmanaged<int> FinalizeMpi;
     public readonly delegate* unmanaged<int, byte*, int*, int> ErrorString;
@@ -48,6 +49,8 @@ internal sealed unsafe class MpiNative
         Isend = (delegate* unmanaged<void*, int, nint, int, int, nint, nint*, int>)Sym("MPI_Isend");
         Irecv = (delegate* unmanaged<void*, int, nint, int, int, nint, nint*, int>)Sym("MPI_Irecv");
         Test = (delegate* unmanaged<nint*, int*, void*, int>)Sym("MPI_Test");
+        Cancel = (delegate* unmanaged<nint*, int>)Sym("MPI_Cancel");
+        RequestFree = (delegate* unmanaged<nint*, int>)Sym("MPI_Request_free");
         AbortJob = (delegate* unmanaged<nint, int, int>)Sym("MPI_Abort");
         FinalizeMpi = (delegate* unmanaged<int>)Sym("MPI_Finalize");
         ErrorString = (delegate* unmanaged<int, byte*, int*, int>)Sym("MPI_Error_string");
