@@ -44,6 +44,10 @@ public sealed class RecipeOptions
     public TrainingArguments Args { get; set; } = new();
     /// <summary>Stops training between micro-batches with a <see cref="TrainingInterruptedException"/> (Ctrl-C in the CLI).</summary>
     public CancellationToken Cancellation { get; set; }
+    /// <summary>Ranks to train with (data-parallel); null for one process. Only rank 0 shows progress and writes outputs.</summary>
+    public Distributed.ICommunicator? Communicator { get; set; }
+    /// <summary>Called after every optimizer step (on every rank; the loss is the mean over ranks).</summary>
+    public Action<StepRecord>? OnStep { get; set; }
 }
 
 /// <summary>One row of the per-epoch table.</summary>
@@ -84,6 +88,12 @@ public static class FineTuneRecipe
         var args = o.Args;
         args.Validate();
         var metricSet = RecipeMetrics.For(o.Metric, o.Dataset, o.DatasetConfig);
+        if (o.Communicator is { Rank: > 0 })
+        {
+            writeOutputs = false;
+            progress = null;
+            onEpoch = null;
+        }
         if (writeOutputs && !o.ZeroShot) CheckOutputDir(args);
 
         var dict = LoadDataset.Load(o.Dataset, o.DatasetConfig, new LoadOptions { DataRoot = o.DataRoot, Warning = m => progress?.WriteLine("warning: " + m) });
@@ -135,6 +145,8 @@ public static class FineTuneRecipe
         callbacks.Add(table);
         var trainer = new Trainer(model, args, train, eval, metricSet.Compute, callbacks, tokenizer?.PadTokenId ?? model.Model.Config.PadTokenId ?? 0);
         trainer.StepCompleted += r => stepLosses.Add(r.Loss);
+        trainer.Communicator = o.Communicator;
+        if (o.OnStep != null) trainer.StepCompleted += o.OnStep;
         if (tokenizer != null) trainer.SaveTokenizer = tokenizer.SavePretrained;
         trainer.CancellationToken = o.Cancellation;
         if (progress != null) trainer.Logger = progress.WriteLine;

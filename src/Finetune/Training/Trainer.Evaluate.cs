@@ -36,20 +36,22 @@ public sealed partial class Trainer
         int bs = Args.PerDeviceEvalBatchSize;
         int numLabels = model.NumLabels;
         var logits = new float[data.Count * numLabels];
-        var losses = new List<float>();
+        var rowLosses = new float[data.Count];
         bool hasLabels = data.All(r => r.HasLabel);
         bool intLabels = hasLabels && data.All(r => r.FloatLabels == null);
         int[]? labelIds = intLabels ? data.Select(r => r.Label).ToArray() : null;
         float[]? floatLabels = hasLabels && !intLabels ? data.SelectMany(r => r.FloatLabels!).ToArray() : null;
-        int steps = 0;
+        int steps = 0, batchIndex = 0;
         // Labels go into the batches only when every row has one (as the loss needs).
         var columns = TokenizedExampleBatching.Columns(data, withLabels: hasLabels);
         using (Tensor.NoGrad())
         {
-            for (int start = 0; start < data.Count; start += bs)
+            for (int start = 0; start < data.Count; start += bs, batchIndex++)
             {
                 ThrowIfInterrupted();
                 int end = Math.Min(data.Count, start + bs);
+                steps++;
+                if (!OwnsEvalBatch(batchIndex)) continue;
                 var batch = collator.Collate(columns, Enumerable.Range(start, end - start).ToArray());
                 using var scope = TensorScope.Begin();
                 var output = model.Forward(batch);
@@ -57,16 +59,16 @@ public sealed partial class Trainer
                 if (hasLabels)
                 {
                     float loss = ComputeLoss(batch, output).Item();
-                    for (int i = start; i < end; i++) losses.Add(loss);
+                    for (int i = start; i < end; i++) rowLosses[i] = loss;
                 }
-                steps++;
             }
         }
+        GatherEvaluation(logits, rowLosses);
         var metrics = new Dictionary<string, double>();
         Dictionary<string, double>? user = null;
         var prediction = new EvalPrediction(logits, numLabels, labelIds, floatLabels);
         if (ComputeMetrics != null && hasLabels) user = ComputeMetrics(prediction);
-        if (losses.Count > 0) metrics[prefix + "_loss"] = FloatMean(losses);
+        if (hasLabels) metrics[prefix + "_loss"] = FloatMean(rowLosses);
         if (user != null)
             foreach (var (k, v) in user) metrics[k.StartsWith(prefix + "_", StringComparison.Ordinal) ? k : prefix + "_" + k] = v;
         double runtime = clock.Elapsed.TotalSeconds;
@@ -77,9 +79,8 @@ public sealed partial class Trainer
     }
 
     // numpy's float32 mean: pairwise summation with float32 accumulators, then one division.
-    private static double FloatMean(List<float> values)
+    private static double FloatMean(float[] arr)
     {
-        var arr = values.ToArray();
         return (float)(0f + PairwiseSum(arr) / arr.Length);
     }
 

@@ -116,7 +116,7 @@ public sealed partial class Trainer
         ThrowIfInterrupted();
         RemoveInterruptedSaves();
         int ga = Args.GradientAccumulationSteps;
-        int lenDataloader = LenDataloader(train.Count);
+        int lenDataloader = LenDataloader(RowsPerRank(train.Count));
         if (lenDataloader == 0) throw FinetuneException.Invalid($"The training dataset has {train.Count} rows, fewer than one batch of {Args.PerDeviceTrainBatchSize} with dataloader_drop_last.");
         int updatesPerEpoch = Math.Max(lenDataloader / ga, 1);
         int maxSteps, numEpochs;
@@ -125,7 +125,7 @@ public sealed partial class Trainer
         {
             maxSteps = Args.MaxSteps;
             numEpochs = maxSteps / updatesPerEpoch + (maxSteps % updatesPerEpoch > 0 ? 1 : 0);
-            numTrainSamples = (double)maxSteps * Args.TotalTrainBatchSize;
+            numTrainSamples = (double)maxSteps * Args.TotalTrainBatchSize * WorldSize;
         }
         else
         {
@@ -155,6 +155,7 @@ public sealed partial class Trainer
             stepsTrainedInEpoch = State.GlobalStep % updatesPerEpoch * ga;
         }
         optimizer.SetLr(scheduler.LastLr);
+        BeginDistributedTraining();
 
         model.Module.ZeroGrad();
         trLoss = 0f;
@@ -173,7 +174,7 @@ public sealed partial class Trainer
         int firstEpoch = State.GlobalStep >= maxSteps ? numEpochs : epochsTrained;
         for (int epoch = firstEpoch; epoch < numEpochs; epoch++)
         {
-            int[] order = Sampler.EpochOrder(train, Args, epoch);
+            int[] order = RankOrder(Sampler.EpochOrder(train, Args, epoch));
             Handler.OnEpochBegin(Args, State, Control);
             int step = -1;
             for (int s = 0; s < lenDataloader; s++)
@@ -200,6 +201,7 @@ public sealed partial class Trainer
                 bool lastStepShortEpoch = lenDataloader <= ga && s + 1 == lenDataloader;
                 if (totalBatched % ga == 0 || lastStepShortEpoch)
                 {
+                    stepLoss = SyncGradients(stepLoss);
                     float norm = Args.MaxGradNorm > 0 ? OptimizerUtils.ClipGradNorm(model.Module.Parameters(), Args.MaxGradNorm) : float.NaN;
                     double lrUsed = scheduler.LastLr;
                     optimizer.Step();
@@ -225,6 +227,7 @@ public sealed partial class Trainer
 
         if (Args.LoadBestModelAtEnd && State.BestModelCheckpoint != null && Directory.Exists(State.BestModelCheckpoint))
             ModelWeights.Load(model.Module, Path.Combine(State.BestModelCheckpoint, "model.safetensors"));
+        if (Args.LoadBestModelAtEnd) BroadcastWeightsFromRankZero();
 
         totalLossScalar += trLoss;
         double trainLoss = State.GlobalStep > 0 ? totalLossScalar / State.GlobalStep : 0;
@@ -296,7 +299,7 @@ public sealed partial class Trainer
         if (Control.ShouldEvaluate) metrics = Evaluate();
         if (Control.ShouldSave)
         {
-            SaveCheckpoint(metrics);
+            SaveCheckpointOnRankZero(metrics);
             Handler.OnSave(Args, State, Control);
         }
     }

@@ -1,0 +1,143 @@
+using System.Diagnostics;
+using System.Text.Json.Nodes;
+using Finetune.Models;
+using Finetune.Models.Bert;
+using Finetune.Tensors;
+using Finetune.Training.Distributed;
+
+namespace Finetune.Bench;
+
+/// <summary>
+/// `ddp`: data-parallel training steps (forward, backward, gradient allreduce, AdamW) at one global batch, run
+/// under `mpirun -np N` or alone; rank 0 prints tokens/s and the allreduce's share of the step. `--estimate`
+/// prints the ring-allreduce time per step for bert-base's gradients over 10 and 25 Gb/s links instead.
+/// </summary>
+public sealed class DdpSuite : IBenchSuite
+{
+    public string Name => "ddp";
+    public string Description => "data-parallel step under mpirun: tokens/s and allreduce ms; options: --models mini,small --seq 128 --batch 32 (global) --iters 5 --warmup 2 --threads N (cores / local ranks) | --estimate";
+
+    private static readonly Dictionary<string, (int Layers, int Hidden, int Heads, int Inter)> Sizes = new()
+    {
+        ["mini"] = (4, 256, 4, 1024),
+        ["small"] = (4, 512, 8, 2048),
+        ["base"] = (12, 768, 12, 3072),
+    };
+
+    public int Run(string[] args, BenchResults results)
+    {
+        if (args.Contains("--estimate")) return Estimate(results);
+        using var comm = DistributedLaunch.Start(DistributedMode.Auto, Int(args, "--threads", 0));
+        if (comm == null && Int(args, "--threads", 0) is int t && t > 0) Parallelism.Threads = t;
+        int rank = comm?.Rank ?? 0, world = comm?.Size ?? 1;
+        int globalBatch = Int(args, "--batch", 32), seq = Int(args, "--seq", 128), iters = Int(args, "--iters", 5), warmup = Int(args, "--warmup", 2);
+        if (globalBatch % world != 0) { Console.Error.WriteLine($"--batch {globalBatch} is not a multiple of {world} ranks"); return 2; }
+        int batch = globalBatch / world;
+        if (rank == 0)
+        {
+            Console.WriteLine($"ddp: global batch {globalBatch} ({world} ranks x {batch}), seq {seq}, {Parallelism.Threads} threads per rank, median of {iters} after {warmup} warm-up steps");
+            Console.WriteLine();
+            Console.WriteLine("| model | ranks x threads | step ms | allreduce ms | tokens/s |");
+            Console.WriteLine("|---|---|---:|---:|---:|");
+        }
+        foreach (string m in (Str(args, "--models", "mini,small")).Split(','))
+        {
+            var (l, h, a, i) = Sizes[m];
+            var config = new BertConfig(new JsonObject { ["num_hidden_layers"] = l, ["hidden_size"] = h, ["num_attention_heads"] = a, ["intermediate_size"] = i });
+            var model = new BertForSequenceClassification(config, new Generator(0)); // the same init on every rank
+            var rng = new Generator(1 + (ulong)rank); // each rank its own rows
+            var ids = new int[batch * seq];
+            for (int k = 0; k < ids.Length; k++) ids[k] = 1000 + rng.NextInt(config.VocabSize - 1000);
+            var mask = new int[batch * seq];
+            Array.Fill(mask, 1);
+            var labels = new int[batch];
+            for (int k = 0; k < batch; k++) labels[k] = rng.NextInt(2);
+            var inputs = new EncoderInputs(IntTensor.FromArray(ids, batch, seq), IntTensor.FromArray(mask, batch, seq), IntTensor.Zeros(batch, seq));
+            var adam = new Finetune.Training.AdamW(model, lr: 1e-4, weightDecay: 0.01);
+            var sync = comm != null ? new GradientAllReduce(comm, model.Parameters()) : null;
+            var steps = new List<double>();
+            var reduces = new List<double>();
+            for (int k = 0; k < warmup + iters; k++)
+            {
+                using var scope = TensorScope.Begin();
+                model.Train();
+                long t0 = Stopwatch.GetTimestamp();
+                model.ZeroGrad();
+                var loss = model.Forward(inputs, (Labels)labels).Loss!;
+                loss.Backward();
+                long t1 = Stopwatch.GetTimestamp();
+                sync?.Run(loss.Item());
+                long t2 = Stopwatch.GetTimestamp();
+                adam.Step();
+                long t3 = Stopwatch.GetTimestamp();
+                if (k < warmup) continue;
+                steps.Add(Stopwatch.GetElapsedTime(t0, t3).TotalMilliseconds);
+                reduces.Add(Stopwatch.GetElapsedTime(t1, t2).TotalMilliseconds);
+            }
+            // The slowest rank sets the pace: take each step's maximum over ranks.
+            var both = steps.Concat(reduces).ToArray();
+            if (comm != null)
+            {
+                var all = new float[both.Length * world];
+                for (int k = 0; k < both.Length; k++) all[rank * both.Length + k] = (float)both[k];
+                comm.AllReduceSum(all, 0, all.Length);
+                for (int k = 0; k < both.Length; k++)
+                    for (int r = 0; r < world; r++) both[k] = Math.Max(both[k], all[r * both.Length + k]);
+            }
+            double stepMs = Median(both[..iters]), reduceMs = Median(both[iters..]);
+            double tokens = globalBatch * (double)seq / (stepMs / 1000);
+            if (rank != 0) continue;
+            Console.WriteLine($"| bert-{m} | {world} x {Parallelism.Threads} | {stepMs:F0} | {reduceMs:F1} | {tokens:F0} |");
+            results.Add(new JsonObject
+            {
+                ["suite"] = "ddp",
+                ["config"] = $"bert-{m} b{globalBatch} s{seq}",
+                ["ranks"] = world,
+                ["threads"] = Parallelism.Threads,
+                ["ms"] = stepMs,
+                ["allreduce_ms"] = reduceMs,
+                ["tokens_per_s"] = tokens,
+            });
+        }
+        return 0;
+    }
+
+    // Ring allreduce: each rank sends and receives 2 (N - 1) / N of the gradient bytes per step.
+    private static int Estimate(BenchResults results)
+    {
+        var (l, h, a, i) = Sizes["base"];
+        var config = new BertConfig(new JsonObject { ["num_hidden_layers"] = l, ["hidden_size"] = h, ["num_attention_heads"] = a, ["intermediate_size"] = i });
+        long parameters = new BertForSequenceClassification(config, new Generator(0)).NumParameters();
+        double bytes = parameters * 4.0;
+        Console.WriteLine($"bert-base (2 labels): {parameters} parameters, {bytes / 1e6:F1} MB of fp32 gradients per step");
+        Console.WriteLine();
+        Console.WriteLine("| ranks | bytes sent per rank | 10 Gb/s ms | 25 Gb/s ms |");
+        Console.WriteLine("|---:|---:|---:|---:|");
+        foreach (int n in new[] { 2, 4, 8, 16 })
+        {
+            double sent = 2.0 * (n - 1) / n * bytes;
+            double ms10 = sent * 8 / 10e9 * 1000, ms25 = sent * 8 / 25e9 * 1000;
+            Console.WriteLine($"| {n} | {sent / 1e6:F0} MB | {ms10:F0} | {ms25:F0} |");
+            results.Add(new JsonObject { ["suite"] = "ddp-estimate", ["config"] = $"bert-base ranks {n}", ["bytes_per_rank"] = sent, ["ms_10gbps"] = ms10, ["ms_25gbps"] = ms25 });
+        }
+        return 0;
+    }
+
+    private static double Median(double[] v)
+    {
+        var s = v.Order().ToArray();
+        return s.Length % 2 == 1 ? s[s.Length / 2] : (s[s.Length / 2 - 1] + s[s.Length / 2]) / 2;
+    }
+
+    private static int Int(string[] args, string name, int fallback)
+    {
+        int at = Array.IndexOf(args, name);
+        return at >= 0 && at + 1 < args.Length ? int.Parse(args[at + 1], System.Globalization.CultureInfo.InvariantCulture) : fallback;
+    }
+
+    private static string Str(string[] args, string name, string fallback)
+    {
+        int at = Array.IndexOf(args, name);
+        return at >= 0 && at + 1 < args.Length ? args[at + 1] : fallback;
+    }
+}
