@@ -16,9 +16,26 @@ public static class Program
         var config = new InvocationConfiguration { EnableDefaultExceptionHandler = false };
         if (stdout != null) config.Output = stdout;
         if (stderr != null) config.Error = stderr;
+        var err = stderr ?? Console.Error;
         try
         {
-            return root.Parse(args).Invoke(config);
+            var parse = root.Parse(args);
+            // A usage mistake is one line and a pointer to --help (System.CommandLine would print the whole help first).
+            if (parse.Errors.Count > 0 && !args.Any(a => a is "--help" or "-h" or "-?"))
+            {
+                // "Unrecognized command or argument 'x'" says more than the "Required command" that comes with it.
+                var first = parse.Errors.FirstOrDefault(e => e.Message.StartsWith("Unrecognized", StringComparison.Ordinal)) ?? parse.Errors[0];
+                err.WriteLine($"error: {first.Message}");
+                err.WriteLine($"Run '{HelpCommand(parse)} --help' for the options.");
+                return 2;
+            }
+            return parse.Invoke(config);
+        }
+        catch (UsageException e)
+        {
+            err.WriteLine($"error: {e.Message}");
+            err.WriteLine("Run 'finetune <command> --help' for the options.");
+            return 2;
         }
         catch (FinetuneException e)
         {
@@ -35,6 +52,14 @@ public static class Program
             (stderr ?? Console.Error).WriteLine($"error: {e.Message}");
             return 5;
         }
+    }
+
+    private static string HelpCommand(ParseResult parse)
+    {
+        var names = new List<string>();
+        for (var r = parse.CommandResult; r != null; r = r.Parent as System.CommandLine.Parsing.CommandResult)
+            names.Insert(0, r.Command is RootCommand ? "finetune" : r.Command.Name);
+        return string.Join(' ', names);
     }
 
     public static RootCommand BuildRoot()

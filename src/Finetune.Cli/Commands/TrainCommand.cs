@@ -22,7 +22,7 @@ internal sealed class TrainCommand : ICliCommand
             bool header = false;
             var result = FineTuneRecipe.Run(recipe, row =>
             {
-                if (!header) { output.WriteLine(); RecipeCli.PrintEpochHeader(output); header = true; }
+                if (!header) { output.WriteLine(); RecipeCli.PrintEpochHeader(output, row.EvalSplit); header = true; }
                 RecipeCli.PrintEpochRow(output, row);
             }, progress: output);
             output.WriteLine();
