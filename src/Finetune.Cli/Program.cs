@@ -35,7 +35,22 @@ public static class Program
         try
         {
             parse = root.Parse(args);
+            // A usage mistake is one line and a pointer to --help (System.CommandLine would print the whole help first).
+            if (parse.Errors.Count > 0 && !args.Any(a => a is "--help" or "-h" or "-?"))
+            {
+                // "Unrecognized command or argument 'x'" says more than the "Required command" that comes with it.
+                var first = parse.Errors.FirstOrDefault(e => e.Message.StartsWith("Unrecognized", StringComparison.Ordinal)) ?? parse.Errors[0];
+                err.WriteLine($"error: {first.Message}");
+                err.WriteLine($"Run '{HelpCommand(parse)} --help' for the options.");
+                return 2;
+            }
             return parse.Invoke(config);
+        }
+        catch (UsageException e)
+        {
+            err.WriteLine($"error: {e.Message}");
+            err.WriteLine("Run 'finetune <command> --help' for the options.");
+            return 2;
         }
         catch (Exception e)
         {
@@ -49,6 +64,9 @@ public static class Program
                 case IOException or UnauthorizedAccessException:
                     err.WriteLine($"error: {inner.Message}");
                     return 5;
+                case UsageException ue:
+                    err.WriteLine($"error: {ue.Message}");
+                    return 2;
                 default:
                     string command = parse?.CommandResult.Command is { } c && c != root ? CommandPath(parse) : CommandName(args);
                     err.WriteLine(UnexpectedLine(command, InputOf(args), inner, Debug(args)));
@@ -111,6 +129,14 @@ public static class Program
         for (int i = 2; i < args.Length; i++)
             if (!args[i].StartsWith('-') && !args[i - 1].StartsWith('-')) parts.Add(args[i]);
         return string.Join(", ", parts);
+    }
+
+    private static string HelpCommand(ParseResult parse)
+    {
+        var names = new List<string>();
+        for (var r = parse.CommandResult; r != null; r = r.Parent as System.CommandLine.Parsing.CommandResult)
+            names.Insert(0, r.Command is RootCommand ? "finetune" : r.Command.Name);
+        return string.Join(' ', names);
     }
 
     public static RootCommand BuildRoot()

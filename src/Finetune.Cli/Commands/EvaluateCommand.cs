@@ -11,7 +11,7 @@ internal sealed class EvaluateCommand : ICliCommand
         var cli = new RecipeCli();
         var output = new Option<string?>("--metrics-file") { Description = "Also write the metrics as JSON to this file." };
         var cmd = new Command("evaluate", "Evaluate a model folder on a dataset split (default: the test split, else validation).");
-        cli.AddTo(cmd);
+        cli.AddTo(cmd, trainingArguments: false);
         cmd.Options.Add(output);
         cmd.SetAction(parse =>
         {

@@ -33,16 +33,29 @@ internal sealed class RecipeCli
     public Option<double?> LrEnd { get; } = new("--lr-end") { Description = "Final learning rate of the polynomial schedule (lr_scheduler_kwargs lr_end; default 1e-7)." };
     public Option<double?> Power { get; } = new("--power") { Description = "Power of the polynomial schedule (lr_scheduler_kwargs power; default 1.0)." };
     public Option<string?> Config { get; } = new("--config") { Description = "Training arguments file (JSON or YAML with transformers' snake_case keys)." };
+    public Option<string?> LabelNames { get; } = new("--label-names") { Description = "Comma-separated class names in id order (default: the label column's ClassLabel names, else its sorted distinct values, as class_encode_column)." };
+    public Option<double?> TestSize { get; } = new("--test-size") { Description = "Split a test set off the training split (train_test_split: a fraction, or a row count when >= 1), seeded with --seed." };
+    public Option<int?> ValidationSplitPercentage { get; } = new("--validation-split-percentage") { Description = "Without a validation split: validation = train[:N%], train = train[N%:] (transformers' examples)." };
+    public Option<string?> StratifyByColumn { get; } = new("--stratify-by-column") { Description = "With --test-size: keep each class's proportion in both parts (train_test_split's stratify_by_column)." };
+
+    private readonly HashSet<Option> added = new();
+
+    // What evaluate reads of the training arguments: the rest only matter for training.
+    private static readonly string[] EvaluateArguments = ["per_device_eval_batch_size", "seed", "data_seed"];
 
     public void AddTo(Command cmd, bool trainingArguments = true)
     {
-        foreach (var o in new Option[] { Model, FromScratch, Tokenizer, Dataset, DatasetConfig, DataRoot, TextColumn, TextPairColumn, LabelColumn, MaxLength, TrainSplit, EvalSplit, TestSplit, MaxTrainSamples, MaxEvalSamples, Metric, IgnoreMismatchedSizes, AllowNewWeights, Config })
+        var options = trainingArguments
+            ? new Option[] { Model, FromScratch, Tokenizer, Dataset, DatasetConfig, DataRoot, TextColumn, TextPairColumn, LabelColumn, LabelNames, MaxLength, TrainSplit, EvalSplit, TestSplit, TestSize, ValidationSplitPercentage, StratifyByColumn, MaxTrainSamples, MaxEvalSamples, Metric, IgnoreMismatchedSizes, AllowNewWeights, LrEnd, Power, Config }
+            : new Option[] { Model, Tokenizer, Dataset, DatasetConfig, DataRoot, TextColumn, TextPairColumn, LabelColumn, LabelNames, MaxLength, EvalSplit, TestSplit, TestSize, StratifyByColumn, MaxEvalSamples, Metric, IgnoreMismatchedSizes, AllowNewWeights };
+        foreach (var o in options)
+        {
             cmd.Options.Add(o);
-        if (!trainingArguments) return;
-        cmd.Options.Add(LrEnd);
-        cmd.Options.Add(Power);
+            added.Add(o);
+        }
         foreach (var (name, type) in TrainingArguments.Fields)
         {
+            if (!trainingArguments && !EvaluateArguments.Contains(name)) continue;
             var option = new Option<string?>("--" + name.Replace('_', '-'))
             {
                 Description = $"TrainingArguments.{name} ({Describe(type)})",
@@ -69,7 +82,7 @@ internal sealed class RecipeCli
     public RecipeOptions Bind(ParseResult parse, string defaultOutputDir, string? model = null)
     {
         model ??= parse.GetValue(Model);
-        bool fromScratch = parse.GetValue(FromScratch);
+        bool fromScratch = Get(parse, FromScratch, false);
         string? tokenizer = parse.GetValue(Tokenizer);
         if (model == null)
         {
@@ -89,7 +102,7 @@ internal sealed class RecipeCli
             LoggingStrategy = IntervalStrategy.Steps,
             LoggingSteps = 10, // enough points for the report's loss and learning-rate curves
         };
-        string? configFile = parse.GetValue(Config);
+        string? configFile = Get(parse, Config, null);
         if (configFile != null)
         {
             var fromFile = TrainingArguments.Load(configFile);
@@ -103,10 +116,34 @@ internal sealed class RecipeCli
             if (result == null) continue;
             string? text = parse.GetValue(option);
             bool isBool = TrainingArguments.Fields.First(f => f.Name == name).Type is var t && (t == typeof(bool) || t == typeof(bool?));
-            args.Set(name, text ?? (isBool ? "true" : null), "--" + name.Replace('_', '-'));
+            try
+            {
+                args.Set(name, text ?? (isBool ? "true" : null), "--" + name.Replace('_', '-'));
+            }
+            catch (FinetuneException e)
+            {
+                throw new UsageException(e.Message, e);
+            }
         }
         if (parse.GetResult(LrEnd) != null && parse.GetValue(LrEnd) is double lrEnd) args.LrSchedulerKwargs["lr_end"] = lrEnd;
         if (parse.GetResult(Power) != null && parse.GetValue(Power) is double power) args.LrSchedulerKwargs["power"] = power;
+        try
+        {
+            args.Validate();
+        }
+        catch (FinetuneException e) when (configFile == null)
+        {
+            throw new UsageException(e.Message, e);
+        }
+        double? testSize = parse.GetValue(TestSize);
+        int? validationPercent = Get(parse, ValidationSplitPercentage, null);
+        if (testSize is double ts && (ts <= 0 || double.IsNaN(ts) || (ts >= 1 && ts != Math.Floor(ts))))
+            throw new UsageException($"--test-size {ts.ToString(CultureInfo.InvariantCulture)} must be a fraction between 0 and 1 or a whole number of rows.");
+        if (validationPercent is int vp && (vp <= 0 || vp >= 100))
+            throw new UsageException($"--validation-split-percentage {vp} must be between 1 and 99.");
+        if (parse.GetValue(StratifyByColumn) != null && testSize == null)
+            throw new UsageException("--stratify-by-column only applies with --test-size.");
+        string? labelNames = parse.GetValue(LabelNames);
         return new RecipeOptions
         {
             Model = model,
@@ -118,11 +155,15 @@ internal sealed class RecipeCli
             TextColumn = parse.GetValue(TextColumn),
             TextPairColumn = parse.GetValue(TextPairColumn),
             LabelColumn = parse.GetValue(LabelColumn)!,
+            LabelNames = labelNames?.Split(',', StringSplitOptions.TrimEntries),
             MaxLength = parse.GetValue(MaxLength),
-            TrainSplit = parse.GetValue(TrainSplit)!,
+            TrainSplit = Get(parse, TrainSplit, "train")!,
             EvalSplit = parse.GetValue(EvalSplit)!,
             TestSplit = parse.GetValue(TestSplit)!,
-            MaxTrainSamples = parse.GetValue(MaxTrainSamples),
+            TestSize = testSize,
+            ValidationSplitPercentage = validationPercent,
+            StratifyByColumn = parse.GetValue(StratifyByColumn),
+            MaxTrainSamples = Get(parse, MaxTrainSamples, null),
             MaxEvalSamples = parse.GetValue(MaxEvalSamples),
             Metric = parse.GetValue(Metric),
             IgnoreMismatchedSizes = parse.GetValue(IgnoreMismatchedSizes),
@@ -131,6 +172,9 @@ internal sealed class RecipeCli
             Args = args,
         };
     }
+
+    // Options a command does not offer (evaluate has no --from-scratch) read as their defaults.
+    private T Get<T>(ParseResult parse, Option<T> option, T fallback) => added.Contains(option) ? parse.GetValue(option)! : fallback;
 
     // The keys a config file actually sets (so that its absent keys keep the seed recipe's values).
     private static HashSet<string> ReadKeys(string path)
@@ -164,9 +208,10 @@ internal sealed class RecipeCli
 
     public static string F4(double v) => double.IsNaN(v) ? "-" : v.ToString("0.0000", CultureInfo.InvariantCulture);
 
-    /// <summary>The notebook's per-epoch table header; <paramref name="f1"/> says which F1 ("F1 (binary)", "F1 (macro)").</summary>
-    public static void PrintEpochHeader(TextWriter w, string f1 = "F1") =>
-        w.WriteLine($"{"Epoch",-6} | {"Training Loss",-13} | {"Validation Loss",-15} | {"Accuracy",-8} | {f1.PadRight(8)} | {"Precision",-9} | {"Recall",-8}");
+    /// <summary>The notebook's per-epoch table header; <paramref name="f1"/> says which F1 ("F1 (binary)", "F1 (macro)"),
+    /// <paramref name="evalSplit"/> which split the loss column is measured on.</summary>
+    public static void PrintEpochHeader(TextWriter w, string f1 = "F1", string evalSplit = "validation") =>
+        w.WriteLine($"{"Epoch",-6} | {"Training Loss",-13} | {(evalSplit == "validation" ? "Validation" : char.ToUpperInvariant(evalSplit[0]) + evalSplit[1..]) + " Loss",-15} | {"Accuracy",-8} | {f1.PadRight(8)} | {"Precision",-9} | {"Recall",-8}");
 
     public static void PrintEpochRow(TextWriter w, EpochRow r, string f1 = "F1") =>
         w.WriteLine($"{r.Epoch.ToString("0.##", CultureInfo.InvariantCulture),-6} | {(r.TrainingLoss is double t ? F4(t) : "No log"),-13} | {F4(r.ValidationLoss),-15} | {F4(r.Accuracy),-8} | {F4(r.F1).PadRight(Math.Max(8, f1.Length))} | {F4(r.Precision),-9} | {F4(r.Recall),-8}");

@@ -66,7 +66,7 @@ internal sealed class TrainCommand : ICliCommand
         {
             result = FineTuneRecipe.Run(recipe, row =>
             {
-                if (!header) { output.WriteLine(); RecipeCli.PrintEpochHeader(output, f1); header = true; }
+                if (!header) { output.WriteLine(); RecipeCli.PrintEpochHeader(output, f1, row.EvalSplit); header = true; }
                 RecipeCli.PrintEpochRow(output, row, f1);
             }, progress: output);
         }

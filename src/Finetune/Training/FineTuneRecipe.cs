@@ -25,7 +25,16 @@ public sealed class RecipeOptions
     public string? TextColumn { get; set; }
     public string? TextPairColumn { get; set; }
     public string LabelColumn { get; set; } = "label";
+    /// <summary>Class names in id order; default: the ClassLabel's names, else the sorted distinct values (class_encode_column).</summary>
+    public string[]? LabelNames { get; set; }
+    /// <summary>Split a test part off the training split (train_test_split: a fraction, or a row count when >= 1).</summary>
+    public double? TestSize { get; set; }
+    /// <summary>Without a validation split: validation = train[:N%], train = train[N%:].</summary>
+    public int? ValidationSplitPercentage { get; set; }
+    /// <summary>With <see cref="TestSize"/>: keep each class's proportion (train_test_split's stratify_by_column).</summary>
+    public string? StratifyByColumn { get; set; }
     public int MaxLength { get; set; } = 128;
+    /// <summary>Split names or `datasets` split strings: "train", "train[:80%]", "train[10:20]", "train+validation".</summary>
     public string TrainSplit { get; set; } = "train";
     public string EvalSplit { get; set; } = "validation";
     public string TestSplit { get; set; } = "test";
@@ -51,7 +60,11 @@ public sealed class RecipeOptions
 }
 
 /// <summary>One row of the per-epoch table.</summary>
-public sealed record EpochRow(double Epoch, double? TrainingLoss, double ValidationLoss, double Accuracy, double F1, double Precision, double Recall);
+public sealed record EpochRow(double Epoch, double? TrainingLoss, double ValidationLoss, double Accuracy, double F1, double Precision, double Recall)
+{
+    /// <summary>The split evaluated each epoch ("validation", or "test" when the dataset has no validation split).</summary>
+    public string EvalSplit { get; init; } = "validation";
+}
 
 /// <summary>Everything a run produced.</summary>
 public sealed class RecipeResult
@@ -60,6 +73,8 @@ public sealed class RecipeResult
     public required IReadOnlyList<EpochRow> Epochs { get; init; }
     public required IReadOnlyDictionary<string, double> TestMetrics { get; init; }
     public required string TestSplit { get; init; }
+    /// <summary>The split evaluated during training: "validation", or the test split's name when there is none.</summary>
+    public string EvalSplit { get; init; } = "validation";
     public required ClassificationReport Report { get; init; }
     public required long[,] ConfusionMatrix { get; init; }
     public required IReadOnlyList<string> LabelNames { get; init; }
@@ -96,21 +111,16 @@ public static class FineTuneRecipe
         }
         if (writeOutputs && !o.ZeroShot) CheckOutputDir(args);
 
-        var dict = LoadDataset.Load(o.Dataset, o.DatasetConfig, new LoadOptions { DataRoot = o.DataRoot, Warning = m => progress?.WriteLine("warning: " + m) });
-        Dataset? evalSet = dict.ContainsKey(o.EvalSplit) ? dict[o.EvalSplit] : null;
-        string testName = dict.ContainsKey(o.TestSplit) ? o.TestSplit : evalSet != null ? o.EvalSplit : throw FinetuneException.Missing($"Dataset '{o.Dataset}' has neither a '{o.TestSplit}' nor a '{o.EvalSplit}' split to evaluate on.");
-        Dataset testSet = dict[testName];
+        var splits = RecipeData.Prepare(o, m => progress?.WriteLine("warning: " + m));
+        Dataset? evalSet = splits.Eval;
+        string testName = splits.TestName;
+        Dataset testSet = splits.Test;
         // A split without labels (GLUE test splits hold -1) is predicted, not scored, as run_glue.py does; the final
         // report then uses the validation split.
-        Dataset? predictSet = null;
-        string? predictName = null;
-        if (Unlabelled(testSet, o.LabelColumn) && evalSet != null && testName != o.EvalSplit)
-        {
-            (predictSet, predictName) = (testSet, testName);
-            (testSet, testName) = (evalSet, o.EvalSplit);
-        }
+        Dataset? predictSet = splits.Predict;
+        string? predictName = splits.PredictName;
         // Evaluating as-is needs no training split; the label names then come from the evaluated split.
-        Dataset trainSet = o.ZeroShot && !dict.ContainsKey(o.TrainSplit) ? testSet : Split(dict, o.TrainSplit, o.Dataset);
+        Dataset trainSet = splits.Train ?? testSet;
         // A subset is the notebooks' shuffle(seed).select(range(n)): splits are often sorted by label.
         ulong subsetSeed = (ulong)(args.DataSeed ?? args.Seed);
         if (o.MaxTrainSamples is int mt && mt < trainSet.NumRows) trainSet = trainSet.Shuffle(subsetSeed).Select(0, mt);
@@ -121,7 +131,7 @@ public static class FineTuneRecipe
             if (predictSet != null && me < predictSet.NumRows) predictSet = predictSet.Select(0, me);
         }
 
-        string[] labelNames = LabelNames(trainSet, o.LabelColumn, o.Dataset);
+        string[] labelNames = splits.LabelNames;
         var model = LoadModel(o, labelNames);
         int maxPositions = model.Model.Config.Fields["max_position_embeddings"]?.GetValue<int>() ?? int.MaxValue;
         if (o.MaxLength > maxPositions)
@@ -130,15 +140,17 @@ public static class FineTuneRecipe
         PreTrainedTokenizer? tokenizer = null;
         bool pretokenized = trainSet.ColumnNames.Contains("input_ids");
         if (!pretokenized || o.Tokenizer != null) tokenizer = LoadTokenizer(o);
-        var train = Tokenize(trainSet, o, tokenizer, labelNames, "train");
+        // Evaluating as-is tokenizes only the split it scores.
         var test = Tokenize(testSet, o, tokenizer, labelNames, testName);
+        List<TokenizedExample>? train = o.ZeroShot ? null : Tokenize(trainSet, o, tokenizer, labelNames, "train");
         // Datasets without a validation split (imdb: train/test) are evaluated on the test split, as the notebooks do.
-        var eval = evalSet != null ? Tokenize(evalSet, o, tokenizer, labelNames, o.EvalSplit) : args.EvalStrategy != IntervalStrategy.No ? test : null;
+        var eval = o.ZeroShot ? null : evalSet != null ? Tokenize(evalSet, o, tokenizer, labelNames, splits.EvalName!) : args.EvalStrategy != IntervalStrategy.No ? test : null;
         var predictRows = predictSet != null ? Tokenize(predictSet, o, tokenizer, labelNames, predictName!, labelled: false) : null;
 
         var epochs = new List<EpochRow>();
         var stepLosses = new List<float>();
-        var table = new EpochTableCallback(epochs, stepLosses, onEpoch);
+        string evalSplitName = evalSet != null ? splits.EvalName! : testName;
+        var table = new EpochTableCallback(epochs, stepLosses, onEpoch, evalSplitName);
         // The progress bar goes first so that it ends its line before the table prints a row.
         var callbacks = new List<TrainerCallback>();
         if (!args.DisableTqdm && progress != null) callbacks.Add(new ProgressCallback(progress));
@@ -171,13 +183,14 @@ public static class FineTuneRecipe
             Epochs = epochs,
             TestMetrics = predicted.Metrics,
             TestSplit = testName,
+            EvalSplit = evalSplitName,
             Report = report,
             ConfusionMatrix = confusion,
             LabelNames = names,
             NumParameters = model.Module.NumParameters(),
             TrainSeconds = trainSeconds,
             EvalSeconds = evalSeconds,
-            TrainSamples = train.Count,
+            TrainSamples = train?.Count ?? 0,
             EvalSamples = test.Count,
             LogHistory = trainer.State.LogHistory,
             OutputDir = writeOutputs ? args.OutputDir : null,
@@ -188,11 +201,15 @@ public static class FineTuneRecipe
         if (result.PredictFile != null) WritePredictions(trainer.Predict(predictRows!), labelNames, result.PredictFile);
         if (writeOutputs)
         {
-            if (!o.ZeroShot) trainer.SaveModel(args.OutputDir);
+            if (!o.ZeroShot)
+            {
+                trainer.SaveModel(args.OutputDir);
+                SaveResults(trainer, trained!, train!.Count, evalSet != null ? eval : null, predicted.Metrics, test.Count, testName == splits.EvalName);
+            }
             WriteMetrics(result, Path.Combine(args.OutputDir, "metrics.json"));
             AtomicFile.WriteAllText(Path.Combine(args.OutputDir, "report.html"), HtmlReport.Build(
                 $"finetune: {ModelLabel(o.Model)} on {o.Dataset}", result.LogHistory, confusion, names,
-                report.ToText(), Settings(o), result.TestMetrics.Where(kv => !kv.Key.Contains("runtime") && !kv.Key.Contains("per_second")).ToDictionary()));
+                report.ToText(), Settings(o), result.TestMetrics.Where(kv => !kv.Key.Contains("runtime") && !kv.Key.Contains("per_second")).ToDictionary(), evalSplitName));
         }
         return result;
     }
@@ -204,11 +221,21 @@ public static class FineTuneRecipe
     private static string Resolve(string nameOrPath, Hub.ModelFiles parts, string what)
     {
         if (Directory.Exists(nameOrPath)) return nameOrPath;
-        bool looksLikePath = nameOrPath.StartsWith('/') || nameOrPath.StartsWith('.') || nameOrPath.StartsWith('~') || nameOrPath.Contains('\\')
-            || nameOrPath.Count(c => c == '/') > 1 || nameOrPath.Length == 0;
-        if (looksLikePath)
-            throw FinetuneException.Missing($"{what} '{nameOrPath}' does not exist (give a local folder with config.json and model.safetensors, a Hub model id, or --from-scratch with a config).");
+        if (LooksLikePath(nameOrPath))
+            throw FinetuneException.Missing($"{what} '{nameOrPath}' does not exist: no such folder (give a local folder with config.json and model.safetensors, a Hub model id, or --from-scratch with a config).");
         return Hub.Hub.ResolveModel(nameOrPath, parts: parts);
+    }
+
+    /// <summary>
+    /// A name meant as a local path rather than a Hub id: it starts with `/`, `.`, `~`, holds a backslash or more
+    /// than one `/`, or its first segment exists here (`runs/typo` beside a `runs` folder).
+    /// </summary>
+    public static bool LooksLikePath(string name)
+    {
+        if (name.Length == 0 || name.StartsWith('/') || name.StartsWith('.') || name.StartsWith('~') || name.Contains('\\') || name.Count(c => c == '/') > 1)
+            return true;
+        int slash = name.IndexOf('/');
+        return slash > 0 && (Directory.Exists(name[..slash]) || File.Exists(name[..slash]));
     }
 
     /// <summary>A short name for a model path: the folder name (the config's folder for a config.json).</summary>
@@ -219,32 +246,60 @@ public static class FineTuneRecipe
         return name.EndsWith(".json", StringComparison.OrdinalIgnoreCase) ? Path.GetFileName(Path.GetDirectoryName(Path.GetFullPath(p))!) : name;
     }
 
-    private static Dataset Split(DatasetDict dict, string split, string name) =>
-        dict.ContainsKey(split) ? dict[split] : throw FinetuneException.Missing($"Dataset '{name}' has no '{split}' split (it has {string.Join(", ", dict.Keys)}).");
+    /// <summary>
+    /// What transformers' example scripts leave beside the model: train_results.json (train_samples added),
+    /// trainer_state.json, eval_results.json for the validation split evaluated at the end, test_results.json,
+    /// and all_results.json holding them all. A report on the validation split (no test split) is eval_, not test_.
+    /// </summary>
+    private static void SaveResults(Trainer trainer, TrainOutput trained, int trainSamples, List<TokenizedExample>? validation,
+        IReadOnlyDictionary<string, double> testMetrics, int testSamples, bool testIsValidation)
+    {
+        var trainMetrics = new Dictionary<string, double>(trained.Metrics) { ["train_samples"] = trainSamples };
+        trainer.SaveMetrics("train", trainMetrics);
+        trainer.SaveState();
+        if (validation != null && !testIsValidation)
+        {
+            var evalMetrics = new Dictionary<string, double>(trainer.Predict(validation, "eval").Metrics) { ["eval_samples"] = validation.Count };
+            if (trainer.State.Epoch is double epoch) evalMetrics["epoch"] = epoch;
+            trainer.SaveMetrics("eval", evalMetrics);
+        }
+        string prefix = testIsValidation ? "eval" : "test";
+        var final = testMetrics.ToDictionary(kv => prefix + (kv.Key.StartsWith("test_", StringComparison.Ordinal) ? kv.Key[4..] : "_" + kv.Key), kv => kv.Value);
+        final[prefix + "_samples"] = testSamples;
+        trainer.SaveMetrics(prefix, final);
+    }
+
+    /// <summary>
+    /// Creates the folder and writes and removes a probe file, so that an unwritable output folder fails in the
+    /// first second rather than after the last epoch.
+    /// </summary>
+    public static void ProbeWritable(string dir)
+    {
+        string probe = Path.Combine(dir, $".finetune-probe-{Environment.ProcessId}");
+        try
+        {
+            Directory.CreateDirectory(dir);
+            File.WriteAllBytes(probe, []);
+            File.Delete(probe);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
+        {
+            throw new FinetuneException(ErrorKind.Io, $"The output folder '{dir}' is not writable: {e.Message}", e);
+        }
+    }
 
     private static string[] ReportNames(int[] yTrue, int[] yPred, string[] names) =>
         ClassificationMetrics.SortedLabels(yTrue, yPred).Select(l => l >= 0 && l < names.Length ? names[l] : l.ToString(CultureInfo.InvariantCulture)).ToArray();
 
     private static void CheckOutputDir(TrainingArguments args)
     {
+        ProbeWritable(args.OutputDir);
         string argsFile = Path.Combine(args.OutputDir, "training_args.json");
         if (args.OverwriteOutputDir || args.ResumeFromCheckpoint != null || !File.Exists(argsFile)) return;
         var previous = TrainingArguments.Load(argsFile);
         previous.OutputDir = args.OutputDir;
         if (previous.ToJson() != args.ToJson())
             throw FinetuneException.Invalid($"The output folder '{args.OutputDir}' holds a run with different training arguments; choose another --output-dir or pass --overwrite-output-dir.");
-    }
-
-    private static string[] LabelNames(Dataset ds, string column, string name)
-    {
-        if (!ds.ColumnNames.Contains(column))
-            throw FinetuneException.Missing($"Dataset '{name}' has no label column '{column}' (columns: {string.Join(", ", ds.ColumnNames)}).");
-        if (ds.Features[column] is ClassLabel cl) return cl.Names.ToArray();
-        var col = ds.GetColumn(column);
-        if (col.DType is not (Data.DType.Int32 or Data.DType.Int64))
-            throw FinetuneException.Invalid($"Label column '{column}' of dataset '{name}' holds {col.DType} values; classification needs integer class ids or a ClassLabel.");
-        int max = ds.GetInts(column).Max();
-        return Enumerable.Range(0, max + 1).Select(i => "LABEL_" + i.ToString(CultureInfo.InvariantCulture)).ToArray();
     }
 
     private static SequenceClassifierAdapter LoadModel(RecipeOptions o, string[] labelNames)
@@ -280,11 +335,12 @@ public static class FineTuneRecipe
         if (dir == null)
         {
             string modelDir = File.Exists(o.Model) ? Path.GetDirectoryName(Path.GetFullPath(o.Model))! : o.Model;
-            bool hasTok = Directory.Exists(modelDir) && (File.Exists(Path.Combine(modelDir, "tokenizer.json")) || File.Exists(Path.Combine(modelDir, "vocab.txt"))
-                || File.Exists(Path.Combine(modelDir, "tokenizer_config.json")));
+            // The files AutoTokenizer reads: tokenizer.json, or a family's legacy vocabulary (WordPiece, byte-level BPE, SentencePiece).
+            bool hasTok = Directory.Exists(modelDir) && new[] { "tokenizer.json", "vocab.txt", "vocab.json", "spiece.model", "sentencepiece.bpe.model", "tokenizer_config.json" }
+                .Any(f => File.Exists(Path.Combine(modelDir, f)));
             // A Hub model id names its own tokenizer, as AutoTokenizer.from_pretrained(model_id) does.
             bool hubId = !Directory.Exists(modelDir) && !File.Exists(o.Model) && Hub.HubClient.IsValidRepoId(o.Model);
-            dir = hasTok || hubId ? modelDir : throw FinetuneException.Missing($"No tokenizer files in '{modelDir}'; pass --tokenizer with a tokenizer folder (e.g. ../shared/models/bert-base-uncased).");
+            dir = hasTok || hubId ? modelDir : throw FinetuneException.Missing($"No tokenizer files in '{modelDir}'; pass --tokenizer with the tokenizer folder of the model's family (tokenizer.json, or vocab.txt, vocab.json + merges.txt, spiece.model).");
         }
         return AutoTokenizer.FromPretrained(Resolve(dir, Hub.ModelFiles.Tokenizer, "Tokenizer folder"));
     }
@@ -318,15 +374,6 @@ public static class FineTuneRecipe
     }
 
     /// <summary>Is every label of the split missing (no label column) or -1, as in GLUE's test splits?</summary>
-    private static bool Unlabelled(Dataset ds, string column)
-    {
-        if (!ds.ColumnNames.Contains(column)) return true;
-        if (ds.GetColumn(column).DType is not (Data.DType.Int32 or Data.DType.Int64)) return false;
-        foreach (int l in ds.GetInts(column))
-            if (l >= 0) return false;
-        return ds.NumRows > 0;
-    }
-
     // run_glue.py names the file after the task; any other dataset after its name.
     private static string PredictTaskName(RecipeOptions o) =>
         RecipeMetrics.GlueTask(o.Dataset, o.DatasetConfig) ?? ModelLabel(o.Dataset).Replace(Path.DirectorySeparatorChar, '_');
@@ -370,7 +417,7 @@ public static class FineTuneRecipe
             {
                 ["epoch"] = e.Epoch,
                 ["training_loss"] = e.TrainingLoss,
-                ["validation_loss"] = OrNull(e.ValidationLoss),
+                [e.EvalSplit + "_loss"] = OrNull(e.ValidationLoss),
                 ["accuracy"] = OrNull(e.Accuracy),
                 ["f1"] = OrNull(e.F1),
                 ["precision"] = OrNull(e.Precision),
@@ -422,7 +469,7 @@ public static class FineTuneRecipe
     }
 
     /// <summary>Collects the notebook table's rows: after each evaluation, the mean training loss since the last one.</summary>
-    private sealed class EpochTableCallback(List<EpochRow> rows, List<float> stepLosses, Action<EpochRow>? onEpoch) : TrainerCallback
+    private sealed class EpochTableCallback(List<EpochRow> rows, List<float> stepLosses, Action<EpochRow>? onEpoch, string evalSplit) : TrainerCallback
     {
         private int consumed;
 
@@ -437,7 +484,7 @@ public static class FineTuneRecipe
                 consumed = stepLosses.Count;
             }
             double Get(string k) => metrics.TryGetValue("eval_" + k, out double v) ? v : double.NaN;
-            var row = new EpochRow(state.Epoch ?? 0, train, Get("loss"), Get("accuracy"), Get("f1"), Get("precision"), Get("recall"));
+            var row = new EpochRow(state.Epoch ?? 0, train, Get("loss"), Get("accuracy"), Get("f1"), Get("precision"), Get("recall")) { EvalSplit = evalSplit };
             rows.Add(row);
             onEpoch?.Invoke(row);
         }

@@ -17,8 +17,10 @@ public static class HtmlReport
 
     public static string Build(string title, IReadOnlyList<Dictionary<string, double>> logHistory, long[,]? confusion,
         IReadOnlyList<string>? labelNames, string? classificationReport, IReadOnlyDictionary<string, string> settings,
-        IReadOnlyDictionary<string, double>? finalMetrics = null)
+        IReadOnlyDictionary<string, double>? finalMetrics = null, string evalSplit = "validation")
     {
+        // Evaluation on the test split (a dataset without validation split) is labelled as such.
+        string evalLabel = evalSplit.Length > 0 ? char.ToUpperInvariant(evalSplit[0]) + evalSplit[1..] : "Validation";
         var sb = new StringBuilder();
         sb.Append("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>").Append(E(title)).Append("</title>\n<style>")
           .Append("body{font-family:system-ui,sans-serif;margin:24px;color:#222;background:#fff}h1{font-size:22px}h2{font-size:17px;margin-top:28px}")
@@ -46,8 +48,8 @@ public static class HtmlReport
 
         sb.Append("<h2>Curves</h2>\n<div class=\"grid\">\n");
         sb.Append(Card(LineChart("Training loss (per logged step)", "step", "loss", new[] { new Series("train loss", train) })));
-        if (evalLoss.Count > 0) sb.Append(Card(LineChart("Validation loss (per evaluation)", "epoch", "loss", new[] { new Series("eval loss", evalLoss) })));
-        if (metricSeries.Count > 0) sb.Append(Card(LineChart("Validation metrics", "epoch", "value", metricSeries)));
+        if (evalLoss.Count > 0) sb.Append(Card(LineChart(evalLabel + " loss (per evaluation)", "epoch", "loss", new[] { new Series(evalSplit + " loss", evalLoss) })));
+        if (metricSeries.Count > 0) sb.Append(Card(LineChart(evalLabel + " metrics", "epoch", "value", metricSeries)));
         sb.Append(Card(LineChart("Learning rate", "step", "lr", new[] { new Series("learning rate", lr) })));
         sb.Append("</div>\n");
 

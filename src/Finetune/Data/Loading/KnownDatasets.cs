@@ -14,6 +14,17 @@ internal static class KnownDatasets
 
     public static bool IsKnown(string name) => Names.Contains(name);
 
+    /// <summary>The Hub repository each known name redirects to (its Parquet export is the fallback source).</summary>
+    public static string HubRepoId(string name) => name switch
+    {
+        "rotten_tomatoes" => "cornell-movie-review-data/rotten_tomatoes",
+        "glue" => "nyu-mll/glue",
+        "imdb" => "stanfordnlp/imdb",
+        "ag_news" => "fancyzhx/ag_news",
+        "yelp_review_full" => "Yelp/yelp_review_full",
+        _ => throw FinetuneException.Missing($"Dataset '{name}' is not a known dataset."),
+    };
+
     public static DatasetDict Build(string name, string? config, string root, LoadOptions o)
     {
         string Need(string relative)

@@ -30,7 +30,11 @@ public static class LoadDataset
             name = name[..name.IndexOf('/')];
         }
         if (KnownDatasets.IsKnown(name) && !File.Exists(name) && !Directory.Exists(name))
-            return KnownDatasets.Build(name, config, ResolveDataRoot(options), options);
+        {
+            string root = ResolveDataRoot(options);
+            // Files not under the data root: the Hub's Parquet export of the same dataset, as load_dataset would read it.
+            return Directory.Exists(Path.Combine(root, name)) ? KnownDatasets.Build(name, config, root, options) : FromParquetExport(name, config, root, options);
+        }
         if (File.Exists(nameOrPath))
             return FromDataFiles(new Dictionary<string, IReadOnlyList<string>> { ["train"] = new[] { nameOrPath } }, options, null);
         if (Directory.Exists(nameOrPath)) return FromFolder(nameOrPath, options);
@@ -56,6 +60,31 @@ public static class LoadDataset
             throw new Hub.HubException(e.Kind, e.Code,
                 $"Dataset '{repoId}' is neither a known dataset ({string.Join(", ", KnownDatasets.Names)}) nor an existing file or folder, and not available from the Hub: {e.Message}",
                 e.HttpStatus, e);
+        }
+        return FromDataFiles(hub.LocalSplits, options, null);
+    }
+
+    /// <summary>
+    /// A known dataset whose files are not under the data root, from its Hub repository's Parquet export
+    /// (`refs/convert/parquet`, `{config}/{split}/NNNN.parquet`) through the Hugging Face cache. When neither is
+    /// there, the error names the folder to fill and the repository to download.
+    /// </summary>
+    private static DatasetDict FromParquetExport(string name, string? config, string root, LoadOptions options)
+    {
+        string repoId = KnownDatasets.HubRepoId(name);
+        if (name == "glue" && config == null)
+            throw FinetuneException.Invalid($"Dataset 'glue' needs a configuration: one of {string.Join(", ", KnownDatasets.GlueConfigs)} (e.g. \"glue/mrpc\").");
+        Hub.HubDataset hub;
+        try
+        {
+            hub = Hub.Hub.ResolveDataset(repoId, Hub.HubClient.ParquetExportRevision, config);
+        }
+        catch (Hub.HubException e) when (e.Code is Hub.HubErrorCode.RepoNotFound or Hub.HubErrorCode.OfflineMiss or Hub.HubErrorCode.NoNetwork or Hub.HubErrorCode.Http)
+        {
+            throw FinetuneException.Missing(
+                $"Dataset '{name}{(config != null ? "/" + config : "")}' is not under the data root ('{Path.Combine(root, name)}' does not exist) and its Hub Parquet export " +
+                $"({repoId} at {Hub.HubClient.ParquetExportRevision}) is not available: {e.Message} Put the dataset's files in '{Path.Combine(root, name)}' " +
+                $"(or point --data-root / FINETUNE_DATASETS at their parent), or fetch them where the Hub is reachable: finetune download {repoId} --repo-type dataset --revision {Hub.HubClient.ParquetExportRevision}.", e);
         }
         return FromDataFiles(hub.LocalSplits, options, null);
     }
