@@ -189,7 +189,7 @@ internal sealed class RecipeCli
                 if (colon > 0 && !char.IsWhiteSpace(line[0]) && line[0] != '#') keys.Add(line[..colon].Trim());
             }
         }
-        else if (System.Text.Json.Nodes.JsonNode.Parse(text) is System.Text.Json.Nodes.JsonObject o) keys.UnionWith(o.Select(kv => kv.Key));
+        else if (SafeJson.ParseNode(text, path) is System.Text.Json.Nodes.JsonObject o) keys.UnionWith(o.Select(kv => kv.Key));
         if (keys.Contains("evaluation_strategy")) keys.Add("eval_strategy");
         return keys;
     }

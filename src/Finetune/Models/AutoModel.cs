@@ -36,15 +36,19 @@ public sealed class FromPretrainedOptions
 /// <summary>Builds the bare encoder of a model folder (BertModel, RobertaModel, ...) and loads its weights.</summary>
 public static class AutoModel
 {
-    public static EncoderModel FromConfig(PretrainedConfig config, Generator? rng = null) => config switch
+    public static EncoderModel FromConfig(PretrainedConfig config, Generator? rng = null)
     {
+        config.CheckBuildable();
+        return config switch
+        {
         RobertaConfig r => new RobertaModel(r, true, rng),
         ElectraConfig e => new ElectraModel(e, rng),
         AlbertConfig a => new AlbertModel(a, true, rng),
         BertConfig b => new BertModel(b, true, rng),
         DistilBertConfig d => new DistilBertModel(d, rng),
         _ => throw new FinetuneException(ErrorKind.Unsupported, $"No encoder for model_type '{config.ModelType}'."),
-    };
+        };
+    }
 
     public static EncoderModel FromPretrained(string dir, FromPretrainedOptions? options = null) =>
         FromPretrained(dir, options, out _);
@@ -72,15 +76,19 @@ public static class AutoModel
 /// <summary>Builds XForSequenceClassification from a model folder, dispatching on model_type, and loads its weights.</summary>
 public static class AutoModelForSequenceClassification
 {
-    public static SequenceClassificationModel FromConfig(PretrainedConfig config, Generator? rng = null) => config switch
+    public static SequenceClassificationModel FromConfig(PretrainedConfig config, Generator? rng = null)
     {
+        config.CheckBuildable();
+        return config switch
+        {
         RobertaConfig r => new RobertaForSequenceClassification(r, rng),
         ElectraConfig e => new ElectraForSequenceClassification(e, rng),
         AlbertConfig a => new AlbertForSequenceClassification(a, rng),
         BertConfig b => new BertForSequenceClassification(b, rng),
         DistilBertConfig d => new DistilBertForSequenceClassification(d, rng),
         _ => throw new FinetuneException(ErrorKind.Unsupported, $"No sequence classifier for model_type '{config.ModelType}'."),
-    };
+        };
+    }
 
     public static SequenceClassificationModel FromPretrained(string dir, int? numLabels = null, bool ignoreMismatchedSizes = false, string? revision = null) =>
         FromPretrained(dir, new FromPretrainedOptions { NumLabels = numLabels, IgnoreMismatchedSizes = ignoreMismatchedSizes, Revision = revision }, out _);
@@ -149,6 +157,7 @@ internal static class ModelLoading
     /// </summary>
     public static void CheckConfigFitsCheckpoint(PretrainedConfig config, string dir, FromPretrainedOptions o)
     {
+        config.CheckBuildable();
         (int vocab, int width, int layers, string layersField) = config switch
         {
             AlbertConfig a => (a.VocabSize, a.EmbeddingSize, 0, ""),  // ALBERT shares its layers: no per-layer tensors to count

@@ -123,6 +123,18 @@ public class PretrainedConfig
             throw FinetuneException.Invalid($"config fields {SizeFields} describe a model of {parameters:N0} parameters ({parameters * (double)sizeof(float) / (1 << 30):F1} GiB in float32), more than the {InputLimits.MaxModelBytes / (double)(1 << 30):F1} GiB allowed (FINETUNE_MAX_MODEL_BYTES sets it).");
     }
 
+    /// <summary>
+    /// Checks what only building a model needs (transformers reads such a config and raises when the model is
+    /// built): called by the FromConfig factories before any layer exists.
+    /// </summary>
+    public virtual void CheckBuildable()
+    {
+    }
+
+    /// <summary>An error about a field, naming the file the config came from.</summary>
+    protected FinetuneException FieldError(string message) =>
+        FinetuneException.Invalid(SourcePath == null ? message : $"Config '{SourcePath}': {message}");
+
     /// <summary>The fields whose product sizes the model, for messages.</summary>
     protected virtual string SizeFields => "";
 

@@ -57,10 +57,9 @@ public class ReproducerTests
     {
         using var dir = new TempDir();
         string path = dir.File("config.json");
-        // 4 layers of hidden 16384: each matrix fits an array, the whole model is ~17 GB of float32.
-        File.WriteAllText(path, Config("""{"hidden_size": 16384, "intermediate_size": 16384, "num_hidden_layers": 4, "num_attention_heads": 16}""").ToJsonString());
+        // 1000 layers of hidden 16384: each matrix fits an array, the whole model is ~25 TB of float32, more than any machine.
+        File.WriteAllText(path, Config("""{"hidden_size": 16384, "intermediate_size": 16384, "num_hidden_layers": 1000, "num_attention_heads": 16}""").ToJsonString());
         var o = Bounded.Library(() => AutoConfig.FromPretrained(path), path);
-        if (InputLimits.MaxModelBytes >= 17L << 30) return; // a machine this large may build it; the message check needs a smaller one
         AssertRefused(o, 3, path, "FINETUNE_MAX_MODEL_BYTES", "GiB");
     }
 
@@ -266,5 +265,32 @@ public class ReproducerTests
         File.WriteAllText(path, "text,label\n\"" + new string('x', InputLimits.MaxFieldChars + 1) + "\",1\n");
         var o = Bounded.Cli("dataset", "info", path);
         AssertRefused(o, 3, path + ":2:1", "FINETUNE_MAX_FIELD_CHARS");
+    }
+
+    // ---- found by FuzzTests ----
+
+    [SkippableTheory]
+    [InlineData("\"pad_token_id\": 0", "\"pad_token_id\": -9223372036854775809", 3, "pad_token_id")]
+    [InlineData("\"initializer_range\": 0.02", "\"initializer_range\": null", 3, "initializer_range")]
+    [InlineData("\"position_embedding_type\": \"absolute\"", "\"position_embedding_type\": \"##\"", 7, "position_embedding_type")]
+    public void AConfigFieldReadWhileBuildingNamesTheFile(string original, string replacement, int code, string field)
+    {
+        string golden = SharedData.Require("golden/models/bert");
+        using var dir = new TempDir();
+        string text = File.ReadAllText(Path.Combine(golden, "config.json"));
+        Assert.Contains(original, text);
+        File.WriteAllText(dir.File("config.json"), text.Replace(original, replacement));
+        File.Copy(Path.Combine(golden, "model.safetensors"), dir.File("model.safetensors"));
+        var o = Bounded.Library(() => AutoModelForSequenceClassification.FromPretrained(dir.Path), dir.Path);
+        AssertRefused(o, code, dir.Path, field);
+    }
+
+    [Fact]
+    public void AVocabTxtWithoutItsUnknownTokenNamesTheFolder()
+    {
+        using var dir = new TempDir();
+        File.WriteAllText(dir.File("vocab.txt"), "[PAD]\n[CLS]\n[SEP]\na\n");
+        var o = Bounded.Library(() => Finetune.Tokenizers.AutoTokenizer.FromPretrained(dir.Path), dir.Path);
+        AssertRefused(o, 3, dir.Path, "[UNK]");
     }
 }

@@ -66,17 +66,21 @@ public class BertConfig : PretrainedConfig
     {
         base.CheckFields();
         CheckInt("vocab_size", 1);
-        int hidden = CheckInt("hidden_size", 1);
+        CheckInt("hidden_size", 1);
         CheckInt("num_hidden_layers", 1, InputLimits.MaxHiddenLayers);
-        int heads = CheckInt("num_attention_heads", 1);
-        if (hidden % heads != 0)
-            throw FinetuneException.Invalid($"config field 'num_attention_heads' is {heads}, which does not divide hidden_size {hidden}.");
+        CheckInt("num_attention_heads", 1);
         CheckInt("intermediate_size", 1);
         CheckInt("max_position_embeddings", 1);
         CheckInt("type_vocab_size", 1);
         CheckProbability("hidden_dropout_prob");
         CheckProbability("attention_probs_dropout_prob");
         CheckProbability("classifier_dropout");
+    }
+
+    public override void CheckBuildable()
+    {
+        if (HiddenSize % NumAttentionHeads != 0)
+            throw FieldError($"config field 'num_attention_heads' is {NumAttentionHeads}, which does not divide hidden_size {HiddenSize}.");
     }
 
     protected override long ParameterCount()

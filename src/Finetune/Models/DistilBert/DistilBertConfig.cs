@@ -50,16 +50,20 @@ public sealed class DistilBertConfig : PretrainedConfig
     {
         base.CheckFields();
         CheckInt("vocab_size", 1);
-        int dim = CheckInt("dim", 1);
+        CheckInt("dim", 1);
         CheckInt("n_layers", 1, InputLimits.MaxHiddenLayers);
-        int heads = CheckInt("n_heads", 1);
-        if (dim % heads != 0) throw FinetuneException.Invalid($"config field 'n_heads' is {heads}, which does not divide dim {dim}.");
+        CheckInt("n_heads", 1);
         CheckInt("hidden_dim", 1);
         CheckInt("max_position_embeddings", 1);
         CheckProbability("dropout");
         CheckProbability("attention_dropout");
         CheckProbability("qa_dropout");
         CheckProbability("seq_classif_dropout");
+    }
+
+    public override void CheckBuildable()
+    {
+        if (Dim % NHeads != 0) throw FieldError($"config field 'n_heads' is {NHeads}, which does not divide dim {Dim}.");
     }
 
     protected override long ParameterCount()
