@@ -74,6 +74,10 @@ public class InterruptProcessTests
     private static string[] Leftovers(string output) =>
         Directory.Exists(output) ? Directory.GetFileSystemEntries(output, "*.tmp*", SearchOption.AllDirectories) : [];
 
+    // A run killed before its first checkpoint leaves only a checkpoint-10.tmp-{pid} folder: it starts afresh.
+    private static bool HasCompleteCheckpoint(string output) =>
+        Directory.Exists(output) && Directory.GetDirectories(output, "checkpoint-*").Any(d => Path.GetFileName(d)["checkpoint-".Length..].All(char.IsAsciiDigit));
+
     [SkippableFact]
     public void CtrlCStopsCleanlySaysWhereTheRunStandsAndExits130()
     {
@@ -122,7 +126,7 @@ public class InterruptProcessTests
         int kills = 0;
         for (int attempt = 0; kills < 10 && attempt < 30; attempt++)
         {
-            bool resume = Directory.Exists(killed) && Directory.GetDirectories(killed, "checkpoint-*").Length > 0;
+            bool resume = HasCompleteCheckpoint(killed);
             var args = TrainArgs(config, tokenizer, data, killed, "--num-train-epochs", "2");
             if (resume) args.AddRange(["--resume-from-checkpoint", "last"]);
             using var p = Start(args);
@@ -140,7 +144,7 @@ public class InterruptProcessTests
         }
         Assert.Equal(10, kills);
 
-        bool last = Directory.Exists(killed) && Directory.GetDirectories(killed, "checkpoint-*").Length > 0;
+        bool last = HasCompleteCheckpoint(killed);
         var final = TrainArgs(config, tokenizer, data, killed, "--num-train-epochs", "2");
         if (last) final.AddRange(["--resume-from-checkpoint", "last"]);
         (code, _, err) = Finish(Start(final));
