@@ -143,7 +143,7 @@ public class ScheduleArgumentsTests
     [Fact]
     public void TheCommandLineSetsLrEndAndPower()
     {
-        // Validation runs before any data is read: a wrong lr_end or a power for the linear schedule is exit 3 naming it.
+        // Validation runs before any data is read: a wrong lr_end or a power for the linear schedule is a usage error (exit 2) naming it.
         var r = Finetune.Tests.Cli.CliRunner.Run("train", "--lr-scheduler-type", "polynomial", "--lr-end", "0.5", "--output-dir", "unused");
         Assert.Equal(2, r.Code);
         Assert.Contains("lr_end (0.5)", r.Err);
