@@ -66,8 +66,11 @@ public class OnnxRuntimeParityTests
         Directory.CreateDirectory(tmp.File("1_Pooling"));
         File.WriteAllText(tmp.File("1_Pooling/config.json"), new JsonObject
         {
-            ["word_embedding_dimension"] = 384, ["pooling_mode_cls_token"] = !meanPooling, ["pooling_mode_mean_tokens"] = meanPooling,
-            ["pooling_mode_max_tokens"] = false, ["pooling_mode_mean_sqrt_len_tokens"] = false,
+            ["word_embedding_dimension"] = 384,
+            ["pooling_mode_cls_token"] = !meanPooling,
+            ["pooling_mode_mean_tokens"] = meanPooling,
+            ["pooling_mode_max_tokens"] = false,
+            ["pooling_mode_mean_sqrt_len_tokens"] = false,
         }.ToJsonString());
         File.WriteAllText(tmp.File("sentence_bert_config.json"), $$"""{"max_seq_length": {{MaxLength}}, "do_lower_case": false}""");
 
