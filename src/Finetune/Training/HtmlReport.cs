@@ -46,6 +46,7 @@ public static class HtmlReport
             sb.Append("</tr></table>\n");
         }
 
+        AppendEpochTable(sb, logHistory, evalLabel);
         sb.Append("<h2>Curves</h2>\n<div class=\"grid\">\n");
         sb.Append(Card(LineChart("Training loss (per logged step)", "step", "loss", new[] { new Series("train loss", train) })));
         if (evalLoss.Count > 0) sb.Append(Card(LineChart(evalLabel + " loss (per evaluation)", "epoch", "loss", new[] { new Series(evalSplit + " loss", evalLoss) })));
@@ -67,6 +68,31 @@ public static class HtmlReport
         return sb.ToString();
     }
 
+    /// <summary>The per-epoch table: each evaluation with the mean of the training losses logged since the previous one.</summary>
+    private static void AppendEpochTable(StringBuilder sb, IReadOnlyList<Dictionary<string, double>> history, string evalLabel)
+    {
+        var evals = history.Where(e => e.ContainsKey("eval_loss")).ToList();
+        if (evals.Count == 0) return;
+        var metrics = evals.SelectMany(e => e.Keys).Where(k => k.StartsWith("eval_", StringComparison.Ordinal) && k != "eval_loss"
+            && !k.Contains("runtime") && !k.Contains("per_second")).Distinct().ToList();
+        sb.Append("<h2>Per epoch</h2>\n<table><tr><th>Epoch</th><th>Step</th><th>Training Loss</th><th>").Append(E(evalLabel)).Append(" Loss</th>");
+        foreach (string k in metrics) sb.Append("<th>").Append(E(k["eval_".Length..])).Append("</th>");
+        sb.Append("</tr>\n");
+        double previousStep = double.NegativeInfinity;
+        foreach (var e in evals)
+        {
+            double step = e.GetValueOrDefault("step", double.NaN);
+            var losses = history.Where(h => h.ContainsKey("loss") && !h.ContainsKey("train_loss") && h.GetValueOrDefault("step") > previousStep && h.GetValueOrDefault("step") <= step)
+                .Select(h => h["loss"]).ToList();
+            previousStep = step;
+            sb.Append("<tr><td>").Append(Num(e.GetValueOrDefault("epoch", double.NaN))).Append("</td><td>").Append(Num(step)).Append("</td><td>")
+              .Append(losses.Count > 0 ? Num(losses.Average()) : "No log").Append("</td><td>").Append(Num(e["eval_loss"])).Append("</td>");
+            foreach (string k in metrics) sb.Append("<td>").Append(e.TryGetValue(k, out double v) ? Num(v) : "-").Append("</td>");
+            sb.Append("</tr>\n");
+        }
+        sb.Append("</table>\n");
+    }
+
     private static string Card(string inner) => "<div class=\"card\">" + inner + "</div>\n";
 
     private static List<(double, double)> Points(IReadOnlyList<Dictionary<string, double>> history, string key, string xKey) =>
@@ -76,7 +102,9 @@ public static class HtmlReport
     /// <summary>An SVG line chart with axes, ticks and a legend.</summary>
     public static string LineChart(string title, string xLabel, string yLabel, IReadOnlyList<Series> series)
     {
-        const int w = 440, h = 280, left = 62, right = 14, top = 30, bottom = 44;
+        const int w = 440, left = 62, right = 14, bottom = 44;
+        // The legend sits in its own rows between the title and the plot, so it never covers a curve.
+        int top = 30 + 14 * series.Count, h = 250 + 14 * series.Count;
         var all = series.SelectMany(s => s.Points).ToList();
         var sb = new StringBuilder();
         sb.Append(CultureInfo.InvariantCulture, $"<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" viewBox=\"0 0 {w} {h}\" role=\"img\" aria-label=\"{E(title)}\">");
@@ -95,11 +123,12 @@ public static class HtmlReport
         sb.Append(CultureInfo.InvariantCulture, $"<rect x=\"{left}\" y=\"{top}\" width=\"{pw}\" height=\"{ph}\" fill=\"none\" stroke=\"#999\"/>");
         for (int i = 0; i <= 4; i++)
         {
-            double yv = y0 + (y1 - y0) * i / 4, xv = x0 + (x1 - x0) * i / 4;
+            double yv = y0 + (y1 - y0) * i / 4;
             sb.Append(CultureInfo.InvariantCulture, $"<line x1=\"{left}\" x2=\"{left + pw}\" y1=\"{F(Sy(yv))}\" y2=\"{F(Sy(yv))}\" stroke=\"#eee\"/>");
             sb.Append(CultureInfo.InvariantCulture, $"<text x=\"{left - 4}\" y=\"{F(Sy(yv) + 4)}\" text-anchor=\"end\" font-size=\"10\">{Num(yv)}</text>");
-            sb.Append(CultureInfo.InvariantCulture, $"<text x=\"{F(Sx(xv))}\" y=\"{top + ph + 14}\" text-anchor=\"middle\" font-size=\"10\">{Num(xv)}</text>");
         }
+        foreach (double xv in XTicks(x0, x1, integers: xLabel is "step" or "epoch"))
+            sb.Append(CultureInfo.InvariantCulture, $"<text x=\"{F(Sx(xv))}\" y=\"{top + ph + 14}\" text-anchor=\"middle\" font-size=\"10\">{Num(xv)}</text>");
         sb.Append(CultureInfo.InvariantCulture, $"<text x=\"{left + pw / 2}\" y=\"{h - 6}\" text-anchor=\"middle\" font-size=\"11\">{E(xLabel)}</text>");
         sb.Append(CultureInfo.InvariantCulture, $"<text x=\"12\" y=\"{top + ph / 2}\" text-anchor=\"middle\" font-size=\"11\" transform=\"rotate(-90 12 {top + ph / 2})\">{E(yLabel)}</text>");
         for (int s = 0; s < series.Count; s++)
@@ -112,11 +141,25 @@ public static class HtmlReport
             sb.Append("\"/>");
             if (pts.Count <= 30)
                 foreach (var p in pts) sb.Append(CultureInfo.InvariantCulture, $"<circle cx=\"{F(Sx(p.X))}\" cy=\"{F(Sy(p.Y))}\" r=\"2.5\" fill=\"{color}\"/>");
-            int ly = top + 12 + s * 14;
-            sb.Append(CultureInfo.InvariantCulture, $"<rect x=\"{left + pw - 120}\" y=\"{ly - 8}\" width=\"10\" height=\"10\" fill=\"{color}\"/><text x=\"{left + pw - 106}\" y=\"{ly + 1}\" font-size=\"10\">{E(series[s].Name)}</text>");
+            int ly = 36 + s * 14;
+            sb.Append(CultureInfo.InvariantCulture, $"<rect x=\"{left}\" y=\"{ly - 8}\" width=\"10\" height=\"10\" fill=\"{color}\"/><text x=\"{left + 14}\" y=\"{ly + 1}\" font-size=\"10\">{E(series[s].Name)}</text>");
         }
         sb.Append("</svg>");
         return sb.ToString();
+    }
+
+    /// <summary>Five evenly spaced ticks, or for steps and epochs whole numbers only (1, 2, 3, not 1.5).</summary>
+    private static IEnumerable<double> XTicks(double x0, double x1, bool integers)
+    {
+        if (!integers)
+        {
+            for (int i = 0; i <= 4; i++) yield return x0 + (x1 - x0) * i / 4;
+            yield break;
+        }
+        double first = Math.Ceiling(x0), last = Math.Floor(x1);
+        if (last < first) yield break;
+        double stride = Math.Max(1, Math.Ceiling((last - first) / 5));
+        for (double v = first; v <= last; v += stride) yield return v;
     }
 
     /// <summary>The confusion matrix as an SVG heat map (rows true labels, columns predicted).</summary>
@@ -139,12 +182,12 @@ public static class HtmlReport
             sb.Append(CultureInfo.InvariantCulture, $"<text x=\"{left - 6}\" y=\"{top + i * cell + cell / 2 + 4}\" text-anchor=\"end\" font-size=\"11\">{E(Name(i))}</text>");
             for (int j = 0; j < k; j++)
             {
+                // One continuous scale (no jump in hue) from near-white to dark blue; a grey grid keeps equal shades apart.
                 double t = (double)m[i, j] / max;
-                int shade = (int)Math.Round(255 - t * 200);
-                string fill = $"rgb({shade},{shade},255)";
-                string ink = t > 0.6 ? "#fff" : "#000";
-                if (t > 0.6) fill = $"rgb({(int)(60 - t * 40)},{(int)(90 - t * 50)},{(int)(200 - t * 60)})";
-                sb.Append(CultureInfo.InvariantCulture, $"<rect x=\"{left + j * cell}\" y=\"{top + i * cell}\" width=\"{cell}\" height=\"{cell}\" fill=\"{fill}\" stroke=\"#fff\"/>");
+                int lightness = (int)Math.Round(97 - t * 65);
+                string fill = $"hsl(215,70%,{lightness}%)";
+                string ink = lightness < 58 ? "#fff" : "#000";
+                sb.Append(CultureInfo.InvariantCulture, $"<rect x=\"{left + j * cell}\" y=\"{top + i * cell}\" width=\"{cell}\" height=\"{cell}\" fill=\"{fill}\" stroke=\"#888\" stroke-width=\"1\"/>");
                 sb.Append(CultureInfo.InvariantCulture, $"<text x=\"{left + j * cell + cell / 2}\" y=\"{top + i * cell + cell / 2 + 5}\" text-anchor=\"middle\" font-size=\"14\" fill=\"{ink}\">{m[i, j]}</text>");
             }
         }

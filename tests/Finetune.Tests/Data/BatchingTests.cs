@@ -1,6 +1,7 @@
 using System.Collections;
 using System.Text.Json;
 using Finetune.Data;
+using Finetune.Tokenizers;
 
 namespace Finetune.Tests.Data;
 

@@ -1,19 +1,9 @@
+using Finetune.Tokenizers;
+
 namespace Finetune.Data;
 
-/// <summary>How a collator pads (HF `padding=` of DataCollatorWithPadding).</summary>
-public enum PaddingStrategy
-{
-    /// <summary>To the longest row of the batch (HF "longest", the default).</summary>
-    Longest,
-    /// <summary>Every batch to <see cref="DataCollatorWithPadding.MaxLength"/> (HF "max_length").</summary>
-    MaxLength,
-}
-
-/// <summary>Which end padding goes on.</summary>
-public enum PaddingSide { Right, Left }
-
 /// <summary>
-/// transformers' DataCollatorWithPadding over tokenized dataset columns: `input_ids` (required), `attention_mask`
+/// transformers' DataCollatorWithPadding (padding: the tokenizer's <see cref="PaddingStrategy"/>, as transformers shares one) over tokenized dataset columns: `input_ids` (required), `attention_mask`
 /// (made of ones when absent), `token_type_ids` (padded with 0) and the label column `label`, `labels` or
 /// `label_ids` (ints become <see cref="Batch.Labels"/>, floats <see cref="Batch.FloatLabels"/>).
 /// </summary>
@@ -49,6 +39,11 @@ public sealed class DataCollatorWithPadding
         int longest = 0;
         foreach (int r in rows) longest = Math.Max(longest, cols.InputIds[r]?.Length ?? 0);
         int t = Padding == PaddingStrategy.MaxLength ? MaxLength!.Value : longest;
+        // padding=False (do_not_pad): the rows must already have one length, as tokenizer.pad requires to make a tensor.
+        if (Padding == PaddingStrategy.None)
+            foreach (int r in rows)
+                if ((cols.InputIds[r]?.Length ?? 0) != longest)
+                    throw FinetuneException.Invalid($"Without padding every row of a batch needs the same length, but row {r} has {cols.InputIds[r]?.Length ?? 0} tokens and another {longest}.");
         if (longest > t)
             throw FinetuneException.Invalid($"A row has {longest} tokens, more than max_length {t}; tokenize with truncation to max_length first.");
         if (PadToMultipleOf is int m && t % m != 0) t = (t / m + 1) * m;
