@@ -65,8 +65,17 @@ public sealed class ServeSuite : IBenchSuite
             "minilm" => JsonNode.Parse(File.ReadAllText(Path.Combine(shared, "models/all-MiniLM-L6-v2/config.json")))!.AsObject(),
             "bert-base" => new JsonObject
             {
-                ["model_type"] = "bert", ["vocab_size"] = 30522, ["hidden_size"] = 768, ["num_hidden_layers"] = 12, ["num_attention_heads"] = 12,
-                ["intermediate_size"] = 3072, ["max_position_embeddings"] = 512, ["type_vocab_size"] = 2, ["hidden_act"] = "gelu", ["layer_norm_eps"] = 1e-12, ["pad_token_id"] = 0,
+                ["model_type"] = "bert",
+                ["vocab_size"] = 30522,
+                ["hidden_size"] = 768,
+                ["num_hidden_layers"] = 12,
+                ["num_attention_heads"] = 12,
+                ["intermediate_size"] = 3072,
+                ["max_position_embeddings"] = 512,
+                ["type_vocab_size"] = 2,
+                ["hidden_act"] = "gelu",
+                ["layer_norm_eps"] = 1e-12,
+                ["pad_token_id"] = 0,
             },
             _ => throw new ArgumentException($"unknown model '{name}' (minilm, bert-base)"),
         };
@@ -105,8 +114,15 @@ public sealed class ServeSuite : IBenchSuite
             Console.WriteLine($"{name,-10} {"serve c=" + concurrency,-16} {rps,8:F1} {rps,8:F1} {p50,8:F1} {p99,8:F1} {errors,6} {rss,11:F0}");
             results.Add(new JsonObject
             {
-                ["suite"] = "serve", ["config"] = name, ["concurrency"] = concurrency, ["requests_per_s"] = Math.Round(rps, 1),
-                ["sentences_per_s"] = Math.Round(rps, 1), ["p50_ms"] = Math.Round(p50, 1), ["p99_ms"] = Math.Round(p99, 1), ["errors"] = errors, ["peak_rss_mb"] = Math.Round(rss),
+                ["suite"] = "serve",
+                ["config"] = name,
+                ["concurrency"] = concurrency,
+                ["requests_per_s"] = Math.Round(rps, 1),
+                ["sentences_per_s"] = Math.Round(rps, 1),
+                ["p50_ms"] = Math.Round(p50, 1),
+                ["p99_ms"] = Math.Round(p99, 1),
+                ["errors"] = errors,
+                ["peak_rss_mb"] = Math.Round(rss),
             });
         }
         finally

@@ -23,26 +23,54 @@ public sealed partial class ModelServer : IAsyncDisposable
 {
     private static readonly JsonWriterOptions WriterOptions = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
     private readonly ServeOptions options;
-    private readonly ServedClassifier classifier;
+    private readonly ServedClassifier? classifier;
+    private readonly ServedEmbedder? embedder;
     private readonly DynamicBatcher batcher;
     private readonly WebApplication app;
     private readonly byte[] indexHtml = Resource("index.html");
     private readonly byte[] openApi = Resource("openapi.json");
     private int admitted;
 
-    private ModelServer(ServeOptions options, ServedClassifier classifier)
+    private ModelServer(ServeOptions options, ServedClassifier? classifier, ServedEmbedder? embedder)
     {
         this.options = options;
         this.classifier = classifier;
-        batcher = new DynamicBatcher(classifier.Logits, options.MaxBatchTokens, Metrics);
+        this.embedder = embedder;
+        batcher = new DynamicBatcher(classifier != null ? classifier.Logits : embedder!.Pooled, options.MaxBatchTokens, Metrics);
         app = Build();
     }
 
-    /// <summary>Binds and starts serving; <see cref="Url"/> is where.</summary>
-    public static async Task<ModelServer> StartAsync(ServeOptions options, ServedClassifier classifier, CancellationToken cancellationToken = default)
+    /// <summary>Binds and starts serving a classifier (/predict); <see cref="Url"/> is where.</summary>
+    public static Task<ModelServer> StartAsync(ServeOptions options, ServedClassifier classifier, CancellationToken cancellationToken = default) =>
+        StartAsync(new ModelServer(Validated(options), classifier, null), cancellationToken);
+
+    /// <summary>Binds and starts serving a sentence embedder (/embed).</summary>
+    public static Task<ModelServer> StartAsync(ServeOptions options, ServedEmbedder embedder, CancellationToken cancellationToken = default) =>
+        StartAsync(new ModelServer(Validated(options), null, embedder), cancellationToken);
+
+    /// <summary>
+    /// Loads the model <paramref name="options"/> names — a sequence classifier when its config says so
+    /// (architectures *ForSequenceClassification), else a bare encoder for /embed — and starts serving it.
+    /// </summary>
+    public static Task<ModelServer> LoadAndStartAsync(ServeOptions options, CancellationToken cancellationToken = default)
     {
         options.Validate();
-        var server = new ModelServer(options, classifier);
+        var config = Models.AutoConfig.FromPretrained(options.Model, options.Revision);
+        bool isClassifier = config.Architectures?.Any(a => a.EndsWith("ForSequenceClassification", StringComparison.Ordinal)) == true;
+        return isClassifier
+            ? StartAsync(options, ServedClassifier.Load(options.Model, options.Revision), cancellationToken)
+            : StartAsync(options, ServedEmbedder.Load(options.Model, options.Revision), cancellationToken);
+    }
+
+    private static ServeOptions Validated(ServeOptions options)
+    {
+        options.Validate();
+        return options;
+    }
+
+    private static async Task<ModelServer> StartAsync(ModelServer server, CancellationToken cancellationToken)
+    {
+        var options = server.options;
         try
         {
             await server.app.StartAsync(cancellationToken).ConfigureAwait(false);
@@ -113,7 +141,10 @@ public sealed partial class ModelServer : IAsyncDisposable
             switch (route)
             {
                 case "/predict" when HttpMethods.IsPost(method):
-                    await PredictAsync(ctx).ConfigureAwait(false);
+                    await AdmitAsync(ctx, PredictAsync).ConfigureAwait(false);
+                    break;
+                case "/embed" when HttpMethods.IsPost(method):
+                    await AdmitAsync(ctx, EmbedAsync).ConfigureAwait(false);
                     break;
                 case "/health" when HttpMethods.IsGet(method) || HttpMethods.IsHead(method):
                     ctx.Response.StatusCode = 200;
@@ -134,7 +165,7 @@ public sealed partial class ModelServer : IAsyncDisposable
                 case "other":
                     throw new ApiError(404, "not_found", $"No route {path}.");
                 default:
-                    ctx.Response.Headers.Allow = route == "/predict" ? "POST" : "GET";
+                    ctx.Response.Headers.Allow = route is "/predict" or "/embed" ? "POST" : "GET";
                     throw new ApiError(405, "method_not_allowed", $"{path} does not take {method}.");
             }
         }
@@ -168,7 +199,7 @@ public sealed partial class ModelServer : IAsyncDisposable
     private static string RouteName(string path) => path switch
     {
         "/" or "/index.html" => "/",
-        "/predict" or "/health" or "/info" or "/metrics" or "/openapi.json" => path,
+        "/predict" or "/embed" or "/health" or "/info" or "/metrics" or "/openapi.json" => path,
         "/api-doc/openapi.json" => "/openapi.json",
         _ => "other",
     };
@@ -183,7 +214,8 @@ public sealed partial class ModelServer : IAsyncDisposable
         return System.Security.Cryptography.CryptographicOperations.FixedTimeEquals(given, expected);
     }
 
-    private async Task PredictAsync(HttpContext ctx)
+    /// <summary>Runs <paramref name="handle"/> if a request slot is free, else answers 429 with Retry-After.</summary>
+    private async Task AdmitAsync(HttpContext ctx, Func<HttpContext, Task> handle)
     {
         if (Interlocked.Increment(ref admitted) > options.MaxConcurrentRequests)
         {
@@ -192,6 +224,40 @@ public sealed partial class ModelServer : IAsyncDisposable
             throw ApiError.Overloaded("Model is overloaded");
         }
         try
+        {
+            await handle(ctx).ConfigureAwait(false);
+        }
+        finally
+        {
+            Interlocked.Decrement(ref admitted);
+        }
+    }
+
+    private async Task EmbedAsync(HttpContext ctx)
+    {
+        if (embedder == null) throw new ApiError(400, "validation", "This model is a classifier: use /predict (/embed serves bare encoders).");
+        using var body = await ReadJsonAsync(ctx).ConfigureAwait(false);
+        var request = EmbedRequest.Parse(body.RootElement, options.MaxClientBatchSize, embedder.Embedder.Normalize);
+        var rows = Tokenize([.. request.Inputs.Select(t => (t, (string?)null))], request.Truncate);
+        float[][] vectors = await batcher.Submit(rows).WaitAsync(ctx.RequestAborted).ConfigureAwait(false);
+        await WriteJsonAsync(ctx, 200, w =>
+        {
+            w.WriteStartArray();
+            foreach (var pooled in vectors)
+            {
+                // The batcher's vectors are shared with nobody else, so normalising in place is safe.
+                if (request.Normalize) ServedEmbedder.L2Normalize(pooled);
+                w.WriteStartArray();
+                foreach (float x in pooled) w.WriteNumberValue(x);
+                w.WriteEndArray();
+            }
+            w.WriteEndArray();
+        }).ConfigureAwait(false);
+    }
+
+    private async Task PredictAsync(HttpContext ctx)
+    {
+        if (classifier == null) throw new ApiError(400, "validation", "This model is a bare encoder: use /embed (/predict serves sequence classifiers).");
         {
             using var body = await ReadJsonAsync(ctx).ConfigureAwait(false);
             var request = PredictRequest.Parse(body.RootElement, options.MaxClientBatchSize);
@@ -214,10 +280,6 @@ public sealed partial class ModelServer : IAsyncDisposable
                 }
                 if (request.IsBatch) w.WriteEndArray();
             }).ConfigureAwait(false);
-        }
-        finally
-        {
-            Interlocked.Decrement(ref admitted);
         }
     }
 
@@ -242,7 +304,9 @@ public sealed partial class ModelServer : IAsyncDisposable
     /// </summary>
     private List<PredictionInput> Tokenize(IReadOnlyList<(string Text, string? Pair)> inputs, bool truncate)
     {
-        var truncating = classifier.Pipeline.EncodeOptions;
+        var truncating = classifier?.Pipeline.EncodeOptions ?? embedder!.EncodeOptions;
+        var tokenizer = classifier?.Tokenizer ?? embedder!.Tokenizer;
+        int maxLength = classifier?.MaxInputLength ?? embedder!.MaxInputLength;
         var whole = truncating with { Truncation = TruncationStrategy.None };
         var rows = new PredictionInput[inputs.Count];
         // Singles and pairs go in separate calls: the tokenizer takes pairs for all rows or none.
@@ -254,16 +318,16 @@ public sealed partial class ModelServer : IAsyncDisposable
             if (index.Count == 0) continue;
             var texts = index.ConvertAll(i => inputs[i].Text);
             var seconds = pairs ? index.ConvertAll(i => inputs[i].Pair!) : null;
-            var encoded = classifier.Tokenizer.EncodeBatch(texts, seconds, whole);
+            var encoded = tokenizer.EncodeBatch(texts, seconds, whole);
             bool tooLong = false;
             for (int k = 0; k < encoded.Count; k++)
             {
-                if (encoded[k].Length <= classifier.MaxInputLength) continue;
+                if (encoded[k].Length <= maxLength) continue;
                 if (!truncate)
-                    throw ApiError.Validation($"Input validation error: `inputs` must have less than {classifier.MaxInputLength} tokens. Given: {encoded[k].Length}");
+                    throw ApiError.Validation($"Input validation error: `inputs` must have less than {maxLength} tokens. Given: {encoded[k].Length}");
                 tooLong = true;
             }
-            if (tooLong) encoded = classifier.Tokenizer.EncodeBatch(texts, seconds, truncating);
+            if (tooLong) encoded = tokenizer.EncodeBatch(texts, seconds, truncating);
             for (int k = 0; k < encoded.Count; k++)
                 rows[index[k]] = new PredictionInput(encoded[k].InputIds, encoded[k].AttentionMask, encoded[k].TokenTypeIds);
         }
@@ -274,10 +338,36 @@ public sealed partial class ModelServer : IAsyncDisposable
     private void WriteInfo(Utf8JsonWriter w)
     {
         w.WriteStartObject();
-        w.WriteString("model_id", classifier.ModelId);
+        w.WriteString("model_id", classifier?.ModelId ?? embedder!.ModelId);
         w.WriteNull("model_sha");
         w.WriteString("model_dtype", "float32");
         w.WriteStartObject("model_type");
+        if (embedder != null)
+        {
+            w.WriteStartObject("embedding");
+            w.WriteString("pooling", string.Join("+", embedder.Embedder.Pooling.Select(p => p.ToString().ToLowerInvariant())));
+            w.WriteBoolean("normalize", embedder.Embedder.Normalize);
+            w.WriteNumber("dimension", embedder.Embedder.Dimension);
+            w.WriteEndObject();
+        }
+        else
+        {
+            WriteClassifierType(w, classifier!);
+        }
+        w.WriteEndObject();
+        w.WriteNumber("max_concurrent_requests", options.MaxConcurrentRequests);
+        w.WriteNumber("max_input_length", classifier?.MaxInputLength ?? embedder!.MaxInputLength);
+        w.WriteNumber("max_batch_tokens", options.MaxBatchTokens);
+        w.WriteNull("max_batch_requests");
+        w.WriteNumber("max_client_batch_size", options.MaxClientBatchSize);
+        w.WriteBoolean("auto_truncate", false);
+        w.WriteNumber("tokenization_workers", Environment.ProcessorCount);
+        w.WriteString("version", typeof(ModelServer).Assembly.GetName().Version?.ToString() ?? "0");
+        w.WriteEndObject();
+    }
+
+    private static void WriteClassifierType(Utf8JsonWriter w, ServedClassifier classifier)
+    {
         w.WriteStartObject("classifier");
         w.WriteStartObject("id2label");
         for (int i = 0; i < classifier.Labels.Count; i++) w.WriteString(i.ToString(System.Globalization.CultureInfo.InvariantCulture), classifier.Labels[i]);
@@ -286,16 +376,6 @@ public sealed partial class ModelServer : IAsyncDisposable
         for (int i = 0; i < classifier.Labels.Count; i++) w.WriteNumber(classifier.Labels[i], i);
         w.WriteEndObject();
         w.WriteString("problem_type", classifier.ProblemType);
-        w.WriteEndObject();
-        w.WriteEndObject();
-        w.WriteNumber("max_concurrent_requests", options.MaxConcurrentRequests);
-        w.WriteNumber("max_input_length", classifier.MaxInputLength);
-        w.WriteNumber("max_batch_tokens", options.MaxBatchTokens);
-        w.WriteNull("max_batch_requests");
-        w.WriteNumber("max_client_batch_size", options.MaxClientBatchSize);
-        w.WriteBoolean("auto_truncate", false);
-        w.WriteNumber("tokenization_workers", Environment.ProcessorCount);
-        w.WriteString("version", typeof(ModelServer).Assembly.GetName().Version?.ToString() ?? "0");
         w.WriteEndObject();
     }
 

@@ -4,7 +4,7 @@ using Finetune.Serving;
 
 namespace Finetune.Cli.Commands;
 
-/// <summary>`finetune serve`: a classification model behind text-embeddings-inference's HTTP API until Ctrl-C or SIGTERM.</summary>
+/// <summary>`finetune serve`: a classifier (or a sentence embedder) behind text-embeddings-inference's HTTP API until Ctrl-C or SIGTERM.</summary>
 internal sealed class ServeCommand : ICliCommand
 {
     public Command Build()
@@ -18,7 +18,7 @@ internal sealed class ServeCommand : ICliCommand
         var maxConcurrent = new Option<int>("--max-concurrent-requests") { Description = "Requests admitted at once; more are answered 429.", DefaultValueFactory = _ => defaults.MaxConcurrentRequests };
         var maxClientBatch = new Option<int>("--max-client-batch-size") { Description = "Inputs one request may carry.", DefaultValueFactory = _ => defaults.MaxClientBatchSize };
         var apiKey = new Option<string?>("--api-key") { Description = "Require `Authorization: Bearer KEY` on every route but /health." };
-        var cmd = new Command("serve", "Serve a model over HTTP with text-embeddings-inference's routes (/predict, /health, /info, /metrics), dynamic batching and a web page.");
+        var cmd = new Command("serve", "Serve a model over HTTP with text-embeddings-inference's routes (/predict for classifiers, /embed for bare encoders, /health, /info, /metrics), dynamic batching and a web page.");
         foreach (var o in new Option[] { model, revision, host, port, maxBatchTokens, maxConcurrent, maxClientBatch, apiKey }) cmd.Options.Add(o);
         cmd.SetAction(parse =>
         {
@@ -35,12 +35,12 @@ internal sealed class ServeCommand : ICliCommand
             };
             options.Validate();
             var output = parse.InvocationConfiguration.Output;
-            var classifier = ServedClassifier.Load(options.Model, options.Revision);
             using var stop = new CancellationTokenSource();
             // Ctrl-C and SIGTERM both drain: the handlers cancel the default termination and signal the wait below.
             using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; stop.Cancel(); });
             using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stop.Cancel(); });
-            var server = ModelServer.StartAsync(options, classifier).GetAwaiter().GetResult();
+            // A sequence classifier answers /predict; a bare encoder (sentence-transformers folder) answers /embed.
+            var server = ModelServer.LoadAndStartAsync(options).GetAwaiter().GetResult();
             output.WriteLine($"Serving {options.Model} at {server.Url} (Ctrl-C to stop)");
             output.Flush();
             stop.Token.WaitHandle.WaitOne();

@@ -105,7 +105,7 @@ public class OnnxExportTests
             feeds.Add(NamedOnnxValue.CreateFromTensor(input.Key, new DenseTensor<long>(data, dims)));
         }
         using var results = session.Run(feeds);
-        var output = results.Single();
+        var output = results.First(r => r.Name is "logits" or "last_hidden_state");
         outputName = output.Name;
         return output.AsTensor<float>().ToArray();
     }

@@ -13,7 +13,7 @@ namespace Finetune.Weights.Onnx;
 /// Writes a model as an ONNX graph (opset 17) that ONNX Runtime, Triton or onnxruntime-web run: int64
 /// `input_ids`, `attention_mask` (and `token_type_ids` when the model has token-type embeddings), each
 /// [batch, sequence] with both axes dynamic; output `logits` [batch, num_labels] for a classifier,
-/// `last_hidden_state` [batch, sequence, hidden] for a bare encoder. Dense layers are MatMul by the weight
+/// `last_hidden_state` [batch, sequence, hidden] (and `pooler_output` where it has a pooler) for a bare encoder. Dense layers are MatMul by the weight
 /// stored [in, out] then Add of the named bias, as torch.onnx exports them; embeddings and LayerNorm parameters
 /// keep their checkpoint names. Inference only: dropout is left out.
 /// </summary>
@@ -75,6 +75,9 @@ public static class OnnxExport
             else
             {
                 g.Output(hidden, "last_hidden_state", "batch_size", "sequence_length", HiddenSize(encoder));
+                // Encoders with a pooler also give its output, as transformers' exports of BertModel do.
+                Linear? pooler = encoder switch { BertModel b => b.Pooler?.Dense, RobertaModel r => r.Pooler?.Dense, AlbertModel a => a.Pooler, _ => null };
+                if (pooler != null) g.Output(Pooler(pooler, FirstToken(hidden)), "pooler_output", "batch_size", HiddenSize(encoder));
             }
         }
 
