@@ -14,7 +14,7 @@ internal sealed class CacheCommand : ICliCommand
         list.SetAction(parse =>
         {
             var output = parse.InvocationConfiguration.Output;
-            string dir = HubSettings.FromEnvironment().CacheDir;
+            string dir = HubSettings.Current.CacheDir;
             var repos = HubCache.Scan(dir);
             output.WriteLine($"cache: {dir}");
             if (repos.Count == 0)
@@ -22,11 +22,12 @@ internal sealed class CacheCommand : ICliCommand
                 output.WriteLine("(empty)");
                 return 0;
             }
-            output.WriteLine($"{"REPO ID",-40} {"TYPE",-8} {"SIZE",10} {"FILES",5}  REFS");
+            output.WriteLine($"{"REPO ID",-40} {"TYPE",-8} {"SIZE",10} {"FILES",5}  {"REFS",-20}  SOURCE");
             foreach (var r in repos)
             {
-                string refs = string.Join(", ", r.Refs.Select(kv => $"{kv.Key}={kv.Value[..Math.Min(8, kv.Value.Length)]}"));
-                output.WriteLine($"{r.RepoId,-40} {r.Type.ToString().ToLowerInvariant(),-8} {Size(r.SizeOnDisk),10} {r.FileCount,5}  {refs}");
+                // A converted snapshot's name is not a commit hash: show it whole, it says which package it came from.
+                string refs = string.Join(", ", r.Refs.Select(kv => $"{kv.Key}={(PackagedModelCache.SourceOf(kv.Value) != null ? kv.Value : kv.Value[..Math.Min(8, kv.Value.Length)])}"));
+                output.WriteLine($"{r.RepoId,-40} {r.Type.ToString().ToLowerInvariant(),-8} {Size(r.SizeOnDisk),10} {r.FileCount,5}  {refs,-20}  {Source(r)}");
             }
             return 0;
         });
@@ -53,6 +54,13 @@ internal sealed class CacheCommand : ICliCommand
         cmd.Subcommands.Add(list);
         cmd.Subcommands.Add(remove);
         return cmd;
+    }
+
+    // Each snapshot's origin: converted from a NuGet package (its name says which), else downloaded from the Hub.
+    private static string Source(CachedRepo r)
+    {
+        var sources = r.Commits.Select(c => PackagedModelCache.SourceOf(c) is { } package ? "converted from " + package : "Hub download").Distinct().ToArray();
+        return sources.Length == 0 ? "-" : string.Join("; ", sources);
     }
 
     private static string Size(long bytes) =>

