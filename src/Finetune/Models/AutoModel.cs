@@ -41,12 +41,12 @@ public static class AutoModel
         config.CheckBuildable();
         return config switch
         {
-        RobertaConfig r => new RobertaModel(r, true, rng),
-        ElectraConfig e => new ElectraModel(e, rng),
-        AlbertConfig a => new AlbertModel(a, true, rng),
-        BertConfig b => new BertModel(b, true, rng),
-        DistilBertConfig d => new DistilBertModel(d, rng),
-        _ => throw new FinetuneException(ErrorKind.Unsupported, $"No encoder for model_type '{config.ModelType}'."),
+            RobertaConfig r => new RobertaModel(r, true, rng),
+            ElectraConfig e => new ElectraModel(e, rng),
+            AlbertConfig a => new AlbertModel(a, true, rng),
+            BertConfig b => new BertModel(b, true, rng),
+            DistilBertConfig d => new DistilBertModel(d, rng),
+            _ => throw new FinetuneException(ErrorKind.Unsupported, $"No encoder for model_type '{config.ModelType}'."),
         };
     }
 
@@ -81,12 +81,12 @@ public static class AutoModelForSequenceClassification
         config.CheckBuildable();
         return config switch
         {
-        RobertaConfig r => new RobertaForSequenceClassification(r, rng),
-        ElectraConfig e => new ElectraForSequenceClassification(e, rng),
-        AlbertConfig a => new AlbertForSequenceClassification(a, rng),
-        BertConfig b => new BertForSequenceClassification(b, rng),
-        DistilBertConfig d => new DistilBertForSequenceClassification(d, rng),
-        _ => throw new FinetuneException(ErrorKind.Unsupported, $"No sequence classifier for model_type '{config.ModelType}'."),
+            RobertaConfig r => new RobertaForSequenceClassification(r, rng),
+            ElectraConfig e => new ElectraForSequenceClassification(e, rng),
+            AlbertConfig a => new AlbertForSequenceClassification(a, rng),
+            BertConfig b => new BertForSequenceClassification(b, rng),
+            DistilBertConfig d => new DistilBertForSequenceClassification(d, rng),
+            _ => throw new FinetuneException(ErrorKind.Unsupported, $"No sequence classifier for model_type '{config.ModelType}'."),
         };
     }
 

@@ -60,7 +60,8 @@ internal static class Bounded
             try { result = body(); }
             catch (Exception e) { escaped = e; }
             allocated = GC.GetAllocatedBytesForCurrentThread() - before;
-        }, 64 << 20) { IsBackground = true, Name = "hostile case" };
+        }, 64 << 20)
+        { IsBackground = true, Name = "hostile case" };
         thread.Start();
         if (!thread.Join(CaseLimit)) Assert.Fail($"{label} did not finish within {CaseLimit.TotalSeconds} s (a hang).");
         if (escaped != null) Assert.Fail($"{label} threw out of the tool: {escaped}");
