@@ -1,9 +1,11 @@
 using System.Runtime.CompilerServices;
 using Finetune.Data;
+using Finetune.Inference;
 using Finetune.Models;
 using Finetune.Tensors;
 using Finetune.Tokenizers;
 using Finetune.Training;
+using Finetune.Weights.Onnx;
 
 namespace Finetune.Tests;
 
@@ -88,6 +90,22 @@ public class ReadmeSnippetTests
         output.Loss!.Backward();                       // gradients in each parameter's .Grad
         model.SavePretrained("out");                   // config.json (every original field kept) + model.safetensors
         GC.KeepAlive(report);
+    }
+
+    internal static void OnnxSnippet()
+    {
+        // The two pretrained encoders the project restores as NuGet packages (PackageDownload in Finetune.csproj),
+        // read from the package's DLL without loading it.
+        if (Finetune.Hub.PackagedModels.TryFind("sentence-transformers/all-MiniLM-L6-v2", out var pkg))
+        {
+            using var onnx = pkg.OpenOnnx();
+            using var vocab = pkg.OpenVocab();
+            OnnxImport.ToPretrainedFolder(onnx, vocab, "models/minilm");   // or ToPretrainedFolder("model.onnx", "out")
+        }
+        using var weights = OnnxTensorSource.Open("model.onnx");           // an ITensorSource under Hugging Face names
+        var embedder = SentenceEmbedder.FromPretrained("models/minilm");    // modules.json + 1_Pooling/config.json
+        float[][] vectors = embedder.Encode(["a great film", "a dull one"], batchSize: 32);
+        GC.KeepAlive(vectors);
     }
 
     internal static void DatasetsSnippet()

@@ -53,7 +53,7 @@ internal sealed class ConvertCommand : ICliCommand
             if (!Directory.Exists(src)) src = Finetune.Hub.Hub.ResolveModel(src, parse.GetValue(revision));
             var err = parse.InvocationConfiguration.Error;
             bool ignore = parse.GetValue(ignoreMismatched);
-            var options = new FromPretrainedOptions { IgnoreMismatchedSizes = ignore, Log = w => err.WriteLine("warning: " + w) };
+            var options = new FromPretrainedOptions { IgnoreMismatchedSizes = ignore, AllowNewWeights = parse.GetValue(allowNew), Log = w => err.WriteLine("warning: " + w) };
             var srcConfig = AutoConfig.FromPretrained(src);
             bool classifier = srcConfig.Architectures?.Any(a => a.EndsWith("ForSequenceClassification", StringComparison.Ordinal)) ?? false;
             PreTrainedModel loaded = classifier

@@ -44,7 +44,7 @@ internal sealed class PredictCommand : ICliCommand
             var err = parse.InvocationConfiguration.Error;
             bool ignore = parse.GetValue(ignoreMismatched);
             var classifier = AutoModelForSequenceClassification.FromPretrained(modelDir,
-                new FromPretrainedOptions { Revision = rev, IgnoreMismatchedSizes = ignore, Log = m => err.WriteLine("warning: " + m) }, out var report);
+                new FromPretrainedOptions { Revision = rev, IgnoreMismatchedSizes = ignore, AllowNewWeights = parse.GetValue(allowNew), Log = m => err.WriteLine("warning: " + m) }, out var report);
             report.EnsureFits(classifier.ArchitectureName, modelDir, training: false, parse.GetValue(allowNew), ignore);
             var adapter = new Training.SequenceClassifierAdapter(classifier);
             List<Example> examples = oneText != null ? [new Example(1) { Text = oneText, Pair = pair }] : ReadExamples(inPath!);

@@ -31,6 +31,12 @@ public sealed class FromPretrainedOptions
 
     /// <summary>Branch, tag or commit of a Hub model (default "main"); ignored for a local folder.</summary>
     public string? Revision { get; init; }
+
+    /// <summary>
+    /// Build the model even when its config asks for layers the checkpoint lacks (they stay random and the loading
+    /// report names them); without it the preflight refuses such a config before any layer is built.
+    /// </summary>
+    public bool AllowNewWeights { get; init; }
 }
 
 /// <summary>Builds the bare encoder of a model folder (BertModel, RobertaModel, ...) and loads its weights.</summary>
@@ -175,8 +181,14 @@ internal static class ModelLoading
                 throw FinetuneException.Invalid($"Config of '{dir}' does not fit its weights: tensor '{name}' is [{rows}, {cols}] but the config says vocab_size {vocab} × embedding width {width}.");
             checkpointLayers = Math.Max(checkpointLayers, LayerIndex(name) + 1);
         }
-        if (layersField.Length > 0 && checkpointLayers > 0 && layers > checkpointLayers)
-            throw FinetuneException.Invalid($"Config of '{dir}' does not fit its weights: {layersField} is {layers} but the checkpoint holds {checkpointLayers} layers.");
+        if (layersField.Length > 0 && checkpointLayers > 0 && layers > checkpointLayers && !o.AllowNewWeights)
+        {
+            // Name what the first missing layer would need, as the checkpoint spells its last layer's tensors.
+            string last = $"layer.{checkpointLayers - 1}.", next = $"layer.{checkpointLayers}.";
+            var missing = weights.Names.Where(n => LayerIndex(n) == checkpointLayers - 1).Take(3).Select(n => $"'{n.Replace(last, next, StringComparison.Ordinal)}'");
+            throw FinetuneException.Invalid($"Config of '{dir}' does not fit its weights: {layersField} is {layers} but the checkpoint holds {checkpointLayers} layers " +
+                $"(missing {string.Join(", ", missing)}, ...); pass --allow-new-weights to build the extra layers with random weights.");
+        }
     }
 
     /// <summary>N of a "...layer.N..." tensor name (encoder.layer.N, transformer.layer.N), else -1.</summary>

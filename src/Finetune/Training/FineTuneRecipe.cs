@@ -324,6 +324,7 @@ public static class FineTuneRecipe
             IgnoreMismatchedSizes = !o.ZeroShot || o.IgnoreMismatchedSizes,
             Rng = new Generator((ulong)o.Args.Seed),
             Log = o.Log,
+            AllowNewWeights = o.AllowNewWeights,
         }, out var report);
         report.EnsureFits(model.ArchitectureName, modelDir, training: !o.ZeroShot, o.AllowNewWeights, o.IgnoreMismatchedSizes);
         return new SequenceClassifierAdapter(model);

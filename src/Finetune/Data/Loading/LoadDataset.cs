@@ -32,8 +32,10 @@ public static class LoadDataset
         if (KnownDatasets.IsKnown(name) && !File.Exists(name) && !Directory.Exists(name))
         {
             string root = ResolveDataRoot(options);
-            // Files not under the data root: the Hub's Parquet export of the same dataset, as load_dataset would read it.
-            return Directory.Exists(Path.Combine(root, name)) ? KnownDatasets.Build(name, config, root, options) : FromParquetExport(name, config, root, options);
+            // Files not under the data root: the Hub's Parquet export of the same dataset, as load_dataset would read it
+            // (rotten_tomatoes has its own Hub-then-embedded fallback, so it works with neither).
+            return Directory.Exists(Path.Combine(root, name)) || name == "rotten_tomatoes"
+                ? KnownDatasets.Build(name, config, root, options) : FromParquetExport(name, config, root, options);
         }
         if (File.Exists(nameOrPath))
             return FromDataFiles(new Dictionary<string, IReadOnlyList<string>> { ["train"] = new[] { nameOrPath } }, options, null);
