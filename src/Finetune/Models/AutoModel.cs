@@ -185,7 +185,7 @@ internal static class ModelLoading
         {
             // Name what the first missing layer would need, as the checkpoint spells its last layer's tensors.
             string last = $"layer.{checkpointLayers - 1}.", next = $"layer.{checkpointLayers}.";
-            var missing = weights.Names.Where(n => LayerIndex(n) == checkpointLayers - 1).Take(3).Select(n => $"'{n.Replace(last, next, StringComparison.Ordinal)}'");
+            var missing = weights.Names.Where(n => LayerIndex(n) == checkpointLayers - 1).Take(4).Select(n => $"'{n.Replace(last, next, StringComparison.Ordinal)}'");
             throw FinetuneException.Invalid($"Config of '{dir}' does not fit its weights: {layersField} is {layers} but the checkpoint holds {checkpointLayers} layers " +
                 $"(missing {string.Join(", ", missing)}, ...); pass --allow-new-weights to build the extra layers with random weights.");
         }

@@ -39,7 +39,7 @@ public class CheckpointFitTests
         string input = Inputs(t);
         var r = CliRunner.Run("predict", "--model", dir, "--input", input, "--output", t.File("out.jsonl"));
         Assert.Equal(3, r.Code);
-        Assert.Contains("bert.encoder.layer.2.attention.self.query.weight", r.Err);
+        Assert.Contains("bert.encoder.layer.2.", r.Err); // the preflight names the first missing layer's tensors
         Assert.False(File.Exists(t.File("out.jsonl")));
         r = CliRunner.Run("predict", "--model", dir, "--input", input, "--output", t.File("out.jsonl"), "--allow-new-weights");
         Assert.True(r.Code == 0, r.Err);

@@ -127,6 +127,25 @@ public class CompareAndEvaluateCommandTests
     }
 
     [SkippableFact]
+    public void CompareMixesAPretrainedFolderWithAConfigFileTrainedFromScratch()
+    {
+        string tok = SharedData.Require("models/bert-base-uncased");
+        string tiny = SharedData.Require("models/bert-tiny/config.json");
+        string pretrained = SharedData.Require("golden/training/init");
+        using var t = new TempDir();
+        var o = new StringWriter();
+        var e = new StringWriter();
+        // No --from-scratch: the config file can only start from random weights, the folder loads its own.
+        int code = Program.Run(new[] { "compare", "--models", pretrained + "," + tiny, "--tokenizer", tok, "--dataset", "rotten_tomatoes",
+            "--max-train-samples", "32", "--max-eval-samples", "16", "--num-train-epochs", "1", "--output-dir", t.File("runs"), "--save-strategy", "no" }, o, e);
+        Assert.True(code == 0, e.ToString() + o);
+        string output = o.ToString();
+        Assert.Contains($"[1/2] {pretrained}: fine-tuning", output);
+        Assert.Contains($"[2/2] {tiny} (from scratch): fine-tuning", output);
+        Assert.Equal(2, output.Split('\n').Count(l => l.Contains("test (16 rows): accuracy", StringComparison.Ordinal)));
+    }
+
+    [SkippableFact]
     public void EvaluateReportsOnTheValidationSplitOfATrainedModel()
     {
         string root = SharedData.Require("golden/training");
