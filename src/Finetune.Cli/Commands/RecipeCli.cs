@@ -197,27 +197,13 @@ internal sealed class RecipeCli
         return keys;
     }
 
-    /// <summary>A path under the shared data folder: FINETUNE_SHARED, else ../shared beside the repository.</summary>
-    public static string SharedPath(string relative)
-    {
-        string? env = Environment.GetEnvironmentVariable("FINETUNE_SHARED");
-        if (!string.IsNullOrEmpty(env)) return Path.Combine(env, relative);
-        foreach (string start in new[] { Directory.GetCurrentDirectory(), AppContext.BaseDirectory })
-            for (var dir = new DirectoryInfo(start); dir != null; dir = dir.Parent)
-                if (File.Exists(Path.Combine(dir.FullName, "Finetune.slnx")) && Directory.Exists(Path.Combine(dir.FullName, "..", "shared")))
-                    return Path.GetFullPath(Path.Combine(dir.FullName, "..", "shared", relative));
-        return Path.Combine("..", "shared", relative);
-    }
-
     public static string F4(double v) => double.IsNaN(v) ? "-" : v.ToString("0.0000", CultureInfo.InvariantCulture);
 
     /// <summary>The notebook's per-epoch table header; <paramref name="f1"/> says which F1 ("F1 (binary)", "F1 (macro)"),
     /// <paramref name="evalSplit"/> which split the loss column is measured on.</summary>
-    public static void PrintEpochHeader(TextWriter w, string f1 = "F1", string evalSplit = "validation") =>
-        w.WriteLine($"{"Epoch",-6} | {"Training Loss",-13} | {(evalSplit == "validation" ? "Validation" : char.ToUpperInvariant(evalSplit[0]) + evalSplit[1..]) + " Loss",-15} | {"Accuracy",-8} | {f1.PadRight(8)} | {"Precision",-9} | {"Recall",-8}");
+    public static void PrintEpochHeader(TextWriter w, string f1 = "F1", string evalSplit = "validation") => w.WriteLine(EpochTableCallback.Header(f1, evalSplit));
 
-    public static void PrintEpochRow(TextWriter w, EpochRow r, string f1 = "F1") =>
-        w.WriteLine($"{r.Epoch.ToString("0.##", CultureInfo.InvariantCulture),-6} | {(r.TrainingLoss is double t ? F4(t) : "No log"),-13} | {F4(r.ValidationLoss),-15} | {F4(r.Accuracy),-8} | {F4(r.F1).PadRight(Math.Max(8, f1.Length))} | {F4(r.Precision),-9} | {F4(r.Recall),-8}");
+    public static void PrintEpochRow(TextWriter w, EpochRow r, string f1 = "F1") => w.WriteLine(EpochTableCallback.Row(r, f1));
 
     public static void PrintConfusion(TextWriter w, long[,] m, IReadOnlyList<string> names)
     {

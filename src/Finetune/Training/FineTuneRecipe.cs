@@ -147,16 +147,15 @@ public static class FineTuneRecipe
         var eval = o.ZeroShot ? null : evalSet != null ? Tokenize(evalSet, o, tokenizer, labelNames, splits.EvalName!) : args.EvalStrategy != IntervalStrategy.No ? test : null;
         var predictRows = predictSet != null ? Tokenize(predictSet, o, tokenizer, labelNames, predictName!, labelled: false) : null;
 
-        var epochs = new List<EpochRow>();
-        var stepLosses = new List<float>();
         string evalSplitName = evalSet != null ? splits.EvalName! : testName;
-        var table = new EpochTableCallback(epochs, stepLosses, onEpoch, evalSplitName);
+        var table = new EpochTableCallback(evalSplit: evalSplitName);
+        if (onEpoch != null) table.RowAdded += onEpoch;
         // The progress bar goes first so that it ends its line before the table prints a row.
         var callbacks = new List<TrainerCallback>();
         if (!args.DisableTqdm && progress != null) callbacks.Add(new ProgressCallback(progress));
         callbacks.Add(table);
         var trainer = new Trainer(model, args, train, eval, metricSet.Compute, callbacks, tokenizer?.PadTokenId ?? model.Model.Config.PadTokenId ?? 0);
-        trainer.StepCompleted += r => stepLosses.Add(r.Loss);
+        table.Attach(trainer);
         trainer.Communicator = o.Communicator;
         if (o.OnStep != null) trainer.StepCompleted += o.OnStep;
         if (tokenizer != null) trainer.SaveTokenizer = tokenizer.SavePretrained;
@@ -180,7 +179,7 @@ public static class FineTuneRecipe
         var result = new RecipeResult
         {
             Train = trained,
-            Epochs = epochs,
+            Epochs = table.Rows.ToList(),
             TestMetrics = predicted.Metrics,
             TestSplit = testName,
             EvalSplit = evalSplitName,
@@ -467,27 +466,5 @@ public static class FineTuneRecipe
         };
         foreach (var (k, v) in o.Args.ToJsonObject()) s[k] = v?.ToJsonString() ?? "null";
         return s;
-    }
-
-    /// <summary>Collects the notebook table's rows: after each evaluation, the mean training loss since the last one.</summary>
-    private sealed class EpochTableCallback(List<EpochRow> rows, List<float> stepLosses, Action<EpochRow>? onEpoch, string evalSplit) : TrainerCallback
-    {
-        private int consumed;
-
-        public override void OnEvaluate(TrainingArguments args, TrainerState state, TrainerControl control, IReadOnlyDictionary<string, double> metrics)
-        {
-            double? train = null;
-            if (stepLosses.Count > consumed)
-            {
-                double sum = 0;
-                for (int i = consumed; i < stepLosses.Count; i++) sum += stepLosses[i];
-                train = sum / (stepLosses.Count - consumed);
-                consumed = stepLosses.Count;
-            }
-            double Get(string k) => metrics.TryGetValue("eval_" + k, out double v) ? v : double.NaN;
-            var row = new EpochRow(state.Epoch ?? 0, train, Get("loss"), Get("accuracy"), Get("f1"), Get("precision"), Get("recall")) { EvalSplit = evalSplit };
-            rows.Add(row);
-            onEpoch?.Invoke(row);
-        }
     }
 }
