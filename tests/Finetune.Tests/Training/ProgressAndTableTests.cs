@@ -28,8 +28,12 @@ public class ProgressAndTableTests
         using var t = new TempDir();
         var args = new TrainingArguments
         {
-            OutputDir = t.Path, PerDeviceTrainBatchSize = 8, NumTrainEpochs = 2, EvalStrategy = IntervalStrategy.Epoch,
-            SaveStrategy = IntervalStrategy.No, DisableTqdm = true,
+            OutputDir = t.Path,
+            PerDeviceTrainBatchSize = 8,
+            NumTrainEpochs = 2,
+            EvalStrategy = IntervalStrategy.Epoch,
+            SaveStrategy = IntervalStrategy.No,
+            DisableTqdm = true,
         };
         var output = new StringWriter();
         var table = new EpochTableCallback(output, f1Header: "F1 (macro)");
