@@ -19,8 +19,8 @@ public sealed class DataSuite : IBenchSuite
 
     public int Run(string[] args, BenchResults results)
     {
-        string shared = Arg(args, "--shared") ?? FindShared();
-        int repeat = int.Parse(Arg(args, "--repeat") ?? "3", CultureInfo.InvariantCulture);
+        string shared = BenchArgs.Get(args, "--shared") ?? BenchArgs.FindShared();
+        int repeat = int.Parse(BenchArgs.Get(args, "--repeat") ?? "3", CultureInfo.InvariantCulture);
         string path = Path.Combine(shared, "datasets/imdb/imdb_train.csv.gz");
         string text = TextSource.Decode(TextSource.ReadBytes(path), path, null);
         double mb = text.Length * 2 / 1e6 / 2; // UTF-16 chars -> approx. MB of UTF-8 text
@@ -79,22 +79,6 @@ public sealed class DataSuite : IBenchSuite
             best = Math.Min(best, sw.Elapsed.TotalSeconds);
         }
         return best;
-    }
-
-    private static string? Arg(string[] args, string name)
-    {
-        int i = Array.IndexOf(args, name);
-        return i >= 0 && i + 1 < args.Length ? args[i + 1] : null;
-    }
-
-    private static string FindShared()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir != null; dir = dir.Parent)
-        {
-            string candidate = Path.Combine(dir.FullName, "..", "shared");
-            if (File.Exists(Path.Combine(dir.FullName, "Finetune.slnx")) && Directory.Exists(candidate)) return Path.GetFullPath(candidate);
-        }
-        return Path.GetFullPath("../shared");
     }
 
     private sealed class TempFolder : IDisposable

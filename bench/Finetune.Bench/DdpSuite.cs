@@ -45,14 +45,7 @@ public sealed class DdpSuite : IBenchSuite
             var (l, h, a, i) = Sizes[m];
             var config = new BertConfig(new JsonObject { ["num_hidden_layers"] = l, ["hidden_size"] = h, ["num_attention_heads"] = a, ["intermediate_size"] = i });
             var model = new BertForSequenceClassification(config, new Generator(0)); // the same init on every rank
-            var rng = new Generator(1 + (ulong)rank); // each rank its own rows
-            var ids = new int[batch * seq];
-            for (int k = 0; k < ids.Length; k++) ids[k] = 1000 + rng.NextInt(config.VocabSize - 1000);
-            var mask = new int[batch * seq];
-            Array.Fill(mask, 1);
-            var labels = new int[batch];
-            for (int k = 0; k < batch; k++) labels[k] = rng.NextInt(2);
-            var inputs = new EncoderInputs(IntTensor.FromArray(ids, batch, seq), IntTensor.FromArray(mask, batch, seq), IntTensor.Zeros(batch, seq));
+            var (inputs, labels) = ModelBench.RandomBatch(config.VocabSize, batch, seq, new Generator(1 + (ulong)rank)); // each rank its own rows
             var adam = new Finetune.Training.AdamW(model, lr: 1e-4, weightDecay: 0.01);
             var sync = comm != null ? new GradientAllReduce(comm, model.Parameters()) : null;
             var steps = new List<double>();

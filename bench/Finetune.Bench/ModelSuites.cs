@@ -30,6 +30,18 @@ public sealed class InferSuite : IBenchSuite
 /// </summary>
 internal static class ModelBench
 {
+    /// <summary>A full batch of random token ids (above the special tokens) and random binary labels.</summary>
+    public static (EncoderInputs Inputs, int[] Labels) RandomBatch(int vocabSize, int batch, int seq, Generator rng)
+    {
+        var ids = new int[batch * seq];
+        for (int k = 0; k < ids.Length; k++) ids[k] = 1000 + rng.NextInt(vocabSize - 1000);
+        var mask = new int[batch * seq];
+        Array.Fill(mask, 1);
+        var labels = new int[batch];
+        for (int k = 0; k < batch; k++) labels[k] = rng.NextInt(2);
+        return (new EncoderInputs(IntTensor.FromArray(ids, batch, seq), IntTensor.FromArray(mask, batch, seq), IntTensor.Zeros(batch, seq)), labels);
+    }
+
     public const string Options = "options: --models tiny,mini,small,base (tiny,mini) --seqs 64,128 (64,128) --batch 32 --iters 3 --warmup 3 --threads 2 --python /usr/bin/python3 --no-peer --gc (full GC after each step) --no-recompute (keep GELU outputs: TensorScope.RecomputeActivations = false); env FINETUNE_BENCH_PHASES=1 (fwd/bwd/adam ms), FINETUNE_BENCH_MEM=1 (memory at each phase)";
 
     private static readonly Dictionary<string, (int Layers, int Hidden, int Heads, int Inter)> Sizes = new()
@@ -97,14 +109,7 @@ internal static class ModelBench
         });
         var model = new BertForSequenceClassification(config, new Generator(0));
         Memory("model built");
-        var rng = new Generator(1);
-        var ids = new int[batch * seq];
-        for (int k = 0; k < ids.Length; k++) ids[k] = 1000 + rng.NextInt(config.VocabSize - 1000);
-        var mask = new int[batch * seq];
-        Array.Fill(mask, 1);
-        var labels = new int[batch];
-        for (int k = 0; k < batch; k++) labels[k] = rng.NextInt(2);
-        var inputs = new EncoderInputs(IntTensor.FromArray(ids, batch, seq), IntTensor.FromArray(mask, batch, seq), IntTensor.Zeros(batch, seq));
+        var (inputs, labels) = ModelBench.RandomBatch(config.VocabSize, batch, seq, new Generator(1));
         var adam = new Finetune.Training.AdamW(model, lr: 1e-4, weightDecay: 0.01); // the library's optimizer, as the Trainer uses it
         void Once()
         {

@@ -29,10 +29,10 @@ public sealed class ServeSuite : IBenchSuite
 
     public int Run(string[] args, BenchResults results)
     {
-        string shared = Arg(args, "--shared") ?? FindShared();
-        int requests = int.Parse(Arg(args, "--requests") ?? "512", CultureInfo.InvariantCulture);
-        var models = (Arg(args, "--models") ?? "minilm,bert-base").Split(',');
-        var levels = (Arg(args, "--concurrency") ?? "1,8,64").Split(',').Select(s => int.Parse(s, CultureInfo.InvariantCulture)).ToArray();
+        string shared = BenchArgs.Get(args, "--shared") ?? BenchArgs.FindShared();
+        int requests = int.Parse(BenchArgs.Get(args, "--requests") ?? "512", CultureInfo.InvariantCulture);
+        var models = (BenchArgs.Get(args, "--models") ?? "minilm,bert-base").Split(',');
+        var levels = (BenchArgs.Get(args, "--concurrency") ?? "1,8,64").Split(',').Select(s => int.Parse(s, CultureInfo.InvariantCulture)).ToArray();
         var test = LoadDataset.Load("rotten_tomatoes", null, new LoadOptions { DataRoot = Path.Combine(shared, "datasets") })["test"];
         var sentences = test.GetStrings("text").Take(requests).Select(s => s!).ToList();
         string tokDir = Path.Combine(shared, "models/bert-base-uncased");
@@ -221,21 +221,5 @@ public sealed class ServeSuite : IBenchSuite
             if (line.StartsWith("VmHWM:", StringComparison.Ordinal))
                 return double.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) / 1024;
         return double.NaN;
-    }
-
-    private static string? Arg(string[] args, string name)
-    {
-        int i = Array.IndexOf(args, name);
-        return i >= 0 && i + 1 < args.Length ? args[i + 1] : null;
-    }
-
-    private static string FindShared()
-    {
-        for (var d = new DirectoryInfo(AppContext.BaseDirectory); d != null; d = d.Parent)
-        {
-            string candidate = Path.Combine(d.FullName, "..", "shared");
-            if (File.Exists(Path.Combine(d.FullName, "Finetune.slnx")) && Directory.Exists(candidate)) return Path.GetFullPath(candidate);
-        }
-        return Path.GetFullPath("../shared");
     }
 }

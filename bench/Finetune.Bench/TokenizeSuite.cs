@@ -22,9 +22,9 @@ public sealed class TokenizeSuite : IBenchSuite
 
     public int Run(string[] args, BenchResults results)
     {
-        string shared = Arg(args, "--shared") ?? FindShared();
-        int reviews = int.Parse(Arg(args, "--reviews") ?? "5000", CultureInfo.InvariantCulture);
-        double seconds = double.Parse(Arg(args, "--seconds") ?? "3", CultureInfo.InvariantCulture);
+        string shared = BenchArgs.Get(args, "--shared") ?? BenchArgs.FindShared();
+        int reviews = int.Parse(BenchArgs.Get(args, "--reviews") ?? "5000", CultureInfo.InvariantCulture);
+        double seconds = double.Parse(BenchArgs.Get(args, "--seconds") ?? "3", CultureInfo.InvariantCulture);
         var texts = ReadImdb(Path.Combine(shared, "datasets/imdb/imdb_test.csv.gz"), reviews);
         Console.WriteLine($"{texts.Count} IMDB test reviews, {Environment.ProcessorCount} cores");
         Console.WriteLine($"{"tokenizer",-28} {"threads",7} {"tokens/s",14} {"vs Rust quote/core",20}");
@@ -93,21 +93,5 @@ public sealed class TokenizeSuite : IBenchSuite
             texts.Add(field.ToString());
         }
         return texts;
-    }
-
-    private static string? Arg(string[] args, string name)
-    {
-        int i = Array.IndexOf(args, name);
-        return i >= 0 && i + 1 < args.Length ? args[i + 1] : null;
-    }
-
-    private static string FindShared()
-    {
-        for (var d = new DirectoryInfo(AppContext.BaseDirectory); d != null; d = d.Parent)
-        {
-            string candidate = Path.Combine(d.FullName, "..", "shared");
-            if (File.Exists(Path.Combine(d.FullName, "Finetune.slnx")) && Directory.Exists(candidate)) return Path.GetFullPath(candidate);
-        }
-        return Path.GetFullPath("../shared");
     }
 }

@@ -113,6 +113,25 @@ public class MpiRunTests(Xunit.Abstractions.ITestOutputHelper output)
         Assert.Equal((double)ma["test_accuracy"]!, (double)mb["test_accuracy"]!);
     }
 
+    /// <summary>Starts the job with its stdout and stderr collected into <paramref name="text"/> as they come.</summary>
+    private static Process StartCollecting(ProcessStartInfo psi, StringBuilder text)
+    {
+        var job = Process.Start(psi)!;
+        job.OutputDataReceived += (_, e) => { lock (text) text.AppendLine(e.Data); };
+        job.ErrorDataReceived += (_, e) => { lock (text) text.AppendLine(e.Data); };
+        job.BeginOutputReadLine();
+        job.BeginErrorReadLine();
+        return job;
+    }
+
+    /// <summary>Waits (at most three minutes) until the running job has written <paramref name="checkpoint"/>.</summary>
+    private static void WaitForCheckpoint(Process job, string checkpoint, StringBuilder text)
+    {
+        var wait = Stopwatch.StartNew();
+        while (!Directory.Exists(checkpoint) && !job.HasExited && wait.Elapsed < TimeSpan.FromMinutes(3)) Thread.Sleep(100);
+        Assert.True(Directory.Exists(checkpoint), "no checkpoint was written:\n" + text);
+    }
+
     [SkippableFact]
     public void AKilledRankEndsTheJobWithRankZerosMessageAndResumeContinues()
     {
@@ -122,17 +141,11 @@ public class MpiRunTests(Xunit.Abstractions.ITestOutputHelper output)
         string marker = Guid.NewGuid().ToString("N");
         string[] saving = ["--per-device-train-batch-size", "8", "--max-steps", "2000", "--save-strategy", "steps", "--save-steps", "3", "--save-total-limit", "2"];
         var psi = Mpirun(mpirun, Recipe(dir).Concat(saving), marker);
-        using var job = Process.Start(psi)!;
         var text = new StringBuilder();
-        job.OutputDataReceived += (_, e) => { lock (text) text.AppendLine(e.Data); };
-        job.ErrorDataReceived += (_, e) => { lock (text) text.AppendLine(e.Data); };
-        job.BeginOutputReadLine();
-        job.BeginErrorReadLine();
+        using var job = StartCollecting(psi, text);
         try
         {
-            var wait = Stopwatch.StartNew();
-            while (!Directory.Exists(Path.Combine(dir, "checkpoint-6")) && !job.HasExited && wait.Elapsed < TimeSpan.FromMinutes(3)) Thread.Sleep(100);
-            Assert.True(Directory.Exists(Path.Combine(dir, "checkpoint-6")), "no checkpoint was written:\n" + text);
+            WaitForCheckpoint(job, Path.Combine(dir, "checkpoint-6"), text);
             int victim = FindRank(marker, 1);
             Process.GetProcessById(victim).Kill();
             var clock = Stopwatch.StartNew();
@@ -176,17 +189,11 @@ public class MpiRunTests(Xunit.Abstractions.ITestOutputHelper output)
         string[] saving = ["--per-device-train-batch-size", "8", "--max-steps", "2000", "--save-strategy", "steps", "--save-steps", "3", "--save-total-limit", "1"];
         var psi = Mpirun(mpirun, Recipe(dir).Concat(saving), marker);
         psi.Environment["FINETUNE_MPI_TIMEOUT"] = "8";
-        using var job = Process.Start(psi)!;
         var text = new StringBuilder();
-        job.OutputDataReceived += (_, e) => { lock (text) text.AppendLine(e.Data); };
-        job.ErrorDataReceived += (_, e) => { lock (text) text.AppendLine(e.Data); };
-        job.BeginOutputReadLine();
-        job.BeginErrorReadLine();
+        using var job = StartCollecting(psi, text);
         try
         {
-            var wait = Stopwatch.StartNew();
-            while (!Directory.Exists(Path.Combine(dir, "checkpoint-3")) && !job.HasExited && wait.Elapsed < TimeSpan.FromMinutes(3)) Thread.Sleep(100);
-            Assert.True(Directory.Exists(Path.Combine(dir, "checkpoint-3")), "no checkpoint was written:\n" + text);
+            WaitForCheckpoint(job, Path.Combine(dir, "checkpoint-3"), text);
             // SIGSTOP: rank 1 stays alive but never reaches the next collective, as a hung or unreachable host would.
             using (var stop = Process.Start("kill", ["-STOP", FindRank(marker, 1).ToString(System.Globalization.CultureInfo.InvariantCulture)])) stop.WaitForExit();
             Assert.True(job.WaitForExit(TimeSpan.FromSeconds(60)), "the job did not end after rank 1 hung:\n" + text);
