@@ -14,11 +14,18 @@ public sealed class Generator
 
     public Generator(ulong seed) => Reseed(seed);
 
-    /// <summary>The process-wide default stream used when an op or layer is given none (like torch's default generator).</summary>
-    public static Generator Default { get; private set; } = new(42);
+    private static readonly Generator ProcessDefault = new(42);
+    private static readonly AsyncLocal<Generator?> Seeded = new();
 
-    /// <summary>Reseeds <see cref="Default"/> (the analogue of torch.manual_seed).</summary>
-    public static void ManualSeed(ulong seed) => Default = new Generator(seed);
+    /// <summary>
+    /// The default stream used when an op or layer is given none (like torch's default generator). After
+    /// <see cref="ManualSeed"/> it is that seed's stream in the calling flow (the thread and the tasks it starts) only,
+    /// so two trainers in one process, or a server beside a trainer, never draw from each other's stream.
+    /// </summary>
+    public static Generator Default => Seeded.Value ?? ProcessDefault;
+
+    /// <summary>Reseeds <see cref="Default"/> for the calling flow (the analogue of torch.manual_seed).</summary>
+    public static void ManualSeed(ulong seed) => Seeded.Value = new Generator(seed);
 
     public void Reseed(ulong seed)
     {
