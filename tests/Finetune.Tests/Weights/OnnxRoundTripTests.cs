@@ -13,8 +13,9 @@ namespace Finetune.Tests.Weights;
 /// Export → import for every family, bare encoder and classifier: the folder <see cref="OnnxImport"/> writes from
 /// our ONNX file holds every parameter of the original model under its name, with its shape and its bits; its
 /// config equals the original (the exporter embeds config.json in the metadata, which ONNX Runtime reads back
-/// too); and the reloaded model gives the original's outputs exactly. With the metadata stripped (as a
-/// third-party file has none) the config is inferred from the graph, and the model is again the same.
+/// too); and the reloaded model gives the original's outputs exactly. With the metadata stripped and the dense
+/// weights renamed anonymously (the torch.onnx layout of a third-party file) the config is inferred from the
+/// graph and the weights named from their biases, and the model is again the same.
 /// </summary>
 public class OnnxRoundTripTests
 {
@@ -56,8 +57,13 @@ public class OnnxRoundTripTests
         var model = Make(family, classifier, 22);
         using var tmp = new TempDir();
         OnnxExport.Export(model, tmp.File("model.onnx"));
-        // The test's own protobuf rewriter keeps the graph and drops everything else, metadata_props included.
-        byte[] stripped = OnnxTestFiles.Rebuild(File.ReadAllBytes(tmp.File("model.onnx")), _ => true);
+        // The test's own protobuf rewriter keeps the graph and drops everything else, metadata_props included, and
+        // gives the dense weights anonymous names as torch.onnx does ("onnx::MatMul_7"): only their biases name them.
+        var anonymous = new Dictionary<string, string>();
+        string Anonymise(string name) => !name.StartsWith("onnx::MatMul::", StringComparison.Ordinal) ? name
+            : anonymous.TryGetValue(name, out var a) ? a : anonymous[name] = $"onnx::MatMul_{anonymous.Count}";
+        byte[] stripped = OnnxTestFiles.Rebuild(File.ReadAllBytes(tmp.File("model.onnx")), _ => true, Anonymise, Anonymise);
+        Assert.NotEmpty(anonymous);
         Directory.CreateDirectory(tmp.File("bare"));
         File.WriteAllBytes(tmp.File("bare/model.onnx"), stripped);
         using (var source = OnnxTensorSource.Open(tmp.File("bare/model.onnx")))
