@@ -258,29 +258,27 @@ public sealed partial class ModelServer : IAsyncDisposable
     private async Task PredictAsync(HttpContext ctx)
     {
         if (classifier == null) throw new ApiError(400, "validation", "This model is a bare encoder: use /embed (/predict serves sequence classifiers).");
+        using var body = await ReadJsonAsync(ctx).ConfigureAwait(false);
+        var request = PredictRequest.Parse(body.RootElement, options.MaxClientBatchSize);
+        var rows = Tokenize(request.Inputs, request.Truncate);
+        float[][] logits = await batcher.Submit(rows).WaitAsync(ctx.RequestAborted).ConfigureAwait(false);
+        await WriteJsonAsync(ctx, 200, w =>
         {
-            using var body = await ReadJsonAsync(ctx).ConfigureAwait(false);
-            var request = PredictRequest.Parse(body.RootElement, options.MaxClientBatchSize);
-            var rows = Tokenize(request.Inputs, request.Truncate);
-            float[][] logits = await batcher.Submit(rows).WaitAsync(ctx.RequestAborted).ConfigureAwait(false);
-            await WriteJsonAsync(ctx, 200, w =>
+            if (request.IsBatch) w.WriteStartArray();
+            foreach (var row in logits)
             {
-                if (request.IsBatch) w.WriteStartArray();
-                foreach (var row in logits)
+                w.WriteStartArray();
+                foreach (var (label, score) in classifier.Rank(row, request.RawScores))
                 {
-                    w.WriteStartArray();
-                    foreach (var (label, score) in classifier.Rank(row, request.RawScores))
-                    {
-                        w.WriteStartObject();
-                        w.WriteNumber("score", score);
-                        w.WriteString("label", label);
-                        w.WriteEndObject();
-                    }
-                    w.WriteEndArray();
+                    w.WriteStartObject();
+                    w.WriteNumber("score", score);
+                    w.WriteString("label", label);
+                    w.WriteEndObject();
                 }
-                if (request.IsBatch) w.WriteEndArray();
-            }).ConfigureAwait(false);
-        }
+                w.WriteEndArray();
+            }
+            if (request.IsBatch) w.WriteEndArray();
+        }).ConfigureAwait(false);
     }
 
     /// <summary>The body as JSON, refused early when its declared length is over the limit (Kestrel stops an undeclared one at the limit).</summary>

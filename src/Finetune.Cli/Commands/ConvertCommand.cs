@@ -6,7 +6,7 @@ using Finetune.Weights.Onnx;
 namespace Finetune.Cli.Commands;
 
 /// <summary>
-/// `finetune convert`: load a model in any supported format (a Hugging Face folder, or a BERT ONNX export) and
+/// `finetune convert`: load a model in any supported format (a Hugging Face folder, or an encoder's ONNX export) and
 /// save it as config.json + model.safetensors with its tokenizer files.
 /// </summary>
 internal sealed class ConvertCommand : ICliCommand
@@ -20,8 +20,8 @@ internal sealed class ConvertCommand : ICliCommand
 
     public Command Build()
     {
-        var model = new Option<string>("--model") { Description = "Model folder (safetensors, sharded safetensors or pytorch_model.bin), Hub model id, or a BERT ONNX export (model.onnx, or a folder with model.onnx or onnx/model.onnx).", Required = true };
-        var config = new Option<string?>("--config") { Description = "config.json to use for an ONNX model instead of the one inferred from its graph." };
+        var model = new Option<string>("--model") { Description = "Model folder (safetensors, sharded safetensors or pytorch_model.bin), Hub model id, or an ONNX export of BERT, DistilBERT, RoBERTa, ALBERT or ELECTRA (model.onnx, or a folder with model.onnx or onnx/model.onnx).", Required = true };
+        var config = new Option<string?>("--config") { Description = "config.json to use for an ONNX model instead of the one it embeds or the one inferred from its graph." };
         var revision = new Option<string?>("--revision") { Description = "Branch, tag or commit of a Hub model (default: main)." };
         var output = new Option<string>("--output") { Description = "Folder to write config.json + model.safetensors into.", Required = true };
         var dtype = new Option<string>("--dtype") { Description = "Storage type of the weights: f32, f16 or bf16.", DefaultValueFactory = _ => "f32" };
@@ -45,7 +45,8 @@ internal sealed class ConvertCommand : ICliCommand
             if (OnnxImport.IsOnnxModel(src))
             {
                 long parameters = OnnxImport.ToPretrainedFolder(src, dst, parse.GetValue(config), type);
-                parse.InvocationConfiguration.Output.WriteLine($"Saved BertModel ({parameters} parameters, {type}) from ONNX to {dst}.");
+                string architecture = AutoConfig.FromPretrained(dst).Architectures?.FirstOrDefault() ?? "the model";
+                parse.InvocationConfiguration.Output.WriteLine($"Saved {architecture} ({parameters} parameters, {type}) from ONNX to {dst}.");
                 return 0;
             }
             if (parse.GetValue(config) != null) throw FinetuneException.Invalid("--config applies to ONNX models only.");

@@ -44,6 +44,29 @@ public class OnnxCliTests
         Assert.Equal(expected[1], JsonDocument.Parse(output).RootElement.GetProperty("embedding").EnumerateArray().Select(e => e.GetSingle()).ToArray());
     }
 
+    /// <summary>
+    /// `finetune export onnx` then `finetune convert` of the .onnx, for every family: the converted classifier
+    /// loads and predicts the same logits as the folder it was exported from.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(Weights.OnnxExportTests.Families), MemberType = typeof(Weights.OnnxExportTests))]
+    public void ExportThenConvertGivesBackTheClassifier(string family)
+    {
+        var model = Finetune.Models.AutoModelForSequenceClassification.FromConfig(Weights.OnnxExportTests.MakeConfig(family), new Finetune.Tensors.Generator(31));
+        using var tmp = new TempDir();
+        model.SavePretrained(tmp.File("model"));
+        var (code, _, err) = Run("export", "onnx", "--model", tmp.File("model"), "--output", tmp.File("model.onnx"));
+        Assert.True(code == 0, err);
+        (code, string output, err) = Run("convert", "--model", tmp.File("model.onnx"), "--output", tmp.File("back"));
+        Assert.True(code == 0, err);
+        Assert.Contains($"Saved {model.ArchitectureName} ({model.NumParameters()} parameters", output);
+        var back = Finetune.Models.AutoModelForSequenceClassification.FromPretrained(tmp.File("back"));
+        Assert.Equal(model.Config.Id2Label, back.Config.Id2Label);
+        var batch = (Ids: new long[] { 101, 2023, 3185, 102, 101, 2307, 102, 0 }, Mask: new long[] { 1, 1, 1, 1, 1, 1, 1, 0 }, Types: new long[8], Batch: 2, Seq: 4);
+        if (family == "roberta") batch.Ids[7] = 1; // RoBERTa pads with 1
+        Assert.Equal(Weights.OnnxExportTests.Ours(model, batch, classifier: true), Weights.OnnxExportTests.Ours(back, batch, classifier: true));
+    }
+
     [Fact]
     public void ATruncatedOnnxFileIsExit3AndWritesNothing()
     {

@@ -15,15 +15,23 @@ namespace Finetune.Weights.Onnx;
 /// [batch, sequence] with both axes dynamic; output `logits` [batch, num_labels] for a classifier,
 /// `last_hidden_state` [batch, sequence, hidden] (and `pooler_output` where it has a pooler) for a bare encoder. Dense layers are MatMul by the weight
 /// stored [in, out] then Add of the named bias, as torch.onnx exports them; embeddings and LayerNorm parameters
-/// keep their checkpoint names. Inference only: dropout is left out.
+/// keep their checkpoint names. Inference only: dropout is left out. The model's config.json travels in the
+/// metadata_props under <see cref="ConfigMetadataKey"/>, so the ONNX import restores it exactly.
 /// </summary>
 public static class OnnxExport
 {
+    /// <summary>The metadata_props key holding the exported model's config.json text.</summary>
+    public const string ConfigMetadataKey = "config.json";
+
     /// <summary>Exports <paramref name="model"/> (a <see cref="SequenceClassificationModel"/> or an <see cref="EncoderModel"/>) to <paramref name="path"/>, written atomically.</summary>
     public static void Export(PreTrainedModel model, string path)
     {
         var builder = new OnnxGraphBuilder(model.ArchitectureName);
         new Exporter(builder, model).Build();
+        // The config as SavePretrained writes it, without changing the model's own config object.
+        var config = model.Config.ToJson();
+        config["architectures"] = new System.Text.Json.Nodes.JsonArray(model.ArchitectureName);
+        builder.Metadata(ConfigMetadataKey, config.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true, IndentSize = 2 }) + "\n");
         string version = typeof(OnnxExport).Assembly.GetName().Version?.ToString() ?? "0";
         AtomicFile.Write(path, s => builder.Write(s, version));
     }
@@ -60,9 +68,9 @@ public static class OnnxExport
             maskBias = g.Node("Unsqueeze", [m, g.Int64s(false, 1, 2)]);
             string hidden = encoder switch
             {
-                BertModel b => BertEncoder(b.Embeddings, null, b.Encoder, b.Config, Positions(b.Config.MaxPositionEmbeddings)),
+                BertModel b => BertEncoder(b.Embeddings, null, b.Encoder, b.Config, Positions()),
                 RobertaModel r => BertEncoder(r.Embeddings, null, r.Encoder, r.Config, RobertaPositions(r.Config.PaddingIdx)),
-                ElectraModel e => BertEncoder(e.Embeddings, e.EmbeddingsProject, e.Encoder, e.Config, Positions(e.Config.MaxPositionEmbeddings)),
+                ElectraModel e => BertEncoder(e.Embeddings, e.EmbeddingsProject, e.Encoder, e.Config, Positions()),
                 DistilBertModel d => DistilBertEncoder(d),
                 AlbertModel a => AlbertEncoder(a),
                 _ => throw new FinetuneException(ErrorKind.Unsupported, $"ONNX export does not know the {encoder.GetType().Name} architecture."),
@@ -123,9 +131,8 @@ public static class OnnxExport
         private string FirstToken(string h) => g.Node("Gather", [h, g.Int64s(true, 0)], null, ("axis", 1));
 
         /// <summary>0 … T-1 as a [1, T] tensor (broadcast over the batch).</summary>
-        private string Positions(int maxPositions)
+        private string Positions()
         {
-            _ = maxPositions;
             string shape = g.Node("Shape", [ids]);
             string t = g.Node("Gather", [shape, g.Int64s(true, 1)], null, ("axis", 0));
             string range = g.Node("Range", [g.Int64s(true, 0), t, g.Int64s(true, 1)]);
@@ -169,7 +176,7 @@ public static class OnnxExport
         {
             var c = d.Config;
             var e = d.Embeddings;
-            string x = g.Node("Add", [g.Node("Gather", [Param(e.WordEmbeddings.Weight), ids]), g.Node("Gather", [Param(e.PositionEmbeddings.Weight), Positions(c.MaxPositionEmbeddings)])]);
+            string x = g.Node("Add", [g.Node("Gather", [Param(e.WordEmbeddings.Weight), ids]), g.Node("Gather", [Param(e.PositionEmbeddings.Weight), Positions()])]);
             string h = LayerNorm(x, e.LayerNorm);
             foreach (var block in d.Transformer.Layer)
             {
@@ -185,7 +192,7 @@ public static class OnnxExport
         private string AlbertEncoder(AlbertModel a)
         {
             var c = a.Config;
-            string h = Linear(Embeddings(a.Embeddings, Positions(c.MaxPositionEmbeddings)), a.Encoder.EmbeddingHiddenMappingIn);
+            string h = Linear(Embeddings(a.Embeddings, Positions()), a.Encoder.EmbeddingHiddenMappingIn);
             double layersPerGroup = (double)c.NumHiddenLayers / c.NumHiddenGroups;
             for (int i = 0; i < c.NumHiddenLayers; i++)
             {

@@ -40,6 +40,9 @@ internal sealed class OnnxGraph
     public long IrVersion { get; set; }
     public List<(string Domain, long Version)> Opsets { get; } = new();
 
+    /// <summary>The model's metadata_props (e.g. the config.json this library's exporter embeds).</summary>
+    public Dictionary<string, string> Metadata { get; } = new(StringComparer.Ordinal);
+
     private Dictionary<string, OnnxTensor>? _initializerByName;
     private Dictionary<string, OnnxNode>? _producer;
     private Dictionary<string, List<OnnxNode>>? _consumers;

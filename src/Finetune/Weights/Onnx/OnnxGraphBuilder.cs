@@ -20,6 +20,7 @@ internal sealed class OnnxGraphBuilder(string name)
     private readonly List<ProtoWriter> outputs = [];
     private readonly HashSet<string> initializerNames = new(StringComparer.Ordinal);
     private readonly Dictionary<string, string> constants = new(StringComparer.Ordinal);
+    private readonly List<(string Key, string Value)> metadata = [];
     private int next;
 
     /// <summary>An int64 input with the given dimensions (a string is a symbolic axis, e.g. "batch").</summary>
@@ -117,6 +118,9 @@ internal sealed class OnnxGraphBuilder(string name)
         return output;
     }
 
+    /// <summary>A metadata_props entry of the model (what ONNX Runtime's ModelMetadata.CustomMetadataMap shows).</summary>
+    public void Metadata(string key, string value) => metadata.Add((key, value));
+
     /// <summary>The ModelProto, written to <paramref name="stream"/>.</summary>
     public void Write(Stream stream, string producerVersion)
     {
@@ -135,6 +139,13 @@ internal sealed class OnnxGraphBuilder(string name)
         opset.String(1, "");
         opset.Varint(2, Opset);
         model.Message(8, opset);
+        foreach (var (key, value) in metadata)
+        {
+            var entry = new ProtoWriter();
+            entry.String(1, key);
+            entry.String(2, value);
+            model.Message(14, entry);
+        }
         model.CopyTo(stream);
     }
 

@@ -5,9 +5,11 @@ using Finetune.Models;
 namespace Finetune.Weights.Onnx;
 
 /// <summary>
-/// Converts a BERT ONNX export into a Hugging Face model folder: config.json (inferred from the graph or given),
-/// model.safetensors under BertModel's key names (no "bert." prefix), and the tokenizer files (vocab.txt,
-/// tokenizer_config.json, special_tokens_map.json, tokenizer.json) when a vocabulary is given.
+/// Converts an encoder's ONNX export (BERT, DistilBERT, RoBERTa, ALBERT or ELECTRA; see <see cref="OnnxTensorSource"/>)
+/// into a Hugging Face model folder: config.json (given, embedded by our exporter, or inferred from the graph),
+/// model.safetensors under the model's key names (a bare encoder's without prefix, a classifier's with it), and
+/// the WordPiece tokenizer files (vocab.txt, tokenizer_config.json, special_tokens_map.json, tokenizer.json) when a
+/// vocabulary is given.
 /// </summary>
 public static class OnnxImport
 {
@@ -43,7 +45,8 @@ public static class OnnxImport
 
     /// <summary>
     /// Converts the ONNX file (or folder) <paramref name="model"/>; its vocab.txt and config.json are looked for
-    /// beside it (and in the folder above, for onnx/model.onnx) unless <paramref name="configPath"/> is given.
+    /// beside it (and in the folder above, for onnx/model.onnx). <paramref name="configPath"/> overrides any other
+    /// config; a config.json found beside the file is used when the file embeds none.
     /// </summary>
     /// <returns>The number of parameters written.</returns>
     public static long ToPretrainedFolder(string model, string outputDir, string? configPath = null, DType dtype = DType.F32)
@@ -52,9 +55,10 @@ public static class OnnxImport
         string dir = Path.GetDirectoryName(Path.GetFullPath(file))!;
         string[] searched = Path.GetFileName(dir) == "onnx" ? [dir, Path.GetDirectoryName(dir)!] : [dir];
         string? vocab = searched.Select(d => Path.Combine(d, "vocab.txt")).FirstOrDefault(File.Exists);
-        configPath ??= searched.Select(d => Path.Combine(d, "config.json")).FirstOrDefault(File.Exists);
-        PretrainedConfig? config = configPath != null ? ReadBertConfig(File.ReadAllText(configPath), configPath) : null;
-        using var source = OnnxTensorSource.Open(file, config);
+        string? besidePath = searched.Select(d => Path.Combine(d, "config.json")).FirstOrDefault(File.Exists);
+        PretrainedConfig? config = configPath != null ? ReadConfig(File.ReadAllText(configPath), configPath) : null;
+        PretrainedConfig? beside = config == null && besidePath != null ? ReadConfig(File.ReadAllText(besidePath), besidePath) : null;
+        using var source = OnnxTensorSource.Open(file, config, beside);
         using var vocabStream = vocab != null ? File.OpenRead(vocab) : null;
         return Write(source, vocabStream, outputDir, vocab, dtype);
     }
@@ -68,12 +72,13 @@ public static class OnnxImport
     public static long ToPretrainedFolder(Stream onnx, Stream? vocab, string outputDir, string? configJson = null, string? displayName = null, DType dtype = DType.F32)
     {
         displayName ??= onnx is Hub.ManifestResourceStream r ? $"{r.AssemblyPath}!{r.ResourceName}" : "the ONNX stream";
-        PretrainedConfig? config = configJson != null ? ReadBertConfig(configJson, "the given config.json") : null;
+        PretrainedConfig? config = configJson != null ? ReadConfig(configJson, "the given config.json") : null;
         using var source = OnnxTensorSource.Load(onnx, displayName, config);
         return Write(source, vocab, outputDir, null, dtype);
     }
 
-    private static PretrainedConfig ReadBertConfig(string json, string where)
+    /// <summary>A config.json text as its family's config; without model_type it is BERT's (as Optimum's BERT exports omit nothing else).</summary>
+    internal static PretrainedConfig ReadConfig(string json, string where)
     {
         JsonObject obj;
         try
@@ -85,9 +90,34 @@ public static class OnnxImport
             throw FinetuneException.Invalid($"Config '{where}' is not valid JSON: {e.Message}", e);
         }
         string type = obj["model_type"] is JsonValue v && v.TryGetValue(out string? t) ? t : "bert";
-        if (type != "bert") throw new FinetuneException(ErrorKind.Unsupported, $"Config '{where}' has model_type '{type}'; ONNX import supports BERT only.");
-        return new Models.Bert.BertConfig(obj);
+        if (!AutoConfig.Families.TryGetValue(type, out var make))
+            throw new FinetuneException(ErrorKind.Unsupported, $"Config '{where}' has model_type '{type}'; ONNX import supports {string.Join(", ", AutoConfig.Families.Keys)}.");
+        try
+        {
+            var config = make(obj);
+            config.Validate();
+            return config;
+        }
+        catch (FinetuneException e) when (!e.Message.Contains(where, StringComparison.Ordinal))
+        {
+            throw new FinetuneException(e.Kind, $"Config '{where}': {e.Message}", e);
+        }
     }
+
+    /// <summary>The rows of the word embeddings (the largest token id + 1 the model takes).</summary>
+    private static int VocabSize(PretrainedConfig c) => c switch
+    {
+        Models.Bert.BertConfig b => b.VocabSize,
+        Models.DistilBert.DistilBertConfig d => d.VocabSize,
+        _ => throw new FinetuneException(ErrorKind.Unsupported, $"No vocabulary size for model_type '{c.ModelType}'."),
+    };
+
+    private static int MaxPositions(PretrainedConfig c) => c switch
+    {
+        Models.Bert.BertConfig b => b.MaxPositionEmbeddings,
+        Models.DistilBert.DistilBertConfig d => d.MaxPositionEmbeddings,
+        _ => throw new FinetuneException(ErrorKind.Unsupported, $"No max_position_embeddings for model_type '{c.ModelType}'."),
+    };
 
     /// <summary>
     /// Everything is validated before the first byte is written; the files are written into a staging folder
@@ -121,7 +151,7 @@ public static class OnnxImport
             if (dtype != DType.F32) source.Config.TorchDtype = dtype.TorchName();
             AtomicFile.WriteAllText(Path.Combine(staging, "config.json"), ConfigText(source.Config));
             SafeTensors.Write(Path.Combine(staging, Checkpoint.SafeTensorsName), tensors, dtype);
-            if (vocabBytes != null) BertTokenizerFiles.Write(staging, vocabBytes, source.Config.MaxPositionEmbeddings);
+            if (vocabBytes != null) BertTokenizerFiles.Write(staging, vocabBytes, MaxPositions(source.Config));
             Directory.CreateDirectory(full);
             foreach (string f in Directory.GetFiles(staging))
                 File.Move(f, Path.Combine(full, Path.GetFileName(f)), overwrite: true);
@@ -172,7 +202,8 @@ public static class OnnxImport
         var lines = text.Split('\n');
         int tokens = lines.Length - (lines[^1].Length == 0 ? 1 : 0);
         // transformers accepts an embedding matrix larger than the vocabulary, not the reverse (ids past its rows).
-        if (tokens > source.Config.VocabSize)
-            throw FinetuneException.Invalid($"Vocabulary '{name}' has {tokens} tokens but the model's word embeddings have only {source.Config.VocabSize} rows.");
+        int rows = VocabSize(source.Config);
+        if (tokens > rows)
+            throw FinetuneException.Invalid($"Vocabulary '{name}' has {tokens} tokens but the model's word embeddings have only {rows} rows.");
     }
 }

@@ -28,6 +28,10 @@ internal static class OnnxParser
                     ReadGraph(bytes, r.ReadMessage(), graph, baseDir);
                     break;
                 case 8 when wire == 2: graph.Opsets.Add(ReadOpset(r.ReadMessage())); break;
+                case 14 when wire == 2:
+                    var (key, value) = ReadStringPair(r.ReadMessage());
+                    graph.Metadata[key] = value;
+                    break;
                 default: r.Skip(wire); break;
             }
         }

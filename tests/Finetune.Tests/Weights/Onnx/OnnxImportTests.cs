@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using Finetune.Models;
+using Finetune.Models.Bert;
 using Finetune.Weights;
 using Finetune.Weights.Onnx;
 
@@ -65,7 +66,7 @@ public class OnnxImportTests
         var model = OnnxTestFiles.Require(OnnxTestFiles.Arctic);
         using var stream = model.OpenOnnx();
         using var source = OnnxTensorSource.Load(stream, model.AssemblyPath);
-        var c = source.Config;
+        var c = Assert.IsType<BertConfig>(source.Config);
         Assert.Equal((30522, 384, 6, 12, 1536, 512, 2, 1e-12, "gelu"),
             (c.VocabSize, c.HiddenSize, c.NumHiddenLayers, c.NumAttentionHeads, c.IntermediateSize, c.MaxPositionEmbeddings, c.TypeVocabSize, c.LayerNormEps, c.HiddenAct));
         Assert.False(source.HasPooler);

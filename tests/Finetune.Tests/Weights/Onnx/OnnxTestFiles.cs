@@ -76,9 +76,10 @@ internal static class OnnxTestFiles
     /// <summary>
     /// A smaller model re-encoded from the real one: its ir_version, producer and opsets, every node (inputs
     /// renamed by <paramref name="renameNodeInput"/>), the graph inputs and outputs, and the initializers
-    /// <paramref name="keep"/> selects, each copied byte for byte.
+    /// <paramref name="keep"/> selects, each copied byte for byte but for its name (renamed by
+    /// <paramref name="renameInitializer"/>). Everything else (metadata_props too) is left out.
     /// </summary>
-    public static byte[] Rebuild(byte[] model, Func<Init, bool> keep, Func<string, string>? renameNodeInput = null)
+    public static byte[] Rebuild(byte[] model, Func<Init, bool> keep, Func<string, string>? renameNodeInput = null, Func<string, string>? renameInitializer = null)
     {
         var graph = new MemoryStream();
         var result = new MemoryStream();
@@ -94,7 +95,20 @@ internal static class OnnxTestFiles
                     if (gf == 5)
                     {
                         var (inits, _) = Decode(WrapInitializer(model.AsSpan(gs, ge - gs)));
-                        if (keep(inits.Values.Single())) WriteBytes(graph, 5, model.AsSpan(gs, ge - gs));
+                        if (!keep(inits.Values.Single())) continue;
+                        if (renameInitializer == null)
+                        {
+                            WriteBytes(graph, 5, model.AsSpan(gs, ge - gs));
+                            continue;
+                        }
+                        var tensor = new MemoryStream();
+                        foreach (var (tf, tw, tv, ts, te) in Fields(model, gs, ge))
+                        {
+                            if (tf == 8) WriteBytes(tensor, 8, Encoding.UTF8.GetBytes(renameInitializer(Encoding.UTF8.GetString(model, ts, te - ts))));
+                            else if (tw == 0) { WriteVarint(tensor, (ulong)(tf << 3)); WriteVarint(tensor, tv); }
+                            else WriteField(tensor, model, tf, ts, te);
+                        }
+                        WriteBytes(graph, 5, tensor.ToArray());
                     }
                     else if (gf == 1 && renameNodeInput != null)
                     {

@@ -8,17 +8,15 @@ internal readonly record struct OnnxWeight(string Name, OnnxTensor Tensor, bool 
 }
 
 /// <summary>
-/// Names the weights of a BERT export. torch.onnx keeps the names of embeddings, biases and LayerNorm parameters,
+/// Names the weights of an encoder export under the graph's own module paths (prefix included). torch.onnx keeps the names of embeddings, biases and LayerNorm parameters,
 /// but folds each dense weight's transpose into a new anonymous initializer ("927", "onnx::MatMul_788") stored
 /// [in, out] and consumed by MatMul(x, W), whose output feeds Add with the named bias "X.bias": that weight is
 /// "X.weight", transposed back to [out, in]. Linear layers on 2-D inputs (the pooler) export as Gemm(x, W, b)
-/// instead, where transB=1 means W is already [out, in].
+/// instead, where transB=1 means W is already [out, in]. A weight shared by several layers (ALBERT's groups) is
+/// consumed by several MatMuls: it is named once.
 /// </summary>
-internal static class OnnxBertNaming
+internal static class OnnxWeightNaming
 {
-    /// <summary>Prefixes task exports put before the encoder's names (BertForX's "bert.").</summary>
-    private static readonly string[] BasePrefixes = ["bert."];
-
     public static List<OnnxWeight> Name(OnnxFile file)
     {
         var graph = file.Graph;
@@ -33,15 +31,25 @@ internal static class OnnxBertNaming
         foreach (var t in graph.Initializers)
         {
             if (named.Contains(t) || t.DType is not { } dt || !dt.IsFloat()) continue;
-            string hf = StripBase(t.Name);
-            if (!IsParameterName(hf)) continue;
-            weights.Add(new OnnxWeight(hf, t, false));
+            if (!IsParameterName(t.Name)) continue;
+            weights.Add(new OnnxWeight(t.Name, t, false));
             named.Add(t);
         }
-        var seen = new HashSet<string>(StringComparer.Ordinal);
+        var unique = new List<OnnxWeight>(weights.Count);
+        var seen = new Dictionary<string, OnnxWeight>(StringComparer.Ordinal);
         foreach (var w in weights)
-            if (!seen.Add(w.Name)) throw file.Error($"two initializers map to weight '{w.Name}' (the second is '{w.Tensor.Name}')");
-        return weights;
+        {
+            if (!seen.TryGetValue(w.Name, out var first))
+            {
+                seen[w.Name] = w;
+                unique.Add(w);
+            }
+            else if (!SameValues(file, first, w))
+            {
+                throw file.Error($"two initializers map to weight '{w.Name}' (the second is '{w.Tensor.Name}')");
+            }
+        }
+        return unique;
     }
 
     private static void NameMatMul(OnnxFile file, OnnxNode node, List<OnnxWeight> weights, HashSet<OnnxTensor> named)
@@ -61,7 +69,7 @@ internal static class OnnxBertNaming
         string? bias = BiasOf(graph, node.Outputs[0]);
         if (bias == null || !bias.EndsWith(".bias", StringComparison.Ordinal))
             throw file.Error($"initializer '{w.Name}' {w.ShapeText} consumed by {node.Display} cannot be named: the MatMul's output does not feed an Add with a named '.bias' initializer");
-        Add(file, weights, named, new OnnxWeight(StripBase(bias[..^".bias".Length] + ".weight"), w, transpose), node, bias);
+        Add(file, weights, named, new OnnxWeight(bias[..^".bias".Length] + ".weight", w, transpose), node, bias);
     }
 
     private static void NameGemm(OnnxFile file, OnnxNode node, List<OnnxWeight> weights, HashSet<OnnxTensor> named)
@@ -77,11 +85,13 @@ internal static class OnnxBertNaming
             throw file.Error($"initializer '{w.Name}' {w.ShapeText} consumed by {node.Display} cannot be named: its bias input '{bias}' is not a named '.bias' initializer");
         // Gemm computes A·B' with B' = transB ? Bᵀ : B: with transB=1, B is already Linear's [out, in].
         bool transpose = node.IntAttribute("transB", 0) == 0;
-        Add(file, weights, named, new OnnxWeight(StripBase(bias[..^".bias".Length] + ".weight"), w, transpose), node, bias);
+        Add(file, weights, named, new OnnxWeight(bias[..^".bias".Length] + ".weight", w, transpose), node, bias);
     }
 
     private static void Add(OnnxFile file, List<OnnxWeight> weights, HashSet<OnnxTensor> named, OnnxWeight weight, OnnxNode node, string bias)
     {
+        if (named.Contains(weight.Tensor) && weights.Exists(w => ReferenceEquals(w.Tensor, weight.Tensor) && w.Name == weight.Name && w.Transpose == weight.Transpose))
+            return; // a shared layer applied again
         var biasTensor = file.Graph.Initializer(bias)!;
         if (biasTensor.Shape.Length != 1 || biasTensor.Shape[0] != weight.Shape[0])
             throw file.Error($"initializer '{weight.Tensor.Name}' consumed by {node.Display} has {weight.Shape[0]} outputs but its bias '{bias}' has shape {biasTensor.ShapeText}");
@@ -98,12 +108,9 @@ internal static class OnnxBertNaming
         return graph.Initializer(other) != null ? other : null;
     }
 
-    private static string StripBase(string name)
-    {
-        foreach (string p in BasePrefixes)
-            if (name.StartsWith(p, StringComparison.Ordinal)) return name[p.Length..];
-        return name;
-    }
+    /// <summary>Two copies of one shared weight (an exporter may fold a shared layer's transpose once per use).</summary>
+    private static bool SameValues(OnnxFile file, OnnxWeight a, OnnxWeight b) =>
+        a.Transpose == b.Transpose && a.Tensor.Shape.AsSpan().SequenceEqual(b.Tensor.Shape) && file.ReadFloat(a.Tensor).AsSpan().SequenceEqual(file.ReadFloat(b.Tensor));
 
     /// <summary>"embeddings.LayerNorm.weight", "pooler.dense.bias": dotted paths ending in weight or bias.</summary>
     private static bool IsParameterName(string name) =>
