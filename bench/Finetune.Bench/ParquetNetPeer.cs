@@ -104,5 +104,19 @@ public static class ParquetNetPeer
         return columns;
     }
 
+    /// <summary>A text + label table written by Parquet.Net with its default options, one row group.</summary>
+    public static void WriteTextLabel(string path, string?[] text, int[] label) => WriteTextLabelAsync(path, text, label).GetAwaiter().GetResult();
+
+    private static async Task WriteTextLabelAsync(string path, string?[] text, int[] label)
+    {
+        var textField = new DataField<string>("text", true);
+        var labelField = new DataField<long>("label", false);
+        await using var fs = File.Create(path);
+        await using var writer = await ParquetWriter.CreateAsync(new ParquetSchema(textField, labelField), fs);
+        using var rg = writer.CreateRowGroup();
+        await rg.WriteAsync(textField, text, null);
+        await rg.WriteAsync<long>(labelField, label.Select(l => (long)l).ToArray().AsMemory(), null, null, default);
+    }
+
     private static IList Append<T>(IList? soFar, T[] next) => soFar == null ? next : ((T[])soFar).Concat(next).ToArray();
 }
