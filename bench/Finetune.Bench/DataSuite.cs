@@ -9,13 +9,14 @@ namespace Finetune.Bench;
 /// <summary>
 /// `data`: the dataset layer on IMDB train (25,000 reviews, 33 MB of CSV): RFC 4180 parsing against CsvHelper (the
 /// peer, same decompressed text, same process), the whole load (gunzip + UTF-8 check + parse + typing), Parquet
-/// write and read, and padding batches. Options: --shared DIR (default ../shared), --repeat N (default 3, best of N).
+/// write and read (reading against Parquet.Net 6.1 on our file, on a file Parquet.Net wrote and on a Hub file
+/// pyarrow wrote), and padding batches. Options: --shared DIR (default ../shared), --repeat N (default 3, best of N).
 /// </summary>
 public sealed class DataSuite : IBenchSuite
 {
     public string Name => "data";
 
-    public string Description => "CSV parsing vs CsvHelper, IMDB load, Parquet write/read, collation (IMDB train)";
+    public string Description => "CSV parsing vs CsvHelper, IMDB load, Parquet write/read vs Parquet.Net, collation (IMDB train)";
 
     public int Run(string[] args, BenchResults results)
     {
@@ -46,7 +47,23 @@ public sealed class DataSuite : IBenchSuite
         double write = Best(repeat, () => ds.ToParquet(pq));
         double read = Best(repeat, () => Dataset.FromFile(pq));
         Report(results, "parquet_write", write, null, null, $"{new FileInfo(pq).Length / 1e6,6:F1} MB file");
-        Report(results, "parquet_read", read, null, null, $"{25000 / read,10:N0} rows/s");
+        // Parquet.Net on the same file, decoding both columns into arrays (its typed fast path); then a file written
+        // by Parquet.Net itself (its defaults: dictionary encoding, Snappy), so neither reader only sees its own writer.
+        double peerRead = Best(repeat, () => ParquetNetPeer.ReadTyped(pq));
+        Report(results, "parquet_read", read, peerRead, "Parquet.Net 6.1", $"{25000 / read,10:N0} rows/s");
+        string peerPq = Path.Combine(tmp.Path, "imdb.parquetnet.parquet");
+        ParquetNetPeer.WriteTextLabel(peerPq, ds.GetStrings("text"), ds.GetInts("label"));
+        double readPeerFile = Best(repeat, () => Dataset.FromFile(peerPq));
+        double peerReadPeerFile = Best(repeat, () => ParquetNetPeer.ReadTyped(peerPq));
+        Report(results, "parquet_read_peerfile", readPeerFile, peerReadPeerFile, "Parquet.Net 6.1", $"{new FileInfo(peerPq).Length / 1e6,6:F1} MB file written by Parquet.Net");
+        string hub = Path.Combine(shared, "datasets/angry_tweets_da/train-00000-of-00001.parquet");
+        if (File.Exists(hub))
+        {
+            // A file pyarrow wrote for the Hub; small, so repeated to be measurable.
+            double oursHub = Best(repeat, () => { for (int i = 0; i < 20; i++) Dataset.FromFile(hub); });
+            double peerHub = Best(repeat, () => { for (int i = 0; i < 20; i++) ParquetNetPeer.ReadTyped(hub); });
+            Report(results, "parquet_read_hub_x20", oursHub, peerHub, "Parquet.Net 6.1", "angry_tweets_da train (pyarrow), read 20 times");
+        }
 
         var ids = ds.GetStrings("text").Select(t => Enumerable.Range(0, Math.Min(512, t!.Length / 5)).ToArray()).ToArray();
         var tokenized = Dataset.FromDict(new Dictionary<string, System.Collections.IList> { ["input_ids"] = ids, ["label"] = ds.GetInts("label") });

@@ -49,6 +49,9 @@ public sealed class DatasetDict : IEnumerable<KeyValuePair<string, Dataset>>
 
     public DatasetDict ClassEncodeColumn(string name) => Apply(ds => ds.ClassEncodeColumn(name));
 
+    /// <summary>HF `DatasetDict.save_to_disk`: dataset_dict.json and a save_to_disk folder per split.</summary>
+    public void SaveToDisk(string path) => Loading.SavedToDisk.Save(this, path);
+
     public IEnumerator<KeyValuePair<string, Dataset>> GetEnumerator() => _splits.GetEnumerator();
 
     IEnumerator IEnumerable.GetEnumerator() => GetEnumerator();

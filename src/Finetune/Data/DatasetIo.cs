@@ -9,6 +9,15 @@ public sealed partial class Dataset
     /// <summary>Loads one data file (csv, tsv, json, jsonl, parquet, txt, optionally .gz), like HF `Dataset.from_csv`/`from_json`.</summary>
     public static Dataset FromFile(string path, LoadOptions? options = null) => LoadDataset.LoadFile(path, options);
 
+    /// <summary>
+    /// HF `save_to_disk`: a folder Python's `load_from_disk` reads (and <see cref="LoadFromDisk"/>): one Arrow IPC
+    /// stream shard with the features in its schema, state.json and dataset_info.json.
+    /// </summary>
+    public void SaveToDisk(string path) => SavedToDisk.Save(this, path, null);
+
+    /// <summary>HF `load_from_disk` for a Dataset folder (a DatasetDict folder: <see cref="LoadDataset.LoadFromDisk"/>).</summary>
+    public static Dataset LoadFromDisk(string path) => SavedToDisk.Load(path, out _);
+
     /// <summary>Writes a CSV with a header (pandas `to_csv(index=False)` quoting: only fields that need it).</summary>
     public void ToCsv(string path, char delimiter = ',') => AtomicFile.Write(path, s => WriteCsv(s, delimiter));
 

@@ -80,4 +80,32 @@ public class TokenizedCacheTests
         Assert.False(cache.LastWasHit);
         Assert.Equal(new[] { 'c' - 0 }, rebuilt.GetIntLists("input_ids")[1]!);
     }
+
+    [Fact]
+    public void AnEntryIsAnArrowStreamAsDatasetsWritesItsCache()
+    {
+        using var tmp = new TempDir();
+        var ds = Dataset.FromDict(new Dictionary<string, IList> { ["text"] = new[] { "ab", "c", "" } });
+        var cache = new TokenizedCache(tmp.File("cache"));
+        cache.Map(ds, Tokenize(8), "t", "a");
+        string path = cache.PathFor(TokenizedCache.Key(ds, "t", "a"));
+        Assert.StartsWith("cache-", Path.GetFileName(path));
+        Assert.EndsWith(".arrow", path);
+        // Read by Apache.Arrow alone: the added columns as list<int32>, their features under "huggingface".
+        using var reader = new Apache.Arrow.Ipc.ArrowStreamReader(File.OpenRead(path));
+        var ids = new List<int[]>();
+        while (reader.ReadNextRecordBatch() is { } batch)
+        {
+            using (batch)
+            {
+                var list = (Apache.Arrow.ListArray)batch.Column("input_ids");
+                var values = (Apache.Arrow.Int32Array)list.Values;
+                for (int i = 0; i < list.Length; i++)
+                    ids.Add(values.Values[list.ValueOffsets[i]..list.ValueOffsets[i + 1]].ToArray());
+            }
+        }
+        Assert.Equal(new[] { new[] { 'a' - 0, 'b' - 0 }, new[] { 'c' - 0 }, Array.Empty<int>() }, ids);
+        Assert.Equal(new[] { "input_ids", "attention_mask" }, reader.Schema.FieldsList.Select(f => f.Name));
+        Assert.Contains("\"input_ids\":{\"feature\":{\"dtype\":\"int32\",\"_type\":\"Value\"},\"_type\":\"Sequence\"}", reader.Schema.Metadata["huggingface"]);
+    }
 }

@@ -229,4 +229,31 @@ public class FuzzTests
             });
         }
     }
+
+    /// <summary>A save_to_disk folder whose Arrow IPC stream shard is mutated (state.json and dataset_info.json intact).</summary>
+    [Fact]
+    public void ArrowSaveToDisk()
+    {
+        using var tmp = new TempDir();
+        int rows = 200;
+        var ds = Dataset.FromDict(new Dictionary<string, System.Collections.IList>
+        {
+            ["text"] = Enumerable.Range(0, rows).Select(i => i % 9 == 0 ? null : "review " + i + " ✓").ToArray(),
+            ["label"] = Enumerable.Range(0, rows).Select(i => (long)(i % 3)).ToArray(),
+            ["score"] = Enumerable.Range(0, rows).Select(i => i * 0.5).ToArray(),
+            ["flag"] = Enumerable.Range(0, rows).Select(i => i % 2 == 0).ToArray(),
+            ["input_ids"] = Enumerable.Range(0, rows).Select(i => Enumerable.Range(100, i % 17).ToArray()).ToArray(),
+        }, new Features { { "label", new ClassLabel(["neg", "neu", "pos"]) } });
+        string saved = tmp.File("saved");
+        ds.SaveToDisk(saved);
+        const string shard = "data-00000-of-00001.arrow";
+        byte[] seed = File.ReadAllBytes(Path.Combine(saved, shard));
+        Fuzz("arrow", seed, Shape.Binary, 20, Cases(300), (dir, bytes) =>
+        {
+            File.Copy(Path.Combine(saved, "state.json"), Path.Combine(dir, "state.json"));
+            File.Copy(Path.Combine(saved, "dataset_info.json"), Path.Combine(dir, "dataset_info.json"));
+            File.WriteAllBytes(Path.Combine(dir, shard), bytes);
+            return Library(dir, d => Dataset.LoadFromDisk(d));
+        });
+    }
 }

@@ -6,7 +6,7 @@ namespace Finetune.Data;
 /// <summary>
 /// `load_dataset` for C#: a known dataset name ("rotten_tomatoes", "glue/mrpc" or ("glue", "mrpc"), "imdb",
 /// "ag_news", "yelp_review_full"), a generic format with data files ("csv", "json", "parquet", "text"), a data file,
-/// a folder of {train,validation,test} files, a glob, or else a Hugging Face Hub dataset id ("org/name"), whose
+/// a folder of {train,validation,test} files, a folder written by Python's `save_to_disk`, a glob, or else a Hugging Face Hub dataset id ("org/name"), whose
 /// data files (Parquet, CSV, JSON) are fetched into the Hugging Face cache.
 /// </summary>
 public static class LoadDataset
@@ -39,12 +39,21 @@ public static class LoadDataset
         }
         if (File.Exists(nameOrPath))
             return FromDataFiles(new Dictionary<string, IReadOnlyList<string>> { ["train"] = new[] { nameOrPath } }, options, null);
+        if (SavedToDisk.IsSaved(nameOrPath)) return SavedToDisk.LoadDict(nameOrPath);
         if (Directory.Exists(nameOrPath)) return FromFolder(nameOrPath, options);
         if (nameOrPath.IndexOfAny(['*', '?']) >= 0)
             return FromDataFiles(new Dictionary<string, IReadOnlyList<string>> { ["train"] = new[] { nameOrPath } }, options, null);
         if (Hub.HubClient.IsValidRepoId(nameOrPath)) return FromHub(nameOrPath, config, options);
         throw FinetuneException.Missing($"Dataset '{nameOrPath}' is neither a known dataset ({string.Join(", ", KnownDatasets.Names)}) nor an existing file or folder.");
     }
+
+    /// <summary>
+    /// HF `load_from_disk`: a folder written by `Dataset.save_to_disk` (state.json, dataset_info.json, Arrow
+    /// shards) as one split named by its saved `_split` (else "train"), or a `DatasetDict.save_to_disk` folder
+    /// (dataset_dict.json and a folder per split) with all its splits. <see cref="Load(string, string?, LoadOptions?)"/>
+    /// reads such folders too.
+    /// </summary>
+    public static DatasetDict LoadFromDisk(string path) => SavedToDisk.LoadDict(path);
 
     /// <summary>
     /// A Hub dataset: its configuration's data files, each split read with the loader of its extension. A failure

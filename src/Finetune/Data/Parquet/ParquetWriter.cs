@@ -85,20 +85,7 @@ internal static class ParquetWriter
     }
 
     /// <summary>HF's serialized features: {"text": {"dtype": "string", "_type": "Value"}, "label": {"names": [...], "_type": "ClassLabel"}}.</summary>
-    internal static JsonObject HfFeatures(Features features)
-    {
-        var o = new JsonObject();
-        foreach (var (name, type) in features)
-        {
-            o[name] = type switch
-            {
-                ClassLabel cl => new JsonObject { ["names"] = new JsonArray(cl.Names.Select(n => (JsonNode)JsonValue.Create(n)!).ToArray()), ["_type"] = "ClassLabel" },
-                Sequence => new JsonObject { ["feature"] = new JsonObject { ["dtype"] = "int32", ["_type"] = "Value" }, ["_type"] = "Sequence" },
-                _ => new JsonObject { ["dtype"] = type.TypeName, ["_type"] = "Value" },
-            };
-        }
-        return o;
-    }
+    internal static JsonObject HfFeatures(Features features) => Arrow.HfFeatureJson.ToJson(features);
 
     /// <summary>The uncompressed page: repetition levels (lists only), definition levels, then PLAIN values.</summary>
     private static (byte[] Page, int NumValues) Page(Column col)
