@@ -45,6 +45,8 @@ public class DistributedTests
         Assert.Equal(1, DistributedLaunch.ThreadsPerRank(2, 2));
         Assert.Equal(5, DistributedLaunch.ThreadsPerRank(16, 3));
         Assert.Equal(1, DistributedLaunch.ThreadsPerRank(2, 4));
+        // mpirun's default binding already gave each rank its cores (here a socket of 8): no further split.
+        Assert.Equal(8, DistributedLaunch.ThreadsPerRank(8, 2, bound: true));
     }
 
     [Fact]
