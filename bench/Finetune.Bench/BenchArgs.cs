@@ -10,6 +10,10 @@ internal static class BenchArgs
         return i >= 0 && i + 1 < args.Length ? args[i + 1] : null;
     }
 
+    /// <summary>The integer after <paramref name="name"/>, or <paramref name="fallback"/>.</summary>
+    public static int Int(string[] args, string name, int fallback) =>
+        Get(args, name) is string v ? int.Parse(v, System.Globalization.CultureInfo.InvariantCulture) : fallback;
+
     /// <summary>../shared beside the repository that holds this program.</summary>
     public static string FindShared()
     {

@@ -8,14 +8,16 @@ using Finetune.Training.Distributed;
 namespace Finetune.Bench;
 
 /// <summary>
-/// `ddp`: data-parallel training steps (forward, backward, gradient allreduce, AdamW) at one global batch, run
-/// under `mpirun -np N` or alone; rank 0 prints tokens/s and the allreduce's share of the step. `--estimate`
-/// prints the ring-allreduce time per step for bert-base's gradients over 10 and 25 Gb/s links instead.
+/// `ddp`: data-parallel training steps (forward, backward with the gradient allreduce overlapped as DDP does,
+/// AdamW) at one global batch, run under `mpirun -np N` or alone; rank 0 prints tokens/s and how long the step
+/// still waits for the allreduce after backward (`--no-overlap`: the allreduce starts after backward), then the
+/// ring-allreduce time per step for bert-base's gradients over 10 and 25 Gb/s links. `--estimate` prints only
+/// that estimate.
 /// </summary>
 public sealed class DdpSuite : IBenchSuite
 {
     public string Name => "ddp";
-    public string Description => "data-parallel step under mpirun: tokens/s and allreduce ms; options: --models mini,small --seq 128 --batch 32 (global) --iters 5 --warmup 2 --threads N (cores / local ranks) | --estimate";
+    public string Description => "data-parallel step under mpirun: tokens/s and allreduce ms; options: --models mini,small --seq 128 --batch 32 (global) --iters 5 --warmup 2 --threads N (cores / local ranks) --no-overlap | --estimate";
 
     private static readonly Dictionary<string, (int Layers, int Hidden, int Heads, int Inter)> Sizes = new()
     {
@@ -27,27 +29,28 @@ public sealed class DdpSuite : IBenchSuite
     public int Run(string[] args, BenchResults results)
     {
         if (args.Contains("--estimate")) return Estimate(results);
-        using var comm = DistributedLaunch.Start(DistributedMode.Auto, Int(args, "--threads", 0));
-        if (comm == null && Int(args, "--threads", 0) is int t && t > 0) Parallelism.Threads = t;
+        bool overlap = !args.Contains("--no-overlap");
+        using var comm = DistributedLaunch.Start(DistributedMode.Auto, BenchArgs.Int(args, "--threads", 0));
+        if (comm == null && BenchArgs.Int(args, "--threads", 0) is int t && t > 0) Parallelism.Threads = t;
         int rank = comm?.Rank ?? 0, world = comm?.Size ?? 1;
-        int globalBatch = Int(args, "--batch", 32), seq = Int(args, "--seq", 128), iters = Int(args, "--iters", 5), warmup = Int(args, "--warmup", 2);
+        int globalBatch = BenchArgs.Int(args, "--batch", 32), seq = BenchArgs.Int(args, "--seq", 128), iters = BenchArgs.Int(args, "--iters", 5), warmup = BenchArgs.Int(args, "--warmup", 2);
         if (globalBatch % world != 0) { Console.Error.WriteLine($"--batch {globalBatch} is not a multiple of {world} ranks"); return 2; }
         int batch = globalBatch / world;
         if (rank == 0)
         {
-            Console.WriteLine($"ddp: global batch {globalBatch} ({world} ranks x {batch}), seq {seq}, {Parallelism.Threads} threads per rank, median of {iters} after {warmup} warm-up steps");
+            Console.WriteLine($"ddp: global batch {globalBatch} ({world} ranks x {batch}), seq {seq}, {Parallelism.Threads} threads per rank, allreduce {(overlap ? "overlapped with backward" : "after backward")}, median of {iters} after {warmup} warm-up steps");
             Console.WriteLine();
-            Console.WriteLine("| model | ranks x threads | step ms | allreduce ms | tokens/s |");
+            Console.WriteLine("| model | ranks x threads | step ms | allreduce wait ms | tokens/s |");
             Console.WriteLine("|---|---|---:|---:|---:|");
         }
-        foreach (string m in (Str(args, "--models", "mini,small")).Split(','))
+        foreach (string m in (BenchArgs.Get(args, "--models") ?? "mini,small").Split(','))
         {
             var (l, h, a, i) = Sizes[m];
             var config = new BertConfig(new JsonObject { ["num_hidden_layers"] = l, ["hidden_size"] = h, ["num_attention_heads"] = a, ["intermediate_size"] = i });
             var model = new BertForSequenceClassification(config, new Generator(0)); // the same init on every rank
             var (inputs, labels) = ModelBench.RandomBatch(config.VocabSize, batch, seq, new Generator(1 + (ulong)rank)); // each rank its own rows
             var adam = new Finetune.Training.AdamW(model, lr: 1e-4, weightDecay: 0.01);
-            var sync = comm != null ? new GradientAllReduce(comm, model.Parameters()) : null;
+            using var sync = comm != null ? new GradientAllReduce(comm, model.Parameters()) : null;
             var steps = new List<double>();
             var reduces = new List<double>();
             for (int k = 0; k < warmup + iters; k++)
@@ -57,9 +60,11 @@ public sealed class DdpSuite : IBenchSuite
                 long t0 = Stopwatch.GetTimestamp();
                 model.ZeroGrad();
                 var loss = model.Forward(inputs, (Labels)labels).Loss!;
+                if (overlap) sync?.Begin();
                 loss.Backward();
                 long t1 = Stopwatch.GetTimestamp();
-                sync?.Run(loss.Item());
+                if (overlap) sync?.Finish(loss.Item());
+                else sync?.Run(loss.Item());
                 long t2 = Stopwatch.GetTimestamp();
                 adam.Step();
                 long t3 = Stopwatch.GetTimestamp();
@@ -88,9 +93,15 @@ public sealed class DdpSuite : IBenchSuite
                 ["ranks"] = world,
                 ["threads"] = Parallelism.Threads,
                 ["ms"] = stepMs,
-                ["allreduce_ms"] = reduceMs,
+                ["allreduce_wait_ms"] = reduceMs,
+                ["overlap"] = overlap,
                 ["tokens_per_s"] = tokens,
             });
+        }
+        if (rank == 0)
+        {
+            Console.WriteLine();
+            Estimate(results);
         }
         return 0;
     }
@@ -120,17 +131,5 @@ public sealed class DdpSuite : IBenchSuite
     {
         var s = v.Order().ToArray();
         return s.Length % 2 == 1 ? s[s.Length / 2] : (s[s.Length / 2 - 1] + s[s.Length / 2]) / 2;
-    }
-
-    private static int Int(string[] args, string name, int fallback)
-    {
-        int at = Array.IndexOf(args, name);
-        return at >= 0 && at + 1 < args.Length ? int.Parse(args[at + 1], System.Globalization.CultureInfo.InvariantCulture) : fallback;
-    }
-
-    private static string Str(string[] args, string name, string fallback)
-    {
-        int at = Array.IndexOf(args, name);
-        return at >= 0 && at + 1 < args.Length ? args[at + 1] : fallback;
     }
 }

@@ -136,7 +136,12 @@ internal static class Autograd
         {
             Tensor t = order[i];
             GradNode? node = t.GradFn;
-            if (node == null) continue;
+            if (node == null)
+            {
+                // Inputs come before the ops that read them, so every op reading this leaf has already run.
+                t.GradAccumulated?.Invoke(t);
+                continue;
+            }
             Tensor? g = t.PendingGrad;
             t.PendingGrad = null;
             if (g != null)

@@ -47,6 +47,13 @@ public sealed class Tensor : IDisposable
     /// <summary>Accumulated gradient of a leaf after <see cref="Backward()"/>; null until a gradient reaches it.</summary>
     public Tensor? Grad { get; set; }
 
+    /// <summary>
+    /// Called during <see cref="Backward()"/> once this leaf's gradient for that pass is complete: every op that
+    /// reads the leaf has sent its share (torch's post-accumulate-grad hook). Data-parallel training uses it to start
+    /// averaging a bucket of gradients while backward still computes the others.
+    /// </summary>
+    public Action<Tensor>? GradAccumulated { get; set; }
+
     /// <summary>Whether gradients flow to this tensor. Settable on leaves (tensors not produced by an op).</summary>
     public bool RequiresGrad
     {

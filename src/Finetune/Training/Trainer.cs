@@ -189,6 +189,10 @@ public sealed partial class Trainer
                 totalBatched++;
                 if (s % ga == 0) Handler.OnStepBegin(Args, State, Control);
 
+                bool lastStepShortEpoch = lenDataloader <= ga && s + 1 == lenDataloader;
+                bool completesStep = totalBatched % ga == 0 || lastStepShortEpoch;
+                // The backward that completes the step's gradients averages them over ranks as it goes.
+                if (completesStep) BeginGradientSync();
                 int start = s * Args.PerDeviceTrainBatchSize;
                 var rows = order.AsSpan(start, Math.Min(Args.PerDeviceTrainBatchSize, order.Length - start));
                 // Dropout is seeded by the batch's place in the whole run, so a resumed run draws the same masks.
@@ -198,8 +202,7 @@ public sealed partial class Trainer
                 else trLoss += microLoss;
                 stepLoss += microLoss;
 
-                bool lastStepShortEpoch = lenDataloader <= ga && s + 1 == lenDataloader;
-                if (totalBatched % ga == 0 || lastStepShortEpoch)
+                if (completesStep)
                 {
                     stepLoss = SyncGradients(stepLoss);
                     float norm = Args.MaxGradNorm > 0 ? OptimizerUtils.ClipGradNorm(model.Module.Parameters(), Args.MaxGradNorm) : float.NaN;
@@ -225,6 +228,7 @@ public sealed partial class Trainer
             if (Control.ShouldTrainingStop) break;
         }
 
+        EndDistributedTraining();
         if (Args.LoadBestModelAtEnd && State.BestModelCheckpoint != null && Directory.Exists(State.BestModelCheckpoint))
             ModelWeights.Load(model.Module, Path.Combine(State.BestModelCheckpoint, "model.safetensors"));
         if (Args.LoadBestModelAtEnd) BroadcastWeightsFromRankZero();

@@ -39,6 +39,24 @@ public class AutogradTests
     }
 
     [Fact]
+    public void GradAccumulatedHookSeesEachLeafsFinalGradientOnceLaterLeavesFirst()
+    {
+        var w1 = Leaf([1f, 2f, 3f], 3);
+        var w2 = Leaf([0.5f, -1f, 2f], 3);
+        var x = Tensor.FromArray([4f, 5f, 6f], 3);
+        var seen = new List<(string Name, float[] Grad)>();
+        w1.GradAccumulated = t => seen.Add(("w1", t.Grad!.ToArray()));
+        w2.GradAccumulated = t => seen.Add(("w2", t.Grad!.ToArray()));
+        // L = Σ (w1·x + w1·w1)·w2: w1 is read twice, so its gradient is final only after both uses.
+        // dL/dw2 = w1·x + w1² = [5, 14, 27]; dL/dw1 = w2·(x + 2 w1) = [3, -9, 24].
+        F.Sum(F.Mul(F.Add(F.Mul(w1, x), F.Mul(w1, w1)), w2)).Backward();
+        Assert.Equal(["w2", "w1"], seen.Select(s => s.Name));
+        Assert.Equal(new[] { 5f, 14f, 27f }, seen[0].Grad);
+        Assert.Equal(new[] { 3f, -9f, 24f }, seen[1].Grad);
+        Assert.Equal(seen[1].Grad, w1.Grad!.ToArray());
+    }
+
+    [Fact]
     public void NoGradScopeRecordsNothing()
     {
         var w = Leaf([1f, 2f], 2);

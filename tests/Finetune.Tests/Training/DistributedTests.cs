@@ -1,3 +1,5 @@
+using Finetune.Nn;
+using Finetune.Tensors;
 using Finetune.Training;
 using Finetune.Training.Distributed;
 
@@ -43,6 +45,8 @@ public class DistributedTests
         Assert.Equal(1, DistributedLaunch.ThreadsPerRank(2, 2));
         Assert.Equal(5, DistributedLaunch.ThreadsPerRank(16, 3));
         Assert.Equal(1, DistributedLaunch.ThreadsPerRank(2, 4));
+        // mpirun's default binding already gave each rank its cores (here a socket of 8): no further split.
+        Assert.Equal(8, DistributedLaunch.ThreadsPerRank(8, 2, bound: true));
     }
 
     [Fact]
@@ -62,5 +66,90 @@ public class DistributedTests
         Assert.Equal(7, e.ExitCode);
         Assert.Contains("no libmpi", e.Message);
         Assert.Contains("openmpi-bin", e.Message);
+    }
+
+    /// <summary>A stand-in for a second rank whose every gradient element (and loss, and "has a gradient" flag) is <paramref name="other"/>.</summary>
+    private sealed class TwoRanks(float other) : ICommunicator
+    {
+        public readonly List<float[]> Sums = [];
+        public readonly ManualResetEventSlim FirstSum = new();
+        public int Rank => 0;
+        public int Size => 2;
+        public int LocalSize => 1;
+
+        public void AllReduceSum(float[] buffer, int offset, int count)
+        {
+            lock (Sums) Sums.Add(buffer.AsSpan(offset, count).ToArray());
+            for (int i = offset; i < offset + count; i++) buffer[i] += other;
+            FirstSum.Set();
+        }
+
+        public void AllReduceSum(double[] buffer) => throw new NotSupportedException();
+        public void Broadcast(float[] buffer, int offset, int count, int root) => throw new NotSupportedException();
+        public void Barrier() => throw new NotSupportedException();
+        public void Abort(int exitCode) => throw new NotSupportedException();
+        public void Dispose() => FirstSum.Dispose();
+    }
+
+    private static Tensor Parameter(params float[] v)
+    {
+        var t = Tensor.FromArray(v, v.Length);
+        t.RequiresGrad = true;
+        return t;
+    }
+
+    [Fact]
+    public void GradientBucketsAreAveragedWhileBackwardStillRunsInBucketOrder()
+    {
+        // Parameters in model order: unused (never reached by backward), w1, w2. Buckets of 3 floats go in reverse
+        // order: w2, w1, unused.
+        var unused = Parameter(7f, 7f);
+        var w1 = Parameter(1f, 2f, 3f);
+        var w2 = Parameter(0.5f, -1f, 2f);
+        var x = Tensor.FromArray([4f, 5f, 6f], 3);
+        using var comm = new TwoRanks(other: 1f);
+        using var sync = new GradientAllReduce(comm, [unused, w1, w2], bucketBytes: 12);
+        Assert.Equal(3, sync.BucketCount);
+
+        // L = Σ gate(w1·x)·w2, where gate is the identity whose backward runs after w2's gradient is final and
+        // before w1's: it waits for the first bucket's sum, which therefore has to start during backward.
+        var h = F.Mul(w1, x);
+        var gated = Tensor.FromArray(h.ToArray(), 3);
+        bool overlapped = false;
+        Autograd.Record(gated, "gate", [h], g =>
+        {
+            overlapped = comm.FirstSum.Wait(TimeSpan.FromMinutes(2));
+            Autograd.Send(h, g.Span);
+        });
+        var loss = F.Sum(F.Mul(gated, w2));
+        sync.Begin();
+        loss.Backward();
+        float mean = sync.Finish(loss.Item());
+
+        Assert.True(overlapped, "the bucket holding w2's gradient was not summed during backward");
+        // Sums in bucket order, then the flags (unused, w1, w2) and the loss: L = 2 - 10 + 36 = 28.
+        Assert.Equal([[4f, 10f, 18f], [2f, -5f, 12f], [0f, 0f], [0f, 1f, 1f, 28f]], comm.Sums);
+        // Each gradient is the mean of this rank's and the other's (1 everywhere, the unused one's too).
+        Assert.Equal(new[] { 2.5f, 5.5f, 9.5f }, w2.Grad!.ToArray());
+        Assert.Equal(new[] { 1.5f, -2f, 6.5f }, w1.Grad!.ToArray());
+        Assert.Equal(new[] { 0.5f, 0.5f }, unused.Grad!.ToArray());
+        Assert.Equal(14.5f, mean);
+        Assert.Null(w1.GradAccumulated);
+    }
+
+    [Fact]
+    public void AParameterNoRankTouchedKeepsANullGradientAfterTheAllReduce()
+    {
+        var unused = Parameter(7f, 7f);
+        var w = Parameter(1f, 2f, 3f);
+        using var comm = new TwoRanks(other: 0f);
+        using var sync = new GradientAllReduce(comm, [unused, w]);
+        Assert.Equal(1, sync.BucketCount);
+        var loss = F.Sum(F.Mul(w, Tensor.FromArray([4f, 5f, 6f], 3)));
+        loss.Backward();
+        float mean = sync.Run(loss.Item()); // after backward, as a hand-written loop may call it
+        Assert.Null(unused.Grad);
+        Assert.Equal(new[] { 2f, 2.5f, 3f }, w.Grad!.ToArray());
+        Assert.Equal(16f, mean);
     }
 }

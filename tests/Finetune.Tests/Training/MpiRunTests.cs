@@ -9,6 +9,13 @@ namespace Finetune.Tests.Training;
 /// `mpirun -np 2 finetune train` on loopback: equal to one process with the global batch, and a killed rank
 /// ending the job. Skips with a message only where Open MPI's mpirun is not installed.
 /// </summary>
+/// <remarks>
+/// Each job runs several processes whose collectives wait on each other, so these tests run alone (no other test
+/// class in parallel), with ranks not bound to cores (mpirun binds each rank to one core by default, and on a
+/// many-core machine every test job would then share cores 0 and 1), and with every time limit a guard against a
+/// hang that a loaded machine does not reach, never a measure of speed.
+/// </remarks>
+[Collection("MPI jobs")]
 public class MpiRunTests(Xunit.Abstractions.ITestOutputHelper output)
 {
     private static readonly string Cli = Path.Combine(AppContext.BaseDirectory, "Finetune.Cli");
@@ -37,13 +44,17 @@ public class MpiRunTests(Xunit.Abstractions.ITestOutputHelper output)
     private static ProcessStartInfo Mpirun(string mpirun, IEnumerable<string> args, string marker)
     {
         var psi = new ProcessStartInfo(mpirun) { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (string a in new[] { "-np", "2", "--oversubscribe", "--mca", "btl", "self,tcp", "--mca", "btl_tcp_if_include", "lo", "--mca", "oob_tcp_if_include", "lo", Cli })
+        foreach (string a in new[] { "-np", "2", "--oversubscribe", "--bind-to", "none", "--mca", "btl", "self,tcp", "--mca", "btl_tcp_if_include", "lo", "--mca", "oob_tcp_if_include", "lo", Cli })
             psi.ArgumentList.Add(a);
         foreach (string a in args) psi.ArgumentList.Add(a);
         // CI runs as root, which mpirun refuses unless told twice.
         psi.Environment["OMPI_ALLOW_RUN_AS_ROOT"] = "1";
         psi.Environment["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1";
         psi.Environment["FINETUNE_TEST_JOB"] = marker;
+        // mpirun sends the surviving ranks SIGTERM and, by default, SIGKILL one second later; rank 0 names the dead
+        // rank in its SIGTERM handler, which a loaded machine may not schedule within a second. mpirun waits this
+        // long for each rank in turn, so the job still ends within seconds.
+        psi.Environment["OMPI_MCA_odls_base_sigkill_timeout"] = "5";
         return psi;
     }
 
@@ -74,9 +85,9 @@ public class MpiRunTests(Xunit.Abstractions.ITestOutputHelper output)
 
         var one = new ProcessStartInfo(Cli);
         foreach (string arg in Recipe(single).Concat(common).Concat(["--per-device-train-batch-size", "32", "--step-log", single + ".steps"])) one.ArgumentList.Add(arg);
-        var (code1, out1) = RunToEnd(one, TimeSpan.FromMinutes(5));
+        var (code1, out1) = RunToEnd(one, HangGuard);
         Assert.True(code1 == 0, out1);
-        var (code2, out2) = RunToEnd(Mpirun(mpirun, Recipe(ranks).Concat(common).Concat(["--per-device-train-batch-size", "16", "--step-log", ranks + ".steps"]), "eq"), TimeSpan.FromMinutes(5));
+        var (code2, out2) = RunToEnd(Mpirun(mpirun, Recipe(ranks).Concat(common).Concat(["--per-device-train-batch-size", "16", "--step-log", ranks + ".steps"]), "eq"), HangGuard);
         Assert.True(code2 == 0, out2);
         Assert.Contains("on 2 ranks (global batch " + (32 * accumulation), out2);
 
@@ -124,11 +135,11 @@ public class MpiRunTests(Xunit.Abstractions.ITestOutputHelper output)
         return job;
     }
 
-    /// <summary>Waits (at most three minutes) until the running job has written <paramref name="checkpoint"/>.</summary>
+    /// <summary>Waits until the running job has written <paramref name="checkpoint"/> (or has ended).</summary>
     private static void WaitForCheckpoint(Process job, string checkpoint, StringBuilder text)
     {
         var wait = Stopwatch.StartNew();
-        while (!Directory.Exists(checkpoint) && !job.HasExited && wait.Elapsed < TimeSpan.FromMinutes(3)) Thread.Sleep(100);
+        while (!Directory.Exists(checkpoint) && !job.HasExited && wait.Elapsed < HangGuard) Thread.Sleep(100);
         Assert.True(Directory.Exists(checkpoint), "no checkpoint was written:\n" + text);
     }
 
@@ -149,12 +160,16 @@ public class MpiRunTests(Xunit.Abstractions.ITestOutputHelper output)
             int victim = FindRank(marker, 1);
             Process.GetProcessById(victim).Kill();
             var clock = Stopwatch.StartNew();
-            Assert.True(job.WaitForExit(TimeSpan.FromSeconds(60)), "the job did not end after rank 1 died:\n" + text);
+            Assert.True(job.WaitForExit(TimeSpan.FromMinutes(2)), "the job did not end after rank 1 died:\n" + text);
             job.WaitForExit();
             output.WriteLine($"the job ended {clock.Elapsed.TotalSeconds:0.0} s after rank 1 was killed, exit {job.ExitCode}");
-            Assert.NotEqual(0, job.ExitCode);
             string log;
             lock (text) log = text.ToString();
+            // Rank 0's process exits 1, but mpirun returns its own status: Open MPI's mpirun (4.1) reports the first
+            // rank that ended abnormally, here the one killed by SIGKILL, as 128 + 9; it learns of that death
+            // (its own child) before rank 0 can exit, so no setting of ours makes it 1. A launcher that reports rank
+            // 0's status instead returns 1.
+            Assert.True(job.ExitCode is 1 or 128 + 9, $"exit {job.ExitCode}:\n{log}");
             Assert.Contains($"error: rank 0:", log);
             Assert.Contains($"rank 1 (pid {victim}) died", log);
         }
@@ -174,7 +189,7 @@ public class MpiRunTests(Xunit.Abstractions.ITestOutputHelper output)
 
         // Resuming with the same number of ranks continues from it.
         string[] resume = ["--per-device-train-batch-size", "8", "--max-steps", (last.Step + 2).ToString(System.Globalization.CultureInfo.InvariantCulture), "--save-strategy", "no", "--resume-from-checkpoint", last.Dir];
-        var (code, log2) = RunToEnd(Mpirun(mpirun, Recipe(dir).Concat(resume), marker + "r"), TimeSpan.FromMinutes(5));
+        var (code, log2) = RunToEnd(Mpirun(mpirun, Recipe(dir).Concat(resume), marker + "r"), HangGuard);
         Assert.True(code == 0, log2);
         Assert.Contains($"global_step {last.Step + 2}", log2);
     }
@@ -188,7 +203,8 @@ public class MpiRunTests(Xunit.Abstractions.ITestOutputHelper output)
         string marker = Guid.NewGuid().ToString("N");
         string[] saving = ["--per-device-train-batch-size", "8", "--max-steps", "2000", "--save-strategy", "steps", "--save-steps", "3", "--save-total-limit", "1"];
         var psi = Mpirun(mpirun, Recipe(dir).Concat(saving), marker);
-        psi.Environment["FINETUNE_MPI_TIMEOUT"] = "8";
+        // Long enough that no collective of a healthy job on a loaded machine (a checkpoint save included) waits so long.
+        psi.Environment["FINETUNE_MPI_TIMEOUT"] = "30";
         var text = new StringBuilder();
         using var job = StartCollecting(psi, text);
         try
@@ -196,12 +212,12 @@ public class MpiRunTests(Xunit.Abstractions.ITestOutputHelper output)
             WaitForCheckpoint(job, Path.Combine(dir, "checkpoint-3"), text);
             // SIGSTOP: rank 1 stays alive but never reaches the next collective, as a hung or unreachable host would.
             using (var stop = Process.Start("kill", ["-STOP", FindRank(marker, 1).ToString(System.Globalization.CultureInfo.InvariantCulture)])) stop.WaitForExit();
-            Assert.True(job.WaitForExit(TimeSpan.FromSeconds(60)), "the job did not end after rank 1 hung:\n" + text);
+            Assert.True(job.WaitForExit(TimeSpan.FromMinutes(3)), "the job did not end after rank 1 hung:\n" + text);
             job.WaitForExit();
             string log;
             lock (text) log = text.ToString();
             Assert.True(job.ExitCode == 1, $"exit {job.ExitCode}:\n{log}");
-            Assert.Contains("did not complete within 8 s", log);
+            Assert.Contains("did not complete within 30 s", log);
             // Stopped while computing it never arrives; stopped inside a collective it no longer answers the ping.
             Assert.Matches("rank 1 (did not reach the|stopped responding inside the)", log);
         }
@@ -215,7 +231,7 @@ public class MpiRunTests(Xunit.Abstractions.ITestOutputHelper output)
     private static int FindRank(string marker, int rank)
     {
         var clock = Stopwatch.StartNew();
-        while (clock.Elapsed < TimeSpan.FromSeconds(30))
+        while (clock.Elapsed < TimeSpan.FromMinutes(2))
         {
             foreach (string proc in Directory.GetDirectories("/proc"))
             {
@@ -231,6 +247,13 @@ public class MpiRunTests(Xunit.Abstractions.ITestOutputHelper output)
         throw new InvalidOperationException($"rank {rank} of the job was not found");
     }
 
+    // A bound on how long a job may run before the test calls it hung; far beyond a loaded machine's time.
+    private static readonly TimeSpan HangGuard = TimeSpan.FromMinutes(15);
+
     private static void Rel(double want, double got, double rel, string what) =>
         Assert.True(Math.Abs(want - got) <= rel * Math.Abs(want), $"{what}: {got:R} vs {want:R}");
 }
+
+/// <summary>The MPI job tests run alone: their ranks wait on each other, and other tests' load would only slow them.</summary>
+[CollectionDefinition("MPI jobs", DisableParallelization = true)]
+public sealed class MpiJobsCollection;

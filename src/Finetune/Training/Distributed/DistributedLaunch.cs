@@ -40,12 +40,58 @@ public static class DistributedLaunch
         var comm = MpiCommunicator.Init();
         if (threadsPerRank is int t && t > 0) Parallelism.Threads = t;
         else if (EnvInt("FINETUNE_THREADS") is int e && e > 0) Parallelism.Threads = e;
-        else Parallelism.Threads = ThreadsPerRank(Environment.ProcessorCount, comm.LocalSize);
+        else
+        {
+            int allowed = AllowedCpus() ?? Environment.ProcessorCount, online = OnlineCpus() ?? allowed;
+            bool bound = allowed < online;
+            Parallelism.Threads = ThreadsPerRank(Math.Min(Environment.ProcessorCount, allowed), comm.LocalSize, bound);
+            if (bound && allowed < ThreadsPerRank(online, comm.LocalSize) && comm.Rank == 0)
+                Console.Error.WriteLine($"note: mpirun bound each rank to {allowed} of this machine's {online} cores; pass --bind-to none to let each rank use its share of them all.");
+        }
         return comm;
     }
 
-    /// <summary>Cores shared evenly between the ranks of one machine, at least one each.</summary>
-    public static int ThreadsPerRank(int cores, int localRanks) => Math.Max(1, cores / Math.Max(1, localRanks));
+    /// <summary>
+    /// Cores shared evenly between the ranks of one machine, at least one each; when the launcher bound this rank to
+    /// a subset of the machine's cores (<paramref name="bound"/>), that subset already is its share.
+    /// </summary>
+    public static int ThreadsPerRank(int cores, int localRanks, bool bound = false) =>
+        bound ? Math.Max(1, cores) : Math.Max(1, cores / Math.Max(1, localRanks));
+
+    /// <summary>CPUs this process may run on (sched_getaffinity), or null where that cannot be read.</summary>
+    private static unsafe int? AllowedCpus()
+    {
+        if (!OperatingSystem.IsLinux()) return null;
+        var mask = stackalloc ulong[16]; // 1024 CPUs, glibc's cpu_set_t
+        try
+        {
+            if (SchedGetAffinity(0, 16 * sizeof(ulong), mask) != 0) return null;
+        }
+        catch (EntryPointNotFoundException) { return null; }
+        int count = 0;
+        for (int i = 0; i < 16; i++) count += System.Numerics.BitOperations.PopCount(mask[i]);
+        return count > 0 ? count : null;
+    }
+
+    /// <summary>CPUs the machine has online (/sys/devices/system/cpu/online, as "0-3,8-11"), or null.</summary>
+    private static int? OnlineCpus()
+    {
+        try
+        {
+            int count = 0;
+            foreach (string range in File.ReadAllText("/sys/devices/system/cpu/online").Trim().Split(','))
+            {
+                string[] ends = range.Split('-');
+                int first = int.Parse(ends[0], CultureInfo.InvariantCulture);
+                count += (ends.Length == 2 ? int.Parse(ends[1], CultureInfo.InvariantCulture) : first) - first + 1;
+            }
+            return count > 0 ? count : null;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException) { return null; }
+    }
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "sched_getaffinity")]
+    private static extern unsafe int SchedGetAffinity(int pid, nint size, ulong* mask);
 
     internal static int? EnvInt(string name) =>
         int.TryParse(Environment.GetEnvironmentVariable(name), NumberStyles.Integer, CultureInfo.InvariantCulture, out int v) ? v : null;

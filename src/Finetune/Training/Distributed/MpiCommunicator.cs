@@ -100,7 +100,7 @@ public sealed unsafe class MpiCommunicator : ICommunicator
         fixed (float* p = buffer)
         {
             nint request = 0;
-            Announce("allreduce");
+            BeginCollective("allreduce");
             Post(mpi.Iallreduce(MpiNative.InPlace, p + offset, count, mpi.Float, mpi.OpSum, mpi.CommWorld, &request));
             Complete(request);
         }
@@ -111,24 +111,11 @@ public sealed unsafe class MpiCommunicator : ICommunicator
         fixed (double* p = buffer)
         {
             nint request = 0;
-            Announce("allreduce");
+            BeginCollective("allreduce");
             Post(mpi.Iallreduce(MpiNative.InPlace, p, buffer.Length, mpi.Double, mpi.OpSum, mpi.CommWorld, &request));
             Complete(request);
         }
     }
-
-    /// <summary>Starts a sum over ranks that <see cref="Wait"/> completes; the buffer must stay pinned until then.</summary>
-    internal nint StartAllReduceSum(float* data, int count)
-    {
-        nint request = 0;
-        Post(mpi.Iallreduce(MpiNative.InPlace, data, count, mpi.Float, mpi.OpSum, mpi.CommWorld, &request));
-        return request;
-    }
-
-    /// <summary>Sends the "arrived" message for the collectives that follow (one per group of collectives).</summary>
-    internal void Announce(string what) => BeginCollective(what);
-
-    internal void Wait(nint request) => Complete(request);
 
     public void Broadcast(float[] buffer, int offset, int count, int root)
     {
@@ -136,7 +123,7 @@ public sealed unsafe class MpiCommunicator : ICommunicator
         fixed (float* p = buffer)
         {
             nint request = 0;
-            Announce("broadcast");
+            BeginCollective("broadcast");
             Post(mpi.Ibcast(p + offset, count, mpi.Float, root, mpi.CommWorld, &request));
             Complete(request);
         }
@@ -145,7 +132,7 @@ public sealed unsafe class MpiCommunicator : ICommunicator
     public void Barrier()
     {
         nint request = 0;
-        Announce("barrier");
+        BeginCollective("barrier");
         Post(mpi.Ibarrier(mpi.CommWorld, &request));
         Complete(request);
     }

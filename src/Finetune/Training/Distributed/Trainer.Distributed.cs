@@ -30,14 +30,24 @@ public sealed partial class Trainer
     {
         State.IsWorldProcessZero = IsWorldProcessZero;
         State.IsLocalProcessZero = IsWorldProcessZero || Environment.GetEnvironmentVariable("OMPI_COMM_WORLD_LOCAL_RANK") == "0";
+        gradientSync?.Dispose();
         gradientSync = Communicator is null ? null : new GradientAllReduce(Communicator, model.Module.Parameters());
     }
 
-    /// <summary>Averages gradients over ranks; the step's loss becomes the mean over ranks (trLoss follows it).</summary>
+    private void EndDistributedTraining()
+    {
+        gradientSync?.Dispose();
+        gradientSync = null;
+    }
+
+    /// <summary>Before the backward pass that completes a step: buckets of gradients are averaged as backward finishes them.</summary>
+    private void BeginGradientSync() => gradientSync?.Begin();
+
+    /// <summary>Waits for the averaged gradients; the step's loss becomes the mean over ranks (trLoss follows it).</summary>
     private float SyncGradients(float stepLoss)
     {
         if (gradientSync is null) return stepLoss;
-        float mean = gradientSync.Run(stepLoss);
+        float mean = gradientSync.Finish(stepLoss);
         trLoss += mean - stepLoss;
         return mean;
     }
