@@ -111,7 +111,6 @@ public sealed class AlbertModel : EncoderModel
     public AlbertTransformer Encoder { get; }
     public Linear? Pooler { get; }
 
-    public override string BaseModelPrefix => "albert";
     public override string ArchitectureName => "AlbertModel";
 
     protected override Tensor Embed(EncoderInputs inputs) =>
@@ -139,7 +138,6 @@ public sealed class AlbertForSequenceClassification : SequenceClassificationMode
     public Dropout Dropout { get; }
     public Linear Classifier { get; }
 
-    public override string BaseModelPrefix => "albert";
     public override string ArchitectureName => "AlbertForSequenceClassification";
     public override EncoderModel Encoder => Albert;
 

@@ -143,7 +143,6 @@ public sealed class BertModel : EncoderModel
     public BertEncoder Encoder { get; }
     public BertPooler? Pooler { get; }
 
-    public override string BaseModelPrefix => "bert";
     public override string ArchitectureName => "BertModel";
 
     protected override Tensor Embed(EncoderInputs inputs) =>
@@ -169,7 +168,6 @@ public sealed class BertForSequenceClassification : SequenceClassificationModel
     public Dropout Dropout { get; }
     public Linear Classifier { get; }
 
-    public override string BaseModelPrefix => "bert";
     public override string ArchitectureName => "BertForSequenceClassification";
     public override EncoderModel Encoder => Bert;
 

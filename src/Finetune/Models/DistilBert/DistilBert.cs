@@ -119,7 +119,6 @@ public sealed class DistilBertModel : EncoderModel
     public DistilBertEmbeddings Embeddings { get; }
     public Transformer Transformer { get; }
 
-    public override string BaseModelPrefix => "distilbert";
     public override string ArchitectureName => "DistilBertModel";
 
     protected override Tensor Embed(EncoderInputs inputs) =>
@@ -146,7 +145,6 @@ public sealed class DistilBertForSequenceClassification : SequenceClassification
     public Linear Classifier { get; }
     public Dropout Dropout { get; }
 
-    public override string BaseModelPrefix => "distilbert";
     public override string ArchitectureName => "DistilBertForSequenceClassification";
     public override EncoderModel Encoder => DistilBert;
 

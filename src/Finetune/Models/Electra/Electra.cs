@@ -28,7 +28,6 @@ public sealed class ElectraModel : EncoderModel
     public Linear? EmbeddingsProject { get; }
     public BertEncoder Encoder { get; }
 
-    public override string BaseModelPrefix => "electra";
     public override string ArchitectureName => "ElectraModel";
 
     protected override Tensor Embed(EncoderInputs inputs) =>
@@ -52,7 +51,6 @@ public sealed class ElectraForSequenceClassification : SequenceClassificationMod
     public ElectraModel Electra { get; }
     public ClassificationHead Classifier { get; }
 
-    public override string BaseModelPrefix => "electra";
     public override string ArchitectureName => "ElectraForSequenceClassification";
     public override EncoderModel Encoder => Electra;
 

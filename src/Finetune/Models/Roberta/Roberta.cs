@@ -27,7 +27,6 @@ public sealed class RobertaModel : EncoderModel
     public BertEncoder Encoder { get; }
     public BertPooler? Pooler { get; }
 
-    public override string BaseModelPrefix => "roberta";
     public override string ArchitectureName => RobertaNames.Prefix(Config) + "Model";
 
     protected override Tensor Embed(EncoderInputs inputs) =>
@@ -75,7 +74,6 @@ public sealed class RobertaForSequenceClassification : SequenceClassificationMod
     public RobertaModel Roberta { get; }
     public ClassificationHead Classifier { get; }
 
-    public override string BaseModelPrefix => "roberta";
     public override string ArchitectureName => RobertaNames.Prefix((RobertaConfig)Config) + "ForSequenceClassification";
     public override EncoderModel Encoder => Roberta;
 
