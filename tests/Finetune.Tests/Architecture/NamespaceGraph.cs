@@ -25,6 +25,9 @@ internal sealed class NamespaceGraph
     /// <summary>Namespace → the namespaces it uses (itself excluded).</summary>
     public Dictionary<string, HashSet<string>> Edges { get; } = new();
 
+    /// <summary>Namespace → the methods its code calls, as "Declaring.Type.Method" (any assembly's).</summary>
+    public Dictionary<string, HashSet<string>> Calls { get; } = new();
+
     /// <summary>For each edge "A -> B", one member of A that uses B (to name in a failure).</summary>
     public Dictionary<string, string> Witness { get; } = new();
 
@@ -134,6 +137,8 @@ internal sealed class NamespaceGraph
                             case FieldInfo fi: Add(from, fi.DeclaringType, where); Add(from, fi.FieldType, where); break;
                             case MethodBase mb:
                                 Add(from, mb.DeclaringType, where);
+                                if (!Calls.TryGetValue(from, out var calls)) Calls[from] = calls = new HashSet<string>();
+                                calls.Add($"{mb.DeclaringType?.FullName}.{mb.Name}");
                                 if (mb is MethodInfo { IsGenericMethod: true } g)
                                     foreach (var a in g.GetGenericArguments()) Add(from, a, where);
                                 break;

@@ -36,6 +36,19 @@ public class NamespaceGraphTests
     }
 
     [Fact]
+    public void ModelFamiliesLeaveExecutionToTheEncoderStack()
+    {
+        // Stages, scopes, the gradient mode and buffer lifetimes are Nn.Runtime's and Tensors' business.
+        string[] executionCalls =
+        [
+            "Finetune.Tensors.TensorScope.Stage", "Finetune.Tensors.TensorScope.Begin", "Finetune.Tensors.Tensor.get_IsGradEnabled",
+            "Finetune.Tensors.Tensor.NoGrad", "Finetune.Tensors.Tensor.Dispose", "Finetune.Nn.F.ApplyInRowChunks", "System.GC.KeepAlive",
+        ];
+        Assert.Contains("Finetune.Nn.EncoderStack.Run", Graph.Calls["Finetune.Models"]);
+        Assert.Empty(Graph.Calls["Finetune.Models"].Intersect(executionCalls));
+    }
+
+    [Fact]
     public void TheGraphSeesTheEdgesItMustSee()
     {
         // Guards the reader itself: a field type, a base type and a call inside a method body each count.
