@@ -48,13 +48,8 @@ public sealed class TextClassificationPipeline
     public ClassificationFunction FunctionToApply { get; }
 
     /// <summary>The longest input the model's position embeddings allow (RoBERTa's positions start after padding_idx).</summary>
-    public int MaxTokens => (model as SequenceClassifierAdapter)?.Model.Config switch
-    {
-        Models.Roberta.RobertaConfig r => r.MaxPositionEmbeddings - r.PaddingIdx - 1,
-        Models.Bert.BertConfig b => b.MaxPositionEmbeddings,
-        Models.DistilBert.DistilBertConfig d => d.MaxPositionEmbeddings,
-        _ => int.MaxValue,
-    };
+    public int MaxTokens => (model as SequenceClassifierAdapter)?.Model.Config is { } config && Models.ModelRegistry.Find(config.ModelType) is { } family
+        ? family.MaxTokens(config) : int.MaxValue;
 
     /// <summary>How texts are truncated: <see cref="MaxLength"/>, else what both the tokenizer and the model accept.</summary>
     public EncodeOptions EncodeOptions => new()

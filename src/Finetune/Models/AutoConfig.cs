@@ -1,33 +1,16 @@
 using System.Text.Json.Nodes;
-using Finetune.Models.Albert;
-using Finetune.Models.Bert;
-using Finetune.Models.DistilBert;
-using Finetune.Models.Electra;
-using Finetune.Models.Roberta;
 
 namespace Finetune.Models;
 
 /// <summary>Reads config.json and builds the family's config class from its model_type.</summary>
 public static class AutoConfig
 {
-    /// <summary>model_type → config factory, for every family this library implements.</summary>
-    public static readonly IReadOnlyDictionary<string, Func<JsonObject, PretrainedConfig>> Families = new Dictionary<string, Func<JsonObject, PretrainedConfig>>
-    {
-        ["bert"] = j => new BertConfig(j),
-        ["distilbert"] = j => new DistilBertConfig(j),
-        ["roberta"] = j => new RobertaConfig(j),
-        ["xlm-roberta"] = j => new XLMRobertaConfig(j),
-        ["camembert"] = j => new CamembertConfig(j),
-        ["albert"] = j => new AlbertConfig(j),
-        ["electra"] = j => new ElectraConfig(j),
-    };
+    /// <summary>model_type → config factory, for every family this library implements (the rows of <see cref="ModelRegistry"/>).</summary>
+    public static readonly IReadOnlyDictionary<string, Func<JsonObject, PretrainedConfig>> Families =
+        ModelRegistry.Families.ToDictionary(f => f.ModelType, f => f.Config);
 
     /// <summary>Architecture class-name prefixes of old configs, longest first so XLMRoberta wins over Roberta.</summary>
-    private static readonly (string Prefix, string ModelType)[] ArchitecturePrefixes =
-    {
-        ("XLMRoberta", "xlm-roberta"), ("DistilBert", "distilbert"), ("Camembert", "camembert"),
-        ("Roberta", "roberta"), ("Electra", "electra"), ("Albert", "albert"), ("Bert", "bert"),
-    };
+    private static readonly ModelFamily[] ByArchitecturePrefix = ModelRegistry.Families.OrderByDescending(f => f.ArchitecturePrefix.Length).ToArray();
 
     /// <summary>
     /// Loads `config.json` of the folder <paramref name="dir"/> (or the file itself), or of a Hub model id
@@ -65,8 +48,8 @@ public static class AutoConfig
             foreach (var a in arch)
             {
                 if (a is JsonValue av && av.TryGetValue(out string? name) && name != null)
-                    foreach (var (prefix, type) in ArchitecturePrefixes)
-                        if (name.StartsWith(prefix, StringComparison.Ordinal)) return type;
+                    foreach (var family in ByArchitecturePrefix)
+                        if (name.StartsWith(family.ArchitecturePrefix, StringComparison.Ordinal)) return family.ModelType;
             }
         }
         string folder = Path.GetFullPath(path);

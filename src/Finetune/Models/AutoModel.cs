@@ -1,9 +1,4 @@
 using Finetune.Hub;
-using Finetune.Models.Albert;
-using Finetune.Models.Bert;
-using Finetune.Models.DistilBert;
-using Finetune.Models.Electra;
-using Finetune.Models.Roberta;
 using Finetune.Tensors;
 using Finetune.Weights;
 
@@ -45,15 +40,7 @@ public static class AutoModel
     public static EncoderModel FromConfig(PretrainedConfig config, Generator? rng = null)
     {
         config.CheckBuildable();
-        return config switch
-        {
-            RobertaConfig r => new RobertaModel(r, true, rng),
-            ElectraConfig e => new ElectraModel(e, rng),
-            AlbertConfig a => new AlbertModel(a, true, rng),
-            BertConfig b => new BertModel(b, true, rng),
-            DistilBertConfig d => new DistilBertModel(d, rng),
-            _ => throw new FinetuneException(ErrorKind.Unsupported, $"No encoder for model_type '{config.ModelType}'."),
-        };
+        return ModelRegistry.For(config, "encoder").Encoder(config, rng);
     }
 
     public static EncoderModel FromPretrained(string dir, FromPretrainedOptions? options = null) =>
@@ -85,15 +72,7 @@ public static class AutoModelForSequenceClassification
     public static SequenceClassificationModel FromConfig(PretrainedConfig config, Generator? rng = null)
     {
         config.CheckBuildable();
-        return config switch
-        {
-            RobertaConfig r => new RobertaForSequenceClassification(r, rng),
-            ElectraConfig e => new ElectraForSequenceClassification(e, rng),
-            AlbertConfig a => new AlbertForSequenceClassification(a, rng),
-            BertConfig b => new BertForSequenceClassification(b, rng),
-            DistilBertConfig d => new DistilBertForSequenceClassification(d, rng),
-            _ => throw new FinetuneException(ErrorKind.Unsupported, $"No sequence classifier for model_type '{config.ModelType}'."),
-        };
+        return ModelRegistry.For(config, "sequence classifier").SequenceClassification(config, rng);
     }
 
     public static SequenceClassificationModel FromPretrained(string dir, int? numLabels = null, bool ignoreMismatchedSizes = false, string? revision = null) =>
@@ -164,14 +143,8 @@ internal static class ModelLoading
     public static void CheckConfigFitsCheckpoint(PretrainedConfig config, string dir, FromPretrainedOptions o)
     {
         config.CheckBuildable();
-        (int vocab, int width, int layers, string layersField) = config switch
-        {
-            AlbertConfig a => (a.VocabSize, a.EmbeddingSize, 0, ""),  // ALBERT shares its layers: no per-layer tensors to count
-            BertConfig b => (b.VocabSize, b.EmbeddingWidth, b.NumHiddenLayers, "num_hidden_layers"),
-            DistilBertConfig d => (d.VocabSize, d.Dim, d.NLayers, "n_layers"),
-            _ => (0, 0, 0, ""),
-        };
-        if (vocab == 0) return;
+        if (ModelRegistry.Find(config.ModelType) is not { } family) return;
+        (int vocab, int width, int layers, string layersField) = family.CheckpointShape(config);
         using ITensorSource weights = Checkpoint.Open(dir);
         int checkpointLayers = 0;
         foreach (string name in weights.Names)

@@ -3,14 +3,42 @@ using Finetune.Tensors;
 
 namespace Finetune.Models;
 
-/// <summary>A bare encoder (BertModel, RobertaModel, ...): what AutoModel returns.</summary>
+/// <summary>
+/// A bare encoder (BertModel, RobertaModel, ...): what AutoModel returns. A family says what its parts compute
+/// (<see cref="Embed"/>, <see cref="EmbeddingProjection"/>, <see cref="Layers"/>, <see cref="Pool"/>);
+/// <see cref="EncoderStack"/> runs them.
+/// </summary>
 public abstract class EncoderModel : PreTrainedModel
 {
     protected EncoderModel(PretrainedConfig config) : base(config)
     {
     }
 
-    public abstract EncoderOutput Forward(EncoderInputs inputs, bool outputHiddenStates = false, bool outputAttentions = false);
+    /// <summary>The embeddings module's output for <paramref name="inputs"/> (positions are the family's own rule).</summary>
+    protected abstract Tensor Embed(EncoderInputs inputs);
+
+    /// <summary>The map from the embedding width to the hidden width, when the family has one.</summary>
+    protected virtual Linear? EmbeddingProjection => null;
+
+    /// <summary>In order, what runs between hidden state i and i + 1: one layer, or a group applied in turn (ALBERT).</summary>
+    protected abstract IReadOnlyList<IReadOnlyList<IEncoderLayer>> Layers { get; }
+
+    /// <summary>The pooled output from the last hidden state, for families with a pooler.</summary>
+    protected virtual Tensor? Pool(Tensor lastHiddenState) => null;
+
+    public EncoderOutput Forward(EncoderInputs inputs, bool outputHiddenStates = false, bool outputAttentions = false)
+    {
+        Linear? project = EmbeddingProjection;
+        var run = EncoderStack.Run(() => Embed(inputs), project != null ? project.Forward : null, Layers, inputs.AttentionMask, outputHiddenStates, outputAttentions);
+        return new EncoderOutput
+        {
+            LastHiddenState = run.LastHiddenState,
+            PooledOutput = Pool(run.LastHiddenState),
+            HiddenStates = run.HiddenStates,
+            Attentions = run.Attentions,
+            EmbeddingOutput = run.Embeddings,
+        };
+    }
 
     public EncoderOutput Forward(IntTensor inputIds, IntTensor? attentionMask = null, IntTensor? tokenTypeIds = null, bool outputHiddenStates = false, bool outputAttentions = false) =>
         Forward(new EncoderInputs(inputIds, attentionMask, tokenTypeIds), outputHiddenStates, outputAttentions);

@@ -16,8 +16,8 @@ public abstract class PreTrainedModel : Module
 
     public PretrainedConfig Config { get; }
 
-    /// <summary>Name of the encoder inside task models ("bert", "roberta", "distilbert", "albert", "electra").</summary>
-    public abstract string BaseModelPrefix { get; }
+    /// <summary>Name of the encoder inside task models ("bert", "roberta", ...): the model_type's <see cref="ModelRegistry"/> row.</summary>
+    public virtual string BaseModelPrefix => ModelRegistry.For(Config).BaseModelPrefix;
 
     /// <summary>The transformers class name written to config.json's "architectures".</summary>
     public abstract string ArchitectureName { get; }

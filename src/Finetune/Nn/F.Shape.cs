@@ -40,13 +40,7 @@ public static partial class F
     }
 
     /// <summary>The same data under another shape (one dimension may be -1); a view, no copy.</summary>
-    public static Tensor Reshape(Tensor x, params int[] shape)
-    {
-        shape = ResolveShape(x, shape);
-        Tensor y = x.View(shape);
-        if (Autograd.Tracks(x)) Autograd.Record(y, "Reshape", [x], g => Autograd.Send(x, g.Span), saved: []);
-        return y;
-    }
+    public static Tensor Reshape(Tensor x, params int[] shape) => x.Reshape(shape);
 
     /// <summary>[B, T, H·D] → [B, H, T, D] (splits the hidden size into attention heads).</summary>
     public static Tensor SplitHeads(Tensor x, int heads)
@@ -114,20 +108,6 @@ public static partial class F
                     if (accumulate) System.Numerics.Tensors.TensorPrimitives.Add(t, s, t);
                     else s.CopyTo(t);
                 }
-    }
-
-    private static int[] ResolveShape(Tensor x, int[] shape)
-    {
-        int infer = Array.IndexOf(shape, -1);
-        if (infer < 0) return shape;
-        long known = 1;
-        for (int i = 0; i < shape.Length; i++)
-            if (i != infer) known *= shape[i];
-        if (known == 0 || x.Length % known != 0)
-            throw new ArgumentException($"Cannot reshape {Tensor.ShapeString(x.Shape)} to {Tensor.ShapeString(shape)}.");
-        var r = (int[])shape.Clone();
-        r[infer] = (int)(x.Length / known);
-        return r;
     }
 
     private static void RequireRank(Tensor x, int rank, string op)

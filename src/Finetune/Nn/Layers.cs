@@ -1,10 +1,16 @@
+using System.Collections.Concurrent;
 using Finetune.Tensors;
 
 namespace Finetune.Nn;
 
-/// <summary>y = x·Wᵀ + b with W [out, in] and b [out] (torch.nn.Linear's names and layout).</summary>
-public sealed class Linear : Module
+/// <summary>
+/// y = x·Wᵀ + b with W [out, in] and b [out] (torch.nn.Linear's names and layout). Open to subclasses that change
+/// <see cref="Forward"/> (an adapter, a quantised layer); see <see cref="Affine"/> for how they meet packed projections.
+/// </summary>
+public class Linear : Module
 {
+    private static readonly ConcurrentDictionary<Type, bool> ForwardIsInherited = new();
+
     /// <summary>Weights drawn from N(0, <paramref name="initStd"/>²) (transformers' initializer_range), bias zero.</summary>
     public Linear(int inFeatures, int outFeatures, bool bias = true, float initStd = 0.02f, Generator? rng = null)
     {
@@ -19,8 +25,23 @@ public sealed class Linear : Module
     public Tensor Weight { get; }
     public Tensor? Bias { get; }
 
-    public Tensor Forward(Tensor x) => F.Linear(x, Weight, Bias);
+    public virtual Tensor Forward(Tensor x) => F.Linear(x, Weight, Bias);
+
+    /// <summary>
+    /// The weight and bias whose x·Wᵀ + b is exactly <see cref="Forward"/>, for a caller that multiplies the weights
+    /// of several layers reading one input in a single GEMM (SelfAttention's packed query/key/value); null when the
+    /// layer is no such affine map, and the caller must call <see cref="Forward"/>. The base answers its own
+    /// parameters. A subclass that overrides Forward answers null unless it overrides this too, so a packed path
+    /// never bypasses it: an adapter may answer its effective weight built with autograd ops (its own parameters then
+    /// get their gradients through the packed GEMM), a layer that cannot be written as one weight keeps null.
+    /// </summary>
+    public virtual LinearAffine? Affine => ForwardIsInherited.GetOrAdd(GetType(), InheritsForward) ? new LinearAffine(Weight, Bias) : null;
+
+    private static bool InheritsForward(Type t) => t.GetMethod(nameof(Forward), [typeof(Tensor)])?.DeclaringType == typeof(Linear);
 }
+
+/// <summary>What a <see cref="Linear"/> computes when it is x·Wᵀ + b: the W [out, in] and b [out] to pack.</summary>
+public readonly record struct LinearAffine(Tensor Weight, Tensor? Bias);
 
 /// <summary>A lookup table [num, dim]; the padding row starts at zero and receives no gradient.</summary>
 public sealed class Embedding : Module
@@ -62,6 +83,9 @@ public sealed class LayerNorm : Module
     public Tensor Bias { get; }
 
     public Tensor Forward(Tensor x) => F.LayerNorm(x, Weight, Bias, Eps);
+
+    /// <summary>LayerNorm(x + residual), the sum formed inside the op (transformers' order: x first).</summary>
+    public Tensor AddForward(Tensor x, Tensor residual) => F.AddLayerNorm(x, residual, Weight, Bias, Eps);
 }
 
 /// <summary>Dropout with its own seeded stream (or the default one); the identity in evaluation mode.</summary>

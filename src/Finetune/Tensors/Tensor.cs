@@ -251,8 +251,27 @@ public sealed class Tensor : IDisposable
         return t;
     }
 
-    /// <summary>The same data under another shape (one dimension may be -1); gradients flow through.</summary>
-    public Tensor Reshape(params int[] shape) => Finetune.Nn.F.Reshape(this, shape);
+    /// <summary>The same data under another shape (one dimension may be -1); a view, no copy; gradients flow through.</summary>
+    public Tensor Reshape(params int[] shape)
+    {
+        Tensor y = View(ResolveShape(shape));
+        if (Autograd.Tracks(this)) Autograd.Record(y, "Reshape", [this], g => Autograd.Send(this, g.Span), saved: []);
+        return y;
+    }
+
+    private int[] ResolveShape(int[] shape)
+    {
+        int infer = Array.IndexOf(shape, -1);
+        if (infer < 0) return shape;
+        long known = 1;
+        for (int i = 0; i < shape.Length; i++)
+            if (i != infer) known *= shape[i];
+        if (known == 0 || Length % known != 0)
+            throw new ArgumentException($"Cannot reshape {ShapeString(Shape)} to {ShapeString(shape)}.");
+        var r = (int[])shape.Clone();
+        r[infer] = (int)(Length / known);
+        return r;
+    }
 
     /// <summary>A new tensor object sharing this storage (for reshape views).</summary>
     internal Tensor View(int[] shape)

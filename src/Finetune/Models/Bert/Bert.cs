@@ -4,8 +4,8 @@ using Finetune.Tensors;
 namespace Finetune.Models.Bert;
 
 // BERT, top to bottom: embeddings → encoder (N × [self-attention → add & norm → feed-forward → add & norm]) →
-// pooler → classifier. Module names reproduce transformers' parameter paths. RoBERTa and ELECTRA reuse the
-// encoder layer; ELECTRA also reuses the embeddings (with width embedding_size).
+// pooler → classifier. Module names reproduce transformers' parameter paths; EncoderStack runs the parts.
+// RoBERTa and ELECTRA reuse the encoder layer; ELECTRA also reuses the embeddings (with width embedding_size).
 
 /// <summary>word + token type + position embeddings, LayerNorm, dropout (bert.embeddings).</summary>
 public sealed class BertEmbeddings : Module
@@ -27,15 +27,15 @@ public sealed class BertEmbeddings : Module
     public Nn.LayerNorm LayerNorm { get; }
     public Dropout Dropout { get; }
 
-    /// <summary>Sum in transformers' order: (word + token type) + position. The lookups and partial sums are freed once the output exists (a stage).</summary>
-    public Tensor Forward(IntTensor inputIds, IntTensor? tokenTypeIds, IntTensor positionIds) => TensorScope.Stage(() =>
+    /// <summary>Sum in transformers' order: (word + token type) + position.</summary>
+    public Tensor Forward(IntTensor inputIds, IntTensor? tokenTypeIds, IntTensor positionIds)
     {
         Tensor x = WordEmbeddings.Forward(inputIds);
         if (TokenTypeEmbeddings != null)
             x = F.Add(x, TokenTypeEmbeddings.Forward(tokenTypeIds ?? IntTensor.Zeros(inputIds.Shape)));
         x = F.Add(x, PositionEmbeddings.Forward(positionIds));
         return Dropout.Forward(LayerNorm.Forward(x));
-    });
+    }
 
     /// <summary>Positions 0..T-1 (shape [T], added to every row).</summary>
     public static IntTensor ArangePositions(int seqLen, int maxPositions)
@@ -51,80 +51,19 @@ public sealed class BertEmbeddings : Module
     internal static int? PadIndex(int? pad, int vocab) => pad is int p && p >= 0 && p < vocab ? p : null;
 }
 
-/// <summary>query/key/value projections and scaled dot-product attention over heads (attention.self).</summary>
-public sealed class BertSelfAttention : Module
-{
-    private readonly int _heads;
-    private readonly float _dropout;
-
-    public BertSelfAttention(int hidden, int heads, double dropout, float std, Generator rng)
-    {
-        if (hidden % heads != 0) throw FinetuneException.Invalid($"hidden_size {hidden} is not a multiple of num_attention_heads {heads}.");
-        _heads = heads;
-        _dropout = (float)dropout;
-        Query = Register("query", new Linear(hidden, hidden, true, std, rng));
-        Key = Register("key", new Linear(hidden, hidden, true, std, rng));
-        Value = Register("value", new Linear(hidden, hidden, true, std, rng));
-    }
-
-    public Linear Query { get; }
-    public Linear Key { get; }
-    public Linear Value { get; }
-
-    public Tensor Forward(Tensor h, IntTensor? mask, List<Tensor>? attentions = null)
-    {
-        bool allBiases = Query.Bias != null && Key.Bias != null && Value.Bias != null;
-        if (attentions == null && (allBiases || (Query.Bias == null && Key.Bias == null && Value.Bias == null)))
-        {
-            // One GEMM for the three projections; attention reads the heads from its column blocks.
-            Tensor qkv = F.LinearStacked(h, [Query.Weight, Key.Weight, Value.Weight], allBiases ? [Query.Bias!, Key.Bias!, Value.Bias!] : null);
-            return F.MultiHeadAttentionPacked(qkv, _heads, mask, _dropout, Training);
-        }
-        return Separate(h, mask, attentions);
-    }
-
-    /// <summary>Separate projections: needed when the attention probabilities are returned.</summary>
-    private Tensor Separate(Tensor h, IntTensor? mask, List<Tensor>? attentions)
-    {
-        Tensor q = Query.Forward(h);
-        Tensor k = Key.Forward(h);
-        Tensor v = Value.Forward(h);
-        attentions?.Add(AttentionWeights.Compute(q, k, _heads, mask));
-        return F.MultiHeadAttention(q, k, v, _heads, mask, _dropout, Training);
-    }
-}
-
-/// <summary>dense → dropout → LayerNorm(· + residual): attention.output and output of a BERT layer.</summary>
-public sealed class BertResidualOutput : Module
-{
-    public BertResidualOutput(int inFeatures, int hidden, double eps, double dropout, float std, Generator rng)
-    {
-        Dense = Register("dense", new Linear(inFeatures, hidden, true, std, rng));
-        LayerNorm = Register("LayerNorm", new Nn.LayerNorm(hidden, (float)eps));
-        Dropout = Register("dropout", new Dropout((float)dropout));
-    }
-
-    public Linear Dense { get; }
-    public Nn.LayerNorm LayerNorm { get; }
-    public Dropout Dropout { get; }
-
-    public Tensor Forward(Tensor x, Tensor residual) =>
-        F.AddLayerNorm(Dropout.Forward(Dense.Forward(x)), residual, LayerNorm.Weight, LayerNorm.Bias, LayerNorm.Eps);
-}
-
 /// <summary>attention.self + attention.output.</summary>
 public sealed class BertAttention : Module
 {
     public BertAttention(BertConfig c, float std, Generator rng)
     {
-        Self = Register("self", new BertSelfAttention(c.HiddenSize, c.NumAttentionHeads, c.AttentionProbsDropoutProb, std, rng));
-        Output = Register("output", new BertResidualOutput(c.HiddenSize, c.HiddenSize, c.LayerNormEps, c.HiddenDropoutProb, std, rng));
+        Self = Register("self", new SelfAttention(c.HiddenSize, c.NumAttentionHeads, c.AttentionProbsDropoutProb, std, rng, ("query", "key", "value")));
+        Output = Register("output", new AddNorm(c.HiddenSize, c.HiddenSize, c.LayerNormEps, c.HiddenDropoutProb, std, rng));
     }
 
-    public BertSelfAttention Self { get; }
-    public BertResidualOutput Output { get; }
+    public SelfAttention Self { get; }
+    public AddNorm Output { get; }
 
-    public Tensor Forward(Tensor h, IntTensor? mask, List<Tensor>? attentions = null) => Output.Forward(Self.Forward(h, mask, attentions), h);
+    public Tensor Forward(Tensor h, IntTensor? mask, List<Tensor>? attentions = null) => Output.Forward(Self.Attend(h, mask, attentions), h);
 }
 
 /// <summary>The feed-forward expansion: intermediate.dense + activation.</summary>
@@ -144,26 +83,24 @@ public sealed class BertIntermediate : Module
 }
 
 /// <summary>One encoder layer (encoder.layer.N).</summary>
-public sealed class BertLayer : Module
+public sealed class BertLayer : Module, IEncoderLayer
 {
     public BertLayer(BertConfig c, float std, Generator rng)
     {
         Attention = Register("attention", new BertAttention(c, std, rng));
         Intermediate = Register("intermediate", new BertIntermediate(c, std, rng));
-        Output = Register("output", new BertResidualOutput(c.IntermediateSize, c.HiddenSize, c.LayerNormEps, c.HiddenDropoutProb, std, rng));
+        Output = Register("output", new AddNorm(c.IntermediateSize, c.HiddenSize, c.LayerNormEps, c.HiddenDropoutProb, std, rng));
     }
 
     public BertAttention Attention { get; }
     public BertIntermediate Intermediate { get; }
-    public BertResidualOutput Output { get; }
+    public AddNorm Output { get; }
 
-    public Tensor Forward(Tensor h, IntTensor? mask, List<Tensor>? attentions = null)
-    {
-        Tensor a = Attention.Forward(h, mask, attentions);
-        if (Tensor.IsGradEnabled) return Output.Forward(Intermediate.Forward(a), a);
-        // Inference: the feed-forward acts on each token alone, so it runs on slices of the tokens (F.ApplyInRowChunks).
-        return F.ApplyInRowChunks(a, Intermediate.Dense.OutFeatures, rows => Output.Forward(Intermediate.Forward(rows), rows));
-    }
+    public int FeedForwardWidth => Intermediate.Dense.OutFeatures;
+
+    public Tensor Attend(Tensor h, IntTensor? mask, List<Tensor>? attentions) => Attention.Forward(h, mask, attentions);
+
+    public Tensor FeedForward(Tensor a) => Output.Forward(Intermediate.Forward(a), a);
 }
 
 /// <summary>encoder.layer.0 … encoder.layer.{N-1}.</summary>
@@ -175,19 +112,6 @@ public sealed class BertEncoder : Module
     }
 
     public ModuleList<BertLayer> Layer { get; }
-
-    /// <summary>Runs every layer; appends each layer's output (and attention probabilities) to the lists given.</summary>
-    public Tensor Forward(Tensor h, IntTensor? mask, List<Tensor>? hiddenStates, List<Tensor>? attentions = null)
-    {
-        Tensor first = h;
-        foreach (var layer in Layer)
-        {
-            // A layer's output is an intermediate unless returned as a hidden state (the encoder's input is the caller's).
-            h = TensorScope.Stage(h, x => layer.Forward(x, mask, attentions), attentions, inputIsIntermediate: hiddenStates == null && !ReferenceEquals(h, first));
-            hiddenStates?.Add(h);
-        }
-        return h;
-    }
 }
 
 /// <summary>tanh(dense(h[:, 0])) — the [CLS] summary (pooler).</summary>
@@ -219,18 +143,14 @@ public sealed class BertModel : EncoderModel
     public BertEncoder Encoder { get; }
     public BertPooler? Pooler { get; }
 
-    public override string BaseModelPrefix => "bert";
     public override string ArchitectureName => "BertModel";
 
-    public override EncoderOutput Forward(EncoderInputs inputs, bool outputHiddenStates = false, bool outputAttentions = false)
-    {
-        var positions = BertEmbeddings.ArangePositions(inputs.SeqLen, Config.MaxPositionEmbeddings);
-        Tensor e = Embeddings.Forward(inputs.InputIds, inputs.TokenTypeIds, positions);
-        var hidden = outputHiddenStates ? new List<Tensor> { e } : null;
-        var attentions = outputAttentions ? new List<Tensor>() : null;
-        Tensor h = Encoder.Forward(e, inputs.AttentionMask, hidden, attentions);
-        return new EncoderOutput { LastHiddenState = h, PooledOutput = Pooler?.Forward(h), HiddenStates = hidden, Attentions = attentions, EmbeddingOutput = e };
-    }
+    protected override Tensor Embed(EncoderInputs inputs) =>
+        Embeddings.Forward(inputs.InputIds, inputs.TokenTypeIds, BertEmbeddings.ArangePositions(inputs.SeqLen, Config.MaxPositionEmbeddings));
+
+    protected override IReadOnlyList<IReadOnlyList<IEncoderLayer>> Layers => EncoderStack.OnePerStep(Encoder.Layer);
+
+    protected override Tensor? Pool(Tensor lastHiddenState) => Pooler?.Forward(lastHiddenState);
 }
 
 /// <summary>BertForSequenceClassification: pooled output → dropout → classifier.</summary>
@@ -248,7 +168,6 @@ public sealed class BertForSequenceClassification : SequenceClassificationModel
     public Dropout Dropout { get; }
     public Linear Classifier { get; }
 
-    public override string BaseModelPrefix => "bert";
     public override string ArchitectureName => "BertForSequenceClassification";
     public override EncoderModel Encoder => Bert;
 

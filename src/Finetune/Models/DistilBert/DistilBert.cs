@@ -47,72 +47,33 @@ public sealed class DistilBertEmbeddings : Module
 }
 
 /// <summary>q_lin/k_lin/v_lin → attention over heads → out_lin.</summary>
-public sealed class MultiHeadSelfAttention : Module
+public sealed class MultiHeadSelfAttention : SelfAttention
 {
-    private readonly int _heads;
-    private readonly float _dropout;
-
     public MultiHeadSelfAttention(DistilBertConfig c, float std, Generator rng)
-    {
-        if (c.Dim % c.NHeads != 0) throw FinetuneException.Invalid($"dim {c.Dim} is not a multiple of n_heads {c.NHeads}.");
-        _heads = c.NHeads;
-        _dropout = (float)c.AttentionDropout;
-        QLin = Register("q_lin", new Linear(c.Dim, c.Dim, true, std, rng));
-        KLin = Register("k_lin", new Linear(c.Dim, c.Dim, true, std, rng));
-        VLin = Register("v_lin", new Linear(c.Dim, c.Dim, true, std, rng));
+        : base(c.Dim, c.NHeads, c.AttentionDropout, std, rng, ("q_lin", "k_lin", "v_lin")) =>
         OutLin = Register("out_lin", new Linear(c.Dim, c.Dim, true, std, rng));
-    }
 
-    public Linear QLin { get; }
-    public Linear KLin { get; }
-    public Linear VLin { get; }
+    public Linear QLin => Query;
+    public Linear KLin => Key;
+    public Linear VLin => Value;
     public Linear OutLin { get; }
 
-    public Tensor Forward(Tensor x, IntTensor? mask, List<Tensor>? attentions = null)
-    {
-        bool allBiases = QLin.Bias != null && KLin.Bias != null && VLin.Bias != null;
-        if (attentions == null && (allBiases || (QLin.Bias == null && KLin.Bias == null && VLin.Bias == null)))
-        {
-            // One GEMM for the three projections; attention reads the heads from its column blocks.
-            Tensor qkv = F.LinearStacked(x, [QLin.Weight, KLin.Weight, VLin.Weight], allBiases ? [QLin.Bias!, KLin.Bias!, VLin.Bias!] : null);
-            return OutLin.Forward(F.MultiHeadAttentionPacked(qkv, _heads, mask, _dropout, Training));
-        }
-        return OutLin.Forward(Separate(x, mask, attentions));
-    }
-
-    /// <summary>Separate projections: needed when the attention probabilities are returned.</summary>
-    private Tensor Separate(Tensor x, IntTensor? mask, List<Tensor>? attentions)
-    {
-        Tensor q = QLin.Forward(x);
-        Tensor k = KLin.Forward(x);
-        Tensor v = VLin.Forward(x);
-        attentions?.Add(AttentionWeights.Compute(q, k, _heads, mask));
-        return F.MultiHeadAttention(q, k, v, _heads, mask, _dropout, Training);
-    }
+    public Tensor Forward(Tensor x, IntTensor? mask, List<Tensor>? attentions = null) => OutLin.Forward(Attend(x, mask, attentions));
 }
 
 /// <summary>lin1 → activation → lin2 → dropout.</summary>
-public sealed class FFN : Module
+public sealed class FFN : FeedForward
 {
-    private readonly Func<Tensor, Tensor> _act;
-
-    public FFN(DistilBertConfig c, float std, Generator rng)
+    public FFN(DistilBertConfig c, float std, Generator rng) : base(c.Dim, c.HiddenDim, c.Activation, c.Dropout, std, rng, ("lin1", "lin2", "dropout"))
     {
-        _act = Activations.Get(c.Activation);
-        Dropout = Register("dropout", new Dropout((float)c.Dropout));
-        Lin1 = Register("lin1", new Linear(c.Dim, c.HiddenDim, true, std, rng));
-        Lin2 = Register("lin2", new Linear(c.HiddenDim, c.Dim, true, std, rng));
     }
 
-    public Dropout Dropout { get; }
-    public Linear Lin1 { get; }
-    public Linear Lin2 { get; }
-
-    public Tensor Forward(Tensor x) => Dropout.Forward(Lin2.Forward(_act(Lin1.Forward(x))));
+    public Linear Lin1 => In;
+    public Linear Lin2 => Out;
 }
 
-/// <summary>One block (transformer.layer.N).</summary>
-public sealed class TransformerBlock : Module
+/// <summary>One block (transformer.layer.N): LayerNorm(sublayer + input) after attention and after the feed-forward.</summary>
+public sealed class TransformerBlock : Module, IEncoderLayer
 {
     public TransformerBlock(DistilBertConfig c, float std, Generator rng)
     {
@@ -127,16 +88,11 @@ public sealed class TransformerBlock : Module
     public FFN Ffn { get; }
     public Nn.LayerNorm OutputLayerNorm { get; }
 
-    public Tensor Forward(Tensor x, IntTensor? mask, List<Tensor>? attentions = null)
-    {
-        // LayerNorm(sublayer + input) as one op each; the FFN's dropout stays inside Ffn, before the add.
-        Tensor sa = F.AddLayerNorm(Attention.Forward(x, mask, attentions), x, SaLayerNorm.Weight, SaLayerNorm.Bias, SaLayerNorm.Eps);
-        if (Tensor.IsGradEnabled) return FeedForward(sa);
-        // Inference: the feed-forward acts on each token alone, so it runs on slices of the tokens (F.ApplyInRowChunks).
-        return F.ApplyInRowChunks(sa, Ffn.Lin1.OutFeatures, FeedForward);
-    }
+    public int FeedForwardWidth => Ffn.Width;
 
-    private Tensor FeedForward(Tensor sa) => F.AddLayerNorm(Ffn.Forward(sa), sa, OutputLayerNorm.Weight, OutputLayerNorm.Bias, OutputLayerNorm.Eps);
+    public Tensor Attend(Tensor x, IntTensor? mask, List<Tensor>? attentions) => SaLayerNorm.AddForward(Attention.Forward(x, mask, attentions), x);
+
+    public Tensor FeedForward(Tensor sa) => OutputLayerNorm.AddForward(Ffn.Forward(sa), sa);
 }
 
 /// <summary>transformer.layer.0 … transformer.layer.{n_layers-1}.</summary>
@@ -163,24 +119,12 @@ public sealed class DistilBertModel : EncoderModel
     public DistilBertEmbeddings Embeddings { get; }
     public Transformer Transformer { get; }
 
-    public override string BaseModelPrefix => "distilbert";
     public override string ArchitectureName => "DistilBertModel";
 
-    public override EncoderOutput Forward(EncoderInputs inputs, bool outputHiddenStates = false, bool outputAttentions = false)
-    {
-        var positions = BertEmbeddings.ArangePositions(inputs.SeqLen, Config.MaxPositionEmbeddings);
-        Tensor e = Embeddings.Forward(inputs.InputIds, positions);
-        var hidden = outputHiddenStates ? new List<Tensor> { e } : null;
-        var attentions = outputAttentions ? new List<Tensor>() : null;
-        Tensor h = e;
-        foreach (var block in Transformer.Layer)
-        {
-            // A block's output is an intermediate unless returned as a hidden state (e is returned as the embedding output).
-            h = TensorScope.Stage(h, x => block.Forward(x, inputs.AttentionMask, attentions), attentions, inputIsIntermediate: hidden == null && !ReferenceEquals(h, e));
-            hidden?.Add(h);
-        }
-        return new EncoderOutput { LastHiddenState = h, HiddenStates = hidden, Attentions = attentions, EmbeddingOutput = e };
-    }
+    protected override Tensor Embed(EncoderInputs inputs) =>
+        Embeddings.Forward(inputs.InputIds, BertEmbeddings.ArangePositions(inputs.SeqLen, Config.MaxPositionEmbeddings));
+
+    protected override IReadOnlyList<IReadOnlyList<IEncoderLayer>> Layers => EncoderStack.OnePerStep(Transformer.Layer);
 }
 
 /// <summary>DistilBertForSequenceClassification: first token → pre_classifier → ReLU → dropout → classifier.</summary>
@@ -201,7 +145,6 @@ public sealed class DistilBertForSequenceClassification : SequenceClassification
     public Linear Classifier { get; }
     public Dropout Dropout { get; }
 
-    public override string BaseModelPrefix => "distilbert";
     public override string ArchitectureName => "DistilBertForSequenceClassification";
     public override EncoderModel Encoder => DistilBert;
 

@@ -28,41 +28,14 @@ public sealed class ElectraModel : EncoderModel
     public Linear? EmbeddingsProject { get; }
     public BertEncoder Encoder { get; }
 
-    public override string BaseModelPrefix => "electra";
     public override string ArchitectureName => "ElectraModel";
 
-    public override EncoderOutput Forward(EncoderInputs inputs, bool outputHiddenStates = false, bool outputAttentions = false)
-    {
-        var positions = BertEmbeddings.ArangePositions(inputs.SeqLen, Config.MaxPositionEmbeddings);
-        Tensor e = Embeddings.Forward(inputs.InputIds, inputs.TokenTypeIds, positions);
-        Tensor h = EmbeddingsProject?.Forward(e) ?? e;
-        var hidden = outputHiddenStates ? new List<Tensor> { h } : null;
-        var attentions = outputAttentions ? new List<Tensor>() : null;
-        h = Encoder.Forward(h, inputs.AttentionMask, hidden, attentions);
-        return new EncoderOutput { LastHiddenState = h, HiddenStates = hidden, Attentions = attentions, EmbeddingOutput = e };
-    }
-}
+    protected override Tensor Embed(EncoderInputs inputs) =>
+        Embeddings.Forward(inputs.InputIds, inputs.TokenTypeIds, BertEmbeddings.ArangePositions(inputs.SeqLen, Config.MaxPositionEmbeddings));
 
-/// <summary>classifier.dense → GELU → classifier.out_proj on the first token, dropout before each.</summary>
-public sealed class ElectraClassificationHead : Module
-{
-    public ElectraClassificationHead(int hidden, int numLabels, double dropout, float std, Generator rng)
-    {
-        Dense = Register("dense", new Linear(hidden, hidden, true, std, rng));
-        Dropout = Register("dropout", new Dropout((float)dropout));
-        OutProj = Register("out_proj", new Linear(hidden, numLabels, true, std, rng));
-    }
+    protected override Linear? EmbeddingProjection => EmbeddingsProject;
 
-    public Linear Dense { get; }
-    public Dropout Dropout { get; }
-    public Linear OutProj { get; }
-
-    public Tensor Forward(Tensor h)
-    {
-        Tensor x = Dropout.Forward(F.SelectFirstToken(h));
-        x = Dropout.Forward(F.Gelu(Dense.Forward(x)));
-        return OutProj.Forward(x);
-    }
+    protected override IReadOnlyList<IReadOnlyList<IEncoderLayer>> Layers => EncoderStack.OnePerStep(Encoder.Layer);
 }
 
 /// <summary>ElectraForSequenceClassification.</summary>
@@ -72,13 +45,12 @@ public sealed class ElectraForSequenceClassification : SequenceClassificationMod
     {
         Generator g = Rng(rng);
         Electra = Register("electra", new ElectraModel(config, g));
-        Classifier = Register("classifier", new ElectraClassificationHead(config.HiddenSize, config.NumLabels, config.ClassifierDropoutOrHidden, (float)config.InitializerRange, g));
+        Classifier = Register("classifier", new ClassificationHead(config.HiddenSize, config.NumLabels, config.ClassifierDropoutOrHidden, "gelu", (float)config.InitializerRange, g));
     }
 
     public ElectraModel Electra { get; }
-    public ElectraClassificationHead Classifier { get; }
+    public ClassificationHead Classifier { get; }
 
-    public override string BaseModelPrefix => "electra";
     public override string ArchitectureName => "ElectraForSequenceClassification";
     public override EncoderModel Encoder => Electra;
 

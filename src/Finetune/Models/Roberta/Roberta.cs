@@ -27,18 +27,14 @@ public sealed class RobertaModel : EncoderModel
     public BertEncoder Encoder { get; }
     public BertPooler? Pooler { get; }
 
-    public override string BaseModelPrefix => "roberta";
     public override string ArchitectureName => RobertaNames.Prefix(Config) + "Model";
 
-    public override EncoderOutput Forward(EncoderInputs inputs, bool outputHiddenStates = false, bool outputAttentions = false)
-    {
-        IntTensor positions = PositionIds(inputs.InputIds, Config.PaddingIdx, Config.MaxPositionEmbeddings);
-        Tensor e = Embeddings.Forward(inputs.InputIds, inputs.TokenTypeIds, positions);
-        var hidden = outputHiddenStates ? new List<Tensor> { e } : null;
-        var attentions = outputAttentions ? new List<Tensor>() : null;
-        Tensor h = Encoder.Forward(e, inputs.AttentionMask, hidden, attentions);
-        return new EncoderOutput { LastHiddenState = h, PooledOutput = Pooler?.Forward(h), HiddenStates = hidden, Attentions = attentions, EmbeddingOutput = e };
-    }
+    protected override Tensor Embed(EncoderInputs inputs) =>
+        Embeddings.Forward(inputs.InputIds, inputs.TokenTypeIds, PositionIds(inputs.InputIds, Config.PaddingIdx, Config.MaxPositionEmbeddings));
+
+    protected override IReadOnlyList<IReadOnlyList<IEncoderLayer>> Layers => EncoderStack.OnePerStep(Encoder.Layer);
+
+    protected override Tensor? Pool(Tensor lastHiddenState) => Pooler?.Forward(lastHiddenState);
 
     /// <summary>
     /// Position of each token: padding tokens get padding_idx, real tokens padding_idx + 1, + 2, ... in order
@@ -65,28 +61,6 @@ public sealed class RobertaModel : EncoderModel
     }
 }
 
-/// <summary>classifier.dense → tanh → classifier.out_proj on the first token, with dropout before each.</summary>
-public sealed class RobertaClassificationHead : Module
-{
-    public RobertaClassificationHead(int hidden, int numLabels, double dropout, float std, Generator rng)
-    {
-        Dense = Register("dense", new Linear(hidden, hidden, true, std, rng));
-        Dropout = Register("dropout", new Dropout((float)dropout));
-        OutProj = Register("out_proj", new Linear(hidden, numLabels, true, std, rng));
-    }
-
-    public Linear Dense { get; }
-    public Dropout Dropout { get; }
-    public Linear OutProj { get; }
-
-    public Tensor Forward(Tensor h)
-    {
-        Tensor x = Dropout.Forward(F.SelectFirstToken(h));
-        x = Dropout.Forward(F.Tanh(Dense.Forward(x)));
-        return OutProj.Forward(x);
-    }
-}
-
 /// <summary>RobertaForSequenceClassification (also XLM-R and CamemBERT): encoder without pooler + classification head.</summary>
 public sealed class RobertaForSequenceClassification : SequenceClassificationModel
 {
@@ -94,13 +68,12 @@ public sealed class RobertaForSequenceClassification : SequenceClassificationMod
     {
         Generator g = Rng(rng);
         Roberta = Register("roberta", new RobertaModel(config, addPoolingLayer: false, g));
-        Classifier = Register("classifier", new RobertaClassificationHead(config.HiddenSize, config.NumLabels, config.ClassifierDropoutOrHidden, (float)config.InitializerRange, g));
+        Classifier = Register("classifier", new ClassificationHead(config.HiddenSize, config.NumLabels, config.ClassifierDropoutOrHidden, "tanh", (float)config.InitializerRange, g));
     }
 
     public RobertaModel Roberta { get; }
-    public RobertaClassificationHead Classifier { get; }
+    public ClassificationHead Classifier { get; }
 
-    public override string BaseModelPrefix => "roberta";
     public override string ArchitectureName => RobertaNames.Prefix((RobertaConfig)Config) + "ForSequenceClassification";
     public override EncoderModel Encoder => Roberta;
 

@@ -1,7 +1,7 @@
 using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
 using Finetune.Tensors;
 
-namespace Finetune.Models;
+namespace Finetune.Nn;
 
 /// <summary>
 /// The attention probabilities softmax(q·kᵀ/√d + mask) of one layer, recomputed outside the graph for

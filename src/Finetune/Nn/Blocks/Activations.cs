@@ -1,7 +1,6 @@
-using Finetune.Nn;
 using Finetune.Tensors;
 
-namespace Finetune.Models;
+namespace Finetune.Nn;
 
 /// <summary>transformers' ACT2FN by name, for the activations these families use.</summary>
 public static class Activations
