@@ -91,6 +91,26 @@ public sealed unsafe class GemmSuite : IBenchSuite
         return 0;
     }
 
+    /// <summary>
+    /// The machine's measured GEMM peak for MFU: the engine's best GFLOP/s over the BERT-base shapes (4096 rows;
+    /// 768x768, 768x3072, 3072x768) in all three forms at <paramref name="threads"/> threads, the suite's
+    /// large-shape figure. Wall time, whatever --cpu-time says.
+    /// </summary>
+    internal static double PeakGflops(int threads, int rounds = 2, int minMs = 200)
+    {
+        int saved = Parallelism.Threads;
+        Parallelism.Threads = threads;
+        double best = 0;
+        foreach (var (m, k, n) in new[] { (4096, 768, 768), (4096, 768, 3072), (4096, 3072, 768) })
+            foreach (var form in new[] { GemmForm.NN, GemmForm.NT, GemmForm.TN })
+            {
+                using var op = new Operands(form, m, k, n, 1);
+                best = Math.Max(best, 2.0 * m * k * n / Best(() => op.RunEngine(), rounds, minMs) / 1e9);
+            }
+        Parallelism.Threads = saved;
+        return best;
+    }
+
     /// <summary>Best seconds per call over several rounds, each at least minMs long (after one warm-up call).</summary>
     private static bool _cpuTime;
 
