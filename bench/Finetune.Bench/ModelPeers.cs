@@ -72,7 +72,7 @@ internal sealed class ModelPeers(string python, string onnxDir)
         return Path.GetFileNameWithoutExtension(exe) == "dotnet" ? (exe, $"\"{dll}\" ") : (exe, "");
     }
 
-    private static string DotnetHost()
+    public static string DotnetHost()
     {
         string exe = Environment.ProcessPath!;
         if (Path.GetFileNameWithoutExtension(exe) == "dotnet") return exe;
