@@ -13,6 +13,8 @@ namespace Finetune.Bench;
 /// training, evaluating, saving) and the Trainer's own train_samples_per_second, against the step benchmark's
 /// samples/s at the run's mean padded length (the mean over batches of 32 of the longest row, rows in a seeded
 /// random order: a dynamic-padding collator pads each batch to its longest row). The gap is the data path's cost.
+/// Those same batches also go once through our engine alone and through the TorchSharp program (random weights,
+/// training steps only), so the engine's share and the peer's figure on a real epoch's lengths are beside it.
 /// Options: --shared DIR, --threads N (all cores), --step-iters N (5), --max-train-samples N (a quick check only).
 /// </summary>
 public sealed class EpochSuite : IBenchSuite
@@ -29,10 +31,10 @@ public sealed class EpochSuite : IBenchSuite
         int threads = int.Parse(BenchArgs.Get(args, "--threads") ?? Environment.ProcessorCount.ToString(CultureInfo.InvariantCulture), CultureInfo.InvariantCulture);
         int stepIters = int.Parse(BenchArgs.Get(args, "--step-iters") ?? "5", CultureInfo.InvariantCulture);
         string? maxSamples = BenchArgs.Get(args, "--max-train-samples"); // for a quick check of the suite itself
-        var (rows, paddedLength) = MeanPaddedLength(shared);
-        int allRows = rows;
+        string batches = Path.Combine(Path.GetTempPath(), $"finetune-bench-epoch-{Environment.ProcessId}.jsonl");
+        var (rows, paddedLength) = WriteBatches(shared, batches, maxSamples is string m ? int.Parse(m, CultureInfo.InvariantCulture) : null);
         int seq = (int)Math.Round(paddedLength);
-        Console.WriteLine($"rotten_tomatoes train: {allRows} rows, mean padded length {paddedLength:F1} at batch {Batch} (step measured at {seq}), {threads} threads");
+        Console.WriteLine($"rotten_tomatoes train: {rows} rows, mean padded length {paddedLength:F1} at batch {Batch} (step measured at {seq}), {threads} threads");
 
         string output = Path.Combine(Path.GetTempPath(), $"finetune-bench-epoch-{Environment.ProcessId}");
         var psi = new ProcessStartInfo(ModelPeers.DotnetHost(), "") { RedirectStandardOutput = true, RedirectStandardError = true };
@@ -44,7 +46,6 @@ public sealed class EpochSuite : IBenchSuite
         {
             psi.ArgumentList.Add("--max-train-samples");
             psi.ArgumentList.Add(maxSamples);
-            rows = int.Parse(maxSamples, CultureInfo.InvariantCulture);
         }
         psi.Environment["HF_HUB_OFFLINE"] = "1"; // the packaged model, never a download attempt
         var wall = Stopwatch.StartNew();
@@ -63,12 +64,29 @@ public sealed class EpochSuite : IBenchSuite
         var self = ModelPeers.SelfCommand();
         var step = ModelPeers.RunChild(self.File, $"{self.Prefix}step --child minilm {seq} --batch {Batch} --iters {stepIters} --warmup 2 --threads {threads} --min-ms 0");
         double stepRate = Batch / (step["ms"]!.GetValue<double>() / 1000);
+        // The same batches through our engine alone and through the TorchSharp program: one pass, no warm-up, as an epoch runs.
+        var oursOnBatches = ModelPeers.RunChild(self.File, $"{self.Prefix}step --child-batches \"{batches}\" --threads {threads}");
+        double oursBatchesRate = oursOnBatches["samples_per_s"]!.GetValue<double>();
+        double? torchSharpRate = null;
+        string? torchSharpError = null;
+        try
+        {
+            var shape = ModelShape.Get("minilm");
+            var ts = ModelPeers.RunChild(ModelPeers.DotnetHost(), $"\"{ModelPeers.TorchSharpDll()}\" --mode epoch --batches \"{batches}\" --layers {shape.Layers} --hidden {shape.Hidden} --heads {shape.Heads} --inter {shape.Inter} --threads {threads}");
+            torchSharpRate = ts["samples_per_s"]!.GetValue<double>();
+        }
+        catch (ChildFailedException e) { torchSharpError = e.Message; }
+        File.Delete(batches);
         Console.WriteLine();
         Console.WriteLine("| figure | samples/s | vs step |");
         Console.WriteLine("|---|---:|---:|");
         Console.WriteLine($"| step benchmark, MiniLM, batch {Batch} x {seq} | {stepRate:F1} | 1.00 |");
         Console.WriteLine($"| finetune train, whole run ({wall.Elapsed.TotalSeconds:F0} s) | {wholeRun:F1} | {wholeRun / stepRate:F2} |");
         if (trainer is double t) Console.WriteLine($"| finetune train, Trainer's train_samples_per_second | {t:F1} | {t / stepRate:F2} |");
+        Console.WriteLine($"| finetune engine over the epoch's batches (training steps only) | {oursBatchesRate:F1} | {oursBatchesRate / stepRate:F2} |");
+        Console.WriteLine(torchSharpRate is double tr
+            ? $"| TorchSharp over the same batches | {tr:F1} | {tr / stepRate:F2} |"
+            : $"| TorchSharp over the same batches | error: {torchSharpError} | - |");
         results.Add(new JsonObject
         {
             ["suite"] = "epoch",
@@ -83,35 +101,59 @@ public sealed class EpochSuite : IBenchSuite
             ["trainer_samples_per_s"] = trainer,
             ["step_samples_per_s"] = Math.Round(stepRate, 2),
             ["ratio"] = Math.Round(wholeRun / stepRate, 3),
+            ["batches_samples_per_s"] = Math.Round(oursBatchesRate, 2),
+            ["peer"] = "torchsharp",
+            ["peer_batches_samples_per_s"] = torchSharpRate is double r ? Math.Round(r, 2) : null,
+            ["peer_error"] = torchSharpError,
         });
         return 0;
     }
 
-    /// <summary>Rows of the train split and the mean, over seeded random batches of 32, of each batch's longest encoding (max_length 128, special tokens included).</summary>
-    private static (int Rows, double Mean) MeanPaddedLength(string shared)
+    /// <summary>
+    /// The train split tokenized (max_length 128, special tokens), in a seeded random order, cut into batches of 32
+    /// each padded to its longest row, written as JSON lines {"seq", "labels", "ids" (row-major, pad 0)} for the
+    /// children that train over them; returns the rows and the mean padded length.
+    /// </summary>
+    private static (int Rows, double Mean) WriteBatches(string shared, string path, int? maxRows)
     {
         // MiniLM's vocabulary and lower-casing are bert-base-uncased's.
         var tok = AutoTokenizer.FromPretrained(Path.Combine(shared, "models/bert-base-uncased"));
         var texts = new List<string>();
+        var labels = new List<int>();
         foreach (string line in File.ReadLines(Path.Combine(shared, "datasets/rotten_tomatoes/hf_splits/train.jsonl")))
-            texts.Add(JsonNode.Parse(line)!["text"]!.GetValue<string>());
+        {
+            var row = JsonNode.Parse(line)!;
+            texts.Add(row["text"]!.GetValue<string>());
+            labels.Add(row["label"]!.GetValue<int>());
+        }
         var enc = tok.EncodeBatch(texts, null, new EncodeOptions { Truncation = TruncationStrategy.LongestFirst, MaxLength = MaxLength });
-        var lengths = new int[texts.Count];
-        for (int i = 0; i < lengths.Length; i++) lengths[i] = enc[i].Length;
+        var order = new int[texts.Count];
+        for (int i = 0; i < order.Length; i++) order[i] = i;
         var rng = new Generator(42);
-        for (int i = lengths.Length - 1; i > 0; i--)
+        for (int i = order.Length - 1; i > 0; i--)
         {
             int j = rng.NextInt(i + 1);
-            (lengths[i], lengths[j]) = (lengths[j], lengths[i]);
+            (order[i], order[j]) = (order[j], order[i]);
         }
+        int rows = Math.Min(order.Length, maxRows ?? int.MaxValue);
         double sum = 0;
         int batches = 0;
-        for (int s = 0; s < lengths.Length; s += Batch, batches++)
+        using var w = new StreamWriter(path);
+        for (int s = 0; s < rows; s += Batch, batches++)
         {
-            int longest = 0;
-            for (int i = s; i < Math.Min(lengths.Length, s + Batch); i++) longest = Math.Max(longest, lengths[i]);
+            int end = Math.Min(rows, s + Batch), longest = 0;
+            for (int i = s; i < end; i++) longest = Math.Max(longest, enc[order[i]].Length);
             sum += longest;
+            var ids = new JsonArray();
+            var ys = new JsonArray();
+            for (int i = s; i < end; i++)
+            {
+                int[] row = enc[order[i]].InputIds;
+                for (int k = 0; k < longest; k++) ids.Add(k < row.Length ? row[k] : 0);
+                ys.Add(labels[order[i]]);
+            }
+            w.WriteLine(new JsonObject { ["seq"] = longest, ["labels"] = ys, ["ids"] = ids }.ToJsonString());
         }
-        return (texts.Count, sum / batches);
+        return (rows, sum / batches);
     }
 }

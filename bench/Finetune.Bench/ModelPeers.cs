@@ -31,9 +31,7 @@ internal sealed class ModelPeers(string python, string onnxDir)
                 if (!File.Exists(python)) throw new ChildFailedException($"python not found at {python} (--python PATH)");
                 return RunChild(python, $"\"{FindInBench("torch_bert.py")}\" {shapeArgs}");
             case "torchsharp":
-                string dll = FindInBench(Path.Combine("TorchSharpBert", "bin", "Release", "net10.0", "TorchSharpBert.dll"));
-                if (!File.Exists(dll)) throw new ChildFailedException("TorchSharp peer not built: run bench/peers/setup_torchsharp.sh");
-                return RunChild(DotnetHost(), $"\"{dll}\" {shapeArgs}");
+                return RunChild(DotnetHost(), $"\"{TorchSharpDll()}\" {shapeArgs}");
             case "onnxruntime":
                 if (mode != "infer") throw new ChildFailedException("ONNX Runtime (inference package) has no training step");
                 var self = SelfCommand();
@@ -63,6 +61,13 @@ internal sealed class ModelPeers(string python, string onnxDir)
         }
         else OnnxExport.Export(ModelChild.Build(ModelShape.Get(modelKey)), source);
         return _onnx[modelKey] = source;
+    }
+
+    /// <summary>The built TorchSharp peer, or a failure saying how to build it.</summary>
+    public static string TorchSharpDll()
+    {
+        string dll = FindInBench(Path.Combine("TorchSharpBert", "bin", "Release", "net10.0", "TorchSharpBert.dll"));
+        return File.Exists(dll) ? dll : throw new ChildFailedException("TorchSharp peer not built: run bench/peers/setup_torchsharp.sh");
     }
 
     public static (string File, string Prefix) SelfCommand()

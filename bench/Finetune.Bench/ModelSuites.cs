@@ -41,6 +41,8 @@ internal static class ModelBench
         var child = new ModelRunOptions(Int(args, "--batch", 32), Int(args, "--iters", 3), Int(args, "--warmup", 3), threads, Int(args, "--min-ms", 0), args.Contains("--gc"));
         int at = Array.IndexOf(args, "--child");
         if (at >= 0) return ModelChild.Run(mode, ModelShape.Get(args[at + 1]), int.Parse(args[at + 2], CultureInfo.InvariantCulture), child);
+        at = Array.IndexOf(args, "--child-batches");
+        if (at >= 0) return ModelChild.RunBatches(args[at + 1], child);
         at = Array.IndexOf(args, "--child-ort");
         if (at >= 0) return OrtInferChild.Run(args[at + 1], int.Parse(args[at + 2], CultureInfo.InvariantCulture), child);
 
