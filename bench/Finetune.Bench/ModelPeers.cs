@@ -70,6 +70,13 @@ internal sealed class ModelPeers(string python, string onnxDir)
         return File.Exists(dll) ? dll : throw new ChildFailedException("TorchSharp peer not built: run bench/peers/setup_torchsharp.sh");
     }
 
+    /// <summary>Removes the ONNX files this run wrote (a temp folder per run).</summary>
+    public void DeleteExports()
+    {
+        try { if (Directory.Exists(onnxDir)) Directory.Delete(onnxDir, recursive: true); }
+        catch (IOException) { } // a temp folder: leaving it is harmless
+    }
+
     public static (string File, string Prefix) SelfCommand()
     {
         string exe = Environment.ProcessPath!;

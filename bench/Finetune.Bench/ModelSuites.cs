@@ -128,6 +128,7 @@ internal static class ModelBench
                         PrintRow(shape.Name, seq, batch, peers.Describe(p, m), ours, t, peak is double p2 ? Mfu(flops, t.Ms, p2) : null, peak is double p3 ? Mfu(flops, ours.Ms, p3) : null);
                     }
                 }
+        peers.DeleteExports();
         return 0;
     }
 
