@@ -48,7 +48,7 @@ public sealed class DdpSuite : IBenchSuite
             var (l, h, a, i) = Sizes[m];
             var config = new BertConfig(new JsonObject { ["num_hidden_layers"] = l, ["hidden_size"] = h, ["num_attention_heads"] = a, ["intermediate_size"] = i });
             var model = new BertForSequenceClassification(config, new Generator(0)); // the same init on every rank
-            var (inputs, labels) = ModelBench.RandomBatch(config.VocabSize, batch, seq, new Generator(1 + (ulong)rank)); // each rank its own rows
+            var (inputs, labels) = ModelChild.RandomBatch(config.VocabSize, batch, seq, new Generator(1 + (ulong)rank)); // each rank its own rows
             var adam = new Finetune.Training.AdamW(model, lr: 1e-4, weightDecay: 0.01);
             using var sync = comm != null ? new GradientAllReduce(comm, model.Parameters()) : null;
             var steps = new List<double>();

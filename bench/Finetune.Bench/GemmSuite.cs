@@ -18,7 +18,7 @@ public sealed unsafe class GemmSuite : IBenchSuite
 
     public string Name => "gemm";
 
-    public string Description => "GEMM GFLOP/s (NN, NT, TN) vs OpenBLAS cblas_sgemm; options: --rounds N (3), --min-ms MS (200), --only SUBSTR, --threads LIST (1,all), --shapes MxKxN[h],... (h: per-head batch), --cpu-time";
+    public string Description => "GEMM GFLOP/s (NN, NT, TN) vs OpenBLAS cblas_sgemm, best and median round; options: --rounds N (3), --min-ms MS (200), --only SUBSTR, --threads LIST (1,all), --shapes MxKxN[h],... (h: per-head batch), --cpu-time";
 
     public int Run(string[] args, BenchResults results)
     {
@@ -49,8 +49,8 @@ public sealed unsafe class GemmSuite : IBenchSuite
                 return (d[0], d[1], d[2], x.EndsWith('h'));
             }).ToArray();
         Console.WriteLine();
-        Console.WriteLine("| op | m x k x n | threads | finetune GFLOP/s | openblas GFLOP/s | ratio |");
-        Console.WriteLine("|---|---|---:|---:|---:|---:|");
+        Console.WriteLine("| op | m x k x n | threads | finetune GFLOP/s | openblas GFLOP/s | ratio | finetune median | openblas median |");
+        Console.WriteLine("|---|---|---:|---:|---:|---:|---:|---:|");
         foreach (var (m, k, n, attention) in shapes)
             foreach (var form in new[] { GemmForm.NN, GemmForm.NT, GemmForm.TN })
                 foreach (int threads in threadCounts)
@@ -61,15 +61,17 @@ public sealed unsafe class GemmSuite : IBenchSuite
                     using var op = new Operands(form, m, k, n, batch);
                     double flops = 2.0 * m * k * n * batch;
                     Parallelism.Threads = threads;
-                    double ours = flops / Best(() => op.RunEngine(), rounds, minMs) / 1e9;
-                    double? peer = null;
+                    var (oursBest, oursMedian) = Timed(() => op.RunEngine(), rounds, minMs);
+                    double ours = flops / oursBest / 1e9;
+                    double? peer = null, peerMedian = null;
                     if (blas)
                     {
-                        peer = flops / Best(() => op.RunOpenBlas(threads), rounds, minMs) / 1e9;
+                        var (peerBest, peerMid) = Timed(() => op.RunOpenBlas(threads), rounds, minMs);
+                        (peer, peerMedian) = (flops / peerBest / 1e9, flops / peerMid / 1e9);
                         op.CheckAgreement();
                     }
                     Parallelism.Threads = all;
-                    Console.WriteLine($"| {form} | {label} | {threads} | {ours:F1} | {(peer is double p ? p.ToString("F1") : "-")} | {(peer is double q ? (ours / q).ToString("F2") : "-")} |");
+                    Console.WriteLine($"| {form} | {label} | {threads} | {ours:F1} | {(peer is double p ? p.ToString("F1") : "-")} | {(peer is double q ? (ours / q).ToString("F2") : "-")} | {flops / oursMedian / 1e9:F1} | {(peerMedian is double pm ? pm.ToString("F1") : "-")} |");
                     var row = new JsonObject
                     {
                         ["suite"] = "gemm",
@@ -79,25 +81,51 @@ public sealed unsafe class GemmSuite : IBenchSuite
                         ["n"] = n,
                         ["threads"] = threads,
                         ["gflops"] = Math.Round(ours, 1),
+                        ["gflops_median"] = Math.Round(flops / oursMedian / 1e9, 1),
+                        ["rounds"] = rounds,
                     };
                     if (attention) row["batch"] = batch;
                     if (peer is double pg)
                     {
                         row["peer"] = "openblas";
                         row["peer_gflops"] = Math.Round(pg, 1);
+                        row["peer_gflops_median"] = Math.Round(peerMedian!.Value, 1);
                     }
                     results.Add(row);
                 }
         return 0;
     }
 
-    /// <summary>Best seconds per call over several rounds, each at least minMs long (after one warm-up call).</summary>
+    /// <summary>
+    /// The machine's measured GEMM peak for MFU: the engine's best GFLOP/s over the BERT-base shapes (4096 rows;
+    /// 768x768, 768x3072, 3072x768) in all three forms at <paramref name="threads"/> threads, the suite's
+    /// large-shape figure. Wall time, whatever --cpu-time says.
+    /// </summary>
+    internal static double PeakGflops(int threads, int rounds = 2, int minMs = 200)
+    {
+        int saved = Parallelism.Threads;
+        Parallelism.Threads = threads;
+        double best = 0;
+        foreach (var (m, k, n) in new[] { (4096, 768, 768), (4096, 768, 3072), (4096, 3072, 768) })
+            foreach (var form in new[] { GemmForm.NN, GemmForm.NT, GemmForm.TN })
+            {
+                using var op = new Operands(form, m, k, n, 1);
+                best = Math.Max(best, 2.0 * m * k * n / Best(() => op.RunEngine(), rounds, minMs) / 1e9);
+            }
+        Parallelism.Threads = saved;
+        return best;
+    }
+
     private static bool _cpuTime;
 
-    private static double Best(Action run, int rounds, int minMs)
+    /// <summary>Best seconds per call over several rounds, each at least minMs long (after one warm-up call).</summary>
+    private static double Best(Action run, int rounds, int minMs) => Timed(run, rounds, minMs).Best;
+
+    /// <summary>Seconds per call: the best and the median of the rounds (the spread says how noisy the figure is).</summary>
+    private static (double Best, double Median) Timed(Action run, int rounds, int minMs)
     {
         run();
-        double best = double.MaxValue;
+        var perRound = new List<double>(rounds);
         for (int r = 0; r < rounds; r++)
         {
             double cpu0 = ProcessCpuSeconds();
@@ -109,9 +137,10 @@ public sealed unsafe class GemmSuite : IBenchSuite
                 calls++;
             } while (sw.Elapsed.TotalMilliseconds < minMs);
             double seconds = _cpuTime ? ProcessCpuSeconds() - cpu0 : sw.Elapsed.TotalSeconds;
-            best = Math.Min(best, seconds / calls);
+            perRound.Add(seconds / calls);
         }
-        return best;
+        perRound.Sort();
+        return (perRound[0], perRound[perRound.Count / 2]);
     }
 
     [StructLayout(LayoutKind.Sequential)]

@@ -1,199 +1,177 @@
-using System.Diagnostics;
-using System.Text.Json;
+using System.Globalization;
 using System.Text.Json.Nodes;
-using Finetune.Models;
-using Finetune.Models.Bert;
 using Finetune.Tensors;
 
 namespace Finetune.Bench;
 
-/// <summary>`step`: one training step (forward + backward + AdamW) of BertForSequenceClassification vs PyTorch.</summary>
+/// <summary>`step`: one training step (forward + backward + AdamW) of BertForSequenceClassification vs its peers.</summary>
 public sealed class StepSuite : IBenchSuite
 {
     public string Name => "step";
-    public string Description => "training step (fwd+bwd+AdamW) of BERT sizes vs PyTorch; " + ModelBench.Options;
+    public string Description => "training step (fwd+bwd+AdamW) of BERT sizes vs TorchSharp / PyTorch, with MFU; " + ModelBench.Options;
     public int Run(string[] args, BenchResults results) => ModelBench.Run("step", args, results);
 }
 
-/// <summary>`infer`: one inference batch (forward, no gradients) vs PyTorch.</summary>
+/// <summary>`infer`: one inference batch (forward, no gradients) vs its peers.</summary>
 public sealed class InferSuite : IBenchSuite
 {
     public string Name => "infer";
-    public string Description => "inference batch of BERT sizes vs PyTorch; " + ModelBench.Options;
+    public string Description => "inference batch of BERT sizes vs TorchSharp / ONNX Runtime / PyTorch, with MFU; " + ModelBench.Options;
     public int Run(string[] args, BenchResults results) => ModelBench.Run("infer", args, results);
 }
 
 /// <summary>
-/// Each configuration runs in a child process (so peak RSS belongs to it alone): this program re-invoked with
-/// `--child`, and the PyTorch peer `bench/peers/torch_bert.py` building the same architecture with the same
-/// batch, thread count and iteration count. Reported time: median of the timed iterations after one warm-up.
+/// Every configuration (model × seq × batch) runs in child processes, so each peak RSS belongs to one program:
+/// this program re-invoked with `--child`, then each peer (<see cref="ModelPeers"/>), and that again for
+/// --rounds rounds, interleaved so a change in machine load falls on all sides alike. Reported: the median over
+/// rounds of each child's median iteration time, the largest peak RSS, and MFU = model FLOPs / time / the
+/// engine's GEMM peak measured at the start of the same run at the same thread count.
 /// </summary>
 internal static class ModelBench
 {
-    /// <summary>A full batch of random token ids (above the special tokens) and random binary labels.</summary>
-    public static (EncoderInputs Inputs, int[] Labels) RandomBatch(int vocabSize, int batch, int seq, Generator rng)
-    {
-        var ids = new int[batch * seq];
-        for (int k = 0; k < ids.Length; k++) ids[k] = 1000 + rng.NextInt(vocabSize - 1000);
-        var mask = new int[batch * seq];
-        Array.Fill(mask, 1);
-        var labels = new int[batch];
-        for (int k = 0; k < batch; k++) labels[k] = rng.NextInt(2);
-        return (new EncoderInputs(IntTensor.FromArray(ids, batch, seq), IntTensor.FromArray(mask, batch, seq), IntTensor.Zeros(batch, seq)), labels);
-    }
-
-    public const string Options = "options: --models tiny,mini,small,base (tiny,mini) --seqs 64,128 (64,128) --batch 32 --iters 3 --warmup 3 --threads 2 --python /usr/bin/python3 --no-peer --gc (full GC after each step) --no-recompute (keep GELU outputs: TensorScope.RecomputeActivations = false); env FINETUNE_BENCH_PHASES=1 (fwd/bwd/adam ms), FINETUNE_BENCH_MEM=1 (memory at each phase)";
-
-    private static readonly Dictionary<string, (int Layers, int Hidden, int Heads, int Inter)> Sizes = new()
-    {
-        ["tiny"] = (2, 128, 2, 512),
-        ["mini"] = (4, 256, 4, 1024),
-        ["small"] = (4, 512, 8, 2048),
-        ["base"] = (12, 768, 12, 3072),
-    };
+    public const string Options = "options: --models tiny,mini,small,base,minilm (tiny,mini) --seqs 64,128 (64,128) --batch 1,8,32 (32) " +
+        "--peers torchsharp,onnxruntime,pytorch|none (step: torchsharp,pytorch; infer: all three) --rounds 2 --iters 3 --warmup 3 --min-ms 0 " +
+        "(keep timing until this long) --threads N (all cores) --python /usr/bin/python3 --peak-gflops G (skip the GEMM probe) --no-mfu " +
+        "--gc (full GC after each step) --no-recompute (keep GELU outputs); env FINETUNE_BENCH_PHASES=1 (fwd/bwd/adam ms), FINETUNE_BENCH_MEM=1 (memory at each phase)";
 
     public static int Run(string mode, string[] args, BenchResults results)
     {
-        int childAt = Array.IndexOf(args, "--child");
         TensorScope.RecomputeActivations = !args.Contains("--no-recompute");
-        if (childAt >= 0) return Child(mode, args[childAt + 1], int.Parse(args[childAt + 2]), Int(args, "--batch", 32), Int(args, "--iters", 3), Int(args, "--warmup", 3), Int(args, "--threads", 2), args.Contains("--gc"));
+        int threads = Int(args, "--threads", Environment.ProcessorCount);
+        var child = new ModelRunOptions(Int(args, "--batch", 32), Int(args, "--iters", 3), Int(args, "--warmup", 3), threads, Int(args, "--min-ms", 0), args.Contains("--gc"));
+        int at = Array.IndexOf(args, "--child");
+        if (at >= 0) return ModelChild.Run(mode, ModelShape.Get(args[at + 1]), int.Parse(args[at + 2], CultureInfo.InvariantCulture), child);
+        at = Array.IndexOf(args, "--child-batches");
+        if (at >= 0) return ModelChild.RunBatches(args[at + 1], child);
+        at = Array.IndexOf(args, "--child-ort");
+        if (at >= 0) return OrtInferChild.Run(args[at + 1], int.Parse(args[at + 2], CultureInfo.InvariantCulture), child);
+
         string[] models = Str(args, "--models", "tiny,mini").Split(',');
-        int[] seqs = Str(args, "--seqs", "64,128").Split(',').Select(int.Parse).ToArray();
-        int batch = Int(args, "--batch", 32), iters = Int(args, "--iters", 3), warmup = Int(args, "--warmup", 3), threads = Int(args, "--threads", 2);
-        string python = Str(args, "--python", "/usr/bin/python3");
-        bool peer = !args.Contains("--no-peer");
-        string script = FindScript();
-        Console.WriteLine($"{mode}: batch {batch}, {threads} threads, median of {iters} after {warmup} warm-up steps; peer PyTorch via {python}");
+        int[] seqs = Ints(Str(args, "--seqs", "64,128"));
+        int[] batches = Ints(Str(args, "--batch", "32"));
+        int rounds = Int(args, "--rounds", 2);
+        string peerList = args.Contains("--no-peer") ? "none" : Str(args, "--peers", mode == "step" ? "torchsharp,pytorch" : string.Join(',', ModelPeers.Names));
+        string[] peerNames = peerList == "none" ? [] : peerList.Split(',');
+        foreach (string m in models) ModelShape.Get(m); // unknown names fail before any measurement
+        foreach (string p in peerNames)
+            if (!ModelPeers.Names.Contains(p)) throw new ArgumentException($"unknown peer '{p}'; known: {string.Join(", ", ModelPeers.Names)}, none");
+        var peers = new ModelPeers(Str(args, "--python", "/usr/bin/python3"), Path.Combine(Path.GetTempPath(), $"finetune-bench-onnx-{Environment.ProcessId}"));
+
+        double? peak = args.Contains("--no-mfu") ? null : Str(args, "--peak-gflops", "") is { Length: > 0 } g ? double.Parse(g, CultureInfo.InvariantCulture) : null;
+        if (peak == null && !args.Contains("--no-mfu")) peak = GemmSuite.PeakGflops(threads);
+        Console.WriteLine($"{mode}: {threads} threads, {rounds} interleaved rounds of each side, each the median of >= {child.Iters} iterations (and >= {child.MinMs} ms) after {child.Warmup} warm-up; peers: {(peerNames.Length == 0 ? "none" : string.Join(", ", peerNames))}");
+        if (peak is double pk) Console.WriteLine($"GEMM peak (engine, best of the BERT-base shapes, {threads} threads): {pk:F1} GFLOP/s");
         Console.WriteLine();
-        Console.WriteLine("| model | seq | finetune ms | pytorch ms | speed-up | finetune peak RSS MB | pytorch peak RSS MB | RSS ratio |");
-        Console.WriteLine("|---|---:|---:|---:|---:|---:|---:|---:|");
+        Console.WriteLine("| model | seq | batch | peer | finetune ms | peer ms | speed-up | finetune MFU | peer MFU | finetune RSS MB | peer RSS MB | RSS ratio |");
+        Console.WriteLine("|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|");
         foreach (string m in models)
             foreach (int seq in seqs)
-            {
-                var (l, h, a, i) = Sizes[m];
-                string common = $"--batch {batch} --iters {iters} --warmup {warmup} --threads {threads}";
-                var ours = RunChild(SelfCommand(), $"{mode} --child {m} {seq} {common}{(args.Contains("--gc") ? " --gc" : "")}{(args.Contains("--no-recompute") ? " --no-recompute" : "")}");
-                JsonObject? theirs = peer && File.Exists(python)
-                    ? RunChild(python, $"{script} --mode {mode} --layers {l} --hidden {h} --heads {a} --inter {i} --seq {seq} {common}")
-                    : null;
-                double ms = ours["ms"]!.GetValue<double>(), rss = ours["peak_rss"]!.GetValue<double>() / 1e6;
-                double? pms = theirs?["ms"]!.GetValue<double>(), prss = theirs?["peak_rss"]!.GetValue<double>() / 1e6;
-                Console.WriteLine($"| bert-{m} | {seq} | {ms:F0} | {F(pms)} | {(pms is double p ? (p / ms).ToString("F2") + "x" : "-")} | {rss:F0} | {F(prss)} | {(prss is double q ? (rss / q).ToString("F2") : "-")} |");
-                results.Add(new JsonObject
+                foreach (int batch in batches)
                 {
-                    ["suite"] = mode,
-                    ["config"] = $"bert-{m} b{batch} s{seq}",
-                    ["threads"] = threads,
-                    ["ms"] = ms,
-                    ["peak_rss_bytes"] = ours["peak_rss"]!.GetValue<double>(),
-                    ["peer"] = "pytorch " + (theirs?["torch"]?.GetValue<string>() ?? "absent"),
-                    ["peer_ms"] = pms,
-                    ["peer_peak_rss_bytes"] = theirs?["peak_rss"]?.GetValue<double>(),
-                });
-            }
+                    var o = child with { Batch = batch };
+                    var shape = ModelShape.Get(m);
+                    double flops = mode == "step" ? shape.StepFlops(batch, seq) : shape.ForwardFlops(batch, seq);
+                    var self = ModelPeers.SelfCommand();
+                    string ourArgs = $"{self.Prefix}{mode} --child {m} {seq} {o.CommandLine}{(o.CollectAfterStep ? " --gc" : "")}{(args.Contains("--no-recompute") ? " --no-recompute" : "")}";
+                    var ours = new Rounds();
+                    var theirs = peerNames.ToDictionary(p => p, _ => new Rounds());
+                    for (int r = 0; r < rounds; r++)
+                    {
+                        ours.Add(ModelPeers.RunChild(self.File, ourArgs));
+                        foreach (string p in peerNames)
+                        {
+                            if (theirs[p].Error != null) continue; // a peer that failed once is not retried
+                            try { theirs[p].Add(peers.Run(p, mode, m, seq, o)); }
+                            catch (ChildFailedException e) { theirs[p].Error = e.Message; }
+                        }
+                    }
+                    var row = new JsonObject
+                    {
+                        ["suite"] = mode,
+                        ["model"] = shape.Name,
+                        ["seq"] = seq,
+                        ["batch"] = batch,
+                        ["threads"] = threads,
+                        ["rounds"] = rounds,
+                        ["ms"] = Math.Round(ours.Ms, 3),
+                        ["p90_ms"] = Math.Round(ours.P90Ms, 3),
+                        ["rss_mb"] = Math.Round(ours.PeakRss / 1e6, 1),
+                        ["model_gflop"] = Math.Round(flops / 1e9, 3),
+                    };
+                    if (peak is double p0)
+                    {
+                        row["gemm_peak_gflops"] = Math.Round(p0, 1);
+                        row["mfu"] = Math.Round(Mfu(flops, ours.Ms, p0), 4);
+                    }
+                    if (peerNames.Length == 0)
+                    {
+                        results.Add(row);
+                        PrintRow(shape.Name, seq, batch, "-", ours, null, null);
+                    }
+                    foreach (string p in peerNames)
+                    {
+                        var t = theirs[p];
+                        var line = row.DeepClone().AsObject();
+                        line["peer"] = peers.Describe(p, m);
+                        if (t.Error != null) line["peer_error"] = t.Error;
+                        else
+                        {
+                            line["peer_version"] = t.Version;
+                            line["peer_ms"] = Math.Round(t.Ms, 3);
+                            line["peer_p90_ms"] = Math.Round(t.P90Ms, 3);
+                            line["peer_rss_mb"] = Math.Round(t.PeakRss / 1e6, 1);
+                            line["speedup"] = Math.Round(t.Ms / ours.Ms, 3);
+                            line["rss_ratio"] = Math.Round(ours.PeakRss / t.PeakRss, 3);
+                            if (peak is double p1) line["peer_mfu"] = Math.Round(Mfu(flops, t.Ms, p1), 4);
+                        }
+                        results.Add(line);
+                        PrintRow(shape.Name, seq, batch, peers.Describe(p, m), ours, t, peak is double p2 ? Mfu(flops, t.Ms, p2) : null, peak is double p3 ? Mfu(flops, ours.Ms, p3) : null);
+                    }
+                }
+        peers.DeleteExports();
         return 0;
     }
 
-    private static string F(double? v) => v is double d ? d.ToString("F0") : "-";
+    private static double Mfu(double flops, double ms, double peakGflops) => flops / (ms / 1000) / (peakGflops * 1e9);
 
-    private static int Child(string mode, string size, int seq, int batch, int iters, int warmup, int threads, bool collect)
+    private static void PrintRow(string model, int seq, int batch, string peer, Rounds ours, Rounds? theirs, double? peerMfu, double? ourMfu = null)
     {
-        Parallelism.Threads = threads;
-        var (l, h, a, i) = Sizes[size];
-        var config = new BertConfig(new JsonObject
+        string F(double? v, string f) => v is double d && !double.IsNaN(d) ? d.ToString(f, CultureInfo.InvariantCulture) : "-";
+        bool ok = theirs is { Error: null };
+        string peerCell = theirs?.Error is string e ? $"{peer} (error: {e})" : peer;
+        Console.WriteLine($"| {model} | {seq} | {batch} | {peerCell} | {F(ours.Ms, "F1")} | {F(ok ? theirs!.Ms : null, "F1")} | {(ok ? F(theirs!.Ms / ours.Ms, "F2") + "x" : "-")} | " +
+            $"{F(ourMfu * 100, "F0")}{(ourMfu != null ? "%" : "")} | {(ok ? F(peerMfu * 100, "F0") + "%" : "-")} | {F(ours.PeakRss / 1e6, "F0")} | {F(ok ? theirs!.PeakRss / 1e6 : null, "F0")} | {(ok ? F(ours.PeakRss / theirs!.PeakRss, "F2") : "-")} |");
+    }
+
+    /// <summary>One side's figures over the rounds: median of the per-round medians, the largest peak RSS.</summary>
+    private sealed class Rounds
+    {
+        private readonly List<double> _ms = new(), _p90 = new();
+        public double PeakRss { get; private set; }
+        public string? Version { get; private set; }
+        public string? Error { get; set; }
+        public double Ms => Median(_ms);
+        public double P90Ms => Median(_p90);
+
+        public void Add(JsonObject child)
         {
-            ["num_hidden_layers"] = l,
-            ["hidden_size"] = h,
-            ["num_attention_heads"] = a,
-            ["intermediate_size"] = i,
-        });
-        var model = new BertForSequenceClassification(config, new Generator(0));
-        Memory("model built");
-        var (inputs, labels) = ModelBench.RandomBatch(config.VocabSize, batch, seq, new Generator(1));
-        var adam = new Finetune.Training.AdamW(model, lr: 1e-4, weightDecay: 0.01); // the library's optimizer, as the Trainer uses it
-        void Once()
-        {
-            using var scope = TensorScope.Begin(); // activations go back to the pool at the end of the step
-            if (mode == "step")
-            {
-                model.Train();
-                long t0 = Stopwatch.GetTimestamp();
-                model.ZeroGrad();
-                var loss = model.Forward(inputs, (Labels)labels).Loss!;
-                long t1 = Stopwatch.GetTimestamp();
-                Memory("after forward");
-                loss.Backward();
-                Memory("after backward");
-                long t2 = Stopwatch.GetTimestamp();
-                adam.Step();
-                long t3 = Stopwatch.GetTimestamp();
-                if (Environment.GetEnvironmentVariable("FINETUNE_BENCH_PHASES") == "1")
-                    Console.Error.WriteLine($"fwd {Stopwatch.GetElapsedTime(t0, t1).TotalMilliseconds:F1} bwd {Stopwatch.GetElapsedTime(t1, t2).TotalMilliseconds:F1} adam {Stopwatch.GetElapsedTime(t2, t3).TotalMilliseconds:F1}");
-                Memory("after AdamW");
-                if (collect) GC.Collect(); // reclaims the step's activations (pinned buffers live until a full GC)
-            }
-            else
-            {
-                model.Eval();
-                using (Tensor.NoGrad()) model.Forward(inputs);
-                Memory("after inference");
-            }
+            _ms.Add(child["ms"]!.GetValue<double>());
+            _p90.Add(child["p90_ms"]?.GetValue<double>() ?? child["ms"]!.GetValue<double>());
+            PeakRss = Math.Max(PeakRss, child["peak_rss"]!.GetValue<double>());
+            Version = child["torch"]?.GetValue<string>();
         }
-        for (int k = 0; k < warmup; k++) Once();
-        var times = new List<double>();
-        for (int k = 0; k < iters; k++)
+
+        private static double Median(List<double> v)
         {
-            var sw = Stopwatch.StartNew();
-            Once();
-            times.Add(sw.Elapsed.TotalMilliseconds);
+            if (v.Count == 0) return double.NaN;
+            var s = v.Order().ToList();
+            return s.Count % 2 == 1 ? s[s.Count / 2] : (s[s.Count / 2 - 1] + s[s.Count / 2]) / 2;
         }
-        times.Sort();
-        Console.WriteLine(new JsonObject { ["ms"] = times[times.Count / 2], ["peak_rss"] = (double)Process.GetCurrentProcess().PeakWorkingSet64 }.ToJsonString());
-        return 0;
     }
 
-    private static readonly bool ShowMemory = Environment.GetEnvironmentVariable("FINETUNE_BENCH_MEM") == "1";
+    private static int[] Ints(string list) => list.Split(',').Select(x => int.Parse(x, CultureInfo.InvariantCulture)).ToArray();
 
-    /// <summary>With FINETUNE_BENCH_MEM=1, where the memory is at a point of the step (stderr): RSS, the buffer pool's rented/idle/peak MB, GC heap.</summary>
-    private static void Memory(string point)
-    {
-        if (!ShowMemory) return;
-        using var p = Process.GetCurrentProcess();
-        Console.Error.WriteLine($"{point}: rss {p.WorkingSet64 / 1e6:F0} peak {p.PeakWorkingSet64 / 1e6:F0} | pool rented {BufferPool.LiveFloats * 4 / 1e6:F0} idle {BufferPool.IdleFloats * 4 / 1e6:F0} peak rented {BufferPool.MaxLiveFloats * 4 / 1e6:F0} | gc heap {GC.GetTotalMemory(false) / 1e6:F0} gen2 {GC.CollectionCount(2)}\n  idle: {BufferPool.DescribeIdle()}");
-    }
+    private static int Int(string[] a, string name, int def) => Array.IndexOf(a, name) is int i and >= 0 && i + 1 < a.Length && int.TryParse(a[i + 1], out int v) ? v : def;
 
-    private static (string File, string Prefix) SelfCommand()
-    {
-        string exe = Environment.ProcessPath!;
-        string dll = typeof(ModelBench).Assembly.Location;
-        return Path.GetFileNameWithoutExtension(exe) == "dotnet" ? (exe, $"\"{dll}\" ") : (exe, "");
-    }
-
-    private static JsonObject RunChild((string File, string Prefix) cmd, string args) => RunChild(cmd.File, cmd.Prefix + args);
-
-    private static JsonObject RunChild(string file, string args)
-    {
-        var psi = new ProcessStartInfo(file, args) { RedirectStandardOutput = true, RedirectStandardError = true };
-        using var p = Process.Start(psi)!;
-        string stdout = p.StandardOutput.ReadToEnd();
-        string stderr = p.StandardError.ReadToEnd();
-        p.WaitForExit();
-        string? line = stdout.Split('\n').LastOrDefault(s => s.TrimStart().StartsWith('{'));
-        if (p.ExitCode != 0 || line == null) throw new InvalidOperationException($"{file} {args} failed ({p.ExitCode}): {stderr}{stdout}");
-        return JsonNode.Parse(line)!.AsObject();
-    }
-
-    private static string FindScript()
-    {
-        for (var d = new DirectoryInfo(AppContext.BaseDirectory); d != null; d = d.Parent)
-        {
-            string p = Path.Combine(d.FullName, "bench", "peers", "torch_bert.py");
-            if (File.Exists(p)) return p;
-        }
-        return "bench/peers/torch_bert.py";
-    }
-
-    private static int Int(string[] a, string name, int def) => Array.IndexOf(a, name) is int i and >= 0 ? int.Parse(a[i + 1]) : def;
-
-    private static string Str(string[] a, string name, string def) => Array.IndexOf(a, name) is int i and >= 0 ? a[i + 1] : def;
+    private static string Str(string[] a, string name, string def) => Array.IndexOf(a, name) is int i and >= 0 && i + 1 < a.Length ? a[i + 1] : def;
 }

@@ -56,6 +56,7 @@ def main():
     for name in ("layers", "hidden", "heads", "inter", "batch", "seq", "iters", "threads"):
         ap.add_argument("--" + name, type=int, required=True)
     ap.add_argument("--warmup", type=int, default=1)
+    ap.add_argument("--min-ms", type=int, default=0)
     ap.add_argument("--mode", choices=("step", "infer"), required=True)
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
@@ -81,13 +82,14 @@ def main():
     for _ in range(a.warmup):
         run()
     times = []
-    for _ in range(a.iters):
+    start = time.perf_counter()
+    while len(times) < a.iters or (time.perf_counter() - start) * 1000 < a.min_ms:
         t0 = time.perf_counter()
         run()
         times.append((time.perf_counter() - t0) * 1000)
     times.sort()
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    print(json.dumps({"ms": times[len(times) // 2], "peak_rss": rss, "torch": torch.__version__}))
+    print(json.dumps({"ms": times[len(times) // 2], "p90_ms": times[int(len(times) * 0.9)], "peak_rss": rss, "torch": "pytorch " + torch.__version__}))
 
 
 if __name__ == "__main__":
