@@ -56,7 +56,8 @@ internal static class ModelBench
     {
         int childAt = Array.IndexOf(args, "--child");
         TensorScope.RecomputeActivations = !args.Contains("--no-recompute");
-        if (childAt >= 0) return Child(mode, args[childAt + 1], int.Parse(args[childAt + 2]), Int(args, "--batch", 32), Int(args, "--iters", 3), Int(args, "--warmup", 3), Int(args, "--threads", 2), args.Contains("--gc"));
+        if (childAt >= 0) return Child(mode, args[childAt + 1], int.Parse(args[childAt + 2]), Int(args, "--batch", 32), Int(args, "--iters", 3), Int(args, "--warmup", 3), Int(args, "--threads", 2), args.Contains("--gc"), Str(args, "--variant", "plain"));
+        if (mode == "step" && args.Contains("--lora")) return RunLora(args, results);
         string[] models = Str(args, "--models", "tiny,mini").Split(',');
         int[] seqs = Str(args, "--seqs", "64,128").Split(',').Select(int.Parse).ToArray();
         int batch = Int(args, "--batch", 32), iters = Int(args, "--iters", 3), warmup = Int(args, "--warmup", 3), threads = Int(args, "--threads", 2);
@@ -94,9 +95,47 @@ internal static class ModelBench
         return 0;
     }
 
+    /// <summary>
+    /// step --lora: the full step beside a LoRA step (r 8 on query/value, peft's defaults, the head trained whole) and a
+    /// head-only step (encoder frozen), each in its own child process so that its peak RSS is its own.
+    /// </summary>
+    private static int RunLora(string[] args, BenchResults results)
+    {
+        string[] models = Str(args, "--models", "mini,small,base").Split(',');
+        int[] seqs = Str(args, "--seqs", "128").Split(',').Select(int.Parse).ToArray();
+        int batch = Int(args, "--batch", 32), iters = Int(args, "--iters", 3), warmup = Int(args, "--warmup", 3), threads = Int(args, "--threads", 2);
+        string[] variants = ["full", "lora", "head"];
+        Console.WriteLine($"step --lora: batch {batch}, {threads} threads, median of {iters} after {warmup} warm-up steps; LoRA r 8 alpha 8 on query,value");
+        Console.WriteLine();
+        Console.WriteLine("| model | seq | full ms | LoRA ms | head-only ms | LoRA/full time | head/full time | full peak RSS MB | LoRA peak RSS MB | head peak RSS MB | LoRA/full RSS |");
+        Console.WriteLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        foreach (string m in models)
+            foreach (int seq in seqs)
+            {
+                var ms = new Dictionary<string, double>();
+                var rss = new Dictionary<string, double>();
+                foreach (string v in variants)
+                {
+                    var r = RunChild(SelfCommand(), $"step --child {m} {seq} --batch {batch} --iters {iters} --warmup {warmup} --threads {threads} --variant {v}{(args.Contains("--gc") ? " --gc" : "")}");
+                    ms[v] = r["ms"]!.GetValue<double>();
+                    rss[v] = r["peak_rss"]!.GetValue<double>() / 1e6;
+                    results.Add(new JsonObject
+                    {
+                        ["suite"] = "step-lora",
+                        ["config"] = $"bert-{m} b{batch} s{seq} {v}",
+                        ["threads"] = threads,
+                        ["ms"] = ms[v],
+                        ["peak_rss_bytes"] = r["peak_rss"]!.GetValue<double>(),
+                    });
+                }
+                Console.WriteLine($"| bert-{m} | {seq} | {ms["full"]:F0} | {ms["lora"]:F0} | {ms["head"]:F0} | {ms["lora"] / ms["full"]:F2}x | {ms["head"] / ms["full"]:F2}x | {rss["full"]:F0} | {rss["lora"]:F0} | {rss["head"]:F0} | {rss["lora"] / rss["full"]:F2} |");
+            }
+        return 0;
+    }
+
     private static string F(double? v) => v is double d ? d.ToString("F0") : "-";
 
-    private static int Child(string mode, string size, int seq, int batch, int iters, int warmup, int threads, bool collect)
+    private static int Child(string mode, string size, int seq, int batch, int iters, int warmup, int threads, bool collect, string variant)
     {
         Parallelism.Threads = threads;
         var (l, h, a, i) = Sizes[size];
@@ -110,7 +149,13 @@ internal static class ModelBench
         var model = new BertForSequenceClassification(config, new Generator(0));
         Memory("model built");
         var (inputs, labels) = ModelBench.RandomBatch(config.VocabSize, batch, seq, new Generator(1));
-        var adam = new Finetune.Training.AdamW(model, lr: 1e-4, weightDecay: 0.01); // the library's optimizer, as the Trainer uses it
+        // step --lora's variants freeze what the Trainer would (--lora, --freeze-base); the optimizer then holds state
+        // for the trained parameters only, as the Trainer's groups do.
+        if (variant == "lora") Finetune.Peft.PeftModel.GetPeftModel(model, new Finetune.Peft.LoraConfig(), new Generator(2));
+        else if (variant == "head") Finetune.Peft.Freezing.FreezeBase(model);
+        var adam = variant == "plain"
+            ? new Finetune.Training.AdamW(model, lr: 1e-4, weightDecay: 0.01) // the library's optimizer, as the Trainer uses it
+            : new Finetune.Training.AdamW(TrainerGroups(model), lr: 1e-4);
         void Once()
         {
             using var scope = TensorScope.Begin(); // activations go back to the pool at the end of the step
@@ -191,6 +236,12 @@ internal static class ModelBench
             if (File.Exists(p)) return p;
         }
         return "bench/peers/torch_bert.py";
+    }
+
+    private static Finetune.Training.ParamGroup[] TrainerGroups(Finetune.Nn.Module model)
+    {
+        var (decay, noDecay) = Finetune.Training.OptimizerUtils.TrainerParamGroups(model, 0.01);
+        return [decay, noDecay];
     }
 
     private static int Int(string[] a, string name, int def) => Array.IndexOf(a, name) is int i and >= 0 ? int.Parse(a[i + 1]) : def;
