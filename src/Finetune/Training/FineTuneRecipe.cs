@@ -322,6 +322,8 @@ public static class FineTuneRecipe
         if (o.Lora == null) return model;
         if (o.FreezeBase || o.FreezeEmbeddings || o.FreezeLayers != null)
             throw FinetuneException.Invalid("--lora already freezes every base weight; it does not combine with --freeze-*.");
+        // The adapter is saved without the base weights, which from_config draws at random: nothing could load it again.
+        if (o.FromScratch) throw FinetuneException.Invalid("--lora trains adapters over pretrained weights; with --from-scratch the random base would not be saved.");
         o.Lora.BaseModelNameOrPath ??= o.Model;
         return new Peft.PeftSequenceClassifier(model, Peft.PeftModel.GetPeftModel(model.Model, o.Lora, new Generator((ulong)o.Args.Seed)));
     }
