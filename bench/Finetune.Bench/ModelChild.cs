@@ -37,13 +37,22 @@ internal static class ModelChild
         return new BertForSequenceClassification(config, new Generator(0));
     }
 
-    public static int Run(string mode, ModelShape shape, int seq, ModelRunOptions o)
+    /// <summary>
+    /// <paramref name="variant"/>: "plain" (the library's AdamW over every parameter), or for step --lora "full",
+    /// "lora" (peft's defaults on query/value) and "head" (encoder frozen), which freeze what the Trainer would with
+    /// --lora / --freeze-base and give the optimizer the trained parameters only, as the Trainer's groups do.
+    /// </summary>
+    public static int Run(string mode, ModelShape shape, int seq, ModelRunOptions o, string variant = "plain")
     {
         Parallelism.Threads = o.Threads;
         var model = Build(shape);
         Memory("model built");
         var (inputs, labels) = RandomBatch(ModelShape.Vocab, o.Batch, seq, new Generator(1));
-        var adam = new Finetune.Training.AdamW(model, lr: 1e-4, weightDecay: 0.01); // the library's optimizer, as the Trainer uses it
+        if (variant == "lora") Finetune.Peft.PeftModel.GetPeftModel(model, new Finetune.Peft.LoraConfig(), new Generator(2));
+        else if (variant == "head") Finetune.Peft.Freezing.FreezeBase(model);
+        var adam = variant == "plain"
+            ? new Finetune.Training.AdamW(model, lr: 1e-4, weightDecay: 0.01) // the library's optimizer, as the Trainer uses it
+            : new Finetune.Training.AdamW(TrainerGroups(model), lr: 1e-4);
         bool phases = Environment.GetEnvironmentVariable("FINETUNE_BENCH_PHASES") == "1";
         void Once()
         {
@@ -77,6 +86,12 @@ internal static class ModelChild
         using var self = Process.GetCurrentProcess();
         Console.WriteLine(ModelRunOptions.Report(times, self.PeakWorkingSet64, "finetune").ToJsonString());
         return 0;
+    }
+
+    private static Finetune.Training.ParamGroup[] TrainerGroups(Finetune.Nn.Module model)
+    {
+        var (decay, noDecay) = Finetune.Training.OptimizerUtils.TrainerParamGroups(model, 0.01);
+        return [decay, noDecay];
     }
 
     /// <summary>

@@ -40,11 +40,12 @@ internal static class ModelBench
         int threads = Int(args, "--threads", Environment.ProcessorCount);
         var child = new ModelRunOptions(Int(args, "--batch", 32), Int(args, "--iters", 3), Int(args, "--warmup", 3), threads, Int(args, "--min-ms", 0), args.Contains("--gc"));
         int at = Array.IndexOf(args, "--child");
-        if (at >= 0) return ModelChild.Run(mode, ModelShape.Get(args[at + 1]), int.Parse(args[at + 2], CultureInfo.InvariantCulture), child);
+        if (at >= 0) return ModelChild.Run(mode, ModelShape.Get(args[at + 1]), int.Parse(args[at + 2], CultureInfo.InvariantCulture), child, Str(args, "--variant", "plain"));
         at = Array.IndexOf(args, "--child-batches");
         if (at >= 0) return ModelChild.RunBatches(args[at + 1], child);
         at = Array.IndexOf(args, "--child-ort");
         if (at >= 0) return OrtInferChild.Run(args[at + 1], int.Parse(args[at + 2], CultureInfo.InvariantCulture), child);
+        if (mode == "step" && args.Contains("--lora")) return RunLora(args, results, child);
 
         string[] models = Str(args, "--models", "tiny,mini").Split(',');
         int[] seqs = Ints(Str(args, "--seqs", "64,128"));
@@ -129,6 +130,49 @@ internal static class ModelBench
                     }
                 }
         peers.DeleteExports();
+        return 0;
+    }
+
+    /// <summary>
+    /// step --lora: the full step beside a LoRA step (r 8 on query/value, peft's defaults, the head trained whole) and a
+    /// head-only step (encoder frozen), each in its own child process so that its peak RSS is its own.
+    /// </summary>
+    private static int RunLora(string[] args, BenchResults results, ModelRunOptions o)
+    {
+        string[] models = Str(args, "--models", "mini,small,base").Split(',');
+        int[] seqs = Ints(Str(args, "--seqs", "128"));
+        string[] variants = ["full", "lora", "head"];
+        Console.WriteLine($"step --lora: batch {o.Batch}, {o.Threads} threads, median of {o.Iters} after {o.Warmup} warm-up steps; LoRA r 8 alpha 8 on query,value");
+        Console.WriteLine();
+        Console.WriteLine("| model | seq | full ms | LoRA ms | head-only ms | LoRA/full time | head/full time | full peak RSS MB | LoRA peak RSS MB | head peak RSS MB | LoRA/full RSS |");
+        Console.WriteLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        var self = ModelPeers.SelfCommand();
+        foreach (string m in models)
+            foreach (int seq in seqs)
+            {
+                var shape = ModelShape.Get(m);
+                var ms = new Dictionary<string, double>();
+                var rss = new Dictionary<string, double>();
+                foreach (string v in variants)
+                {
+                    var r = ModelPeers.RunChild(self.File, $"{self.Prefix}step --child {m} {seq} {o.CommandLine} --variant {v}{(o.CollectAfterStep ? " --gc" : "")}");
+                    ms[v] = r["ms"]!.GetValue<double>();
+                    rss[v] = r["peak_rss"]!.GetValue<double>() / 1e6;
+                    results.Add(new JsonObject
+                    {
+                        ["suite"] = "step-lora",
+                        ["model"] = shape.Name,
+                        ["seq"] = seq,
+                        ["batch"] = o.Batch,
+                        ["threads"] = o.Threads,
+                        ["variant"] = v,
+                        ["ms"] = Math.Round(ms[v], 3),
+                        ["rss_mb"] = Math.Round(rss[v], 1),
+                    });
+                }
+                string R(double x) => x.ToString("F2", CultureInfo.InvariantCulture);
+                Console.WriteLine($"| {shape.Name} | {seq} | {ms["full"]:F0} | {ms["lora"]:F0} | {ms["head"]:F0} | {R(ms["lora"] / ms["full"])}x | {R(ms["head"] / ms["full"])}x | {rss["full"]:F0} | {rss["lora"]:F0} | {rss["head"]:F0} | {R(rss["lora"] / rss["full"])} |");
+            }
         return 0;
     }
 

@@ -43,13 +43,23 @@ internal sealed class PredictCommand : ICliCommand
             string? rev = parse.GetValue(revision);
             var err = parse.InvocationConfiguration.Error;
             bool ignore = parse.GetValue(ignoreMismatched);
-            var classifier = AutoModelForSequenceClassification.FromPretrained(modelDir,
-                new FromPretrainedOptions { Revision = rev, IgnoreMismatchedSizes = ignore, AllowNewWeights = parse.GetValue(allowNew), Log = m => err.WriteLine("warning: " + m) }, out var report);
-            report.EnsureFits(classifier.ArchitectureName, modelDir, training: false, parse.GetValue(allowNew), ignore);
+            // A LoRA adapter folder: its base model with the adapter merged in (one GEMM a layer, as the plain model).
+            bool isAdapter = Peft.AdapterFolder.IsAdapter(modelDir);
+            SequenceClassificationModel classifier;
+            if (isAdapter) classifier = Peft.AdapterFolder.LoadMerged(modelDir, rev, m => err.WriteLine("warning: " + m));
+            else
+            {
+                classifier = AutoModelForSequenceClassification.FromPretrained(modelDir,
+                    new FromPretrainedOptions { Revision = rev, IgnoreMismatchedSizes = ignore, AllowNewWeights = parse.GetValue(allowNew), Log = m => err.WriteLine("warning: " + m) }, out var report);
+                report.EnsureFits(classifier.ArchitectureName, modelDir, training: false, parse.GetValue(allowNew), ignore);
+            }
             var adapter = new Training.SequenceClassifierAdapter(classifier);
             List<Example> examples = oneText != null ? [new Example(1) { Text = oneText, Pair = pair }] : ReadExamples(inPath!);
             // Text lines need the folder's tokenizer; token-id files work without one.
-            var tokenizer = examples.Any(e => e.Input == null) ? AutoTokenizer.FromPretrained(modelDir, rev) : null;
+            // An adapter folder a Python peft run wrote holds no tokenizer: the base model's is the one.
+            string tokenizerDir = isAdapter && !File.Exists(Path.Combine(modelDir, "tokenizer_config.json")) && !File.Exists(Path.Combine(modelDir, "tokenizer.json"))
+                ? Peft.AdapterFolder.ResolveBase(modelDir, Peft.LoraConfig.Load(modelDir)) : modelDir;
+            var tokenizer = examples.Any(e => e.Input == null) ? AutoTokenizer.FromPretrained(tokenizerDir, rev) : null;
             string problemType = adapter.ProblemType;
             var pipeline = new TextClassificationPipeline(adapter, tokenizer, batch,
                 functionToApply: problemType == ProblemTypes.Regression ? ClassificationFunction.None : null);

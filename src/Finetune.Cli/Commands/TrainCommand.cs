@@ -17,6 +17,8 @@ internal sealed class TrainCommand : ICliCommand
         var cli = new RecipeCli();
         var cmd = new Command("train", "Fine-tune a model on a dataset (with no options: all-MiniLM-L6-v2 on rotten_tomatoes, 3 epochs, batch 32, lr 5e-5, warmup ratio 0.1, weight decay 0.01, max length 128).");
         cli.AddTo(cmd);
+        var peft = new PeftCli();
+        peft.AddTo(cmd);
         var distributed = new Option<string>("--distributed")
         {
             Description = "Data-parallel training: auto (MPI when started by mpirun with more than one rank), mpi, or none.",
@@ -29,6 +31,7 @@ internal sealed class TrainCommand : ICliCommand
         cmd.SetAction(parse =>
         {
             var recipe = cli.Bind(parse, Path.Combine("runs", "train"));
+            peft.Bind(parse, recipe);
             using var comm = DistributedLaunch.Start(DistributedLaunch.ParseMode(parse.GetValue(distributed)));
             if (comm == null) return Run(parse, recipe, parse.GetValue(stepLog));
             recipe.Communicator = comm;

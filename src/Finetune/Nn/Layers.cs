@@ -20,6 +20,18 @@ public class Linear : Module
         Bias = bias ? Parameter("bias", outFeatures) : null;
     }
 
+    /// <summary>Over existing tensors (registered as this layer's parameters): W [out, in] and b [out] or null.</summary>
+    public Linear(Tensor weight, Tensor? bias)
+    {
+        ArgumentNullException.ThrowIfNull(weight);
+        if (weight.Rank != 2) throw new ArgumentException($"Linear: weight must be [out, in], got {Tensor.ShapeString(weight.Shape)}.");
+        if (bias != null && bias.Length != weight.Shape[0]) throw new ArgumentException($"Linear: bias has {bias.Length} values, expected {weight.Shape[0]}.");
+        OutFeatures = weight.Shape[0];
+        InFeatures = weight.Shape[1];
+        Weight = Parameter("weight", weight);
+        Bias = bias != null ? Parameter("bias", bias) : null;
+    }
+
     public int InFeatures { get; }
     public int OutFeatures { get; }
     public Tensor Weight { get; }

@@ -40,6 +40,32 @@ public abstract class Module
         return value;
     }
 
+    /// <summary>
+    /// Puts <paramref name="replacement"/> where the child <paramref name="name"/> was (PyTorch's setattr on a
+    /// submodule, as peft does to insert adapters): under the same name, and in every field of this module that held
+    /// the old child, so the module's own code (its properties) calls the new one. Returns the old child.
+    /// </summary>
+    public Module ReplaceChild(string name, Module replacement)
+    {
+        ArgumentNullException.ThrowIfNull(replacement);
+        int index = _children.FindIndex(c => c.Name == name);
+        if (index < 0) throw new ArgumentException($"{GetType().Name} has no child '{name}'.");
+        Module old = _children[index].Module;
+        const System.Reflection.BindingFlags Fields = System.Reflection.BindingFlags.Instance | System.Reflection.BindingFlags.Public
+            | System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.DeclaredOnly;
+        for (Type? t = GetType(); t != null && t != typeof(Module); t = t.BaseType)
+            foreach (var field in t.GetFields(Fields))
+                if (ReferenceEquals(field.GetValue(this), old))
+                {
+                    if (!field.FieldType.IsInstanceOfType(replacement))
+                        throw new ArgumentException($"{GetType().Name}.{field.Name} holds a {field.FieldType.Name}; a {replacement.GetType().Name} cannot replace '{name}'.");
+                    field.SetValue(this, replacement);
+                }
+        _children[index] = (name, replacement);
+        replacement.Train(Training);
+        return old;
+    }
+
     /// <summary>Direct sub-modules in registration order.</summary>
     public IEnumerable<(string Name, Module Module)> NamedChildren() => _children;
 

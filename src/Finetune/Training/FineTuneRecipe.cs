@@ -48,6 +48,13 @@ public sealed class RecipeOptions
     public bool IgnoreMismatchedSizes { get; set; }
     /// <summary>Load even when the checkpoint leaves weights random or unused beyond a fresh task head (warned, not failed).</summary>
     public bool AllowNewWeights { get; set; }
+    /// <summary>Train LoRA adapters (peft's get_peft_model) instead of every weight; the output folder holds the adapter.</summary>
+    public Peft.LoraConfig? Lora { get; set; }
+    /// <summary>Train the task head only (the encoder frozen).</summary>
+    public bool FreezeBase { get; set; }
+    public bool FreezeEmbeddings { get; set; }
+    /// <summary>Encoder layers to freeze, "N-M" inclusive.</summary>
+    public string? FreezeLayers { get; set; }
     /// <summary>Receives the loading report (newly initialised / unused / re-sized weights), as transformers warns.</summary>
     public Action<string>? Log { get; set; }
     public TrainingArguments Args { get; set; } = new();
@@ -154,7 +161,8 @@ public static class FineTuneRecipe
         var callbacks = new List<TrainerCallback>();
         if (!args.DisableTqdm && progress != null) callbacks.Add(new ProgressCallback(progress));
         callbacks.Add(table);
-        var trainer = new Trainer(model, args, train, eval, metricSet.Compute, callbacks, tokenizer?.PadTokenId ?? model.Model.Config.PadTokenId ?? 0);
+        ISequenceClassifier toTrain = ApplyFreezing(o, model);
+        var trainer = new Trainer(toTrain, args, train, eval, metricSet.Compute, callbacks, tokenizer?.PadTokenId ?? model.Model.Config.PadTokenId ?? 0);
         table.Attach(trainer);
         trainer.Communicator = o.Communicator;
         if (o.OnStep != null) trainer.StepCompleted += o.OnStep;
@@ -299,6 +307,25 @@ public static class FineTuneRecipe
         previous.OutputDir = args.OutputDir;
         if (previous.ToJson() != args.ToJson())
             throw FinetuneException.Invalid($"The output folder '{args.OutputDir}' holds a run with different training arguments; choose another --output-dir or pass --overwrite-output-dir.");
+    }
+
+    /// <summary>--lora and --freeze-*: the model the Trainer drives, with the frozen parameters no longer requiring grad.</summary>
+    private static ISequenceClassifier ApplyFreezing(RecipeOptions o, SequenceClassifierAdapter model)
+    {
+        if (o.FreezeBase) Peft.Freezing.FreezeBase(model.Model);
+        if (o.FreezeEmbeddings) Peft.Freezing.FreezeEmbeddings(model.Model);
+        if (o.FreezeLayers is string spec)
+        {
+            var (first, last) = Peft.Freezing.ParseRange(spec);
+            Peft.Freezing.FreezeLayers(model.Model, first, last);
+        }
+        if (o.Lora == null) return model;
+        if (o.FreezeBase || o.FreezeEmbeddings || o.FreezeLayers != null)
+            throw FinetuneException.Invalid("--lora already freezes every base weight; it does not combine with --freeze-*.");
+        // The adapter is saved without the base weights, which from_config draws at random: nothing could load it again.
+        if (o.FromScratch) throw FinetuneException.Invalid("--lora trains adapters over pretrained weights; with --from-scratch the random base would not be saved.");
+        o.Lora.BaseModelNameOrPath ??= o.Model;
+        return new Peft.PeftSequenceClassifier(model, Peft.PeftModel.GetPeftModel(model.Model, o.Lora, new Generator((ulong)o.Args.Seed)));
     }
 
     private static SequenceClassifierAdapter LoadModel(RecipeOptions o, string[] labelNames)

@@ -33,6 +33,14 @@ public interface ISequenceClassifier
         SaveConfig(directory);
         ModelWeights.Save(Module, Path.Combine(directory, "model.safetensors"));
     }
+
+    /// <summary>Loads what <see cref="SavePretrained"/> wrote into the folder (a checkpoint, the best model at the end).</summary>
+    void LoadSaved(string directory)
+    {
+        string path = Path.Combine(directory, "model.safetensors");
+        if (!File.Exists(path)) throw FinetuneException.Missing($"The checkpoint '{directory}' has no model.safetensors.");
+        ModelWeights.Load(Module, path);
+    }
 }
 
 /// <summary>Copies a Module's named parameters to and from safetensors files.</summary>

@@ -338,7 +338,7 @@ public static class OptimizerUtils
     }
 
     /// <summary>
-    /// The Trainer's two groups: weight decay for every parameter outside a LayerNorm module (matched by module
+    /// The Trainer's two groups over the parameters that require grad: weight decay for every parameter outside a LayerNorm module (matched by module
     /// type, as transformers' ALL_LAYERNORM_LAYERS) whose name does not contain "bias"; no decay for the rest.
     /// </summary>
     public static (ParamGroup Decay, ParamGroup NoDecay) TrainerParamGroups(Module model, double weightDecay)
@@ -348,6 +348,9 @@ public static class OptimizerUtils
         var noDecay = new List<(string, Tensor)>();
         foreach (var (name, p) in model.NamedParameters())
         {
+            // A frozen parameter (LoRA's base, --freeze-*) gets no group, hence no optimizer state, as transformers
+            // builds its groups from the parameters that require grad.
+            if (!p.RequiresGrad) continue;
             bool inLayerNorm = lnPrefixes.Any(pre => pre == "." || name.StartsWith(pre, StringComparison.Ordinal));
             if (!inLayerNorm && !name.Contains("bias", StringComparison.Ordinal)) decay.Add((name, p));
             else noDecay.Add((name, p));

@@ -203,9 +203,9 @@ public sealed partial class Trainer
 
     private void LoadCheckpoint(string dir)
     {
-        foreach (string f in new[] { "model.safetensors", "optimizer.safetensors", "scheduler.json", "trainer_state.json" })
+        foreach (string f in new[] { "optimizer.safetensors", "scheduler.json", "trainer_state.json" })
             if (!File.Exists(Path.Combine(dir, f))) throw FinetuneException.Missing($"The checkpoint '{dir}' has no {f}.");
-        ModelWeights.Load(model.Module, Path.Combine(dir, "model.safetensors"));
+        model.LoadSaved(dir); // the full weights, or only the adapter when training LoRA
         using (var src = SafeTensors.Read(Path.Combine(dir, "optimizer.safetensors")))
         {
             var tensors = src.Names.ToDictionary(n => n, n => src.ReadFloat(n));

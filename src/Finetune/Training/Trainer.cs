@@ -230,7 +230,7 @@ public sealed partial class Trainer
 
         EndDistributedTraining();
         if (Args.LoadBestModelAtEnd && State.BestModelCheckpoint != null && Directory.Exists(State.BestModelCheckpoint))
-            ModelWeights.Load(model.Module, Path.Combine(State.BestModelCheckpoint, "model.safetensors"));
+            model.LoadSaved(State.BestModelCheckpoint);
         if (Args.LoadBestModelAtEnd) BroadcastWeightsFromRankZero();
 
         totalLossScalar += trLoss;
