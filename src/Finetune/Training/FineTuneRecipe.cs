@@ -325,7 +325,7 @@ public static class FineTuneRecipe
         // The adapter is saved without the base weights, which from_config draws at random: nothing could load it again.
         if (o.FromScratch) throw FinetuneException.Invalid("--lora trains adapters over pretrained weights; with --from-scratch the random base would not be saved.");
         o.Lora.BaseModelNameOrPath ??= o.Model;
-        return new Peft.PeftSequenceClassifier(model, Peft.PeftModel.GetPeftModel(model.Model, o.Lora, new Generator((ulong)o.Args.Seed)));
+        return new PeftSequenceClassifier(model, Peft.PeftModel.GetPeftModel(model.Model, o.Lora, new Generator((ulong)o.Args.Seed)));
     }
 
     private static SequenceClassifierAdapter LoadModel(RecipeOptions o, string[] labelNames)

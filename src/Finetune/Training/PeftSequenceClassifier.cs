@@ -1,8 +1,8 @@
 using Finetune.Data;
 using Finetune.Nn;
-using Finetune.Training;
+using Finetune.Peft;
 
-namespace Finetune.Peft;
+namespace Finetune.Training;
 
 /// <summary>
 /// What the Trainer drives when it trains LoRA adapters: the adapted model's forward, and an adapter folder
