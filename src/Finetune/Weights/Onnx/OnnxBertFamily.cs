@@ -90,4 +90,14 @@ internal class OnnxBertFamily : OnnxFamily
         Linear(list, "classifier", ((BertConfig)config).HiddenSize, config.NumLabels);
         return list;
     }
+
+    /// <summary>The head RoBERTa and ELECTRA share (their ClassificationHead): classifier.dense → out_proj.</summary>
+    protected static List<(string Name, int[] Shape)> DenseOutProjHead(PretrainedConfig config)
+    {
+        int h = ((BertConfig)config).HiddenSize;
+        var list = new List<(string, int[])>();
+        Linear(list, "classifier.dense", h, h);
+        Linear(list, "classifier.out_proj", h, config.NumLabels);
+        return list;
+    }
 }

@@ -31,12 +31,5 @@ internal sealed class OnnxElectraFamily : OnnxBertFamily
         if (e.EmbeddingSize != e.HiddenSize) Linear(list, "embeddings_project", e.EmbeddingSize, e.HiddenSize);
     }
 
-    public override List<(string Name, int[] Shape)> Head(PretrainedConfig config)
-    {
-        int h = ((BertConfig)config).HiddenSize;
-        var list = new List<(string, int[])>();
-        Linear(list, "classifier.dense", h, h);
-        Linear(list, "classifier.out_proj", h, config.NumLabels);
-        return list;
-    }
+    public override List<(string Name, int[] Shape)> Head(PretrainedConfig config) => DenseOutProjHead(config);
 }

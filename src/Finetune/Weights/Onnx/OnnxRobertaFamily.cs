@@ -25,12 +25,5 @@ internal sealed class OnnxRobertaFamily : OnnxBertFamily
         return Make("roberta", "RobertaModel", fields);
     }
 
-    public override List<(string Name, int[] Shape)> Head(PretrainedConfig config)
-    {
-        int h = ((BertConfig)config).HiddenSize;
-        var list = new List<(string, int[])>();
-        Linear(list, "classifier.dense", h, h);
-        Linear(list, "classifier.out_proj", h, config.NumLabels);
-        return list;
-    }
+    public override List<(string Name, int[] Shape)> Head(PretrainedConfig config) => DenseOutProjHead(config);
 }
