@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Text.Json.Nodes;
 using Finetune.Hub;
-using Finetune.Weights.Onnx;
+using Finetune.Onnx;
 
 namespace Finetune.Bench;
 

@@ -6,8 +6,8 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using Finetune.Data;
 using Finetune.Models;
+using Finetune.Onnx;
 using Finetune.Tokenizers;
-using Finetune.Weights.Onnx;
 using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
 

@@ -2,10 +2,10 @@ using System.Runtime.CompilerServices;
 using Finetune.Data;
 using Finetune.Inference;
 using Finetune.Models;
+using Finetune.Onnx;
 using Finetune.Tensors;
 using Finetune.Tokenizers;
 using Finetune.Training;
-using Finetune.Weights.Onnx;
 
 namespace Finetune.Tests;
 

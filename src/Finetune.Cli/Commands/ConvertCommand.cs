@@ -1,7 +1,8 @@
 using System.CommandLine;
+using Finetune.Hub;
 using Finetune.Models;
+using Finetune.Onnx;
 using Finetune.Weights;
-using Finetune.Weights.Onnx;
 
 namespace Finetune.Cli.Commands;
 
@@ -51,7 +52,7 @@ internal sealed class ConvertCommand : ICliCommand
             }
             if (parse.GetValue(config) != null) throw FinetuneException.Invalid("--config applies to ONNX models only.");
             // A Hub id becomes its cached snapshot, tokenizer files included, so they are carried over too.
-            if (!Directory.Exists(src)) src = Finetune.Hub.Hub.ResolveModel(src, parse.GetValue(revision));
+            src = NameOrPath.ResolveModel(src, ModelFiles.All, parse.GetValue(revision));
             var err = parse.InvocationConfiguration.Error;
             bool ignore = parse.GetValue(ignoreMismatched);
             var options = new FromPretrainedOptions { IgnoreMismatchedSizes = ignore, AllowNewWeights = parse.GetValue(allowNew), Log = w => err.WriteLine("warning: " + w) };

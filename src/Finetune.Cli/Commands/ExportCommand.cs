@@ -1,6 +1,6 @@
 using System.CommandLine;
 using Finetune.Models;
-using Finetune.Weights.Onnx;
+using Finetune.Onnx;
 
 namespace Finetune.Cli.Commands;
 

@@ -6,13 +6,9 @@ namespace Finetune.Hub;
 /// </summary>
 public static class Hub
 {
-    /// <summary>A local folder as is, else the cached snapshot folder of the Hub model (downloading what is missing).</summary>
-    public static string ResolveModel(string nameOrPath, string? revision = null, ModelFiles parts = ModelFiles.All)
-    {
-        if (Directory.Exists(nameOrPath)) return Path.GetFullPath(nameOrPath);
-        using var client = new HubClient();
-        return client.ResolveModel(nameOrPath, revision, parts);
-    }
+    /// <summary>A local folder as is, else the cached snapshot folder of the Hub model (downloading what is missing): <see cref="NameOrPath.ResolveModel"/>.</summary>
+    public static string ResolveModel(string nameOrPath, string? revision = null, ModelFiles parts = ModelFiles.All) =>
+        NameOrPath.ResolveModel(nameOrPath, parts, revision);
 
     /// <summary>A local folder's data files as is, else the Hub dataset's data files in the cache.</summary>
     public static HubDataset ResolveDataset(string nameOrPath, string? revision = null, string? config = null)

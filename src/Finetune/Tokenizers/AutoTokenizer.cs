@@ -43,11 +43,7 @@ public static class AutoTokenizer
     /// </summary>
     public static PreTrainedTokenizer FromPretrained(string dir, string? revision = null)
     {
-        if (!Directory.Exists(dir))
-        {
-            if (!Hub.HubClient.IsValidRepoId(dir)) throw FinetuneException.Missing($"tokenizer folder {dir} does not exist (and it is not a Hub model id)");
-            dir = Hub.Hub.ResolveModel(dir, revision, Hub.ModelFiles.Tokenizer);
-        }
+        dir = Hub.NameOrPath.ResolveModel(dir, Hub.ModelFiles.Tokenizer, revision, what: "Tokenizer folder");
         try
         {
             return Load(dir);

@@ -225,13 +225,9 @@ public static class FineTuneRecipe
     /// A local folder as is; a Hub repository id (name or owner/name) through the Hugging Face cache, downloading
     /// only the parts needed; anything that looks like a path but does not exist is a NotFound error naming it.
     /// </summary>
-    private static string Resolve(string nameOrPath, Hub.ModelFiles parts, string what)
-    {
-        if (Directory.Exists(nameOrPath)) return nameOrPath;
-        if (LooksLikePath(nameOrPath))
-            throw FinetuneException.Missing($"{what} '{nameOrPath}' does not exist: no such folder (give a local folder with config.json and model.safetensors, a Hub model id, or --from-scratch with a config).");
-        return Hub.Hub.ResolveModel(nameOrPath, parts: parts);
-    }
+    private static string Resolve(string nameOrPath, Hub.ModelFiles parts, string what) =>
+        Hub.NameOrPath.ResolveModel(nameOrPath, parts, what: what,
+            hint: "give a local folder with config.json and model.safetensors, a Hub model id, or --from-scratch with a config");
 
     /// <summary>
     /// A name meant as a local path rather than a Hub id: it starts with `/`, `.`, `~`, holds a backslash or more

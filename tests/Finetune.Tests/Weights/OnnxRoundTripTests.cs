@@ -1,10 +1,10 @@
 using System.Runtime.InteropServices;
 using System.Text.Json.Nodes;
 using Finetune.Models;
+using Finetune.Onnx;
 using Finetune.Tensors;
 using Finetune.Tests.Weights.Onnx;
 using Finetune.Weights;
-using Finetune.Weights.Onnx;
 using Microsoft.ML.OnnxRuntime;
 
 namespace Finetune.Tests.Weights;

@@ -37,13 +37,15 @@ public static class LoadDataset
             return Directory.Exists(Path.Combine(root, name)) || name == "rotten_tomatoes"
                 ? KnownDatasets.Build(name, config, root, options) : FromParquetExport(name, config, root, options);
         }
-        if (File.Exists(nameOrPath))
+        // The name-or-path decision every loader shares (Hub.NameOrPath); a glob is the datasets-only case.
+        var kind = Hub.NameOrPath.Classify(nameOrPath);
+        if (kind == Hub.NameKind.LocalFile)
             return FromDataFiles(new Dictionary<string, IReadOnlyList<string>> { ["train"] = new[] { nameOrPath } }, options, null);
-        if (SavedToDisk.IsSaved(nameOrPath)) return SavedToDisk.LoadDict(nameOrPath);
-        if (Directory.Exists(nameOrPath)) return FromFolder(nameOrPath, options);
+        if (kind == Hub.NameKind.LocalFolder)
+            return SavedToDisk.IsSaved(nameOrPath) ? SavedToDisk.LoadDict(nameOrPath) : FromFolder(nameOrPath, options);
         if (nameOrPath.IndexOfAny(['*', '?']) >= 0)
             return FromDataFiles(new Dictionary<string, IReadOnlyList<string>> { ["train"] = new[] { nameOrPath } }, options, null);
-        if (Hub.HubClient.IsValidRepoId(nameOrPath)) return FromHub(nameOrPath, config, options);
+        if (kind == Hub.NameKind.HubId) return FromHub(nameOrPath, config, options);
         throw FinetuneException.Missing($"Dataset '{nameOrPath}' is neither a known dataset ({string.Join(", ", KnownDatasets.Names)}) nor an existing file or folder.");
     }
 

@@ -1,8 +1,8 @@
 using System.Text.Json.Nodes;
 using Finetune.Models;
 using Finetune.Models.Bert;
+using Finetune.Onnx;
 using Finetune.Weights;
-using Finetune.Weights.Onnx;
 
 namespace Finetune.Tests.Weights.Onnx;
 

@@ -1,4 +1,4 @@
-using Finetune.Weights.Onnx;
+using Finetune.Onnx;
 
 namespace Finetune.Tests.Weights.Onnx;
 

@@ -1,10 +1,10 @@
 using System.Text.Json.Nodes;
 using Finetune.Inference;
 using Finetune.Models;
+using Finetune.Onnx;
 using Finetune.Tensors;
 using Finetune.Tests.Data;
 using Finetune.Tokenizers;
-using Finetune.Weights.Onnx;
 using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
 

@@ -1,8 +1,9 @@
 using System.Text;
 using System.Text.Json.Nodes;
 using Finetune.Models;
+using Finetune.Weights;
 
-namespace Finetune.Weights.Onnx;
+namespace Finetune.Onnx;
 
 /// <summary>
 /// Converts an encoder's ONNX export (BERT, DistilBERT, RoBERTa, ALBERT or ELECTRA; see <see cref="OnnxTensorSource"/>)

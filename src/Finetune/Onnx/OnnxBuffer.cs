@@ -2,7 +2,7 @@ using System.IO.MemoryMappedFiles;
 using System.Runtime.InteropServices;
 using Finetune.Hub;
 
-namespace Finetune.Weights.Onnx;
+namespace Finetune.Onnx;
 
 /// <summary>
 /// The bytes of an ONNX file, read-only: a memory-mapped file (or a window of one, for a resource inside a DLL)

@@ -2,7 +2,7 @@ using System.Text.Json.Nodes;
 using Finetune.Models;
 using Finetune.Models.DistilBert;
 
-namespace Finetune.Weights.Onnx;
+namespace Finetune.Onnx;
 
 /// <summary>
 /// DistilBERT: its own names (embeddings without token types, transformer.layer.{i} with attention.q_lin…out_lin,

@@ -1,7 +1,7 @@
 using System.Buffers.Binary;
 using System.Text;
 
-namespace Finetune.Weights.Onnx;
+namespace Finetune.Onnx;
 
 /// <summary>A malformed protobuf message; the ONNX loader turns it into one FinetuneException naming the file.</summary>
 internal sealed class ProtoFormatException(string message) : Exception(message);

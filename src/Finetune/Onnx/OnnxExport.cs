@@ -7,7 +7,7 @@ using Finetune.Models.Roberta;
 using Finetune.Nn;
 using Finetune.Tensors;
 
-namespace Finetune.Weights.Onnx;
+namespace Finetune.Onnx;
 
 /// <summary>
 /// Writes a model as an ONNX graph (opset 17) that ONNX Runtime, Triton or onnxruntime-web run: int64

@@ -1,7 +1,7 @@
 using Finetune.Models;
 using Finetune.Models.Bert;
 
-namespace Finetune.Weights.Onnx;
+namespace Finetune.Onnx;
 
 /// <summary>
 /// RoBERTa: BERT's names under "roberta.", positions counted from the padding index (a CumSum over ids ≠ pad in

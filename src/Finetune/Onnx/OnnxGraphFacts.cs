@@ -1,6 +1,7 @@
 using System.Globalization;
+using Finetune.Weights;
 
-namespace Finetune.Weights.Onnx;
+namespace Finetune.Onnx;
 
 /// <summary>
 /// Config fields read from a graph's structure rather than its weight shapes, the same for every family:

@@ -2,7 +2,7 @@ using Finetune.Models;
 using Finetune.Models.Bert;
 using Finetune.Models.Electra;
 
-namespace Finetune.Weights.Onnx;
+namespace Finetune.Onnx;
 
 /// <summary>
 /// ELECTRA: BERT's names under "electra.", embeddings of embedding_size projected to hidden_size by

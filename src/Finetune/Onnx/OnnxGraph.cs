@@ -1,4 +1,4 @@
-namespace Finetune.Weights.Onnx;
+namespace Finetune.Onnx;
 
 /// <summary>One NodeProto attribute: the scalar, list or tensor fields this reader uses.</summary>
 internal sealed class OnnxAttribute

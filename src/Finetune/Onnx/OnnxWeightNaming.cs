@@ -1,4 +1,6 @@
-namespace Finetune.Weights.Onnx;
+using Finetune.Weights;
+
+namespace Finetune.Onnx;
 
 /// <summary>One Hugging Face weight found in an ONNX graph: the initializer holding it, and whether it is stored [in, out].</summary>
 internal readonly record struct OnnxWeight(string Name, OnnxTensor Tensor, bool Transpose)

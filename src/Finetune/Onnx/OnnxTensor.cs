@@ -1,4 +1,6 @@
-namespace Finetune.Weights.Onnx;
+using Finetune.Weights;
+
+namespace Finetune.Onnx;
 
 /// <summary>ONNX TensorProto.DataType values this reader knows.</summary>
 internal enum OnnxDataType

@@ -1,4 +1,6 @@
-namespace Finetune.Weights.Onnx;
+using Finetune.Weights;
+
+namespace Finetune.Onnx;
 
 /// <summary>A parsed ONNX model and its bytes: reads any initializer or constant out as float32 or int64.</summary>
 internal sealed class OnnxFile : IDisposable

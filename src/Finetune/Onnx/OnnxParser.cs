@@ -1,4 +1,4 @@
-namespace Finetune.Weights.Onnx;
+namespace Finetune.Onnx;
 
 /// <summary>
 /// Parses the ModelProto fields this library needs (onnx.proto3 field numbers) with <see cref="ProtoReader"/>;

@@ -5,7 +5,7 @@ using Finetune.Models.DistilBert;
 using Finetune.Models.Electra;
 using Finetune.Models.Roberta;
 
-namespace Finetune.Weights.Onnx;
+namespace Finetune.Onnx;
 
 /// <summary>
 /// What the ONNX import knows of one model family: its checkpoint prefix (transformers' base_model_prefix), how to

@@ -1,6 +1,7 @@
 using Finetune.Models;
+using Finetune.Weights;
 
-namespace Finetune.Weights.Onnx;
+namespace Finetune.Onnx;
 
 /// <summary>
 /// The weights of an encoder's ONNX export (ours, torch.onnx or Optimum; BERT, DistilBERT, RoBERTa, ALBERT or

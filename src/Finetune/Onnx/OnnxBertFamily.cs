@@ -2,7 +2,7 @@ using System.Text.Json.Nodes;
 using Finetune.Models;
 using Finetune.Models.Bert;
 
-namespace Finetune.Weights.Onnx;
+namespace Finetune.Onnx;
 
 /// <summary>
 /// BERT: embeddings, encoder.layer.{i} (attention.self.query/key/value, attention.output, intermediate, output),

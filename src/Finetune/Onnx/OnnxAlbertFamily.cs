@@ -2,7 +2,7 @@ using System.Text.Json.Nodes;
 using Finetune.Models;
 using Finetune.Models.Albert;
 
-namespace Finetune.Weights.Onnx;
+namespace Finetune.Onnx;
 
 /// <summary>
 /// ALBERT: embeddings of embedding_size mapped to hidden_size by encoder.embedding_hidden_mapping_in, then

@@ -1,7 +1,7 @@
 using System.Buffers.Binary;
 using System.Text;
 
-namespace Finetune.Weights.Onnx;
+namespace Finetune.Onnx;
 
 /// <summary>
 /// The protobuf wire format, written: varints, length-delimited fields and packed repeats, as onnx.proto's

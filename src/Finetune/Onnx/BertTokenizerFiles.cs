@@ -2,7 +2,7 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 
-namespace Finetune.Weights.Onnx;
+namespace Finetune.Onnx;
 
 /// <summary>
 /// The tokenizer files transformers' BertTokenizerFast.save_pretrained writes for a WordPiece vocabulary:
