@@ -92,6 +92,20 @@ public abstract class PreTrainedModel : Module
         return report;
     }
 
+    /// <summary>
+    /// Reads back a folder <see cref="SavePretrained"/> (or transformers' save_pretrained) wrote: model.safetensors,
+    /// its shards and index, or pytorch_model.bin. It is how a resumed run and load_best_model_at_end load a
+    /// checkpoint, and it is strict: the config is checked against the tensor headers as FromPretrained checks it,
+    /// then every parameter must be there at its own shape, all checked before any value changes.
+    /// </summary>
+    public void LoadPretrained(string dir)
+    {
+        ModelLoading.CheckConfigFitsCheckpoint(Config, dir, new FromPretrainedOptions());
+        using ITensorSource weights = Checkpoint.Open(dir);
+        CheckpointMatch.RequireAll(NamedParameters().Select(p => (p.Name, p.Value.Shape)), weights, dir);
+        LoadWeights(weights, ignoreMismatchedSizes: false, dir);
+    }
+
     /// <summary>Old checkpoints name LayerNorm parameters gamma/beta (transformers renames them on load).</summary>
     private static string Normalise(string name)
     {

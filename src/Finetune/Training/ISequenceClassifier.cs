@@ -34,13 +34,11 @@ public interface ISequenceClassifier
         ModelWeights.Save(Module, Path.Combine(directory, "model.safetensors"));
     }
 
-    /// <summary>Loads what <see cref="SavePretrained"/> wrote into the folder (a checkpoint, the best model at the end).</summary>
-    void LoadSaved(string directory)
-    {
-        string path = Path.Combine(directory, "model.safetensors");
-        if (!File.Exists(path)) throw FinetuneException.Missing($"The checkpoint '{directory}' has no model.safetensors.");
-        ModelWeights.Load(Module, path);
-    }
+    /// <summary>
+    /// Loads what <see cref="SavePretrained"/> wrote into the folder (a checkpoint, the best model at the end): every
+    /// parameter at its own shape, from model.safetensors, its shards or pytorch_model.bin.
+    /// </summary>
+    void LoadSaved(string directory) => ModelWeights.Load(Module, directory);
 }
 
 /// <summary>Copies a Module's named parameters to and from safetensors files.</summary>
@@ -50,17 +48,15 @@ public static class ModelWeights
         SafeTensors.Write(path, module.NamedParameters().Select(p => new NamedTensor(p.Name, p.Value.Shape, p.Value.ToArray())).ToList(),
             metadata: new Dictionary<string, string> { ["format"] = "pt" });
 
-    /// <summary>Loads every parameter from the file; a missing or mis-shaped tensor is an error naming it.</summary>
+    /// <summary>
+    /// Loads every parameter from a weights file or a model folder (<see cref="Checkpoint.Open"/>); a missing or
+    /// mis-shaped tensor is an error naming it, raised before any parameter changes.
+    /// </summary>
     public static void Load(Module module, string path)
     {
-        using var src = Checkpoint.OpenFile(path);
-        foreach (var (name, p) in module.NamedParameters())
-        {
-            if (!src.Contains(name)) throw FinetuneException.Invalid($"'{path}' has no tensor '{name}'.");
-            var info = src.Info(name);
-            if (info.ElementCount != p.Length)
-                throw FinetuneException.Invalid($"Tensor '{name}' in '{path}' has {info.ElementCount} values but the model expects {p.Length}.");
-            src.CopyTo(name, p.Span);
-        }
+        using var src = Checkpoint.Open(path);
+        var parameters = module.NamedParameters().ToList();
+        CheckpointMatch.RequireAll(parameters.Select(p => (p.Name, p.Value.Shape)), src, path);
+        foreach (var (name, p) in parameters) src.CopyTo(name, p.Span);
     }
 }

@@ -31,4 +31,6 @@ public sealed class SequenceClassifierAdapter : ISequenceClassifier
     public void SaveConfig(string directory) => Model.Config.SavePretrained(directory);
 
     void ISequenceClassifier.SavePretrained(string directory) => Model.SavePretrained(directory);
+
+    void ISequenceClassifier.LoadSaved(string directory) => Model.LoadPretrained(directory);
 }
