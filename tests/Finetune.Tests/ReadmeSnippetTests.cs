@@ -61,13 +61,17 @@ public class ReadmeSnippetTests
     {
         var tokenizer = AutoTokenizer.FromPretrained("bert-base-uncased");
         var rt = LoadDataset.Load("rotten_tomatoes");
-        List<TokenizedExample> Encode(Dataset split)
+        Dataset Encode(Dataset split) => split.Map(batch =>   // keeps `label`; the collator pads each batch
         {
-            var texts = split.GetStrings("text").Select(t => t ?? "").ToList();
-            var enc = tokenizer.EncodeBatch(texts, null, new EncodeOptions { Truncation = TruncationStrategy.LongestFirst, MaxLength = 128 });
-            int[] labels = split.GetInts("label");
-            return Enumerable.Range(0, enc.Count).Select(i => new TokenizedExample(enc[i].InputIds, labels[i], enc[i].TokenTypeIds, enc[i].AttentionMask)).ToList();
-        }
+            var enc = tokenizer.EncodeBatch(batch.GetStrings("text").Select(t => t ?? "").ToList(), null,
+                new EncodeOptions { Truncation = TruncationStrategy.LongestFirst, MaxLength = 128 });
+            return new Dictionary<string, System.Collections.IList>
+            {
+                ["input_ids"] = enc.InputIds,
+                ["token_type_ids"] = enc.TokenTypeIds,
+                ["attention_mask"] = enc.AttentionMask,
+            };
+        }, new MapOptions { RemoveColumns = ["text"] });
         var model = new SequenceClassifierAdapter(AutoModelForSequenceClassification.FromPretrained("bert-base-uncased", numLabels: 2));
         var args = new TrainingArguments { OutputDir = "runs/rt", NumTrainEpochs = 3, PerDeviceTrainBatchSize = 32, EvalStrategy = IntervalStrategy.Epoch };
         var trainer = new Trainer(model, args, Encode(rt["train"]), Encode(rt["validation"]), Trainer.AccuracyAndMacroF1,

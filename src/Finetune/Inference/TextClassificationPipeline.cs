@@ -1,3 +1,4 @@
+using Finetune.Data;
 using Finetune.Tensors;
 using Finetune.Tokenizers;
 using Finetune.Training;
@@ -78,10 +79,14 @@ public sealed class TextClassificationPipeline
             var slice = texts.Skip(start).Take(end - start).ToList();
             var pairSlice = pairs?.Skip(start).Take(end - start).ToList();
             var enc = tok.EncodeBatch(slice, pairSlice, options);
-            var rows = enc.Rows.Select(r => new TokenizedExample(r.InputIds, tokenTypeIds: r.TokenTypeIds, attentionMask: r.AttentionMask)).ToList();
-            float[] logits = Logits(rows);
+            int count = enc.Count;
+            var ids = new int[]?[count];
+            var types = new int[]?[count];
+            var masks = new int[]?[count];
+            for (int i = 0; i < count; i++) (ids[i], types[i], masks[i]) = (enc[i].InputIds, enc[i].TokenTypeIds, enc[i].AttentionMask);
+            float[] logits = Logits(TokenizedColumns.FromRows(ids, types, masks));
             int n = model.NumLabels;
-            for (int i = 0; i < rows.Count; i++)
+            for (int i = 0; i < count; i++)
                 results.Add(Rank(ApplyFunction(logits.AsSpan(i * n, n), FunctionToApply), topK));
         }
         return results;
@@ -94,7 +99,9 @@ public sealed class TextClassificationPipeline
     public Prediction[] Classify(IReadOnlyList<PredictionInput> inputs)
     {
         if (inputs.Count == 0) return Array.Empty<Prediction>();
-        var rows = new List<TokenizedExample>(inputs.Count);
+        var ids = new int[]?[inputs.Count];
+        var types = new int[]?[inputs.Count];
+        var masks = new int[]?[inputs.Count];
         for (int r = 0; r < inputs.Count; r++)
         {
             var x = inputs[r];
@@ -102,22 +109,22 @@ public sealed class TextClassificationPipeline
             for (int i = 0; i < x.InputIds.Length; i++)
                 if ((uint)x.InputIds[i] >= (uint)vocabSize)
                     throw FinetuneException.Invalid($"Example {r}: token id {x.InputIds[i]} at position {i} is outside the model's vocabulary of {vocabSize}.");
-            rows.Add(new TokenizedExample(x.InputIds, tokenTypeIds: x.TokenTypeIds, attentionMask: x.AttentionMask));
+            (ids[r], types[r], masks[r]) = (x.InputIds, x.TokenTypeIds, x.AttentionMask);
         }
-        float[] logits = Logits(rows);
+        float[] logits = Logits(TokenizedColumns.FromRows(ids, types, masks));
         int n = model.NumLabels;
-        var result = new Prediction[rows.Count];
-        for (int r = 0; r < rows.Count; r++) result[r] = Read(logits.AsSpan(r * n, n).ToArray());
+        var result = new Prediction[inputs.Count];
+        for (int r = 0; r < inputs.Count; r++) result[r] = Read(logits.AsSpan(r * n, n).ToArray());
         return result;
     }
 
     /// <summary>One forward pass without gradients over right-padded rows; logits [rows × NumLabels].</summary>
-    private float[] Logits(IReadOnlyList<TokenizedExample> rows)
+    private float[] Logits(TokenizedColumns rows)
     {
         model.Module.Eval();
         var collator = new Data.DataCollatorWithPadding(tokenizer?.PadTokenId ?? PadTokenIdOfModel());
         using var scope = TensorScope.Begin(); // every activation goes back to the pool when the batch is done
-        using (Tensor.NoGrad()) return model.Forward(collator.Collate(rows, withLabels: false)).Logits.ToArray();
+        using (Tensor.NoGrad()) return model.Forward(collator.CollateAll(rows)).Logits.ToArray();
     }
 
     private int PadTokenIdOfModel() => (model as SequenceClassifierAdapter)?.Model.Config.PadTokenId ?? 0;

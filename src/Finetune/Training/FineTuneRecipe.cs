@@ -149,7 +149,7 @@ public static class FineTuneRecipe
         if (!pretokenized || o.Tokenizer != null) tokenizer = LoadTokenizer(o);
         // Evaluating as-is tokenizes only the split it scores.
         var test = Tokenize(testSet, o, tokenizer, labelNames, testName);
-        List<TokenizedExample>? train = o.ZeroShot ? null : Tokenize(trainSet, o, tokenizer, labelNames, "train");
+        Dataset? train = o.ZeroShot ? null : Tokenize(trainSet, o, tokenizer, labelNames, "train");
         // Datasets without a validation split (imdb: train/test) are evaluated on the test split, as the notebooks do.
         var eval = o.ZeroShot ? null : evalSet != null ? Tokenize(evalSet, o, tokenizer, labelNames, splits.EvalName!) : args.EvalStrategy != IntervalStrategy.No ? test : null;
         var predictRows = predictSet != null ? Tokenize(predictSet, o, tokenizer, labelNames, predictName!, labelled: false) : null;
@@ -197,8 +197,8 @@ public static class FineTuneRecipe
             NumParameters = model.Module.NumParameters(),
             TrainSeconds = trainSeconds,
             EvalSeconds = evalSeconds,
-            TrainSamples = train?.Count ?? 0,
-            EvalSamples = test.Count,
+            TrainSamples = train?.NumRows ?? 0,
+            EvalSamples = test.NumRows,
             LogHistory = trainer.State.LogHistory,
             OutputDir = writeOutputs ? args.OutputDir : null,
             Metrics = metricSet,
@@ -211,7 +211,7 @@ public static class FineTuneRecipe
             if (!o.ZeroShot)
             {
                 trainer.SaveModel(args.OutputDir);
-                SaveResults(trainer, trained!, train!.Count, evalSet != null ? eval : null, predicted.Metrics, test.Count, testName == splits.EvalName);
+                SaveResults(trainer, trained!, train!.NumRows, evalSet != null ? eval : null, predicted.Metrics, test.NumRows, testName == splits.EvalName);
             }
             WriteMetrics(result, Path.Combine(args.OutputDir, "metrics.json"));
             AtomicFile.WriteAllText(Path.Combine(args.OutputDir, "report.html"), HtmlReport.Build(
@@ -254,7 +254,7 @@ public static class FineTuneRecipe
     /// trainer_state.json, eval_results.json for the validation split evaluated at the end, test_results.json,
     /// and all_results.json holding them all. A report on the validation split (no test split) is eval_, not test_.
     /// </summary>
-    private static void SaveResults(Trainer trainer, TrainOutput trained, int trainSamples, List<TokenizedExample>? validation,
+    private static void SaveResults(Trainer trainer, TrainOutput trained, int trainSamples, Dataset? validation,
         IReadOnlyDictionary<string, double> testMetrics, int testSamples, bool testIsValidation)
     {
         var trainMetrics = new Dictionary<string, double>(trained.Metrics) { ["train_samples"] = trainSamples };
@@ -262,7 +262,7 @@ public static class FineTuneRecipe
         trainer.SaveState();
         if (validation != null && !testIsValidation)
         {
-            var evalMetrics = new Dictionary<string, double>(trainer.Predict(validation, "eval").Metrics) { ["eval_samples"] = validation.Count };
+            var evalMetrics = new Dictionary<string, double>(trainer.Predict(validation, "eval").Metrics) { ["eval_samples"] = validation.NumRows };
             if (trainer.State.Epoch is double epoch) evalMetrics["epoch"] = epoch;
             trainer.SaveMetrics("eval", evalMetrics);
         }
@@ -368,20 +368,21 @@ public static class FineTuneRecipe
         return AutoTokenizer.FromPretrained(Resolve(dir, Hub.ModelFiles.Tokenizer, "Tokenizer folder"));
     }
 
-    private static List<TokenizedExample> Tokenize(Dataset ds, RecipeOptions o, PreTrainedTokenizer? tokenizer, string[] labelNames, string split, bool labelled = true)
+    /// <summary>The split as the Trainer reads it: input_ids, token_type_ids and attention_mask when the tokenizer makes them, and the class ids as `label` (left out for an unlabelled split).</summary>
+    private static Dataset Tokenize(Dataset ds, RecipeOptions o, PreTrainedTokenizer? tokenizer, string[] labelNames, string split, bool labelled = true)
     {
-        // An unlabelled split's rows carry no label (-100), so the Trainer predicts them without a loss or metrics.
-        int[] labels = !labelled ? Enumerable.Repeat(-100, ds.NumRows).ToArray()
+        // An unlabelled split gets no label column, so the Trainer predicts it without a loss or metrics.
+        int[]? labels = !labelled ? null
             : ds.ColumnNames.Contains(o.LabelColumn) ? ds.GetInts(o.LabelColumn) : throw FinetuneException.Missing($"Split '{split}' has no label column '{o.LabelColumn}'.");
-        if (labelled)
+        if (labels != null)
             foreach (int l in labels)
                 if (l < 0 || l >= labelNames.Length)
                     throw FinetuneException.Invalid($"Split '{split}' has label {l}, outside the {labelNames.Length} classes of the training split.");
-        var rows = new List<TokenizedExample>(ds.NumRows);
         if (ds.ColumnNames.Contains("input_ids") && o.Tokenizer == null)
         {
-            var given = TokenizedExample.FromDataset(ds, o.LabelColumn, o.MaxLength);
-            return labelled ? given : given.Select(r => new TokenizedExample(r.InputIds, -100, r.TokenTypeIds, r.AttentionMask)).ToList();
+            var types = ds.ColumnNames.Contains("token_type_ids") ? ds.GetIntLists("token_type_ids") : null;
+            var masks = ds.ColumnNames.Contains("attention_mask") ? ds.GetIntLists("attention_mask") : null;
+            return TokenizedSplit(Truncated(ds.GetIntLists("input_ids"), o.MaxLength, "input_ids")!, Truncated(types, o.MaxLength), Truncated(masks, o.MaxLength), labels);
         }
         string textColumn = o.TextColumn ?? new[] { "text", "sentence", "sentence1", "question" }.FirstOrDefault(ds.ColumnNames.Contains)
             ?? throw FinetuneException.Missing($"Split '{split}' has no text column (columns: {string.Join(", ", ds.ColumnNames)}); pass --text-column.");
@@ -391,9 +392,39 @@ public static class FineTuneRecipe
         var texts = ds.GetStrings(textColumn).Select(t => t ?? "").ToList();
         var pairs = pairColumn != null ? ds.GetStrings(pairColumn).Select(t => t ?? "").ToList() : null;
         var enc = tokenizer!.EncodeBatch(texts, pairs, new EncodeOptions { Truncation = TruncationStrategy.LongestFirst, MaxLength = o.MaxLength });
+        var ids = new int[]?[enc.Count];
+        int[]?[]? typeIds = enc.Count > 0 && enc[0].TokenTypeIds != null ? new int[]?[enc.Count] : null;
+        var mask = new int[]?[enc.Count];
         for (int i = 0; i < enc.Count; i++)
-            rows.Add(new TokenizedExample(enc[i].InputIds, labels[i], enc[i].TokenTypeIds, enc[i].AttentionMask));
-        return rows;
+        {
+            ids[i] = enc[i].InputIds;
+            if (typeIds != null) typeIds[i] = enc[i].TokenTypeIds;
+            mask[i] = enc[i].AttentionMask;
+        }
+        return TokenizedSplit(ids, typeIds, mask, labels);
+    }
+
+    private static Dataset TokenizedSplit(int[]?[] ids, int[]?[]? types, int[]?[]? masks, int[]? labels)
+    {
+        var columns = new Dictionary<string, System.Collections.IList> { ["input_ids"] = ids };
+        if (types != null) columns["token_type_ids"] = types;
+        if (masks != null) columns["attention_mask"] = masks;
+        if (labels != null) columns["label"] = labels;
+        return Dataset.FromDict(columns);
+    }
+
+    /// <summary>Rows cut to <paramref name="maxLength"/> tokens (the tokenizer's truncation for pre-tokenized data).</summary>
+    private static int[]?[]? Truncated(int[]?[]? rows, int? maxLength, string? required = null)
+    {
+        if (rows == null) return null;
+        var cut = new int[]?[rows.Length];
+        for (int i = 0; i < rows.Length; i++)
+        {
+            int[]? row = rows[i];
+            if (row == null && required != null) throw FinetuneException.Invalid($"Row {i} of the dataset has no {required}.");
+            cut[i] = row != null && maxLength is int m && m > 0 && row.Length > m ? row[..m] : row;
+        }
+        return cut;
     }
 
     /// <summary>Is every label of the split missing (no label column) or -1, as in GLUE's test splits?</summary>

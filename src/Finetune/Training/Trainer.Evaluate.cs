@@ -10,7 +10,7 @@ public sealed partial class Trainer
     /// Runs the evaluation set: eval_loss (mean over rows of each batch's loss, float32 as transformers),
     /// eval_&lt;metric&gt; from ComputeMetrics, eval_runtime, eval_samples_per_second, eval_steps_per_second; logs them.
     /// </summary>
-    public Dictionary<string, double> Evaluate(IReadOnlyList<TokenizedExample>? evalDataset = null, string metricKeyPrefix = "eval")
+    public Dictionary<string, double> Evaluate(Dataset? evalDataset = null, string metricKeyPrefix = "eval")
     {
         var data = evalDataset ?? EvalDataset ?? throw FinetuneException.Invalid("Evaluate() needs an evaluation dataset.");
         var output = PredictionLoop(data, metricKeyPrefix);
@@ -21,38 +21,41 @@ public sealed partial class Trainer
     }
 
     /// <summary>Logits, label ids and test_ metrics for a dataset (nothing is logged).</summary>
-    public PredictionOutput Predict(IReadOnlyList<TokenizedExample> testDataset, string metricKeyPrefix = "test")
+    public PredictionOutput Predict(Dataset testDataset, string metricKeyPrefix = "test")
     {
         var output = PredictionLoop(testDataset, metricKeyPrefix);
         Handler.OnPredict(Args, State, Control, output.Metrics);
         return output;
     }
 
-    private PredictionOutput PredictionLoop(IReadOnlyList<TokenizedExample> data, string prefix)
+    private PredictionOutput PredictionLoop(Dataset data, string prefix)
     {
-        if (data.Count == 0) throw FinetuneException.Invalid("The evaluation dataset is empty.");
+        int n = data.NumRows;
+        if (n == 0) throw FinetuneException.Invalid("The evaluation dataset is empty.");
         var clock = Stopwatch.StartNew();
         model.Module.Eval();
         int bs = Args.PerDeviceEvalBatchSize;
         int numLabels = model.NumLabels;
-        var logits = new float[data.Count * numLabels];
-        var rowLosses = new float[data.Count];
-        bool hasLabels = data.All(r => r.HasLabel);
-        bool intLabels = hasLabels && data.All(r => r.FloatLabels == null);
-        int[]? labelIds = intLabels ? data.Select(r => r.Label).ToArray() : null;
-        float[]? floatLabels = hasLabels && !intLabels ? data.SelectMany(r => r.FloatLabels!).ToArray() : null;
-        int steps = 0, batchIndex = 0;
+        var logits = new float[n * numLabels];
+        var rowLosses = new float[n];
+        // transformers' get_eval_dataloader: dataset order, the same collator, no worker threads.
+        var loader = new DataLoader(data, collator, bs, prefetch: 0);
+        var columns = loader.Columns;
         // Labels go into the batches only when every row has one (as the loss needs).
-        var columns = TokenizedExampleBatching.Columns(data, withLabels: hasLabels);
+        bool hasLabels = columns.HasLabels;
+        if (!hasLabels && columns.IntLabels != null) loader = new DataLoader(data.RemoveColumns(LabelColumn(data)), collator, bs, prefetch: 0);
+        int[]? labelIds = hasLabels ? (int[]?)columns.IntLabels?.Clone() : null;
+        float[]? floatLabels = hasLabels ? (float[]?)columns.FloatLabels?.Clone() ?? Flatten(columns.MultiLabels) : null;
+        int steps = 0;
         using (Tensor.NoGrad())
         {
-            for (int start = 0; start < data.Count; start += bs, batchIndex++)
+            for (int batchIndex = 0; batchIndex < loader.Count; batchIndex++)
             {
                 ThrowIfInterrupted();
-                int end = Math.Min(data.Count, start + bs);
+                int start = batchIndex * bs, end = Math.Min(n, start + bs);
                 steps++;
                 if (!OwnsEvalBatch(batchIndex)) continue;
-                var batch = collator.Collate(columns, Enumerable.Range(start, end - start).ToArray());
+                var batch = loader.BatchAt(batchIndex);
                 using var scope = TensorScope.Begin();
                 var output = model.Forward(batch);
                 output.Logits.Span.CopyTo(logits.AsSpan(start * numLabels, (end - start) * numLabels));
@@ -73,9 +76,32 @@ public sealed partial class Trainer
             foreach (var (k, v) in user) metrics[k.StartsWith(prefix + "_", StringComparison.Ordinal) ? k : prefix + "_" + k] = v;
         double runtime = clock.Elapsed.TotalSeconds;
         metrics[prefix + "_runtime"] = PyRound(runtime, 4);
-        metrics[prefix + "_samples_per_second"] = PyRound(data.Count / runtime, 3);
+        metrics[prefix + "_samples_per_second"] = PyRound(n / runtime, 3);
         metrics[prefix + "_steps_per_second"] = PyRound(steps / runtime, 3);
         return new PredictionOutput(logits, numLabels, labelIds, metrics);
+    }
+
+    private static string LabelColumn(Dataset data)
+    {
+        foreach (string name in (string[])["labels", "label", "label_ids"])
+            if (data.ColumnNames.Contains(name)) return name;
+        throw FinetuneException.Missing("The dataset has no label column.");
+    }
+
+    /// <summary>Multi-label targets row after row.</summary>
+    private static float[]? Flatten(float[]?[]? rows)
+    {
+        if (rows == null) return null;
+        int total = 0;
+        foreach (var r in rows) total += r?.Length ?? 0;
+        var flat = new float[total];
+        int at = 0;
+        foreach (var r in rows)
+        {
+            r?.CopyTo(flat, at);
+            at += r?.Length ?? 0;
+        }
+        return flat;
     }
 
     // numpy's float32 mean: pairwise summation with float32 accumulators, then one division.

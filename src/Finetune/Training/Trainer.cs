@@ -47,8 +47,13 @@ public sealed partial class Trainer
     private double totalLossScalar;
     private int globalStepLastLogged;
 
-    public Trainer(ISequenceClassifier model, TrainingArguments args, IReadOnlyList<TokenizedExample>? trainDataset = null,
-        IReadOnlyList<TokenizedExample>? evalDataset = null, Func<EvalPrediction, Dictionary<string, double>>? computeMetrics = null,
+    /// <summary>
+    /// <paramref name="trainDataset"/> and <paramref name="evalDataset"/> are tokenized datasets: input_ids, optional
+    /// token_type_ids / attention_mask, and a label column `label`, `labels` or `label_ids` (class ids; floats for
+    /// regression, lists for multi-label), as <see cref="DataCollatorWithPadding"/> reads them.
+    /// </summary>
+    public Trainer(ISequenceClassifier model, TrainingArguments args, Dataset? trainDataset = null,
+        Dataset? evalDataset = null, Func<EvalPrediction, Dictionary<string, double>>? computeMetrics = null,
         IEnumerable<TrainerCallback>? callbacks = null, int padTokenId = 0)
     {
         this.model = model;
@@ -64,8 +69,8 @@ public sealed partial class Trainer
     }
 
     public TrainingArguments Args { get; }
-    public IReadOnlyList<TokenizedExample>? TrainDataset { get; }
-    public IReadOnlyList<TokenizedExample>? EvalDataset { get; }
+    public Dataset? TrainDataset { get; }
+    public Dataset? EvalDataset { get; }
     public Func<EvalPrediction, Dictionary<string, double>>? ComputeMetrics { get; }
     public TrainerState State { get; private set; } = new();
     public TrainerControl Control { get; } = new();
@@ -103,21 +108,45 @@ public sealed partial class Trainer
 
     // ---- training ---------------------------------------------------------------------------------------------
 
-    private int LenDataloader(int n) => Args.DataloaderDropLast ? n / Args.PerDeviceTrainBatchSize : (n + Args.PerDeviceTrainBatchSize - 1) / Args.PerDeviceTrainBatchSize;
+    /// <summary>
+    /// transformers' get_train_dataloader and _get_train_sampler: per_device_train_batch_size rows a batch padded by
+    /// the collator, a fresh shuffle each epoch (or dataset order), or with group_by_length the LengthGroupedSampler
+    /// over megabatches of train_batch_size × gradient_accumulation_steps, lengths from a `length` column when the
+    /// dataset has one; seeded by data_seed, else seed; with a Communicator, this rank's DistributedSampler share.
+    /// </summary>
+    public DataLoader GetTrainDataLoader()
+    {
+        var train = TrainDataset ?? throw FinetuneException.Invalid("Train() needs a training dataset.");
+        var sampler = Args.EffectiveSampling switch
+        {
+            TrainSamplingStrategy.Sequential => SamplerKind.Sequential,
+            TrainSamplingStrategy.GroupByLength => SamplerKind.LengthGrouped,
+            _ => SamplerKind.Random,
+        };
+        int bs = Args.PerDeviceTrainBatchSize;
+        // dataloader_num_workers defaults to 0: batches are padded on the training thread, in step.
+        return new DataLoader(train, collator, bs, sampler, (ulong)(Args.DataSeed ?? Args.Seed), Args.DataloaderDropLast, prefetch: 0)
+        {
+            LengthGroupingBatchSize = bs * Args.GradientAccumulationSteps,
+            Lengths = sampler == SamplerKind.LengthGrouped && train.ColumnNames.Contains("length") ? train.GetInts("length") : null,
+            NumReplicas = WorldSize,
+            Rank = Communicator?.Rank ?? 0,
+        };
+    }
 
     public TrainOutput Train(string? resumeFromCheckpoint = null)
     {
         var train = TrainDataset ?? throw FinetuneException.Invalid("Train() needs a training dataset.");
-        if (train.Count == 0) throw FinetuneException.Invalid("The training dataset is empty.");
-        var trainColumns = TokenizedExampleBatching.Columns(train);
+        if (train.NumRows == 0) throw FinetuneException.Invalid("The training dataset is empty.");
+        var loader = GetTrainDataLoader();
         if (Args.EvalStrategy != IntervalStrategy.No && EvalDataset == null)
             throw FinetuneException.Invalid($"eval_strategy is '{TrainingArguments.Name(Args.EvalStrategy)}' but no evaluation dataset was given.");
         resumeFromCheckpoint ??= Args.ResumeFromCheckpoint;
         ThrowIfInterrupted();
         RemoveInterruptedSaves();
         int ga = Args.GradientAccumulationSteps;
-        int lenDataloader = LenDataloader(RowsPerRank(train.Count));
-        if (lenDataloader == 0) throw FinetuneException.Invalid($"The training dataset has {train.Count} rows, fewer than one batch of {Args.PerDeviceTrainBatchSize} with dataloader_drop_last.");
+        int lenDataloader = loader.Count;
+        if (lenDataloader == 0) throw FinetuneException.Invalid($"The training dataset has {train.NumRows} rows, fewer than one batch of {Args.PerDeviceTrainBatchSize} with dataloader_drop_last.");
         int updatesPerEpoch = Math.Max(lenDataloader / ga, 1);
         int maxSteps, numEpochs;
         double numTrainSamples;
@@ -131,7 +160,7 @@ public sealed partial class Trainer
         {
             maxSteps = (int)Math.Ceiling(Args.NumTrainEpochs * updatesPerEpoch);
             numEpochs = (int)Math.Ceiling(Args.NumTrainEpochs);
-            numTrainSamples = train.Count * Args.NumTrainEpochs;
+            numTrainSamples = train.NumRows * Args.NumTrainEpochs;
         }
 
         State = new TrainerState
@@ -174,17 +203,15 @@ public sealed partial class Trainer
         int firstEpoch = State.GlobalStep >= maxSteps ? numEpochs : epochsTrained;
         for (int epoch = firstEpoch; epoch < numEpochs; epoch++)
         {
-            int[] order = RankOrder(Sampler.EpochOrder(train, Args, epoch));
+            loader.Epoch = epoch;
             Handler.OnEpochBegin(Args, State, Control);
-            int step = -1;
-            for (int s = 0; s < lenDataloader; s++)
+            // A resumed epoch skips the batches already trained without padding them (accelerate's skip_first_batches).
+            int skip = Math.Min(stepsTrainedInEpoch, lenDataloader);
+            stepsTrainedInEpoch -= skip;
+            int step = skip - 1;
+            for (int s = skip; s < lenDataloader; s++)
             {
                 step = s;
-                if (stepsTrainedInEpoch > 0)
-                {
-                    stepsTrainedInEpoch--;
-                    continue;
-                }
                 ThrowIfInterrupted();
                 totalBatched++;
                 if (s % ga == 0) Handler.OnStepBegin(Args, State, Control);
@@ -193,10 +220,8 @@ public sealed partial class Trainer
                 bool completesStep = totalBatched % ga == 0 || lastStepShortEpoch;
                 // The backward that completes the step's gradients averages them over ranks as it goes.
                 if (completesStep) BeginGradientSync();
-                int start = s * Args.PerDeviceTrainBatchSize;
-                var rows = order.AsSpan(start, Math.Min(Args.PerDeviceTrainBatchSize, order.Length - start));
                 // Dropout is seeded by the batch's place in the whole run, so a resumed run draws the same masks.
-                float microLoss = TrainingStep(collator.Collate(trainColumns, rows), (long)epoch * lenDataloader + s + 1);
+                float microLoss = TrainingStep(loader.BatchAt(s), (long)epoch * lenDataloader + s + 1);
                 if (Args.LoggingNanInfFilter && !float.IsFinite(microLoss))
                     trLoss += trLoss / (1 + State.GlobalStep - globalStepLastLogged);
                 else trLoss += microLoss;
@@ -256,7 +281,7 @@ public sealed partial class Trainer
     private float TrainingStep(Batch batch, long microBatchIndex)
     {
         // Dropout draws from a stream seeded by (seed, micro-batch): a resumed run sees the same masks.
-        Generator.ManualSeed(Sampler.Mix((ulong)Args.Seed, (ulong)microBatchIndex));
+        Generator.ManualSeed(SeedMix.Mix((ulong)Args.Seed, (ulong)microBatchIndex));
         model.Module.Train();
         // Activations go back to the buffer pool when the step ends (parameters and their gradients are kept).
         using var scope = TensorScope.Begin();

@@ -100,4 +100,35 @@ public class BatchingTests
             Assert.Equal(tail.OrderDescending(), tail);
         }
     }
+
+    [Fact]
+    public void ReplicasIterateTheirDistributedSamplerShare()
+    {
+        // torch's DistributedSampler: 10 rows over 4 ranks -> 3 each, padded from the start; rank 2 gets 2, 6, 0.
+        var ds = Tokenized(Enumerable.Range(0, 10).Select(i => new[] { 101, i + 1, 102 }).ToArray());
+        var collator = new DataCollatorWithPadding(0);
+        var rank2 = new DataLoader(ds, collator, 2, prefetch: 0) { NumReplicas = 4, Rank = 2 };
+        Assert.Equal(3, rank2.NumRows);
+        Assert.Equal(2, rank2.Count);
+        Assert.Equal(new[] { 2, 6, 0 }, rank2.SelectMany(b => b.RowIndices));
+        Assert.Equal(new[] { 0 }, rank2.BatchAt(1).RowIndices);
+        // A shuffled epoch: every rank cuts its share from the same permutation.
+        var whole = new DataLoader(ds, collator, 2, SamplerKind.Random, seed: 5) { Epoch = 3 }.Order();
+        var rank1 = new DataLoader(ds, collator, 2, SamplerKind.Random, seed: 5, dropLast: true) { NumReplicas = 4, Rank = 1, Epoch = 3 };
+        Assert.Equal(new[] { whole[1], whole[5], whole[9] }, rank1.Order());
+        Assert.Equal(1, rank1.Count);
+    }
+
+    [Fact]
+    public void LengthGroupingUsesItsOwnBatchSizeAndGivenLengths()
+    {
+        // transformers' Trainer groups by train_batch_size × gradient_accumulation_steps and reads a `length` column.
+        int[] lengths = Enumerable.Range(0, 120).Select(i => (i * 11) % 37 + 1).ToArray();
+        var ds = Tokenized(lengths.Select(l => Enumerable.Repeat(7, l).ToArray()).ToArray());
+        var loader = new DataLoader(ds, new DataCollatorWithPadding(0), 4, SamplerKind.LengthGrouped, seed: 9) { LengthGroupingBatchSize = 8, Epoch = 1 };
+        Assert.Equal(DataLoader.LengthGroupedIndices(lengths, 8, new NumpyRandom(10)), loader.Order());
+        int[] given = lengths.Select(l => 40 - l).ToArray();
+        var byColumn = new DataLoader(ds, new DataCollatorWithPadding(0), 4, SamplerKind.LengthGrouped, seed: 9) { Lengths = given };
+        Assert.Equal(DataLoader.LengthGroupedIndices(given, 4, new NumpyRandom(9)), byColumn.Order());
+    }
 }

@@ -1,3 +1,4 @@
+using Finetune.Data;
 using Finetune.Peft;
 using Finetune.Tensors;
 using Finetune.Training;
@@ -10,13 +11,17 @@ namespace Finetune.Tests.Peft;
 [Collection("Parallelism")]
 public class LoraTrainingTests
 {
-    private static List<TokenizedExample> Data()
+    private static Dataset Data()
     {
         var rng = new Generator(11);
-        var rows = new List<TokenizedExample>();
+        var rows = new int[16][];
+        var labels = new int[16];
         for (int i = 0; i < 16; i++)
-            rows.Add(new TokenizedExample([2, .. Enumerable.Range(0, 4).Select(_ => 4 + rng.NextInt(30)), 3], label: i % 3));
-        return rows;
+        {
+            rows[i] = [2, .. Enumerable.Range(0, 4).Select(_ => 4 + rng.NextInt(30)), 3];
+            labels[i] = i % 3;
+        }
+        return Dataset.FromDict(new Dictionary<string, System.Collections.IList> { ["input_ids"] = rows, ["label"] = labels });
     }
 
     private static TrainingArguments Args(string dir, int saveSteps) => new()

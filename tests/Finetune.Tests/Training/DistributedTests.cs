@@ -1,3 +1,4 @@
+using Finetune.Data;
 using Finetune.Nn;
 using Finetune.Tensors;
 using Finetune.Training;
@@ -29,9 +30,8 @@ public class DistributedTests
     [Fact]
     public void ShardsOfAShuffledEpochAreDisjointAndCoverIt()
     {
-        var args = new TrainingArguments { Seed = 3 };
-        var rows = Enumerable.Range(0, 64).Select(i => new TokenizedExample([101, i + 1000, 102], i % 2)).ToList();
-        int[] order = Sampler.EpochOrder(rows, args, epoch: 1);
+        var rows = ToyClassifier.Rows(Enumerable.Range(0, 64).Select(i => new[] { 101, i + 1000, 102 }).ToArray(), Enumerable.Range(0, 64).Select(i => i % 2).ToArray());
+        int[] order = new DataLoader(rows, new DataCollatorWithPadding(0), 8, SamplerKind.Random, seed: 3) { Epoch = 1 }.Order();
         var seen = new List<int>();
         for (int r = 0; r < 4; r++) seen.AddRange(DistributedSampler.Shard(order, r, 4));
         Assert.Equal(Enumerable.Range(0, 64), seen.Order());

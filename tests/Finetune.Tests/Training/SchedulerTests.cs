@@ -69,7 +69,7 @@ public class HandWrittenLoopTests
         var sched = LrScheduler.Get(SchedulerType.Linear, opt, numWarmupSteps: 2, numTrainingSteps: 6);
         Assert.Equal(0.0, opt.ParamGroups[0].Lr); // LambdaLR applies lambda(0) at construction
         double[] expected = { 2.5e-5, 5e-5, 3.75e-5, 2.5e-5, 1.25e-5, 0.0 };
-        var batch = new DataCollatorWithPadding(0).Collate(ToyClassifier.Data(8));
+        var batch = new DataLoader(ToyClassifier.Data(8), new DataCollatorWithPadding(0), batchSize: 8).BatchAt(0);
         foreach (double lr in expected)
         {
             var loss = model.Forward(batch).Loss!;

@@ -42,17 +42,23 @@ internal sealed class ToyClassifier : Module, ISequenceClassifier
     public void SaveConfig(string directory) =>
         AtomicFile.WriteAllText(Path.Combine(directory, "config.json"), "{\"model_type\": \"toy\", \"num_labels\": " + NumLabels + "}\n");
 
-    public static List<TokenizedExample> Data(int rows, int seed = 3)
+    /// <summary>A tokenized dataset of <paramref name="rows"/> random rows of 2 to 7 tokens, labelled by the first token's parity.</summary>
+    public static Dataset Data(int rows, int seed = 3)
     {
         var rng = new Random(seed);
-        var list = new List<TokenizedExample>();
+        var ids = new int[rows][];
+        var labels = new int[rows];
         for (int i = 0; i < rows; i++)
         {
             int len = 2 + rng.Next(6);
-            var ids = new int[len];
-            for (int j = 0; j < len; j++) ids[j] = 1 + rng.Next(49);
-            list.Add(new TokenizedExample(ids, label: ids[0] % 2));
+            ids[i] = new int[len];
+            for (int j = 0; j < len; j++) ids[i][j] = 1 + rng.Next(49);
+            labels[i] = ids[i][0] % 2;
         }
-        return list;
+        return Rows(ids, labels);
     }
+
+    /// <summary>A tokenized dataset of the given rows: input_ids and label.</summary>
+    public static Dataset Rows(int[][] inputIds, int[] labels) =>
+        Dataset.FromDict(new Dictionary<string, System.Collections.IList> { ["input_ids"] = inputIds, ["label"] = labels });
 }

@@ -54,7 +54,8 @@ public class TrainerBehaviourTests
     public void GradientAccumulationOfTwoHalfBatchesEqualsOneFullBatch()
     {
         // Rows of equal length and no dropout: mean-of-means over two halves equals the mean over the batch.
-        var data = ToyClassifier.Data(32).Select(r => new TokenizedExample(r.InputIds.Concat(new int[8]).Take(8).ToArray(), r.Label)).ToList();
+        var toy = ToyClassifier.Data(32);
+        var data = ToyClassifier.Rows(toy.GetIntLists("input_ids").Select(r => r!.Concat(new int[8]).Take(8).ToArray()).ToArray(), toy.GetInts("label"));
         using var t = new TempDir();
         var a1 = Args(t.Path);
         a1.EvalStrategy = IntervalStrategy.No;
@@ -170,7 +171,7 @@ public class TrainerLossOptionTests
         var args = new TrainingArguments { OutputDir = t.Path, PerDeviceEvalBatchSize = 16, LabelSmoothingFactor = 0.1, DisableTqdm = true };
         var trainer = new Trainer(new ToyClassifier(dropoutP: 0), args, evalDataset: eval);
         var pred = trainer.Predict(eval);
-        int n = eval.Count;
+        int n = eval.NumRows;
         double smoothed = 0, weighted = 0, weightSum = 0;
         double[] w = { 0.25, 2.0 };
         for (int i = 0; i < n; i++)
@@ -178,7 +179,7 @@ public class TrainerLossOptionTests
             double a = pred.Predictions[2 * i], b = pred.Predictions[2 * i + 1];
             double m = Math.Max(a, b), lse = m + Math.Log(Math.Exp(a - m) + Math.Exp(b - m));
             double[] logp = { a - lse, b - lse };
-            int y = eval[i].Label;
+            int y = eval.GetInts("label")[i];
             // transformers' LabelSmoother: (1 - eps) * nll + eps * mean over classes of -log p.
             smoothed += 0.9 * -logp[y] + 0.1 * -(logp[0] + logp[1]) / 2;
             weighted += w[y] * -logp[y];
@@ -200,25 +201,46 @@ public class TrainerLossOptionTests
 
 public class SamplerTests
 {
+    /// <summary>The row order of one epoch of the Trainer's training DataLoader.</summary>
+    private static int[] EpochOrder(Finetune.Data.Dataset data, TrainingArguments args, int epoch)
+    {
+        var loader = new Trainer(new ToyClassifier(), args, data).GetTrainDataLoader();
+        loader.Epoch = epoch;
+        return loader.Order();
+    }
+
     [Fact]
     public void SequentialRandomAndLengthGroupedOrders()
     {
         var data = ToyClassifier.Data(300);
+        int[] lengths = data.GetIntLists("input_ids").Select(r => r!.Length).ToArray();
         var args = new TrainingArguments { PerDeviceTrainBatchSize = 4, TrainSamplingStrategy = TrainSamplingStrategy.Sequential };
-        Assert.Equal(Enumerable.Range(0, 300), Sampler.EpochOrder(data, args, 0));
+        Assert.Equal(Enumerable.Range(0, 300), EpochOrder(data, args, 0));
 
         args.TrainSamplingStrategy = TrainSamplingStrategy.Random;
-        int[] e0 = Sampler.EpochOrder(data, args, 0), e1 = Sampler.EpochOrder(data, args, 1);
+        int[] e0 = EpochOrder(data, args, 0), e1 = EpochOrder(data, args, 1);
         Assert.Equal(Enumerable.Range(0, 300), e0.Order());
         Assert.NotEqual(e0, e1); // a fresh shuffle each epoch
-        Assert.Equal(e0, Sampler.EpochOrder(data, args, 0)); // deterministic for a seed
+        Assert.Equal(e0, EpochOrder(data, args, 0)); // deterministic for a seed
 
         args.GroupByLength = true; // wins over the sampling strategy, as in transformers
-        int[] g = Sampler.EpochOrder(data, args, 0);
+        int[] g = EpochOrder(data, args, 0);
         Assert.Equal(Enumerable.Range(0, 300), g.Order());
-        int longest = data.Max(r => r.InputIds.Length);
-        Assert.Equal(longest, data[g[0]].InputIds.Length);
-        // Within each megabatch of 50 batches (200 rows) lengths never increase after the first element.
-        for (int i = 2; i < 200; i++) Assert.True(data[g[i]].InputIds.Length <= data[g[i - 1]].InputIds.Length);
+        int longest = lengths.Max();
+        Assert.Equal(longest, lengths[g[0]]);
+        // transformers' get_length_grouped_indices cuts megabatches of min(300 / (4 * 4), 50) = 18 batches (72 rows);
+        // within the first, lengths never increase after the first element.
+        for (int i = 2; i < 72; i++) Assert.True(lengths[g[i]] <= lengths[g[i - 1]]);
+    }
+
+    [Fact]
+    public void LengthGroupingFollowsTheTrainersBatchAndDataSeed()
+    {
+        // transformers' _get_train_sampler: LengthGroupedSampler(train_batch_size * gradient_accumulation_steps);
+        // the order is seeded by data_seed when set (numpy's generator, seed + epoch here).
+        var data = ToyClassifier.Data(300);
+        int[] lengths = data.GetIntLists("input_ids").Select(r => r!.Length).ToArray();
+        var args = new TrainingArguments { PerDeviceTrainBatchSize = 4, GradientAccumulationSteps = 2, GroupByLength = true, Seed = 1, DataSeed = 17 };
+        Assert.Equal(Finetune.Data.DataLoader.LengthGroupedIndices(lengths, 8, new Finetune.Data.NumpyRandom(19)), EpochOrder(data, args, 2));
     }
 }

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Finetune.Data;
 using Finetune.Models;
 using Finetune.Training;
 using Finetune.Weights;
@@ -20,8 +21,8 @@ public class TrainingGoldenTests(Xunit.Abstractions.ITestOutputHelper output)
         args.OutputDir = tmp.Path;
         args.TrainSamplingStrategy = TrainSamplingStrategy.Sequential; // the reference overrides _get_train_sampler
         var model = new SequenceClassifierAdapter(AutoModelForSequenceClassification.FromPretrained(Path.Combine(root, "init")));
-        var train = TokenizedExample.LoadJsonl(Path.Combine(root, "data/train.jsonl"));
-        var validation = TokenizedExample.LoadJsonl(Path.Combine(root, "data/validation.jsonl"));
+        var train = Dataset.FromFile(Path.Combine(root, "data/train.jsonl"));
+        var validation = Dataset.FromFile(Path.Combine(root, "data/validation.jsonl"));
         var trainer = new Trainer(model, args, train, validation, Trainer.AccuracyAndMacroF1);
         var records = new List<StepRecord>();
         trainer.StepCompleted += records.Add;

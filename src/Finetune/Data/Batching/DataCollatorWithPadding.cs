@@ -33,6 +33,14 @@ public sealed class DataCollatorWithPadding
     /// <summary>Pads the given rows of a tokenized dataset into one batch.</summary>
     public Batch Collate(Dataset ds, ReadOnlySpan<int> rows) => Collate(TokenizedColumns.Of(ds), rows);
 
+    /// <summary>Pads all rows of <paramref name="cols"/>, in order, into one batch.</summary>
+    internal Batch CollateAll(TokenizedColumns cols)
+    {
+        var rows = new int[cols.InputIds.Length];
+        for (int i = 0; i < rows.Length; i++) rows[i] = i;
+        return Collate(cols, rows);
+    }
+
     internal Batch Collate(TokenizedColumns cols, ReadOnlySpan<int> rows)
     {
         int b = rows.Length;
@@ -137,6 +145,32 @@ internal sealed class TokenizedColumns
             FloatLabels = floats,
             MultiLabels = multi,
         };
+    }
+
+    /// <summary>Unlabelled rows already in memory (a pipeline's encodings); a null mask means ones over the tokens.</summary>
+    public static TokenizedColumns FromRows(int[]?[] inputIds, int[]?[]? tokenTypeIds = null, int[]?[]? attentionMask = null) =>
+        new() { InputIds = inputIds, TokenTypeIds = AnyRow(tokenTypeIds), AttentionMask = AnyRow(attentionMask) };
+
+    // A column no row has is left out, so the batch has none either (a model without token types gets no zeros).
+    private static int[]?[]? AnyRow(int[]?[]? rows)
+    {
+        if (rows != null)
+            foreach (var r in rows)
+                if (r != null) return rows;
+        return null;
+    }
+
+    /// <summary>Does every row carry a target? Class ids of -100 (transformers' ignore index) mark rows without one.</summary>
+    public bool HasLabels
+    {
+        get
+        {
+            if (FloatLabels != null || MultiLabels != null) return true;
+            if (IntLabels == null) return false;
+            foreach (int l in IntLabels)
+                if (l == -100) return false;
+            return true;
+        }
     }
 
     public int Length(int row) => InputIds[row]?.Length ?? 0;

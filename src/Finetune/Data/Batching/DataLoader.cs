@@ -15,15 +15,20 @@ public enum SamplerKind
 }
 
 /// <summary>
-/// Yields padded <see cref="Batch"/>es of a tokenized dataset. Random orders come from numpy's generator
-/// (<see cref="NumpyRandom"/>) seeded with seed + epoch, so a given seed gives the same batches on every run and
-/// machine (PyTorch's RandomSampler uses torch's generator, which this does not reproduce). With
-/// <see cref="Prefetch"/> &gt; 0 batches are built on a background thread while the caller computes.
+/// Yields padded <see cref="Batch"/>es of a tokenized dataset, as torch's DataLoader over a sampler. Random orders
+/// come from numpy's generator (<see cref="NumpyRandom"/>) seeded with seed + epoch, so a given seed gives the same
+/// batches on every run and machine (PyTorch's RandomSampler uses torch's generator, which this does not
+/// reproduce). With <see cref="NumReplicas"/> &gt; 1 each rank iterates its <see cref="DistributedSampler"/> share
+/// of the epoch. With <see cref="Prefetch"/> &gt; 0 batches are built on a background thread while the caller
+/// computes.
 /// </summary>
 public sealed class DataLoader : IEnumerable<Batch>
 {
     private readonly Dataset _dataset;
     private readonly TokenizedColumns _cols;
+    // The current epoch's order, computed once per epoch (batches are cut from it by index).
+    private int[]? _order;
+    private int _orderEpoch = -1;
 
     public DataLoader(Dataset dataset, DataCollatorWithPadding collator, int batchSize, SamplerKind sampler = SamplerKind.Sequential, ulong seed = 0, bool dropLast = false, int prefetch = 2)
     {
@@ -50,27 +55,70 @@ public sealed class DataLoader : IEnumerable<Batch>
 
     public int Prefetch { get; }
 
+    /// <summary>
+    /// The batch size length grouping cuts megabatches in (0: <see cref="BatchSize"/>); transformers' Trainer passes
+    /// train_batch_size × gradient_accumulation_steps.
+    /// </summary>
+    public int LengthGroupingBatchSize { get; init; }
+
+    /// <summary>Row lengths for length grouping (transformers' length_column_name); null: the input_ids lengths.</summary>
+    public int[]? Lengths { get; init; }
+
+    /// <summary>Ranks sharing each epoch (torch's DistributedSampler num_replicas); 1 iterates the whole epoch.</summary>
+    public int NumReplicas { get; init; } = 1;
+
+    /// <summary>This process's rank among <see cref="NumReplicas"/>.</summary>
+    public int Rank { get; init; }
+
     /// <summary>Epoch number mixed into the seed (like `sampler.set_epoch`), so each epoch is ordered differently.</summary>
     public int Epoch { get; set; }
 
-    /// <summary>Batches per epoch.</summary>
-    public int Count => DropLast ? _dataset.NumRows / BatchSize : (_dataset.NumRows + BatchSize - 1) / BatchSize;
+    /// <summary>Rows this loader (this rank) iterates per epoch, before drop_last.</summary>
+    public int NumRows => NumReplicas == 1 ? _dataset.NumRows : DistributedSampler.NumSamples(_dataset.NumRows, NumReplicas, dropLast: false);
 
-    /// <summary>The row order of the current epoch.</summary>
-    public int[] Order()
+    /// <summary>Batches per epoch.</summary>
+    public int Count => DropLast ? NumRows / BatchSize : (NumRows + BatchSize - 1) / BatchSize;
+
+    /// <summary>The columns the collator reads (labels included), fetched once.</summary>
+    internal TokenizedColumns Columns => _cols;
+
+    /// <summary>The row order of the current epoch (this rank's share of it with several replicas).</summary>
+    public int[] Order() => (int[])EpochOrder().Clone();
+
+    private int[] EpochOrder()
     {
+        if (_order != null && _orderEpoch == Epoch) return _order;
         int n = _dataset.NumRows;
-        return Sampler switch
+        int[] order;
+        if (Sampler == SamplerKind.Sequential)
         {
-            SamplerKind.Sequential => Enumerable.Range(0, n).ToArray(),
-            SamplerKind.Random => new NumpyRandom(Seed + (ulong)Epoch).Permutation(n),
-            _ => LengthGroupedIndices(Enumerable.Range(0, n).Select(_cols.Length).ToArray(), BatchSize, new NumpyRandom(Seed + (ulong)Epoch)),
-        };
+            order = new int[n];
+            for (int i = 0; i < n; i++) order[i] = i;
+        }
+        else if (Sampler == SamplerKind.Random) order = new NumpyRandom(Seed + (ulong)Epoch).Permutation(n);
+        else
+        {
+            int[] lengths = Lengths ?? RowLengths();
+            if (lengths.Length != n) throw FinetuneException.Invalid($"Length grouping got {lengths.Length} lengths for a dataset of {n} rows.");
+            order = LengthGroupedIndices(lengths, LengthGroupingBatchSize > 0 ? LengthGroupingBatchSize : BatchSize, new NumpyRandom(Seed + (ulong)Epoch));
+        }
+        if (NumReplicas != 1) order = DistributedSampler.Shard(order, Rank, NumReplicas);
+        _order = order;
+        _orderEpoch = Epoch;
+        return order;
+    }
+
+    private int[] RowLengths()
+    {
+        var lengths = new int[_dataset.NumRows];
+        for (int i = 0; i < lengths.Length; i++) lengths[i] = _cols.Length(i);
+        return lengths;
     }
 
     /// <summary>
-    /// transformers' get_length_grouped_indices: shuffle, cut into megabatches of min(n / (4·batch), 50) batches,
-    /// sort each by length descending (stable), and move the longest row of all to the very front.
+    /// transformers' get_length_grouped_indices: shuffle, cut into megabatches of min(n / (4·batch), 50) batches
+    /// (at least one), sort each by length descending (stable, as Python's sorted), and swap the longest row of all
+    /// to the very front.
     /// </summary>
     public static int[] LengthGroupedIndices(int[] lengths, int batchSize, NumpyRandom rng)
     {
@@ -79,33 +127,44 @@ public sealed class DataLoader : IEnumerable<Batch>
         if (mult == 0) mult = 1;
         int mega = mult * batchSize;
         int[] perm = rng.Permutation(n);
-        var megabatches = new List<int[]>();
-        for (int i = 0; i < n; i += mega)
+        if (n == 0) return perm;
+        // Longer first, then earlier in the shuffle: unique keys, so the unstable Array.Sort sorts stably.
+        var keys = new long[n];
+        for (int i = 0; i < n; i++) keys[i] = ((long)(int.MaxValue - lengths[perm[i]]) << 32) | (uint)i;
+        int longestStart = 0;
+        for (int start = 0; start < n; start += mega)
         {
-            int[] m = perm[i..Math.Min(n, i + mega)];
-            int[] sorted = m.OrderByDescending(r => lengths[r]).ToArray(); // OrderBy is stable, like Python's sorted
-            megabatches.Add(sorted);
+            int len = Math.Min(mega, n - start);
+            Array.Sort(keys, perm, start, len);
+            if (lengths[perm[start]] > lengths[perm[longestStart]]) longestStart = start;
         }
-        if (megabatches.Count == 0) return Array.Empty<int>();
-        int maxIdx = 0;
-        for (int i = 1; i < megabatches.Count; i++) if (lengths[megabatches[i][0]] > lengths[megabatches[maxIdx][0]]) maxIdx = i;
-        (megabatches[0][0], megabatches[maxIdx][0]) = (megabatches[maxIdx][0], megabatches[0][0]);
-        return megabatches.SelectMany(m => m).ToArray();
+        (perm[0], perm[longestStart]) = (perm[longestStart], perm[0]);
+        return perm;
+    }
+
+    /// <summary>The <paramref name="index"/>-th batch of the current epoch, padded by the collator.</summary>
+    public Batch BatchAt(int index)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(index);
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(index, Count);
+        return Cut(EpochOrder(), index);
+    }
+
+    private Batch Cut(int[] order, int index)
+    {
+        int start = index * BatchSize, len = Math.Min(BatchSize, order.Length - start);
+        return Collator.Collate(_cols, order.AsSpan(start, len));
     }
 
     private IEnumerable<Batch> Produce(int[] order)
     {
         int count = Count;
-        for (int b = 0; b < count; b++)
-        {
-            int start = b * BatchSize, len = Math.Min(BatchSize, order.Length - start);
-            yield return Collator.Collate(_cols, order.AsSpan(start, len));
-        }
+        for (int b = 0; b < count; b++) yield return Cut(order, b);
     }
 
     public IEnumerator<Batch> GetEnumerator()
     {
-        int[] order = Order();
+        int[] order = EpochOrder();
         if (Prefetch <= 0) return Produce(order).GetEnumerator();
         return Prefetched(order).GetEnumerator();
     }

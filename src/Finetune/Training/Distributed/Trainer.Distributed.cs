@@ -21,11 +21,6 @@ public sealed partial class Trainer
 
     private bool IsWorldProcessZero => Communicator is null || Communicator.Rank == 0;
 
-    /// <summary>Rows one rank sees per epoch (torch's DistributedSampler pads to an equal share).</summary>
-    private int RowsPerRank(int n) => Communicator is null ? n : DistributedSampler.NumSamples(n, WorldSize, dropLast: false);
-
-    private int[] RankOrder(int[] order) => Communicator is null ? order : DistributedSampler.Shard(order, Communicator.Rank, WorldSize);
-
     private void BeginDistributedTraining()
     {
         State.IsWorldProcessZero = IsWorldProcessZero;

@@ -1,4 +1,4 @@
-namespace Finetune.Training.Distributed;
+namespace Finetune.Data;
 
 /// <summary>
 /// torch's DistributedSampler applied to an epoch's order: the order is padded to a multiple of the world size by
