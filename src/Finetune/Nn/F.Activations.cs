@@ -51,13 +51,15 @@ public static partial class F
 
     private static Tensor Unary(Tensor x, string op, SpanMap forward, SpanMap derivative, SpanGrad? fusedBackward = null)
     {
+        var rec = OpRecorder.Begin(op, x);
         Tensor y = Tensor.Empty(x.Shape);
         Elementwise(x.Length, (i, n) => forward(x.Span.Slice(i, n), y.Span.Slice(i, n)));
-        if (!Autograd.Tracks(x)) return y;
+        if (!rec.Tracks) return rec.Finish(y);
         // Backward keeps x anyway, so y (the next dense layer's saved input) can be recomputed from it, with the
         // same ranges and so the same bits, instead of being held from forward to backward.
-        y.Recompute = (arr, off) => Elementwise(x.Length, (i, n) => forward(x.Span.Slice(i, n), arr.AsSpan(off + i, n)));
-        Autograd.Record(y, op, [x], g =>
+        rec.SaveRecomputable(y, (arr, off) => Elementwise(x.Length, (i, n) => forward(x.Span.Slice(i, n), arr.AsSpan(off + i, n))));
+        rec.Save(x);
+        return rec.Record(y, g =>
         {
             if (!Autograd.TargetOver(x, g, out var gx, out bool acc)) return;
             Elementwise(x.Length, (i, n) =>
@@ -71,8 +73,7 @@ public static partial class F
                     Finish(t[..m], g.Span.Slice(i + o, m), gx.Span.Slice(i + o, m), acc);
                 }
             });
-        }, saved: [x]);
-        return y;
+        });
     }
 
     /// <summary>dst (=|+=) local · g.</summary>
@@ -217,7 +218,7 @@ public static partial class F
         if (!training || p == 0f) return x;
         if (p < 0f || p > 1f) throw new ArgumentOutOfRangeException(nameof(p), $"Dropout probability {p} is outside [0, 1].");
         // The mask is kept as one bit per element (1/32 of a float mask) until backward has used it.
-        Tensor bits = DropoutBits(x.Length, p, rng ?? Generator.Default, out float scale);
+        Tensor bits = DropoutBits(x.Length, p, rng ?? RunContext.Current.DropoutGenerator, out float scale);
         Tensor y = Tensor.Empty(x.Shape);
         Elementwise(x.Length, (i, n) => ApplyKeepBits(bits, scale, i, n, x.Span.Slice(i, n), y.Span.Slice(i, n), accumulate: false));
         if (!Autograd.Tracks(x))

@@ -61,24 +61,20 @@ public static partial class F
             throw new ArgumentException($"MultiHeadAttentionPacked: last dimension {c3} is not 3 × a multiple of {numHeads} heads.");
         int c = c3 / 3, d = c / numHeads;
         var dims = new AttentionDims(bsz, numHeads, t, t, d, d, Merged: true, LdQK: c3, LdV: c3, LdY: c);
-        var a = AttentionSetup(dims, attentionMask, dropoutP, training, rng, scale, Autograd.Tracks(qkv));
+        var op = OpRecorder.Begin("MultiHeadAttentionPacked", qkv);
+        var a = op.Scratch(AttentionSetup(dims, attentionMask, dropoutP, training, rng, scale, op.Tracks));
         Tensor y = Tensor.Empty(bsz, t, c);
         unsafe
         {
             float* p = qkv.Data;
             AttentionKernels.Forward(dims, p, p + c, p + 2 * c, a.MaskAdd, a.Scale, a.Probs, a.DropBits, a.KeepScale, y.Data);
         }
-        GC.KeepAlive(qkv);
-        if (!Autograd.Tracks(qkv))
-        {
-            a.Release();
-            return y;
-        }
+        if (!op.Tracks) return op.Finish(y);
         if (a.Probs == null)
         {
             // Backward keeps qkv, the mask and the dropout bits, so the output (the output projection's saved input)
             // can be formed again, bit for bit, instead of being held from forward to backward.
-            y.Recompute = (arr, off) =>
+            op.SaveRecomputable(y, (arr, off) =>
             {
                 unsafe
                 {
@@ -88,10 +84,10 @@ public static partial class F
                         AttentionKernels.Forward(dims, p, p + c, p + 2 * c, a.MaskAdd, a.Scale, null, a.DropBits, a.KeepScale, py + off);
                     }
                 }
-                GC.KeepAlive(qkv);
-            };
+            });
         }
-        Autograd.Record(y, "MultiHeadAttentionPacked", [qkv], g =>
+        op.Save(qkv);
+        return op.Record(y, g =>
         {
             if (!Autograd.Target(qkv, out var gp, out bool acc)) return;
             unsafe
@@ -99,15 +95,7 @@ public static partial class F
                 float* p = qkv.Data, gq = gp.Data;
                 AttentionKernels.Backward(dims, p, p + c, p + 2 * c, a.MaskAdd, a.Scale, a.Probs, a.DropBits, a.KeepScale, g.Data, gq, acc, gq + c, acc, gq + 2 * c, acc);
             }
-            GC.KeepAlive(qkv);
-            GC.KeepAlive(g);
-            GC.KeepAlive(gp);
-        }, release: () =>
-        {
-            KeepRecomputed(y);
-            a.Release();
-        }, saved: [qkv]);
-        return y;
+        });
     }
 
     /// <summary>
@@ -119,10 +107,10 @@ public static partial class F
     /// gradients, and for the dropped probabilities in any case, no whole tensor is made: each block is formed when a
     /// product needs it.
     /// </summary>
-    private sealed record AttentionState(float[]? MaskAdd, float Scale, Tensor? Probs, Tensor? DropBits, float KeepScale)
+    private sealed record AttentionState(float[]? MaskAdd, float Scale, Tensor? Probs, Tensor? DropBits, float KeepScale) : IDisposable
     {
         /// <summary>Hands the buffers back (once nothing will read them again).</summary>
-        public void Release()
+        public void Dispose()
         {
             DropBits?.Dispose();
             Probs?.Dispose();
@@ -131,12 +119,12 @@ public static partial class F
 
     /// <summary>
     /// Whether backward forms the probabilities (and the packed form's output) again instead of keeping them: with
-    /// <see cref="TensorScope.RecomputeActivations"/>, and only where that is cheap, for sequences up to a quarter
+    /// the run's <see cref="ActivationPolicy.RecomputeCheap"/> policy, and only where that is cheap, for sequences up to a quarter
     /// of the model width. A layer's attention products cost seq/(6·width) of its dense ones, so there the two
     /// recomputations add about 2% to a step (bert-mini seq 64: 140 -> 143 ms, 353 -> 339 MB); at bert-mini
     /// seq 128 they would add 5%.
     /// </summary>
-    private static bool Recomputes(AttentionDims dims) => TensorScope.RecomputeActivations && 4L * dims.Tk <= (long)dims.Heads * dims.D;
+    private static bool Recomputes(AttentionDims dims) => RunContext.Current.Activations == ActivationPolicy.RecomputeCheap && 4L * dims.Tk <= (long)dims.Heads * dims.D;
 
     /// <param name="keepForBackward">Whether backward will run: the probabilities are then kept unless recomputed.</param>
     private static AttentionState AttentionSetup(AttentionDims dims, IntTensor? attentionMask, float dropoutP, bool training, Generator? rng, float? scale,
@@ -157,38 +145,30 @@ public static partial class F
         bool drop = training && dropoutP > 0f;
         Tensor? probs = keepForBackward && !Recomputes(dims) ? Tensor.Empty(bsz, dims.Heads, dims.Tq, tk) : null;
         float keepScale = 1f;
-        Tensor? dropBits = drop ? DropoutBits(bsz * dims.Heads * dims.Tq * tk, dropoutP, rng ?? Generator.Default, out keepScale) : null;
+        Tensor? dropBits = drop ? DropoutBits(bsz * dims.Heads * dims.Tq * tk, dropoutP, rng ?? RunContext.Current.DropoutGenerator, out keepScale) : null;
         return new AttentionState(maskAdd, sc, probs, dropBits, keepScale);
     }
 
     private static unsafe Tensor Attention(Tensor q, Tensor k, Tensor v, AttentionDims dims, int[] outShape, IntTensor? attentionMask,
         float dropoutP, bool training, Generator? rng, float? scale)
     {
-        var a = AttentionSetup(dims, attentionMask, dropoutP, training, rng, scale, Autograd.Tracks(q, k, v));
+        var op = OpRecorder.Begin(dims.Merged ? "MultiHeadAttention" : "ScaledDotProductAttention", q, k, v);
+        var a = op.Scratch(AttentionSetup(dims, attentionMask, dropoutP, training, rng, scale, op.Tracks));
         Tensor y = Tensor.Empty(outShape);
         AttentionKernels.Forward(dims, q.Data, k.Data, v.Data, a.MaskAdd, a.Scale, a.Probs, a.DropBits, a.KeepScale, y.Data);
-        GC.KeepAlive(q);
-        GC.KeepAlive(k);
-        GC.KeepAlive(v);
-        if (!Autograd.Tracks(q, k, v))
-        {
-            a.Release();
-            return y;
-        }
-        Autograd.Record(y, dims.Merged ? "MultiHeadAttention" : "ScaledDotProductAttention", [q, k, v], g =>
+        if (!op.Tracks) return op.Finish(y);
+        op.Save(q, k, v);
+        return op.Record(y, g =>
         {
             bool aliased = ReferenceEquals(q, k) || ReferenceEquals(q, v) || ReferenceEquals(k, v);
             if (aliased)
             {
                 // The same tensor in two roles: compute each gradient apart, then add them in.
-                Tensor dq = Tensor.Empty(q.Shape), dk = Tensor.Empty(k.Shape), dvv = Tensor.Empty(v.Shape);
+                using Tensor dq = Tensor.Empty(q.Shape), dk = Tensor.Empty(k.Shape), dvv = Tensor.Empty(v.Shape);
                 AttentionKernels.Backward(dims, q.Data, k.Data, v.Data, a.MaskAdd, a.Scale, a.Probs, a.DropBits, a.KeepScale, g.Data, dq.Data, false, dk.Data, false, dvv.Data, false);
                 Autograd.Send(q, dq.Span);
                 Autograd.Send(k, dk.Span);
                 Autograd.Send(v, dvv.Span);
-                dq.Dispose();
-                dk.Dispose();
-                dvv.Dispose();
             }
             else
             {
@@ -199,12 +179,7 @@ public static partial class F
                 if (Autograd.Target(v, out var tv, out av)) gv = tv.Data;
                 AttentionKernels.Backward(dims, q.Data, k.Data, v.Data, a.MaskAdd, a.Scale, a.Probs, a.DropBits, a.KeepScale, g.Data, gq, aq, gk, ak, gv, av);
             }
-            GC.KeepAlive(q);
-            GC.KeepAlive(k);
-            GC.KeepAlive(v);
-            GC.KeepAlive(g);
-        }, release: a.Release, saved: [q, k, v]);
-        return y;
+        });
     }
 }
 

@@ -16,6 +16,7 @@ public static partial class F
         if (weight.Length != d || bias.Length != d)
             throw new ArgumentException($"LayerNorm: weight/bias have {weight.Length}/{bias.Length} values, input ends in {d}.");
         int rows = d == 0 ? 0 : x.Length / d;
+        var op = OpRecorder.Begin("LayerNorm", x, weight, bias);
         Tensor y = Tensor.Empty(x.Shape);
         var mean = new float[rows];
         var rstd = new float[rows];
@@ -27,23 +28,17 @@ public static partial class F
                 for (int r = r0; r < r1; r++)
                     LayerNormRow((float*)px + (long)r * d, (float*)py + (long)r * d, (float*)pw, (float*)pb, d, eps, out mean[r], out rstd[r]);
             });
-            GC.KeepAlive(x);
-            GC.KeepAlive(y);
-            GC.KeepAlive(weight);
-            GC.KeepAlive(bias);
         }
-        if (Autograd.Tracks(x, weight, bias))
+        if (!op.Tracks) return op.Finish(y);
+        // Backward keeps x and the row statistics anyway, so y (the next dense layer's saved input) can be
+        // formed again from them, bit for bit, instead of being held from forward to backward.
+        op.SaveRecomputable(y, (arr, off) => LayerNormApply(x, arr, off, weight, bias, mean, rstd, rows, d));
+        op.Save(x, weight);
+        return op.Record(y, g =>
         {
-            // Backward keeps x and the row statistics anyway, so y (the next dense layer's saved input) can be
-            // formed again from them, bit for bit, instead of being held from forward to backward.
-            y.Recompute = (arr, off) => LayerNormApply(x, arr, off, weight, bias, mean, rstd, rows, d);
-            Autograd.Record(y, "LayerNorm", [x, weight, bias], g =>
-            {
-                bool wantX = Autograd.Target(x, out var gx, out bool ax);
-                LayerNormBackward(x, weight, bias, g, mean, rstd, rows, d, wantX ? gx : null, ax);
-            }, release: () => KeepRecomputed(y), saved: [x, weight]);
-        }
-        return y;
+            bool wantX = Autograd.Target(x, out var gx, out bool ax);
+            LayerNormBackward(x, weight, bias, g, mean, rstd, rows, d, wantX ? gx : null, ax);
+        });
     }
 
     /// <summary>
@@ -59,8 +54,8 @@ public static partial class F
         if (weight.Length != d || bias.Length != d)
             throw new ArgumentException($"AddLayerNorm: weight/bias have {weight.Length}/{bias.Length} values, input ends in {d}.");
         int rows = d == 0 ? 0 : x.Length / d;
-        bool track = Autograd.Tracks(x, residual) || Autograd.Tracks(weight, bias);
-        Tensor sum = Tensor.Empty(x.Shape), y = Tensor.Empty(x.Shape);
+        var op = OpRecorder.Begin("AddLayerNorm", x, residual, weight, bias);
+        Tensor sum = op.Scratch(Tensor.Empty(x.Shape)), y = Tensor.Empty(x.Shape);
         var mean = new float[rows];
         var rstd = new float[rows];
         unsafe
@@ -75,20 +70,13 @@ public static partial class F
                     LayerNormRow((float*)ps + o, (float*)py + o, (float*)pw, (float*)pb, d, eps, out mean[r], out rstd[r]);
                 }
             });
-            GC.KeepAlive(x);
-            GC.KeepAlive(residual);
-            GC.KeepAlive(weight);
-            GC.KeepAlive(bias);
         }
-        if (!track)
-        {
-            sum.Dispose();
-            return y;
-        }
+        if (!op.Tracks) return op.Finish(y);
         // The sum and the row statistics stay for backward, so y (the next dense layer's saved input, or the layer's
         // output read by the next layer's projections) can be formed again from them instead of being held.
-        y.Recompute = (arr, off) => LayerNormApply(sum, arr, off, weight, bias, mean, rstd, rows, d);
-        Autograd.Record(y, "AddLayerNorm", [x, residual, weight, bias], g =>
+        op.SaveRecomputable(y, (arr, off) => LayerNormApply(sum, arr, off, weight, bias, mean, rstd, rows, d));
+        op.Save(weight); // backward reads its own copy of the sum, not x or residual
+        return op.Record(y, g =>
         {
             if (ReferenceEquals(x, residual))
             {
@@ -110,23 +98,7 @@ public static partial class F
             if (wantX && !ReferenceEquals(dx, gx)) AddInto(gx, dx, ax);
             if (wantR && !ReferenceEquals(dx, gr)) AddInto(gr, dx, ar);
             if (!ReferenceEquals(dx, gx) && !ReferenceEquals(dx, gr)) dx.Dispose();
-        }, release: () =>
-        {
-            KeepRecomputed(y);
-            sum.Dispose();
-        }, saved: [weight]); // backward reads its own copy of the sum, not x or residual
-        return y;
-    }
-
-    /// <summary>
-    /// Called before the inputs a recomputable output is formed from go away: an output still dropped then
-    /// (nothing in backward read it, but a caller may hold it: a hidden state) is formed now, while it still can be.
-    /// </summary>
-    private static void KeepRecomputed(Tensor y)
-    {
-        if (y.Recompute == null) return;
-        if (y.IsDropped) _ = y.Span.Length; // reading refills it
-        y.Recompute = null;
+        });
     }
 
     /// <summary>y = (x − mean)·rstd·w + b with the forward's row statistics, into (arr, off): the same bits as the forward.</summary>
@@ -141,9 +113,6 @@ public static partial class F
                     LayerNormApplyRow((float*)px + (long)r * d, (float*)py + (long)r * d, (float*)pw, (float*)pb, d, mean[r], rstd[r]);
             });
         }
-        GC.KeepAlive(x);
-        GC.KeepAlive(weight);
-        GC.KeepAlive(bias);
     }
 
     /// <summary>dst (=|+=) src, split over the workers for large tensors.</summary>
@@ -237,10 +206,6 @@ public static partial class F
         }
         if (wantW) ReduceBlocks(partW.Span, blocks, d, gw.Span, aw);
         if (wantB) ReduceBlocks(partB.Span, blocks, d, gb.Span, ab);
-        GC.KeepAlive(x);
-        GC.KeepAlive(g);
-        GC.KeepAlive(weight);
-        GC.KeepAlive(dx);
     }
 
     /// <summary>

@@ -186,6 +186,7 @@ public static partial class F
         var shape = new int[ids.Rank + 1];
         ids.Shape.CopyTo(shape, 0);
         shape[^1] = dim;
+        var op = OpRecorder.Begin("Embedding", weight);
         Tensor y = Tensor.Empty(shape);
         int count = idSpan.Length;
         unsafe
@@ -200,18 +201,15 @@ public static partial class F
                         new ReadOnlySpan<float>((float*)wp + (long)((int*)ip)[i] * dim, dim).CopyTo(new Span<float>((float*)yp + (long)i * dim, dim));
                 });
             }
-            GC.KeepAlive(weight);
         }
-        if (Autograd.Tracks(weight))
+        if (!op.Tracks) return op.Finish(y);
+        int[] saved = ids.ToArray();
+        op.Save(); // backward reads its own copy of the ids, not the table
+        return op.Record(y, g =>
         {
-            int[] saved = ids.ToArray();
-            Autograd.Record(y, "Embedding", [weight], g =>
-            {
-                if (!Autograd.Target(weight, out var gw, out bool acc)) return;
-                EmbeddingBackward(saved, pad, g, gw, num, dim, acc);
-            }, saved: []);
-        }
-        return y;
+            if (!Autograd.Target(weight, out var gw, out bool acc)) return;
+            EmbeddingBackward(saved, pad, g, gw, num, dim, acc);
+        });
     }
 
     /// <summary>Elements copied per part of a parallel embedding gather or gradient scatter.</summary>
@@ -237,7 +235,5 @@ public static partial class F
                 TensorPrimitives.Add(row, new ReadOnlySpan<float>((float*)gp + (long)i * dim, dim), row);
             }
         });
-        GC.KeepAlive(g);
-        GC.KeepAlive(gw);
     }
 }

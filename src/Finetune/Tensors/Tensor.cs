@@ -155,6 +155,17 @@ public sealed class Tensor : IDisposable
     /// <summary>Whether the tensor has its buffer now (false once disposed, or dropped until read).</summary>
     internal bool HoldsData => !Volatile.Read(ref _disposed);
 
+    /// <summary>
+    /// Called as the op that made this tensor is freed, before the inputs its refill reads go away: a tensor still
+    /// dropped then is formed now, while it still can be (a caller may hold it), and the refill is forgotten.
+    /// </summary>
+    internal void KeepRecomputed()
+    {
+        if (Recompute == null) return;
+        if (IsDropped) Recomputed();
+        Recompute = null;
+    }
+
     /// <summary>The slow path of a read after <see cref="Dispose"/> or <see cref="DropUntilRead"/>.</summary>
     private void Recomputed()
     {
@@ -164,6 +175,7 @@ public sealed class Tensor : IDisposable
             Refill refill = Recompute ?? throw new ObjectDisposedException(ToString(), "The tensor was disposed (its buffer is back in the pool).");
             float[] arr = BufferPool.Rent(Length, out int off);
             refill(arr, off);
+            GC.KeepAlive(refill); // its closure holds the tensors the refill reads through raw pointers
             _storage = new Storage(arr, off);
             Recompute = null;
             Volatile.Write(ref _disposed, false);

@@ -70,17 +70,9 @@ public class MemoryTests
         foreach (var p in new[] { up.Weight, up.Bias!, down.Weight, down.Bias!, x }) p.ZeroGrad();
 
         Tensor act = null!;
-        bool before = TensorScope.RecomputeActivations;
-        TensorScope.RecomputeActivations = true;
         Tensor h;
-        try
-        {
+        using (new RunContext(RunMode.Train, Activations: ActivationPolicy.RecomputeCheap).Enter())
             h = TensorScope.Stage(() => Ffn(out act));
-        }
-        finally
-        {
-            TensorScope.RecomputeActivations = before;
-        }
         Assert.False(act.HoldsData); // the second dense layer's saved input, given back until backward reads it
         F.Sum(F.Tanh(h)).Backward();
         Assert.Throws<ObjectDisposedException>(() => act.Span[0]); // freed again once that backward ran
