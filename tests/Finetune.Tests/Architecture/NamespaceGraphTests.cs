@@ -49,6 +49,15 @@ public class NamespaceGraphTests
     }
 
     [Fact]
+    public void KernelsWorkOnSpansAndPointersOnly()
+    {
+        // Inside Tensors: Kernels (GEMM, attention, LayerNorm, ...) name no Tensor, scope, pool or autograd type.
+        var inner = NamespaceGraph.Of(typeof(ModelRegistry).Assembly, "Finetune.Tensors");
+        Assert.Contains("Finetune.Tensors.Kernels.Parallelism.For", inner.Calls["Finetune.Tensors.Kernels"]); // the reader sees Kernels
+        Assert.False(inner.Uses("Finetune.Tensors.Kernels", "Finetune.Tensors"), inner.Witness.GetValueOrDefault("Finetune.Tensors.Kernels -> Finetune.Tensors"));
+    }
+
+    [Fact]
     public void OnlyTensorsHandlesBufferLifetimes()
     {
         // Ops declare what backward keeps through the recorder; keeping buffers reachable is Tensors' business.

@@ -1,5 +1,6 @@
 using Finetune.Peft;
 using Finetune.Tensors;
+using Finetune.Tensors.Kernels;
 using Finetune.Training;
 using Finetune.Weights;
 

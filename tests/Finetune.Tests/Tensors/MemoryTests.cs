@@ -1,6 +1,7 @@
 using System.Runtime.Intrinsics;
 using Finetune.Nn;
 using Finetune.Tensors;
+using Finetune.Tensors.Kernels;
 
 namespace Finetune.Tests.Tensors;
 
