@@ -3,6 +3,7 @@ using System.Text.Json.Nodes;
 using Finetune.Models;
 using Finetune.Models.Bert;
 using Finetune.Tensors;
+using Finetune.Tensors.Kernels;
 
 namespace Finetune.Bench;
 

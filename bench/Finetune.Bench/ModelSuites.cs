@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.Json.Nodes;
+using Finetune.Nn;
 using Finetune.Tensors;
 
 namespace Finetune.Bench;
@@ -36,7 +37,8 @@ internal static class ModelBench
 
     public static int Run(string mode, string[] args, BenchResults results)
     {
-        TensorScope.RecomputeActivations = !args.Contains("--no-recompute");
+        // The training policy holds for this flow and the tasks it starts (every step of this process).
+        using var run = args.Contains("--no-recompute") && mode != "infer" ? new RunContext(RunMode.Train, Activations: ActivationPolicy.Keep).Enter() : default;
         int threads = Int(args, "--threads", Environment.ProcessorCount);
         var child = new ModelRunOptions(Int(args, "--batch", 32), Int(args, "--iters", 3), Int(args, "--warmup", 3), threads, Int(args, "--min-ms", 0), args.Contains("--gc"));
         int at = Array.IndexOf(args, "--child");

@@ -1,6 +1,7 @@
 using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
 using System.Runtime.Intrinsics;
 using Finetune.Tensors;
+using Finetune.Tensors.Kernels;
 
 namespace Finetune.Nn;
 
@@ -51,13 +52,15 @@ public static partial class F
 
     private static Tensor Unary(Tensor x, string op, SpanMap forward, SpanMap derivative, SpanGrad? fusedBackward = null)
     {
+        var rec = OpRecorder.Begin(op, x);
         Tensor y = Tensor.Empty(x.Shape);
         Elementwise(x.Length, (i, n) => forward(x.Span.Slice(i, n), y.Span.Slice(i, n)));
-        if (!Autograd.Tracks(x)) return y;
+        if (!rec.Tracks) return rec.Finish(y);
         // Backward keeps x anyway, so y (the next dense layer's saved input) can be recomputed from it, with the
         // same ranges and so the same bits, instead of being held from forward to backward.
-        y.Recompute = (arr, off) => Elementwise(x.Length, (i, n) => forward(x.Span.Slice(i, n), arr.AsSpan(off + i, n)));
-        Autograd.Record(y, op, [x], g =>
+        rec.SaveRecomputable(y, (arr, off) => Elementwise(x.Length, (i, n) => forward(x.Span.Slice(i, n), arr.AsSpan(off + i, n))));
+        rec.Save(x);
+        return rec.Record(y, g =>
         {
             if (!Autograd.TargetOver(x, g, out var gx, out bool acc)) return;
             Elementwise(x.Length, (i, n) =>
@@ -71,8 +74,7 @@ public static partial class F
                     Finish(t[..m], g.Span.Slice(i + o, m), gx.Span.Slice(i + o, m), acc);
                 }
             });
-        }, saved: [x]);
-        return y;
+        });
     }
 
     /// <summary>dst (=|+=) local · g.</summary>
@@ -217,7 +219,7 @@ public static partial class F
         if (!training || p == 0f) return x;
         if (p < 0f || p > 1f) throw new ArgumentOutOfRangeException(nameof(p), $"Dropout probability {p} is outside [0, 1].");
         // The mask is kept as one bit per element (1/32 of a float mask) until backward has used it.
-        Tensor bits = DropoutBits(x.Length, p, rng ?? Generator.Default, out float scale);
+        Tensor bits = DropoutBits(x.Length, p, rng ?? RunContext.Current.DropoutGenerator, out float scale);
         Tensor y = Tensor.Empty(x.Shape);
         Elementwise(x.Length, (i, n) => ApplyKeepBits(bits, scale, i, n, x.Span.Slice(i, n), y.Span.Slice(i, n), accumulate: false));
         if (!Autograd.Tracks(x))
@@ -233,64 +235,9 @@ public static partial class F
         return y;
     }
 
-    /// <summary>
-    /// dst (=|+=) factor ⊙ src for elements [start, start + n), factor being 1/(1−p) where the element's keep bit
-    /// is set and 0 where not: the products (and fused multiply-adds) round exactly as with the float mask
-    /// <see cref="DropoutMask"/> would hold.
-    /// </summary>
+    /// <summary>dst (=|+=) the keep-bit mask <paramref name="bits"/> ⊙ src over elements [start, start + n).</summary>
     private static void ApplyKeepBits(Tensor bits, float scale, int start, int n, ReadOnlySpan<float> src, Span<float> dst, bool accumulate)
-        => ApplyKeepBits(bits, scale, start, n, src, dst, accumulate, 0);
-
-    /// <summary>dst = factor ⊙ src over elements [start, start + n) of a keep-bit mask (src and dst may be the same).</summary>
-    internal static unsafe void ApplyKeepBits(Tensor bits, float scale, long start, int n, float* src, float* dst)
-    {
-        // Rows of the attention mask start anywhere; the bit words are addressed from the enclosing 64-element word.
-        long word = start >> 6;
-        int shift = (int)(start & 63);
-        ApplyKeepBits(bits, scale, shift, n, new ReadOnlySpan<float>(src, n), new Span<float>(dst, n), false, word);
-    }
-
-    private static void ApplyKeepBits(Tensor bits, float scale, int start, int n, ReadOnlySpan<float> src, Span<float> dst, bool accumulate, long wordOffset)
-    {
-        ReadOnlySpan<ulong> words = System.Runtime.InteropServices.MemoryMarshal.Cast<float, ulong>(bits.Span)[(int)wordOffset..];
-        ref float s = ref System.Runtime.InteropServices.MemoryMarshal.GetReference(src);
-        ref float d = ref System.Runtime.InteropServices.MemoryMarshal.GetReference(dst);
-        int j = 0;
-        if (Vector512.IsHardwareAccelerated && (start & 15) == 0)
-        {
-            var lanes = Vector512.Create(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768);
-            var vs = Vector512.Create(scale);
-            for (; j <= n - 16; j += 16)
-            {
-                int e = start + j;
-                var b = Vector512.Create((int)(words[e >> 6] >> (e & 63)) & 0xFFFF);
-                var f = Vector512.ConditionalSelect(Vector512.Equals(b & lanes, lanes).AsSingle(), vs, Vector512<float>.Zero);
-                var x = Vector512.LoadUnsafe(ref s, (nuint)j);
-                var r = accumulate ? Vector512.FusedMultiplyAdd(f, x, Vector512.LoadUnsafe(ref d, (nuint)j)) : f * x;
-                r.StoreUnsafe(ref d, (nuint)j);
-            }
-        }
-        else if (Vector256.IsHardwareAccelerated && (start & 7) == 0)
-        {
-            var lanes = Vector256.Create(1, 2, 4, 8, 16, 32, 64, 128);
-            var vs = Vector256.Create(scale);
-            for (; j <= n - 8; j += 8)
-            {
-                int e = start + j;
-                var b = Vector256.Create((int)(words[e >> 6] >> (e & 63)) & 0xFF);
-                var f = Vector256.ConditionalSelect(Vector256.Equals(b & lanes, lanes).AsSingle(), vs, Vector256<float>.Zero);
-                var x = Vector256.LoadUnsafe(ref s, (nuint)j);
-                var r = accumulate ? Vector256.FusedMultiplyAdd(f, x, Vector256.LoadUnsafe(ref d, (nuint)j)) : f * x;
-                r.StoreUnsafe(ref d, (nuint)j);
-            }
-        }
-        for (; j < n; j++)
-        {
-            int e = start + j;
-            float f = ((words[e >> 6] >> (e & 63)) & 1) != 0 ? scale : 0f;
-            dst[j] = accumulate ? MathF.FusedMultiplyAdd(f, src[j], dst[j]) : f * src[j];
-        }
-    }
+        => KeepBits.Apply(System.Runtime.InteropServices.MemoryMarshal.Cast<float, ulong>(bits.Span), scale, start, n, src, dst, accumulate);
 
     private const int DropoutChunk = 1 << 16;
 

@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
 using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
 using Finetune.Tensors;
+using Finetune.Tensors.Kernels;
 
 namespace Finetune.Nn;
 

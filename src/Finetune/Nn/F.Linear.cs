@@ -2,6 +2,7 @@ using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
 using Finetune.Tensors;
+using Finetune.Tensors.Kernels;
 
 namespace Finetune.Nn;
 
@@ -186,58 +187,16 @@ public static partial class F
         var shape = new int[ids.Rank + 1];
         ids.Shape.CopyTo(shape, 0);
         shape[^1] = dim;
+        var op = OpRecorder.Begin("Embedding", weight);
         Tensor y = Tensor.Empty(shape);
-        int count = idSpan.Length;
-        unsafe
+        EmbeddingKernels.Gather(idSpan, weight.Span, y.Span, dim);
+        if (!op.Tracks) return op.Finish(y);
+        int[] saved = ids.ToArray();
+        op.Save(); // backward reads its own copy of the ids, not the table
+        return op.Record(y, g =>
         {
-            fixed (int* pid = idSpan)
-            {
-                nint ip = (nint)pid, wp = (nint)weight.Data, yp = (nint)y.Data;
-                // A gather of whole rows: parallel over tokens once there is enough to copy.
-                Parallelism.For(count, Math.Max(1, EmbeddingGrain / Math.Max(1, dim)), [MethodImpl(MethodImplOptions.AggressiveOptimization)] (i0, i1) =>
-                {
-                    for (int i = i0; i < i1; i++)
-                        new ReadOnlySpan<float>((float*)wp + (long)((int*)ip)[i] * dim, dim).CopyTo(new Span<float>((float*)yp + (long)i * dim, dim));
-                });
-            }
-            GC.KeepAlive(weight);
-        }
-        if (Autograd.Tracks(weight))
-        {
-            int[] saved = ids.ToArray();
-            Autograd.Record(y, "Embedding", [weight], g =>
-            {
-                if (!Autograd.Target(weight, out var gw, out bool acc)) return;
-                EmbeddingBackward(saved, pad, g, gw, num, dim, acc);
-            }, saved: []);
-        }
-        return y;
-    }
-
-    /// <summary>Elements copied per part of a parallel embedding gather or gradient scatter.</summary>
-    private const int EmbeddingGrain = 32768;
-
-    /// <summary>
-    /// gw (=|+=) the scatter-add of g's rows onto the rows named by ids. Each thread owns a range of table rows:
-    /// it clears them (the table gradient is dense, and for a vocabulary most of it is zero) and adds in the
-    /// tokens that land in its range in token order, so every row sums in the same order whatever the thread count.
-    /// </summary>
-    private static unsafe void EmbeddingBackward(int[] ids, int pad, Tensor g, Tensor gw, int num, int dim, bool accumulate)
-    {
-        nint gp = (nint)g.Data, wp = (nint)gw.Data;
-        Parallelism.For(num, Math.Max(1, EmbeddingGrain / Math.Max(1, dim)), [MethodImpl(MethodImplOptions.AggressiveOptimization)] (r0, r1) =>
-        {
-            float* dst = (float*)wp;
-            if (!accumulate) new Span<float>(dst + (long)r0 * dim, (r1 - r0) * dim).Clear();
-            for (int i = 0; i < ids.Length; i++)
-            {
-                int id = ids[i];
-                if (id < r0 || id >= r1 || id == pad) continue;
-                var row = new Span<float>(dst + (long)id * dim, dim);
-                TensorPrimitives.Add(row, new ReadOnlySpan<float>((float*)gp + (long)i * dim, dim), row);
-            }
+            if (!Autograd.Target(weight, out var gw, out bool acc)) return;
+            EmbeddingKernels.ScatterAdd(saved, pad, g.Span, gw.Span, num, dim, acc);
         });
-        GC.KeepAlive(g);
-        GC.KeepAlive(gw);
     }
 }

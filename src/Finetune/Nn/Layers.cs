@@ -100,7 +100,7 @@ public sealed class LayerNorm : Module
     public Tensor AddForward(Tensor x, Tensor residual) => F.AddLayerNorm(x, residual, Weight, Bias, Eps);
 }
 
-/// <summary>Dropout with its own seeded stream (or the default one); the identity in evaluation mode.</summary>
+/// <summary>Dropout with its own seeded stream (or the run context's, see <see cref="RunContext.DropoutGenerator"/>); the identity in evaluation mode.</summary>
 public sealed class Dropout : Module
 {
     private readonly Generator? _rng;

@@ -281,7 +281,7 @@ public sealed partial class Trainer
     private float TrainingStep(Batch batch, long microBatchIndex)
     {
         // Dropout draws from a stream seeded by (seed, micro-batch): a resumed run sees the same masks.
-        Generator.ManualSeed(SeedMix.Mix((ulong)Args.Seed, (ulong)microBatchIndex));
+        using var run = (RunContext.Current with { Generator = new Generator(SeedMix.Mix((ulong)Args.Seed, (ulong)microBatchIndex)) }).Enter();
         model.Module.Train();
         // Activations go back to the buffer pool when the step ends (parameters and their gradients are kept).
         using var scope = TensorScope.Begin();

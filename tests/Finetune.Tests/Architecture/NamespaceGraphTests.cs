@@ -61,6 +61,33 @@ public class NamespaceGraphTests
     }
 
     [Fact]
+    public void KernelsWorkOnSpansAndPointersOnly()
+    {
+        // Inside Tensors: Kernels (GEMM, attention, LayerNorm, ...) name no Tensor, scope, pool or autograd type.
+        var inner = NamespaceGraph.Of(typeof(ModelRegistry).Assembly, "Finetune.Tensors");
+        Assert.Contains("Finetune.Tensors.Kernels.Parallelism.For", inner.Calls["Finetune.Tensors.Kernels"]); // the reader sees Kernels
+        Assert.False(inner.Uses("Finetune.Tensors.Kernels", "Finetune.Tensors"), inner.Witness.GetValueOrDefault("Finetune.Tensors.Kernels -> Finetune.Tensors"));
+    }
+
+    [Fact]
+    public void OnlyTensorsHandlesBufferLifetimes()
+    {
+        // Ops declare what backward keeps through the recorder; keeping buffers reachable is Tensors' business.
+        foreach (var (ns, calls) in Graph.Calls)
+            if (ns != "Finetune.Tensors")
+                Assert.False(calls.Contains("System.GC.KeepAlive"), $"{ns} calls GC.KeepAlive");
+        Assert.Contains("System.GC.KeepAlive", Graph.Calls["Finetune.Tensors"]); // the reader sees the call where it is
+    }
+
+    [Fact]
+    public void TheTrainerPassesItsDropoutStreamThroughTheRunContext()
+    {
+        // Reseeding the flow's default generator would leak the step's stream into whatever the flow runs next.
+        Assert.DoesNotContain("Finetune.Tensors.Generator.ManualSeed", Graph.Calls["Finetune.Training"]);
+        Assert.Contains("Finetune.Nn.RunContext.Enter", Graph.Calls["Finetune.Training"]);
+    }
+
+    [Fact]
     public void TheGraphSeesTheEdgesItMustSee()
     {
         // Guards the reader itself: a field type, a base type and a call inside a method body each count.

@@ -99,4 +99,18 @@ public class SelfAttentionTests
         Assert.NotNull(adapter.Weight.Grad);
         Assert.NotNull(adapter.Bias!.Grad);
     }
+
+    [Fact]
+    public void TheSeparateImplementationCallsEachProjectionAndGivesTheSameAttention()
+    {
+        var rng = new Generator(4);
+        var adapter = new PackableShiftedLinear(Hidden, rng);
+        var attention = WithQuery(adapter, rng);
+        var h = Input();
+        float[] got;
+        using (new RunContext(RunMode.Eval, Attention: AttentionImplementation.Separate).Enter())
+            got = attention.Attend(h, null).ToArray();
+        Assert.Equal(1, adapter.Forwards); // not packed, though the adapter could be
+        Assert.Equal(Reference(adapter, attention.Key, attention.Value, h), got);
+    }
 }

@@ -1,6 +1,7 @@
 using Finetune.Data;
 using Finetune.Peft;
 using Finetune.Tensors;
+using Finetune.Tensors.Kernels;
 using Finetune.Training;
 using Finetune.Weights;
 

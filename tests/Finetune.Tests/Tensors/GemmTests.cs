@@ -1,4 +1,5 @@
 using Finetune.Tensors;
+using Finetune.Tensors.Kernels;
 
 namespace Finetune.Tests.Tensors;
 

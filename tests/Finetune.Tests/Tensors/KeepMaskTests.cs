@@ -1,4 +1,5 @@
 using Finetune.Tensors;
+using Finetune.Tensors.Kernels;
 using Xunit;
 
 namespace Finetune.Tests.Tensors;

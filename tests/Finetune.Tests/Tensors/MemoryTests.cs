@@ -1,6 +1,7 @@
 using System.Runtime.Intrinsics;
 using Finetune.Nn;
 using Finetune.Tensors;
+using Finetune.Tensors.Kernels;
 
 namespace Finetune.Tests.Tensors;
 
@@ -70,17 +71,9 @@ public class MemoryTests
         foreach (var p in new[] { up.Weight, up.Bias!, down.Weight, down.Bias!, x }) p.ZeroGrad();
 
         Tensor act = null!;
-        bool before = TensorScope.RecomputeActivations;
-        TensorScope.RecomputeActivations = true;
         Tensor h;
-        try
-        {
+        using (new RunContext(RunMode.Train, Activations: ActivationPolicy.RecomputeCheap).Enter())
             h = TensorScope.Stage(() => Ffn(out act));
-        }
-        finally
-        {
-            TensorScope.RecomputeActivations = before;
-        }
         Assert.False(act.HoldsData); // the second dense layer's saved input, given back until backward reads it
         F.Sum(F.Tanh(h)).Backward();
         Assert.Throws<ObjectDisposedException>(() => act.Span[0]); // freed again once that backward ran

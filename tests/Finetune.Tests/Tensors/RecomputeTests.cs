@@ -1,29 +1,23 @@
 using Finetune.Nn;
 using Finetune.Tensors;
+using Finetune.Tensors.Kernels;
 
 namespace Finetune.Tests.Tensors;
 
 /// <summary>
 /// Activations given back after the forward pass and formed again when backward reads them (LayerNorm's output,
 /// attention's probabilities and output), and gradients packed into shared pool arrays. The reference each time is
-/// the same computation holding everything: gradients must match it bit for bit. (Switches the global
-/// <see cref="TensorScope.RecomputeActivations"/> and reads the global pool, hence the collection.)
+/// the same computation holding everything: gradients must match it bit for bit. (Reads the global pool, hence
+/// the collection.)
 /// </summary>
 [Collection("Parallelism")]
 public class RecomputeTests
 {
     private static T With<T>(bool recompute, Func<T> body)
     {
-        bool before = TensorScope.RecomputeActivations;
-        TensorScope.RecomputeActivations = recompute;
-        try
-        {
+        var policy = recompute ? ActivationPolicy.RecomputeCheap : ActivationPolicy.Keep;
+        using (new RunContext(RunMode.Train, Activations: policy).Enter())
             return body();
-        }
-        finally
-        {
-            TensorScope.RecomputeActivations = before;
-        }
     }
 
     private static Finetune.Nn.LayerNorm Norm(int d, int seed)

@@ -6,7 +6,8 @@ namespace Finetune.Nn;
 /// Query, key and value projections of one input and scaled dot-product attention over heads; returns the context
 /// [batch, seq, hidden] before any output projection. The three projections run as one GEMM (attention then reads
 /// the heads from its column blocks) whenever each <see cref="Linear"/> says it is a plain affine map
-/// (<see cref="Linear.Affine"/>) and the attention probabilities are not asked for; otherwise each projection runs
+/// (<see cref="Linear.Affine"/>), the attention probabilities are not asked for and the run context does not ask for
+/// <see cref="AttentionImplementation.Separate"/>; otherwise each projection runs
 /// its own <see cref="Linear.Forward"/>, so an adapter or a quantised layer is never skipped. A family whose
 /// attention module holds more (an output projection, a LayerNorm) derives from this class and registers the rest
 /// after the three projections, under its checkpoint's names.
@@ -51,7 +52,7 @@ public class SelfAttention : Module
     /// <summary>The context of <paramref name="h"/>; appends this layer's attention probabilities to <paramref name="attentions"/> when given.</summary>
     public Tensor Attend(Tensor h, IntTensor? mask, List<Tensor>? attentions = null)
     {
-        if (attentions == null && Query.Affine is { } q && Key.Affine is { } k && Value.Affine is { } v
+        if (attentions == null && RunContext.Current.Attention == AttentionImplementation.Fused && Query.Affine is { } q && Key.Affine is { } k && Value.Affine is { } v
             && (q.Bias == null) == (k.Bias == null) && (k.Bias == null) == (v.Bias == null))
         {
             Tensor qkv = F.LinearStacked(h, [q.Weight, k.Weight, v.Weight], q.Bias != null ? [q.Bias, k.Bias!, v.Bias!] : null);

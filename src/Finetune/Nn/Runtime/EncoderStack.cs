@@ -15,10 +15,10 @@ public readonly record struct EncoderRun(Tensor Embeddings, Tensor LastHiddenSta
 /// <item>a step's input is freed after the step in inference when no caller can reach it: the embeddings are the
 /// caller's (they are returned), every later tensor the stack made is an intermediate unless returned as a hidden
 /// state;</item>
-/// <item>in inference the feed-forward half runs on slices of the tokens (<see cref="F.ApplyInRowChunks"/>).</item>
+/// <item>in inference with the chunked policy (<see cref="RunContext.ChunksInference"/>) the feed-forward half runs
+/// on slices of the tokens (<see cref="F.ApplyInRowChunks"/>).</item>
 /// </list>
-/// The execution mode is read from <see cref="Tensor.IsGradEnabled"/> here and nowhere in the model code: the seam a
-/// run context (mode, generator, activation policy) would replace.
+/// How to execute comes from <see cref="RunContext.Current"/>, read here once a run and nowhere in the model code.
 /// </summary>
 public static class EncoderStack
 {
@@ -28,6 +28,7 @@ public static class EncoderStack
     public static EncoderRun Run(Func<Tensor> embed, Func<Tensor, Tensor>? project, IReadOnlyList<IReadOnlyList<IEncoderLayer>> steps, IntTensor? mask,
         bool outputHiddenStates, bool outputAttentions)
     {
+        bool chunked = RunContext.Current.ChunksInference;
         Tensor embeddings = TensorScope.Stage(embed);
         var hidden = outputHiddenStates ? new List<Tensor>() : null;
         var attentions = outputAttentions ? new List<Tensor>() : null;
@@ -36,7 +37,7 @@ public static class EncoderStack
         foreach (var layers in steps)
         {
             bool inputIsIntermediate = hidden == null && !ReferenceEquals(h, embeddings);
-            h = TensorScope.Stage(h, x => Apply(layers, x, mask, attentions), attentions, inputIsIntermediate);
+            h = TensorScope.Stage(h, x => Apply(layers, x, mask, attentions, chunked), attentions, inputIsIntermediate);
             hidden?.Add(h);
         }
         return new EncoderRun(embeddings, h, hidden, attentions);
@@ -50,14 +51,14 @@ public static class EncoderStack
         return steps;
     }
 
-    private static Tensor Apply(IReadOnlyList<IEncoderLayer> layers, Tensor x, IntTensor? mask, List<Tensor>? attentions)
+    private static Tensor Apply(IReadOnlyList<IEncoderLayer> layers, Tensor x, IntTensor? mask, List<Tensor>? attentions, bool chunked)
     {
         for (int i = 0; i < layers.Count; i++)
         {
             var layer = layers[i];
             Tensor a = layer.Attend(x, mask, attentions);
             // Inference keeps only a slice of the tokens' widest feed-forward activations at a time.
-            x = Tensor.IsGradEnabled ? layer.FeedForward(a) : F.ApplyInRowChunks(a, layer.FeedForwardWidth, layer.FeedForward);
+            x = chunked ? F.ApplyInRowChunks(a, layer.FeedForwardWidth, layer.FeedForward) : layer.FeedForward(a);
         }
         return x;
     }

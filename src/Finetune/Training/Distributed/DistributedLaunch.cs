@@ -1,5 +1,6 @@
 using System.Globalization;
 using Finetune.Tensors;
+using Finetune.Tensors.Kernels;
 
 namespace Finetune.Training.Distributed;
 

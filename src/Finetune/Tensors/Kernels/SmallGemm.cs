@@ -1,4 +1,4 @@
-namespace Finetune.Tensors;
+namespace Finetune.Tensors.Kernels;
 
 /// <summary>
 /// Single-threaded GEMM for attention-sized blocks (one batch×head each), run in parallel over batch×heads by

@@ -27,15 +27,6 @@ public sealed class TensorScope : IDisposable
 
     private TensorScope(TensorScope? parent) => _parent = parent;
 
-    /// <summary>
-    /// Trades a little compute for memory in training: the output of GELU (the feed-forward's widest tensor, 4 × hidden
-    /// floats a token in BERT) is not held from forward to backward but recomputed, bit for bit, from GELU's input
-    /// when backward needs it. Saves about a fifth of a BERT layer's activations for ~1% of the step time (bert-mini
-    /// seq 128 step: 571 -> 533 MB peak RSS, time within run-to-run noise), so it is on by default; set it to false
-    /// to keep the output instead.
-    /// </summary>
-    public static bool RecomputeActivations { get; set; } = true;
-
     /// <summary>Starts a scope on the current thread.</summary>
     public static TensorScope Begin() => _current = new TensorScope(_current);
 
@@ -56,7 +47,7 @@ public sealed class TensorScope : IDisposable
     /// the pool as soon as the output exists, and inference holds one layer's activations at a time instead of
     /// the whole network's. With gradients on, those that no recorded op saves for backward (a dense layer's
     /// output feeding dropout, dropout's output feeding a residual sum) go back at once; the saved ones go back
-    /// during Backward, as soon as the last op reading them has run. With <see cref="RecomputeActivations"/>, saved
+    /// during Backward, as soon as the last op reading them has run. With the <see cref="ActivationPolicy.RecomputeCheap"/> policy of the run, saved
     /// tensors an op can recompute from its own saved inputs (the output of GELU) give their buffer back too.
     /// </summary>
     public static Tensor Stage(Func<Tensor> body, List<Tensor>? extraOutputs = null)
@@ -68,6 +59,7 @@ public sealed class TensorScope : IDisposable
             for (int i = before; i < extraOutputs.Count; i++) scope.Keep(extraOutputs[i]);
         if (Tensor.IsGradEnabled)
         {
+            bool recompute = ActivationPolicies.Recomputes;
             foreach (var t in scope._owned)
             {
                 if (scope._kept.Contains(t) || t.Persistent) continue;
@@ -79,7 +71,7 @@ public sealed class TensorScope : IDisposable
                     if (t.GradFn != null)
                     {
                         t.FreeWhenUnsaved = true;
-                        if (RecomputeActivations) t.DropUntilRead(); // GELU's output: recomputed when backward reads it
+                        if (recompute) t.DropUntilRead(); // GELU's output: recomputed when backward reads it
                     }
                     scope.Keep(t); // the enclosing scope frees the rest if Backward never runs
                 }
@@ -91,7 +83,7 @@ public sealed class TensorScope : IDisposable
     /// <summary>
     /// <see cref="Stage(Func{Tensor}, List{Tensor}?)"/> for a stage that reads <paramref name="input"/> (the previous
     /// layer's output). Once the stage has run, nothing in the forward pass reads the input again. With gradients
-    /// on and <see cref="RecomputeActivations"/>, an input that its op can form again (LayerNorm's output, from the
+    /// on and the <see cref="ActivationPolicy.RecomputeCheap"/> policy, an input that its op can form again (LayerNorm's output, from the
     /// sum and row statistics its backward keeps) gives its buffer back until backward reads it. With gradients off,
     /// an input the caller marks <paramref name="inputIsIntermediate"/> (no one outside holds it: not the
     /// encoder's own input, not a returned hidden state) is freed.
@@ -104,7 +96,7 @@ public sealed class TensorScope : IDisposable
         {
             if (inputIsIntermediate) input.Dispose();
         }
-        else if (RecomputeActivations && input.GradFn != null) input.DropUntilRead();
+        else if (ActivationPolicies.Recomputes && input.GradFn != null) input.DropUntilRead();
         return result;
     }
 

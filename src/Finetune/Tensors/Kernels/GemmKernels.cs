@@ -3,7 +3,7 @@ using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 
-namespace Finetune.Tensors;
+namespace Finetune.Tensors.Kernels;
 
 /// <summary>
 /// Blocked GEMM driver around the register-tiled micro-kernels. B is packed into slivers NR wide (rows of

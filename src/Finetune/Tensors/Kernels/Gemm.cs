@@ -1,4 +1,4 @@
-namespace Finetune.Tensors;
+namespace Finetune.Tensors.Kernels;
 
 /// <summary>Which operands of <see cref="Gemm"/> are read transposed.</summary>
 public enum GemmForm

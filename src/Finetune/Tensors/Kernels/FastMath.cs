@@ -1,7 +1,7 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 
-namespace Finetune.Tensors;
+namespace Finetune.Tensors.Kernels;
 
 /// <summary>
 /// Vectorised float exp for the hot elementwise ops (softmax, GELU). TensorPrimitives.Exp measured 4.4 ns per

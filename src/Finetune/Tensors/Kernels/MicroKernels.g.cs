@@ -2,7 +2,7 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 
-namespace Finetune.Tensors;
+namespace Finetune.Tensors.Kernels;
 
 /// <summary>Register-tiled GEMM micro-kernels: 12x32 with Vector512 (24 accumulators, plus 8- and 4-row edges), 6x16 with Vector256 (12).</summary>
 internal static unsafe class MicroKernels

@@ -11,7 +11,7 @@ namespace Finetune.Tensors;
 /// <see cref="ZeroGrad"/>. Inside <c>using (Tensor.NoGrad())</c> nothing is recorded.
 /// Disposing a tensor hands its buffer back to the pool; tensors not disposed are simply collected.
 /// </summary>
-public sealed class Tensor : IDisposable
+public sealed partial class Tensor : IDisposable
 {
     [ThreadStatic] private static int _noGradDepth;
 
@@ -75,15 +75,6 @@ public sealed class Tensor : IDisposable
     /// <summary>The recorded op that produced this tensor, or null for a leaf.</summary>
     internal GradNode? GradFn { get; set; }
 
-    /// <summary>Gradient flowing into a non-leaf during Backward (released as soon as it has been propagated).</summary>
-    internal Tensor? PendingGrad { get; set; }
-
-    /// <summary>Set while this tensor is the gradient a backward function is reading and Backward owns it (see <see cref="Autograd.TargetOver"/>).</summary>
-    internal bool IncomingGradient { get; set; }
-
-    /// <summary>Whether no view shares this tensor's buffer.</summary>
-    internal bool HasOneView => !_disposed && Volatile.Read(ref _storage.Refs) == 1;
-
     /// <summary>Whether ops currently record the graph on this thread.</summary>
     public static bool IsGradEnabled => _noGradDepth == 0;
 
@@ -112,62 +103,6 @@ public sealed class Tensor : IDisposable
         int n = CheckedLength(shape);
         float[] arr = packed ? BufferPool.RentPacked(n, out int off) : BufferPool.Rent(n, out off);
         return new Tensor(new Storage(arr, off), (int[])shape.Clone(), n);
-    }
-
-    /// <summary>Parameters and leaf gradients: a <see cref="TensorScope"/> never releases them.</summary>
-    internal bool Persistent { get; set; }
-
-    /// <summary>How many recorded ops not yet released read this tensor's data in their backward pass.</summary>
-    internal int SavedBy { get; set; }
-
-    /// <summary>
-    /// Set on an intermediate that nothing outside the graph can reach (made inside a finished
-    /// <see cref="TensorScope.Stage(Func{Tensor}, List{Tensor}?)"/>): it is disposed as soon as <see cref="SavedBy"/> drops to zero in Backward.
-    /// </summary>
-    internal bool FreeWhenUnsaved { get; set; }
-
-    /// <summary>Writes this tensor's values into (array, offset) again from the op's saved inputs.</summary>
-    internal delegate void Refill(float[] array, int offset);
-
-    /// <summary>
-    /// Set by ops whose output is cheap to compute again from inputs backward keeps anyway (GELU from its input):
-    /// such an intermediate may give its buffer back after the forward pass (<see cref="DropUntilRead"/>) and is
-    /// recomputed, bit for bit, when backward first reads it.
-    /// </summary>
-    internal Refill? Recompute { get; set; }
-
-    /// <summary>
-    /// Hands the buffer back to the pool until the data is read again, when <see cref="Recompute"/> refills a new
-    /// one. Only for a tensor with no views; returns false (and keeps the data) otherwise.
-    /// </summary>
-    internal bool DropUntilRead()
-    {
-        if (_disposed || Recompute == null || Volatile.Read(ref _storage.Refs) != 1) return false;
-        _disposed = true;
-        _storage.Refs = 0;
-        BufferPool.Return(_storage.Array);
-        return true;
-    }
-
-    /// <summary>Whether the buffer was handed back by <see cref="DropUntilRead"/> and will be refilled on the next read.</summary>
-    internal bool IsDropped => Volatile.Read(ref _disposed) && Recompute != null;
-
-    /// <summary>Whether the tensor has its buffer now (false once disposed, or dropped until read).</summary>
-    internal bool HoldsData => !Volatile.Read(ref _disposed);
-
-    /// <summary>The slow path of a read after <see cref="Dispose"/> or <see cref="DropUntilRead"/>.</summary>
-    private void Recomputed()
-    {
-        lock (this)
-        {
-            if (!_disposed) return;
-            Refill refill = Recompute ?? throw new ObjectDisposedException(ToString(), "The tensor was disposed (its buffer is back in the pool).");
-            float[] arr = BufferPool.Rent(Length, out int off);
-            refill(arr, off);
-            _storage = new Storage(arr, off);
-            Recompute = null;
-            Volatile.Write(ref _disposed, false);
-        }
     }
 
     public static Tensor Zeros(params int[] shape)

@@ -1,4 +1,4 @@
-namespace Finetune.Tensors;
+namespace Finetune.Tensors.Kernels;
 
 /// <summary>
 /// The engine's thread count and its fork/join. Work is split into a fixed number of parts that depends only on

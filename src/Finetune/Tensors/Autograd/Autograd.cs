@@ -4,10 +4,11 @@ namespace Finetune.Tensors;
 /// One recorded op: its inputs, the closure that sends the output's gradient back to them, and the tensors whose
 /// data that closure reads (its saved tensors).
 /// </summary>
-internal sealed class GradNode(string op, Tensor[] inputs, Action<Tensor> backward, Action? release, Tensor[] saved)
+internal sealed class GradNode(string op, Tensor[] inputs, Action<Tensor> backward, Action? release, Tensor[] saved, Tensor? recomputable)
 {
     private Action? _release = release;
     private Tensor[]? _saved = saved;
+    private Tensor? _recomputable = recomputable;
 
     public string Op { get; } = op;
     public Tensor[]? Inputs { get; private set; } = inputs;
@@ -17,12 +18,16 @@ internal sealed class GradNode(string op, Tensor[] inputs, Action<Tensor> backwa
     /// <summary>
     /// Drops the saved tensors so their memory can be reused; the node can no longer backpropagate. A saved tensor
     /// that only the graph could reach (<see cref="Tensor.FreeWhenUnsaved"/>) goes back to the pool as soon as
-    /// the last node reading it is released.
+    /// the last node reading it is released. An output the op can form again and that is still without its data
+    /// (nothing in backward read it, but a caller may hold it: a hidden state) is formed first, while the inputs
+    /// its refill reads still exist.
     /// </summary>
     public void Release()
     {
         Inputs = null;
         BackwardFn = null;
+        _recomputable?.KeepRecomputed();
+        _recomputable = null;
         _release?.Invoke();
         _release = null;
         if (_saved == null) return;
@@ -50,7 +55,9 @@ internal static class Autograd
     /// input and the output are assumed read. Tensors no node saves can be freed as soon as the forward pass no
     /// longer needs them (see <see cref="TensorScope.Stage(Func{Tensor}, List{Tensor}?)"/>).
     /// </remarks>
-    public static void Record(Tensor output, string op, Tensor[] inputs, Action<Tensor> backward, Action? release = null, Tensor[]? saved = null)
+    /// <paramref name="recomputable"/> is the output when the op set a refill for it (<see cref="OpRecorder.SaveRecomputable"/>).
+    public static void Record(Tensor output, string op, Tensor[] inputs, Action<Tensor> backward, Action? release = null, Tensor[]? saved = null,
+        Tensor? recomputable = null)
     {
         if (saved == null)
         {
@@ -60,7 +67,7 @@ internal static class Autograd
         }
         foreach (var t in saved) t.SavedBy++;
         output.RequiresGrad = true;
-        output.GradFn = new GradNode(op, inputs, backward, release, saved);
+        output.GradFn = new GradNode(op, inputs, backward, release, saved, recomputable);
     }
 
     /// <summary>
@@ -148,6 +155,9 @@ internal static class Autograd
             {
                 g.IncomingGradient = true;
                 node.BackwardFn!(g);
+                // The node holds what its backward reads (inputs, saved tensors, scratch through its release), and
+                // the gradients it writes hang off their tensors: kept reachable while kernels hold raw pointers.
+                GC.KeepAlive(node);
                 if (g.IncomingGradient) g.Dispose(); // else an input's gradient now (TargetOver)
                 g.IncomingGradient = false;
             }
