@@ -4,7 +4,7 @@
 import os
 PREFETCH = int(os.environ.get('PREFETCH', '0'))  # measured no gain; x86-only when on
 
-def kernel(name, V, MR, NV, W, packed, directB=False, colsA=False):
+def kernel(name, V, MR, NV, W, packed, directB=False, colsA=False, pfPer=0):
     NR = NV * W
     L = []
     w = L.append
@@ -13,9 +13,17 @@ def kernel(name, V, MR, NV, W, packed, directB=False, colsA=False):
         args = args.replace("float* b,", "float* b, nint ldb,")
     if colsA:
         args = args.replace("float* a,", "float* a, nint lda,")
+    if pfPer:
+        args += ", float* pf, nint pfld, int pfRows, int pfRow0, int pfLeft"
     bdesc = "B read in place with row stride ldb" if directB else f"B packed [k][{NR}]"
     adesc = "read as Aᵀ in place (row p of the stored A at a + p·lda)" if colsA else ('packed [k][' + str(MR) + ']' if packed else 'row-major with row stride lda')
     w(f"    /// <summary>C[{MR}x{NR}] (+)= A·B over kc steps; A {adesc}, {bdesc}.</summary>")
+    if pfPer:
+        w(f"    /// <remarks>")
+        w(f"    /// Also prefetches (to L2) up to pfLeft cache lines of a source the caller packs next, {pfPer} every 4 k steps, in the")
+        w(f"    /// order the packing reads them: lines at pf + i·16 of rows pfRow0.. (stride pfld) of pfRows, row by row, then the next column")
+        w(f"    /// of lines. The memory stream then overlaps these FMAs instead of following them.")
+        w(f"    /// </remarks>")
     w(f"    [MethodImpl(MethodImplOptions.AggressiveOptimization)]")
     w(f"    public static void {name}({args})")
     w("    {")
@@ -72,9 +80,25 @@ def kernel(name, V, MR, NV, W, packed, directB=False, colsA=False):
         else:
             for q in range((MR + 3) // 4):
                 w(f"{ind}a{q} += {n};")
+    if pfPer:
+        w("        float* pfp = pf + pfRow0 * pfld;")
+        w("        int pfr = pfRow0;")
     w("        int p = 0;")
     w("        for (; p + 4 <= kc; p += 4)")
     w("        {")
+    for _ in range(pfPer):
+        w("            if (pfLeft > 0)")
+        w("            {")
+        w("                System.Runtime.Intrinsics.X86.Sse.Prefetch1(pfp);")
+        w("                pfLeft--;")
+        w("                pfp += pfld;")
+        w("                if (++pfr == pfRows)")
+        w("                {")
+        w("                    pfr = 0;")
+        w("                    pf += 16;")
+        w("                    pfp = pf;")
+        w("                }")
+        w("            }")
     if not packed and PREFETCH:
         # Rows of A are separate streams the hardware prefetcher follows poorly: fetch 4 lines ahead.
         for r in range(MR):
@@ -108,6 +132,9 @@ for mr in (12, 8, 4):
     out.append(kernel(f"Rows{mr}x32", "Vector512", mr, 2, 16, False)); out.append("")
     out.append(kernel(f"PackedDirect{mr}x32", "Vector512", mr, 2, 16, True, True)); out.append("")
     out.append(kernel(f"RowsDirect{mr}x32", "Vector512", mr, 2, 16, False, True)); out.append("")
+for mr, per in ((12, 3), (8, 2), (4, 1)):
+    out.append(kernel(f"PackedPrefetch{mr}x32", "Vector512", mr, 2, 16, True, pfPer=per)); out.append("")
+    out.append(kernel(f"RowsPrefetch{mr}x32", "Vector512", mr, 2, 16, False, pfPer=per)); out.append("")
 for mr in (6, 5, 4, 3, 2, 1):
     out.append(kernel(f"RowsDirect{mr}x64", "Vector512", mr, 4, 16, False, True)); out.append("")
     out.append(kernel(f"ColsDirect{mr}x64", "Vector512", mr, 4, 16, True, True, True)); out.append("")

@@ -17,6 +17,8 @@ public class GemmTests
         [
             [1, 1, 1], [1, 17, 5], [13, 1, 7], [3, 5, 1], [37, 29, 53], [12, 32, 4], [25, 67, 131],
             [200, 33, 515], [193, 100, 17], [64, 64, 64], [128, 64, 128], [7, 3100, 9], [260, 40, 1030], [33, 70, 65], [29, 64, 70],
+            // Few rows against a wide transposed B (a Linear on one short sequence): slivers packed one at a time.
+            [32, 96, 768], [50, 130, 600], [200, 260, 200],
         ];
         foreach (var form in new[] { GemmForm.NN, GemmForm.NT, GemmForm.TN })
             foreach (var s in shapes) d.Add(form, s[0], s[1], s[2]);

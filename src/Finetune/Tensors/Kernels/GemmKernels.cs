@@ -19,8 +19,8 @@ internal static unsafe class GemmKernels
     /// <summary>Whether the 12x32 Vector512 kernel is used (else the 6x16 Vector256 one); tests switch it off.</summary>
     internal static bool UseVector512 { get; set; } = Vector512.IsHardwareAccelerated;
 
-    private static int MR => UseVector512 ? 12 : 6;
-    private static int NR => UseVector512 ? 32 : 16;
+    internal static int MR => UseVector512 ? 12 : 6;
+    internal static int NR => UseVector512 ? 32 : 16;
 
     [ThreadStatic] private static float[]? _packB;
     [ThreadStatic] private static float[]? _packA;
@@ -29,15 +29,12 @@ internal static unsafe class GemmKernels
         bool accumulate, float* bias, int threads)
     {
         nint pa = (nint)a, pb = (nint)b, pc = (nint)c, pbias = (nint)bias;
-        long flops = 2L * m * n * k;
-        int mSlices = m / (4 * MR), nSlices = n / (4 * NR);
-        int parts = flops < 1_000_000 ? 1 : Math.Min(threads, Math.Max(mSlices, nSlices));
+        var (parts, splitM) = Partition(form, m, n, k, threads);
         if (parts <= 1)
         {
             Block(form, 0, m, 0, n, k, a, lda, b, ldb, c, ldc, accumulate, bias);
             return;
         }
-        bool splitM = mSlices >= parts;
         int total = splitM ? m : n, unit = splitM ? MR : NR;
         int units = (total + unit - 1) / unit;
         Parallelism.Run(parts, p =>
@@ -47,6 +44,21 @@ internal static unsafe class GemmKernels
             if (splitM) Block(form, s, e, 0, n, k, (float*)pa, lda, (float*)pb, ldb, (float*)pc, ldc, accumulate, (float*)pbias);
             else Block(form, 0, m, s, e, k, (float*)pa, lda, (float*)pb, ldb, (float*)pc, ldc, accumulate, (float*)pbias);
         });
+    }
+
+    /// <summary>
+    /// How many threads share an m×n×k product, and whether they split M (else N, in units of <see cref="MR"/> rows or
+    /// <see cref="NR"/> columns): small products run on one thread, and M is split only when every part gets a few
+    /// slivers. Splitting M makes every thread pack all of B, so a transposed B (a Linear's weight) against few rows
+    /// (one sentence's tokens) is split by columns: each thread then streams only its own part of the weight.
+    /// </summary>
+    internal static (int Parts, bool SplitM) Partition(GemmForm form, int m, int n, int k, int threads)
+    {
+        long flops = 2L * m * n * k;
+        int mSlices = m / (4 * MR), nSlices = n / (4 * NR);
+        int parts = flops < 1_000_000 ? 1 : Math.Min(threads, Math.Max(mSlices, nSlices));
+        bool fewRows = form == GemmForm.NT && nSlices >= parts && m < 2 * MC * parts;
+        return (parts, mSlices >= parts && !fewRows);
     }
 
     /// <summary>Single-threaded product of rows [m0, m1) and columns [n0, n1) of C.</summary>
@@ -76,6 +88,10 @@ internal static unsafe class GemmKernels
         float* bp = Buffer(ref _packB, KC * NC);
         bool packA = form == GemmForm.TN || PackRowMajorA(m1 - m0, width, k);
         float* ap = packA ? Buffer(ref _packA, MC * KC) : null;
+        // Few rows (a Linear on a few short sequences): each transposed sliver of B serves only a few row tiles, so it
+        // is packed just before they read it, while it is in L1/L2, instead of the whole panel first (megabytes written
+        // out to L3 and read back). A read in place is not blocked by rows: all of them go through each sliver.
+        bool packPerSliver = form == GemmForm.NT && (m1 - m0 <= MC || (ap == null && m1 - m0 <= SliverRows));
         for (int jc = n0; jc < n1; jc += NC)
         {
             int nc = Math.Min(NC, n1 - jc);
@@ -84,7 +100,10 @@ internal static unsafe class GemmKernels
                 int kc = Math.Min(KC, k - pc);
                 bool load = pc > 0 || accumulate || prefill;
                 float* bdirect = null;
-                if (form == GemmForm.NT) PackBTransposed(wide, b, ldb, pc, kc, jc, nc, bp);
+                if (form == GemmForm.NT)
+                {
+                    if (!packPerSliver) PackBTransposed(wide, b, ldb, pc, kc, jc, nc, bp);
+                }
                 else if (wide && (long)k * width <= DirectLimit && m1 - m0 <= 512)
                 {
                     // Small B: the kernel reads it in place; only a partial last sliver is packed (padded).
@@ -95,10 +114,16 @@ internal static unsafe class GemmKernels
                 else PackBRows(wide, b, ldb, pc, kc, jc, nc, bp);
                 for (int ic = m0; ic < m1; ic += MC)
                 {
+                    if (packPerSliver && ap == null)
+                    {
+                        MacroPackingB(wide, a, lda, null, ic, m1 - ic, pc, kc, b, ldb, jc, nc, bp, c + (long)ic * ldc + jc, ldc, load);
+                        break;
+                    }
                     int mc = Math.Min(MC, m1 - ic);
                     if (form == GemmForm.TN) PackATransposed(wide, a, lda, pc, kc, ic, mc, ap);
                     else if (ap != null) PackARows(wide, a, lda, pc, kc, ic, mc, ap);
-                    Macro(wide, a, lda, ap, ic, mc, pc, kc, bp, bdirect, ldb, nc, c + (long)ic * ldc + jc, ldc, load);
+                    if (packPerSliver) MacroPackingB(wide, a, lda, ap, ic, mc, pc, kc, b, ldb, jc, nc, bp, c + (long)ic * ldc + jc, ldc, load);
+                    else Macro(wide, a, lda, ap, ic, mc, pc, kc, bp, bdirect, ldb, nc, c + (long)ic * ldc + jc, ldc, load);
                 }
             }
         }
@@ -218,6 +243,62 @@ internal static unsafe class GemmKernels
             }
     }
 
+    /// <summary>
+    /// <see cref="Macro"/> for a transposed B not yet packed: columns outer, each NR-wide sliver packed into
+    /// <paramref name="sliver"/> and then read by every row tile of the block (the same packed data and kernels).
+    /// With the 12x32 kernels, full tiles also prefetch the next sliver's source rows: with few rows the product
+    /// spends as long streaming B from memory as multiplying, and this way the two overlap.
+    /// </summary>
+    private static void MacroPackingB(bool wide, float* a, int lda, float* ap, int ic, int mc, int pc, int kc, float* b, int ldb, int jc, int nc,
+        float* sliver, float* c, int ldc, bool load)
+    {
+        int mr = wide ? 12 : 6, nr = wide ? 32 : 16;
+        float* tile = stackalloc float[12 * 32];
+        bool prefetch = wide && Sse.IsSupported;
+        for (int jr = 0; jr < nc; jr += nr)
+        {
+            int nw = Math.Min(nr, nc - jr);
+            PackBTransposed(wide, b, ldb, pc, kc, jc + jr, nw, sliver);
+            // Tile finds sliver jr / nr at bp + (jr / nr)·kc·nr: shift the base so that it lands on this one.
+            float* bp = sliver - (long)(jr / nr) * kc * nr;
+            int nextRows = prefetch ? Math.Clamp(nc - jr - nr, 0, nr) : 0;
+            float* next = b + (long)(jc + jr + nr) * ldb + pc;
+            int line = 0, lines = nextRows * ((kc + 15) / 16);
+            for (int ir = 0; ir < mc; ir += mr)
+            {
+                int mh = Math.Min(mr, mc - ir), h = KernelRows(wide, mh);
+                if (line >= lines || mh != h || nw != nr)
+                {
+                    Tile(wide, a, lda, ap, ic, mc, pc, kc, bp, null, ldb, nc, c, ldc, load, ir, jr, tile);
+                    continue;
+                }
+                // The kernel issues h/4 prefetches every 4 k steps, in the order the packing will read the lines.
+                int take = Math.Min(h / 4 * (kc / 4), lines - line);
+                float* pf = next + (long)(line / nextRows) * 16;
+                int row0 = line % nextRows;
+                float* cc = c + (long)ir * ldc + jr;
+                if (ap != null)
+                {
+                    float* asl = ap + (long)(ir / mr) * kc * mr;
+                    if (h == 12) MicroKernels.PackedPrefetch12x32(kc, asl, sliver, cc, ldc, load, pf, ldb, nextRows, row0, take);
+                    else if (h == 8) MicroKernels.PackedPrefetch8x32(kc, asl, sliver, cc, ldc, load, pf, ldb, nextRows, row0, take);
+                    else MicroKernels.PackedPrefetch4x32(kc, asl, sliver, cc, ldc, load, pf, ldb, nextRows, row0, take);
+                }
+                else
+                {
+                    float* arow = a + (long)(ic + ir) * lda + pc;
+                    if (h == 12) MicroKernels.RowsPrefetch12x32(kc, arow, lda, sliver, cc, ldc, load, pf, ldb, nextRows, row0, take);
+                    else if (h == 8) MicroKernels.RowsPrefetch8x32(kc, arow, lda, sliver, cc, ldc, load, pf, ldb, nextRows, row0, take);
+                    else MicroKernels.RowsPrefetch4x32(kc, arow, lda, sliver, cc, ldc, load, pf, ldb, nextRows, row0, take);
+                }
+                line += take;
+            }
+        }
+    }
+
+    /// <summary>Products of up to this many rows, with A read in place, pack transposed B one sliver at a time.</summary>
+    private const int SliverRows = 256;
+
     /// <summary>B matrices (k·n floats) up to this size are read in place by the small-GEMM path, never packed.</summary>
     private const int DirectLimit = 64 * 1024;
 
@@ -336,6 +417,11 @@ internal static unsafe class GemmKernels
         {
             float* d = dst + (long)s * kc * nr;
             int cols = Math.Min(nr, nc - s * nr);
+            if (cols == nr && Avx.IsSupported)
+            {
+                TransposeSliver(b + (long)(jc + s * nr) * ldb + pc, ldb, kc, d, nr);
+                continue;
+            }
             int j = 0;
             for (; j + 4 <= cols; j += 4)
             {
@@ -350,6 +436,59 @@ internal static unsafe class GemmKernels
             for (; j < nr; j++)
                 for (int p = 0; p < kc; p++) d[(long)p * nr + j] = 0f;
         }
+    }
+
+    /// <summary>
+    /// nr (a multiple of 8) source rows of kc floats (stride ld) → kc destination rows of nr floats, by 8x8 transposes
+    /// with k outermost: each 8 × nr block of the destination is written whole while in L1, and the source rows
+    /// advance together a cache line at a time.
+    /// </summary>
+    private static void TransposeSliver(float* src, int ld, int kc, float* dst, int nr)
+    {
+        int p = 0;
+        for (; p + 8 <= kc; p += 8)
+        {
+            float* d = dst + (long)p * nr;
+            for (int j = 0; j < nr; j += 8)
+            {
+                float* s0 = src + (long)j * ld + p;
+                var r0 = Avx.LoadVector256(s0);
+                var r1 = Avx.LoadVector256(s0 + ld);
+                var r2 = Avx.LoadVector256(s0 + 2L * ld);
+                var r3 = Avx.LoadVector256(s0 + 3L * ld);
+                var r4 = Avx.LoadVector256(s0 + 4L * ld);
+                var r5 = Avx.LoadVector256(s0 + 5L * ld);
+                var r6 = Avx.LoadVector256(s0 + 6L * ld);
+                var r7 = Avx.LoadVector256(s0 + 7L * ld);
+                var t0 = Avx.UnpackLow(r0, r1);
+                var t1 = Avx.UnpackHigh(r0, r1);
+                var t2 = Avx.UnpackLow(r2, r3);
+                var t3 = Avx.UnpackHigh(r2, r3);
+                var t4 = Avx.UnpackLow(r4, r5);
+                var t5 = Avx.UnpackHigh(r4, r5);
+                var t6 = Avx.UnpackLow(r6, r7);
+                var t7 = Avx.UnpackHigh(r6, r7);
+                // Per 128-bit lane, u_q holds column q (low lane) and q + 4 (high lane) of rows 0-3 (u0-u3) or 4-7 (u4-u7).
+                var u0 = Avx.Shuffle(t0, t2, 0x44);
+                var u1 = Avx.Shuffle(t0, t2, 0xEE);
+                var u2 = Avx.Shuffle(t1, t3, 0x44);
+                var u3 = Avx.Shuffle(t1, t3, 0xEE);
+                var u4 = Avx.Shuffle(t4, t6, 0x44);
+                var u5 = Avx.Shuffle(t4, t6, 0xEE);
+                var u6 = Avx.Shuffle(t5, t7, 0x44);
+                var u7 = Avx.Shuffle(t5, t7, 0xEE);
+                Avx.Store(d + j, Avx.Permute2x128(u0, u4, 0x20));
+                Avx.Store(d + nr + j, Avx.Permute2x128(u1, u5, 0x20));
+                Avx.Store(d + 2L * nr + j, Avx.Permute2x128(u2, u6, 0x20));
+                Avx.Store(d + 3L * nr + j, Avx.Permute2x128(u3, u7, 0x20));
+                Avx.Store(d + 4L * nr + j, Avx.Permute2x128(u0, u4, 0x31));
+                Avx.Store(d + 5L * nr + j, Avx.Permute2x128(u1, u5, 0x31));
+                Avx.Store(d + 6L * nr + j, Avx.Permute2x128(u2, u6, 0x31));
+                Avx.Store(d + 7L * nr + j, Avx.Permute2x128(u3, u7, 0x31));
+            }
+        }
+        for (; p < kc; p++)
+            for (int j = 0; j < nr; j++) dst[(long)p * nr + j] = src[(long)j * ld + p];
     }
 
     /// <summary>

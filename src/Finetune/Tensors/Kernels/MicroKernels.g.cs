@@ -2737,6 +2737,1557 @@ internal static unsafe class MicroKernels
         c3_1.Store(c + 3 * ldc + 16);
     }
 
+    /// <summary>C[12x32] (+)= A·B over kc steps; A packed [k][12], B packed [k][32].</summary>
+    /// <remarks>
+    /// Also prefetches (to L2) up to pfLeft cache lines of a source the caller packs next, 3 every 4 k steps, in the
+    /// order the packing reads them: lines at pf + i·16 of rows pfRow0.. (stride pfld) of pfRows, row by row, then the next column
+    /// of lines. The memory stream then overlaps these FMAs instead of following them.
+    /// </remarks>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void PackedPrefetch12x32(int kc, float* a, float* b, float* c, nint ldc, bool load, float* pf, nint pfld, int pfRows, int pfRow0, int pfLeft)
+    {
+        Vector512<float> c0_0;
+        Vector512<float> c0_1;
+        Vector512<float> c1_0;
+        Vector512<float> c1_1;
+        Vector512<float> c2_0;
+        Vector512<float> c2_1;
+        Vector512<float> c3_0;
+        Vector512<float> c3_1;
+        Vector512<float> c4_0;
+        Vector512<float> c4_1;
+        Vector512<float> c5_0;
+        Vector512<float> c5_1;
+        Vector512<float> c6_0;
+        Vector512<float> c6_1;
+        Vector512<float> c7_0;
+        Vector512<float> c7_1;
+        Vector512<float> c8_0;
+        Vector512<float> c8_1;
+        Vector512<float> c9_0;
+        Vector512<float> c9_1;
+        Vector512<float> c10_0;
+        Vector512<float> c10_1;
+        Vector512<float> c11_0;
+        Vector512<float> c11_1;
+        if (load)
+        {
+            c0_0 = Vector512.Load(c + 0 * ldc + 0);
+            c0_1 = Vector512.Load(c + 0 * ldc + 16);
+            c1_0 = Vector512.Load(c + 1 * ldc + 0);
+            c1_1 = Vector512.Load(c + 1 * ldc + 16);
+            c2_0 = Vector512.Load(c + 2 * ldc + 0);
+            c2_1 = Vector512.Load(c + 2 * ldc + 16);
+            c3_0 = Vector512.Load(c + 3 * ldc + 0);
+            c3_1 = Vector512.Load(c + 3 * ldc + 16);
+            c4_0 = Vector512.Load(c + 4 * ldc + 0);
+            c4_1 = Vector512.Load(c + 4 * ldc + 16);
+            c5_0 = Vector512.Load(c + 5 * ldc + 0);
+            c5_1 = Vector512.Load(c + 5 * ldc + 16);
+            c6_0 = Vector512.Load(c + 6 * ldc + 0);
+            c6_1 = Vector512.Load(c + 6 * ldc + 16);
+            c7_0 = Vector512.Load(c + 7 * ldc + 0);
+            c7_1 = Vector512.Load(c + 7 * ldc + 16);
+            c8_0 = Vector512.Load(c + 8 * ldc + 0);
+            c8_1 = Vector512.Load(c + 8 * ldc + 16);
+            c9_0 = Vector512.Load(c + 9 * ldc + 0);
+            c9_1 = Vector512.Load(c + 9 * ldc + 16);
+            c10_0 = Vector512.Load(c + 10 * ldc + 0);
+            c10_1 = Vector512.Load(c + 10 * ldc + 16);
+            c11_0 = Vector512.Load(c + 11 * ldc + 0);
+            c11_1 = Vector512.Load(c + 11 * ldc + 16);
+        }
+        else
+        {
+            c0_0 = Vector512<float>.Zero;
+            c0_1 = Vector512<float>.Zero;
+            c1_0 = Vector512<float>.Zero;
+            c1_1 = Vector512<float>.Zero;
+            c2_0 = Vector512<float>.Zero;
+            c2_1 = Vector512<float>.Zero;
+            c3_0 = Vector512<float>.Zero;
+            c3_1 = Vector512<float>.Zero;
+            c4_0 = Vector512<float>.Zero;
+            c4_1 = Vector512<float>.Zero;
+            c5_0 = Vector512<float>.Zero;
+            c5_1 = Vector512<float>.Zero;
+            c6_0 = Vector512<float>.Zero;
+            c6_1 = Vector512<float>.Zero;
+            c7_0 = Vector512<float>.Zero;
+            c7_1 = Vector512<float>.Zero;
+            c8_0 = Vector512<float>.Zero;
+            c8_1 = Vector512<float>.Zero;
+            c9_0 = Vector512<float>.Zero;
+            c9_1 = Vector512<float>.Zero;
+            c10_0 = Vector512<float>.Zero;
+            c10_1 = Vector512<float>.Zero;
+            c11_0 = Vector512<float>.Zero;
+            c11_1 = Vector512<float>.Zero;
+        }
+        float* pfp = pf + pfRow0 * pfld;
+        int pfr = pfRow0;
+        int p = 0;
+        for (; p + 4 <= kc; p += 4)
+        {
+            if (pfLeft > 0)
+            {
+                System.Runtime.Intrinsics.X86.Sse.Prefetch1(pfp);
+                pfLeft--;
+                pfp += pfld;
+                if (++pfr == pfRows)
+                {
+                    pfr = 0;
+                    pf += 16;
+                    pfp = pf;
+                }
+            }
+            if (pfLeft > 0)
+            {
+                System.Runtime.Intrinsics.X86.Sse.Prefetch1(pfp);
+                pfLeft--;
+                pfp += pfld;
+                if (++pfr == pfRows)
+                {
+                    pfr = 0;
+                    pf += 16;
+                    pfp = pf;
+                }
+            }
+            if (pfLeft > 0)
+            {
+                System.Runtime.Intrinsics.X86.Sse.Prefetch1(pfp);
+                pfLeft--;
+                pfp += pfld;
+                if (++pfr == pfRows)
+                {
+                    pfr = 0;
+                    pf += 16;
+                    pfp = pf;
+                }
+            }
+            {
+                var b0 = Vector512.Load(b + 0);
+                var b1 = Vector512.Load(b + 16);
+                var x0 = Vector512.Create(a[0]);
+                c0_0 = Vector512.FusedMultiplyAdd(x0, b0, c0_0);
+                c0_1 = Vector512.FusedMultiplyAdd(x0, b1, c0_1);
+                var x1 = Vector512.Create(a[1]);
+                c1_0 = Vector512.FusedMultiplyAdd(x1, b0, c1_0);
+                c1_1 = Vector512.FusedMultiplyAdd(x1, b1, c1_1);
+                var x2 = Vector512.Create(a[2]);
+                c2_0 = Vector512.FusedMultiplyAdd(x2, b0, c2_0);
+                c2_1 = Vector512.FusedMultiplyAdd(x2, b1, c2_1);
+                var x3 = Vector512.Create(a[3]);
+                c3_0 = Vector512.FusedMultiplyAdd(x3, b0, c3_0);
+                c3_1 = Vector512.FusedMultiplyAdd(x3, b1, c3_1);
+                var x4 = Vector512.Create(a[4]);
+                c4_0 = Vector512.FusedMultiplyAdd(x4, b0, c4_0);
+                c4_1 = Vector512.FusedMultiplyAdd(x4, b1, c4_1);
+                var x5 = Vector512.Create(a[5]);
+                c5_0 = Vector512.FusedMultiplyAdd(x5, b0, c5_0);
+                c5_1 = Vector512.FusedMultiplyAdd(x5, b1, c5_1);
+                var x6 = Vector512.Create(a[6]);
+                c6_0 = Vector512.FusedMultiplyAdd(x6, b0, c6_0);
+                c6_1 = Vector512.FusedMultiplyAdd(x6, b1, c6_1);
+                var x7 = Vector512.Create(a[7]);
+                c7_0 = Vector512.FusedMultiplyAdd(x7, b0, c7_0);
+                c7_1 = Vector512.FusedMultiplyAdd(x7, b1, c7_1);
+                var x8 = Vector512.Create(a[8]);
+                c8_0 = Vector512.FusedMultiplyAdd(x8, b0, c8_0);
+                c8_1 = Vector512.FusedMultiplyAdd(x8, b1, c8_1);
+                var x9 = Vector512.Create(a[9]);
+                c9_0 = Vector512.FusedMultiplyAdd(x9, b0, c9_0);
+                c9_1 = Vector512.FusedMultiplyAdd(x9, b1, c9_1);
+                var x10 = Vector512.Create(a[10]);
+                c10_0 = Vector512.FusedMultiplyAdd(x10, b0, c10_0);
+                c10_1 = Vector512.FusedMultiplyAdd(x10, b1, c10_1);
+                var x11 = Vector512.Create(a[11]);
+                c11_0 = Vector512.FusedMultiplyAdd(x11, b0, c11_0);
+                c11_1 = Vector512.FusedMultiplyAdd(x11, b1, c11_1);
+            }
+            {
+                var b0 = Vector512.Load(b + 32);
+                var b1 = Vector512.Load(b + 48);
+                var x0 = Vector512.Create(a[12]);
+                c0_0 = Vector512.FusedMultiplyAdd(x0, b0, c0_0);
+                c0_1 = Vector512.FusedMultiplyAdd(x0, b1, c0_1);
+                var x1 = Vector512.Create(a[13]);
+                c1_0 = Vector512.FusedMultiplyAdd(x1, b0, c1_0);
+                c1_1 = Vector512.FusedMultiplyAdd(x1, b1, c1_1);
+                var x2 = Vector512.Create(a[14]);
+                c2_0 = Vector512.FusedMultiplyAdd(x2, b0, c2_0);
+                c2_1 = Vector512.FusedMultiplyAdd(x2, b1, c2_1);
+                var x3 = Vector512.Create(a[15]);
+                c3_0 = Vector512.FusedMultiplyAdd(x3, b0, c3_0);
+                c3_1 = Vector512.FusedMultiplyAdd(x3, b1, c3_1);
+                var x4 = Vector512.Create(a[16]);
+                c4_0 = Vector512.FusedMultiplyAdd(x4, b0, c4_0);
+                c4_1 = Vector512.FusedMultiplyAdd(x4, b1, c4_1);
+                var x5 = Vector512.Create(a[17]);
+                c5_0 = Vector512.FusedMultiplyAdd(x5, b0, c5_0);
+                c5_1 = Vector512.FusedMultiplyAdd(x5, b1, c5_1);
+                var x6 = Vector512.Create(a[18]);
+                c6_0 = Vector512.FusedMultiplyAdd(x6, b0, c6_0);
+                c6_1 = Vector512.FusedMultiplyAdd(x6, b1, c6_1);
+                var x7 = Vector512.Create(a[19]);
+                c7_0 = Vector512.FusedMultiplyAdd(x7, b0, c7_0);
+                c7_1 = Vector512.FusedMultiplyAdd(x7, b1, c7_1);
+                var x8 = Vector512.Create(a[20]);
+                c8_0 = Vector512.FusedMultiplyAdd(x8, b0, c8_0);
+                c8_1 = Vector512.FusedMultiplyAdd(x8, b1, c8_1);
+                var x9 = Vector512.Create(a[21]);
+                c9_0 = Vector512.FusedMultiplyAdd(x9, b0, c9_0);
+                c9_1 = Vector512.FusedMultiplyAdd(x9, b1, c9_1);
+                var x10 = Vector512.Create(a[22]);
+                c10_0 = Vector512.FusedMultiplyAdd(x10, b0, c10_0);
+                c10_1 = Vector512.FusedMultiplyAdd(x10, b1, c10_1);
+                var x11 = Vector512.Create(a[23]);
+                c11_0 = Vector512.FusedMultiplyAdd(x11, b0, c11_0);
+                c11_1 = Vector512.FusedMultiplyAdd(x11, b1, c11_1);
+            }
+            {
+                var b0 = Vector512.Load(b + 64);
+                var b1 = Vector512.Load(b + 80);
+                var x0 = Vector512.Create(a[24]);
+                c0_0 = Vector512.FusedMultiplyAdd(x0, b0, c0_0);
+                c0_1 = Vector512.FusedMultiplyAdd(x0, b1, c0_1);
+                var x1 = Vector512.Create(a[25]);
+                c1_0 = Vector512.FusedMultiplyAdd(x1, b0, c1_0);
+                c1_1 = Vector512.FusedMultiplyAdd(x1, b1, c1_1);
+                var x2 = Vector512.Create(a[26]);
+                c2_0 = Vector512.FusedMultiplyAdd(x2, b0, c2_0);
+                c2_1 = Vector512.FusedMultiplyAdd(x2, b1, c2_1);
+                var x3 = Vector512.Create(a[27]);
+                c3_0 = Vector512.FusedMultiplyAdd(x3, b0, c3_0);
+                c3_1 = Vector512.FusedMultiplyAdd(x3, b1, c3_1);
+                var x4 = Vector512.Create(a[28]);
+                c4_0 = Vector512.FusedMultiplyAdd(x4, b0, c4_0);
+                c4_1 = Vector512.FusedMultiplyAdd(x4, b1, c4_1);
+                var x5 = Vector512.Create(a[29]);
+                c5_0 = Vector512.FusedMultiplyAdd(x5, b0, c5_0);
+                c5_1 = Vector512.FusedMultiplyAdd(x5, b1, c5_1);
+                var x6 = Vector512.Create(a[30]);
+                c6_0 = Vector512.FusedMultiplyAdd(x6, b0, c6_0);
+                c6_1 = Vector512.FusedMultiplyAdd(x6, b1, c6_1);
+                var x7 = Vector512.Create(a[31]);
+                c7_0 = Vector512.FusedMultiplyAdd(x7, b0, c7_0);
+                c7_1 = Vector512.FusedMultiplyAdd(x7, b1, c7_1);
+                var x8 = Vector512.Create(a[32]);
+                c8_0 = Vector512.FusedMultiplyAdd(x8, b0, c8_0);
+                c8_1 = Vector512.FusedMultiplyAdd(x8, b1, c8_1);
+                var x9 = Vector512.Create(a[33]);
+                c9_0 = Vector512.FusedMultiplyAdd(x9, b0, c9_0);
+                c9_1 = Vector512.FusedMultiplyAdd(x9, b1, c9_1);
+                var x10 = Vector512.Create(a[34]);
+                c10_0 = Vector512.FusedMultiplyAdd(x10, b0, c10_0);
+                c10_1 = Vector512.FusedMultiplyAdd(x10, b1, c10_1);
+                var x11 = Vector512.Create(a[35]);
+                c11_0 = Vector512.FusedMultiplyAdd(x11, b0, c11_0);
+                c11_1 = Vector512.FusedMultiplyAdd(x11, b1, c11_1);
+            }
+            {
+                var b0 = Vector512.Load(b + 96);
+                var b1 = Vector512.Load(b + 112);
+                var x0 = Vector512.Create(a[36]);
+                c0_0 = Vector512.FusedMultiplyAdd(x0, b0, c0_0);
+                c0_1 = Vector512.FusedMultiplyAdd(x0, b1, c0_1);
+                var x1 = Vector512.Create(a[37]);
+                c1_0 = Vector512.FusedMultiplyAdd(x1, b0, c1_0);
+                c1_1 = Vector512.FusedMultiplyAdd(x1, b1, c1_1);
+                var x2 = Vector512.Create(a[38]);
+                c2_0 = Vector512.FusedMultiplyAdd(x2, b0, c2_0);
+                c2_1 = Vector512.FusedMultiplyAdd(x2, b1, c2_1);
+                var x3 = Vector512.Create(a[39]);
+                c3_0 = Vector512.FusedMultiplyAdd(x3, b0, c3_0);
+                c3_1 = Vector512.FusedMultiplyAdd(x3, b1, c3_1);
+                var x4 = Vector512.Create(a[40]);
+                c4_0 = Vector512.FusedMultiplyAdd(x4, b0, c4_0);
+                c4_1 = Vector512.FusedMultiplyAdd(x4, b1, c4_1);
+                var x5 = Vector512.Create(a[41]);
+                c5_0 = Vector512.FusedMultiplyAdd(x5, b0, c5_0);
+                c5_1 = Vector512.FusedMultiplyAdd(x5, b1, c5_1);
+                var x6 = Vector512.Create(a[42]);
+                c6_0 = Vector512.FusedMultiplyAdd(x6, b0, c6_0);
+                c6_1 = Vector512.FusedMultiplyAdd(x6, b1, c6_1);
+                var x7 = Vector512.Create(a[43]);
+                c7_0 = Vector512.FusedMultiplyAdd(x7, b0, c7_0);
+                c7_1 = Vector512.FusedMultiplyAdd(x7, b1, c7_1);
+                var x8 = Vector512.Create(a[44]);
+                c8_0 = Vector512.FusedMultiplyAdd(x8, b0, c8_0);
+                c8_1 = Vector512.FusedMultiplyAdd(x8, b1, c8_1);
+                var x9 = Vector512.Create(a[45]);
+                c9_0 = Vector512.FusedMultiplyAdd(x9, b0, c9_0);
+                c9_1 = Vector512.FusedMultiplyAdd(x9, b1, c9_1);
+                var x10 = Vector512.Create(a[46]);
+                c10_0 = Vector512.FusedMultiplyAdd(x10, b0, c10_0);
+                c10_1 = Vector512.FusedMultiplyAdd(x10, b1, c10_1);
+                var x11 = Vector512.Create(a[47]);
+                c11_0 = Vector512.FusedMultiplyAdd(x11, b0, c11_0);
+                c11_1 = Vector512.FusedMultiplyAdd(x11, b1, c11_1);
+            }
+            b += 128;
+            a += 48;
+        }
+        for (; p < kc; p++)
+        {
+            var b0 = Vector512.Load(b + 0);
+            var b1 = Vector512.Load(b + 16);
+            var x0 = Vector512.Create(a[0]);
+            c0_0 = Vector512.FusedMultiplyAdd(x0, b0, c0_0);
+            c0_1 = Vector512.FusedMultiplyAdd(x0, b1, c0_1);
+            var x1 = Vector512.Create(a[1]);
+            c1_0 = Vector512.FusedMultiplyAdd(x1, b0, c1_0);
+            c1_1 = Vector512.FusedMultiplyAdd(x1, b1, c1_1);
+            var x2 = Vector512.Create(a[2]);
+            c2_0 = Vector512.FusedMultiplyAdd(x2, b0, c2_0);
+            c2_1 = Vector512.FusedMultiplyAdd(x2, b1, c2_1);
+            var x3 = Vector512.Create(a[3]);
+            c3_0 = Vector512.FusedMultiplyAdd(x3, b0, c3_0);
+            c3_1 = Vector512.FusedMultiplyAdd(x3, b1, c3_1);
+            var x4 = Vector512.Create(a[4]);
+            c4_0 = Vector512.FusedMultiplyAdd(x4, b0, c4_0);
+            c4_1 = Vector512.FusedMultiplyAdd(x4, b1, c4_1);
+            var x5 = Vector512.Create(a[5]);
+            c5_0 = Vector512.FusedMultiplyAdd(x5, b0, c5_0);
+            c5_1 = Vector512.FusedMultiplyAdd(x5, b1, c5_1);
+            var x6 = Vector512.Create(a[6]);
+            c6_0 = Vector512.FusedMultiplyAdd(x6, b0, c6_0);
+            c6_1 = Vector512.FusedMultiplyAdd(x6, b1, c6_1);
+            var x7 = Vector512.Create(a[7]);
+            c7_0 = Vector512.FusedMultiplyAdd(x7, b0, c7_0);
+            c7_1 = Vector512.FusedMultiplyAdd(x7, b1, c7_1);
+            var x8 = Vector512.Create(a[8]);
+            c8_0 = Vector512.FusedMultiplyAdd(x8, b0, c8_0);
+            c8_1 = Vector512.FusedMultiplyAdd(x8, b1, c8_1);
+            var x9 = Vector512.Create(a[9]);
+            c9_0 = Vector512.FusedMultiplyAdd(x9, b0, c9_0);
+            c9_1 = Vector512.FusedMultiplyAdd(x9, b1, c9_1);
+            var x10 = Vector512.Create(a[10]);
+            c10_0 = Vector512.FusedMultiplyAdd(x10, b0, c10_0);
+            c10_1 = Vector512.FusedMultiplyAdd(x10, b1, c10_1);
+            var x11 = Vector512.Create(a[11]);
+            c11_0 = Vector512.FusedMultiplyAdd(x11, b0, c11_0);
+            c11_1 = Vector512.FusedMultiplyAdd(x11, b1, c11_1);
+            b += 32;
+            a += 12;
+        }
+        c0_0.Store(c + 0 * ldc + 0);
+        c0_1.Store(c + 0 * ldc + 16);
+        c1_0.Store(c + 1 * ldc + 0);
+        c1_1.Store(c + 1 * ldc + 16);
+        c2_0.Store(c + 2 * ldc + 0);
+        c2_1.Store(c + 2 * ldc + 16);
+        c3_0.Store(c + 3 * ldc + 0);
+        c3_1.Store(c + 3 * ldc + 16);
+        c4_0.Store(c + 4 * ldc + 0);
+        c4_1.Store(c + 4 * ldc + 16);
+        c5_0.Store(c + 5 * ldc + 0);
+        c5_1.Store(c + 5 * ldc + 16);
+        c6_0.Store(c + 6 * ldc + 0);
+        c6_1.Store(c + 6 * ldc + 16);
+        c7_0.Store(c + 7 * ldc + 0);
+        c7_1.Store(c + 7 * ldc + 16);
+        c8_0.Store(c + 8 * ldc + 0);
+        c8_1.Store(c + 8 * ldc + 16);
+        c9_0.Store(c + 9 * ldc + 0);
+        c9_1.Store(c + 9 * ldc + 16);
+        c10_0.Store(c + 10 * ldc + 0);
+        c10_1.Store(c + 10 * ldc + 16);
+        c11_0.Store(c + 11 * ldc + 0);
+        c11_1.Store(c + 11 * ldc + 16);
+    }
+
+    /// <summary>C[12x32] (+)= A·B over kc steps; A row-major with row stride lda, B packed [k][32].</summary>
+    /// <remarks>
+    /// Also prefetches (to L2) up to pfLeft cache lines of a source the caller packs next, 3 every 4 k steps, in the
+    /// order the packing reads them: lines at pf + i·16 of rows pfRow0.. (stride pfld) of pfRows, row by row, then the next column
+    /// of lines. The memory stream then overlaps these FMAs instead of following them.
+    /// </remarks>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void RowsPrefetch12x32(int kc, float* a, nint lda, float* b, float* c, nint ldc, bool load, float* pf, nint pfld, int pfRows, int pfRow0, int pfLeft)
+    {
+        Vector512<float> c0_0;
+        Vector512<float> c0_1;
+        Vector512<float> c1_0;
+        Vector512<float> c1_1;
+        Vector512<float> c2_0;
+        Vector512<float> c2_1;
+        Vector512<float> c3_0;
+        Vector512<float> c3_1;
+        Vector512<float> c4_0;
+        Vector512<float> c4_1;
+        Vector512<float> c5_0;
+        Vector512<float> c5_1;
+        Vector512<float> c6_0;
+        Vector512<float> c6_1;
+        Vector512<float> c7_0;
+        Vector512<float> c7_1;
+        Vector512<float> c8_0;
+        Vector512<float> c8_1;
+        Vector512<float> c9_0;
+        Vector512<float> c9_1;
+        Vector512<float> c10_0;
+        Vector512<float> c10_1;
+        Vector512<float> c11_0;
+        Vector512<float> c11_1;
+        if (load)
+        {
+            c0_0 = Vector512.Load(c + 0 * ldc + 0);
+            c0_1 = Vector512.Load(c + 0 * ldc + 16);
+            c1_0 = Vector512.Load(c + 1 * ldc + 0);
+            c1_1 = Vector512.Load(c + 1 * ldc + 16);
+            c2_0 = Vector512.Load(c + 2 * ldc + 0);
+            c2_1 = Vector512.Load(c + 2 * ldc + 16);
+            c3_0 = Vector512.Load(c + 3 * ldc + 0);
+            c3_1 = Vector512.Load(c + 3 * ldc + 16);
+            c4_0 = Vector512.Load(c + 4 * ldc + 0);
+            c4_1 = Vector512.Load(c + 4 * ldc + 16);
+            c5_0 = Vector512.Load(c + 5 * ldc + 0);
+            c5_1 = Vector512.Load(c + 5 * ldc + 16);
+            c6_0 = Vector512.Load(c + 6 * ldc + 0);
+            c6_1 = Vector512.Load(c + 6 * ldc + 16);
+            c7_0 = Vector512.Load(c + 7 * ldc + 0);
+            c7_1 = Vector512.Load(c + 7 * ldc + 16);
+            c8_0 = Vector512.Load(c + 8 * ldc + 0);
+            c8_1 = Vector512.Load(c + 8 * ldc + 16);
+            c9_0 = Vector512.Load(c + 9 * ldc + 0);
+            c9_1 = Vector512.Load(c + 9 * ldc + 16);
+            c10_0 = Vector512.Load(c + 10 * ldc + 0);
+            c10_1 = Vector512.Load(c + 10 * ldc + 16);
+            c11_0 = Vector512.Load(c + 11 * ldc + 0);
+            c11_1 = Vector512.Load(c + 11 * ldc + 16);
+        }
+        else
+        {
+            c0_0 = Vector512<float>.Zero;
+            c0_1 = Vector512<float>.Zero;
+            c1_0 = Vector512<float>.Zero;
+            c1_1 = Vector512<float>.Zero;
+            c2_0 = Vector512<float>.Zero;
+            c2_1 = Vector512<float>.Zero;
+            c3_0 = Vector512<float>.Zero;
+            c3_1 = Vector512<float>.Zero;
+            c4_0 = Vector512<float>.Zero;
+            c4_1 = Vector512<float>.Zero;
+            c5_0 = Vector512<float>.Zero;
+            c5_1 = Vector512<float>.Zero;
+            c6_0 = Vector512<float>.Zero;
+            c6_1 = Vector512<float>.Zero;
+            c7_0 = Vector512<float>.Zero;
+            c7_1 = Vector512<float>.Zero;
+            c8_0 = Vector512<float>.Zero;
+            c8_1 = Vector512<float>.Zero;
+            c9_0 = Vector512<float>.Zero;
+            c9_1 = Vector512<float>.Zero;
+            c10_0 = Vector512<float>.Zero;
+            c10_1 = Vector512<float>.Zero;
+            c11_0 = Vector512<float>.Zero;
+            c11_1 = Vector512<float>.Zero;
+        }
+        nint l1 = lda, l2 = 2 * lda, l3 = 3 * lda;
+        float* a0 = a + 0 * lda;
+        float* a1 = a + 4 * lda;
+        float* a2 = a + 8 * lda;
+        float* pfp = pf + pfRow0 * pfld;
+        int pfr = pfRow0;
+        int p = 0;
+        for (; p + 4 <= kc; p += 4)
+        {
+            if (pfLeft > 0)
+            {
+                System.Runtime.Intrinsics.X86.Sse.Prefetch1(pfp);
+                pfLeft--;
+                pfp += pfld;
+                if (++pfr == pfRows)
+                {
+                    pfr = 0;
+                    pf += 16;
+                    pfp = pf;
+                }
+            }
+            if (pfLeft > 0)
+            {
+                System.Runtime.Intrinsics.X86.Sse.Prefetch1(pfp);
+                pfLeft--;
+                pfp += pfld;
+                if (++pfr == pfRows)
+                {
+                    pfr = 0;
+                    pf += 16;
+                    pfp = pf;
+                }
+            }
+            if (pfLeft > 0)
+            {
+                System.Runtime.Intrinsics.X86.Sse.Prefetch1(pfp);
+                pfLeft--;
+                pfp += pfld;
+                if (++pfr == pfRows)
+                {
+                    pfr = 0;
+                    pf += 16;
+                    pfp = pf;
+                }
+            }
+            {
+                var b0 = Vector512.Load(b + 0);
+                var b1 = Vector512.Load(b + 16);
+                var x0 = Vector512.Create(*(a0 + 0));
+                c0_0 = Vector512.FusedMultiplyAdd(x0, b0, c0_0);
+                c0_1 = Vector512.FusedMultiplyAdd(x0, b1, c0_1);
+                var x1 = Vector512.Create(*(a0 + l1 + 0));
+                c1_0 = Vector512.FusedMultiplyAdd(x1, b0, c1_0);
+                c1_1 = Vector512.FusedMultiplyAdd(x1, b1, c1_1);
+                var x2 = Vector512.Create(*(a0 + l2 + 0));
+                c2_0 = Vector512.FusedMultiplyAdd(x2, b0, c2_0);
+                c2_1 = Vector512.FusedMultiplyAdd(x2, b1, c2_1);
+                var x3 = Vector512.Create(*(a0 + l3 + 0));
+                c3_0 = Vector512.FusedMultiplyAdd(x3, b0, c3_0);
+                c3_1 = Vector512.FusedMultiplyAdd(x3, b1, c3_1);
+                var x4 = Vector512.Create(*(a1 + 0));
+                c4_0 = Vector512.FusedMultiplyAdd(x4, b0, c4_0);
+                c4_1 = Vector512.FusedMultiplyAdd(x4, b1, c4_1);
+                var x5 = Vector512.Create(*(a1 + l1 + 0));
+                c5_0 = Vector512.FusedMultiplyAdd(x5, b0, c5_0);
+                c5_1 = Vector512.FusedMultiplyAdd(x5, b1, c5_1);
+                var x6 = Vector512.Create(*(a1 + l2 + 0));
+                c6_0 = Vector512.FusedMultiplyAdd(x6, b0, c6_0);
+                c6_1 = Vector512.FusedMultiplyAdd(x6, b1, c6_1);
+                var x7 = Vector512.Create(*(a1 + l3 + 0));
+                c7_0 = Vector512.FusedMultiplyAdd(x7, b0, c7_0);
+                c7_1 = Vector512.FusedMultiplyAdd(x7, b1, c7_1);
+                var x8 = Vector512.Create(*(a2 + 0));
+                c8_0 = Vector512.FusedMultiplyAdd(x8, b0, c8_0);
+                c8_1 = Vector512.FusedMultiplyAdd(x8, b1, c8_1);
+                var x9 = Vector512.Create(*(a2 + l1 + 0));
+                c9_0 = Vector512.FusedMultiplyAdd(x9, b0, c9_0);
+                c9_1 = Vector512.FusedMultiplyAdd(x9, b1, c9_1);
+                var x10 = Vector512.Create(*(a2 + l2 + 0));
+                c10_0 = Vector512.FusedMultiplyAdd(x10, b0, c10_0);
+                c10_1 = Vector512.FusedMultiplyAdd(x10, b1, c10_1);
+                var x11 = Vector512.Create(*(a2 + l3 + 0));
+                c11_0 = Vector512.FusedMultiplyAdd(x11, b0, c11_0);
+                c11_1 = Vector512.FusedMultiplyAdd(x11, b1, c11_1);
+            }
+            {
+                var b0 = Vector512.Load(b + 32);
+                var b1 = Vector512.Load(b + 48);
+                var x0 = Vector512.Create(*(a0 + 1));
+                c0_0 = Vector512.FusedMultiplyAdd(x0, b0, c0_0);
+                c0_1 = Vector512.FusedMultiplyAdd(x0, b1, c0_1);
+                var x1 = Vector512.Create(*(a0 + l1 + 1));
+                c1_0 = Vector512.FusedMultiplyAdd(x1, b0, c1_0);
+                c1_1 = Vector512.FusedMultiplyAdd(x1, b1, c1_1);
+                var x2 = Vector512.Create(*(a0 + l2 + 1));
+                c2_0 = Vector512.FusedMultiplyAdd(x2, b0, c2_0);
+                c2_1 = Vector512.FusedMultiplyAdd(x2, b1, c2_1);
+                var x3 = Vector512.Create(*(a0 + l3 + 1));
+                c3_0 = Vector512.FusedMultiplyAdd(x3, b0, c3_0);
+                c3_1 = Vector512.FusedMultiplyAdd(x3, b1, c3_1);
+                var x4 = Vector512.Create(*(a1 + 1));
+                c4_0 = Vector512.FusedMultiplyAdd(x4, b0, c4_0);
+                c4_1 = Vector512.FusedMultiplyAdd(x4, b1, c4_1);
+                var x5 = Vector512.Create(*(a1 + l1 + 1));
+                c5_0 = Vector512.FusedMultiplyAdd(x5, b0, c5_0);
+                c5_1 = Vector512.FusedMultiplyAdd(x5, b1, c5_1);
+                var x6 = Vector512.Create(*(a1 + l2 + 1));
+                c6_0 = Vector512.FusedMultiplyAdd(x6, b0, c6_0);
+                c6_1 = Vector512.FusedMultiplyAdd(x6, b1, c6_1);
+                var x7 = Vector512.Create(*(a1 + l3 + 1));
+                c7_0 = Vector512.FusedMultiplyAdd(x7, b0, c7_0);
+                c7_1 = Vector512.FusedMultiplyAdd(x7, b1, c7_1);
+                var x8 = Vector512.Create(*(a2 + 1));
+                c8_0 = Vector512.FusedMultiplyAdd(x8, b0, c8_0);
+                c8_1 = Vector512.FusedMultiplyAdd(x8, b1, c8_1);
+                var x9 = Vector512.Create(*(a2 + l1 + 1));
+                c9_0 = Vector512.FusedMultiplyAdd(x9, b0, c9_0);
+                c9_1 = Vector512.FusedMultiplyAdd(x9, b1, c9_1);
+                var x10 = Vector512.Create(*(a2 + l2 + 1));
+                c10_0 = Vector512.FusedMultiplyAdd(x10, b0, c10_0);
+                c10_1 = Vector512.FusedMultiplyAdd(x10, b1, c10_1);
+                var x11 = Vector512.Create(*(a2 + l3 + 1));
+                c11_0 = Vector512.FusedMultiplyAdd(x11, b0, c11_0);
+                c11_1 = Vector512.FusedMultiplyAdd(x11, b1, c11_1);
+            }
+            {
+                var b0 = Vector512.Load(b + 64);
+                var b1 = Vector512.Load(b + 80);
+                var x0 = Vector512.Create(*(a0 + 2));
+                c0_0 = Vector512.FusedMultiplyAdd(x0, b0, c0_0);
+                c0_1 = Vector512.FusedMultiplyAdd(x0, b1, c0_1);
+                var x1 = Vector512.Create(*(a0 + l1 + 2));
+                c1_0 = Vector512.FusedMultiplyAdd(x1, b0, c1_0);
+                c1_1 = Vector512.FusedMultiplyAdd(x1, b1, c1_1);
+                var x2 = Vector512.Create(*(a0 + l2 + 2));
+                c2_0 = Vector512.FusedMultiplyAdd(x2, b0, c2_0);
+                c2_1 = Vector512.FusedMultiplyAdd(x2, b1, c2_1);
+                var x3 = Vector512.Create(*(a0 + l3 + 2));
+                c3_0 = Vector512.FusedMultiplyAdd(x3, b0, c3_0);
+                c3_1 = Vector512.FusedMultiplyAdd(x3, b1, c3_1);
+                var x4 = Vector512.Create(*(a1 + 2));
+                c4_0 = Vector512.FusedMultiplyAdd(x4, b0, c4_0);
+                c4_1 = Vector512.FusedMultiplyAdd(x4, b1, c4_1);
+                var x5 = Vector512.Create(*(a1 + l1 + 2));
+                c5_0 = Vector512.FusedMultiplyAdd(x5, b0, c5_0);
+                c5_1 = Vector512.FusedMultiplyAdd(x5, b1, c5_1);
+                var x6 = Vector512.Create(*(a1 + l2 + 2));
+                c6_0 = Vector512.FusedMultiplyAdd(x6, b0, c6_0);
+                c6_1 = Vector512.FusedMultiplyAdd(x6, b1, c6_1);
+                var x7 = Vector512.Create(*(a1 + l3 + 2));
+                c7_0 = Vector512.FusedMultiplyAdd(x7, b0, c7_0);
+                c7_1 = Vector512.FusedMultiplyAdd(x7, b1, c7_1);
+                var x8 = Vector512.Create(*(a2 + 2));
+                c8_0 = Vector512.FusedMultiplyAdd(x8, b0, c8_0);
+                c8_1 = Vector512.FusedMultiplyAdd(x8, b1, c8_1);
+                var x9 = Vector512.Create(*(a2 + l1 + 2));
+                c9_0 = Vector512.FusedMultiplyAdd(x9, b0, c9_0);
+                c9_1 = Vector512.FusedMultiplyAdd(x9, b1, c9_1);
+                var x10 = Vector512.Create(*(a2 + l2 + 2));
+                c10_0 = Vector512.FusedMultiplyAdd(x10, b0, c10_0);
+                c10_1 = Vector512.FusedMultiplyAdd(x10, b1, c10_1);
+                var x11 = Vector512.Create(*(a2 + l3 + 2));
+                c11_0 = Vector512.FusedMultiplyAdd(x11, b0, c11_0);
+                c11_1 = Vector512.FusedMultiplyAdd(x11, b1, c11_1);
+            }
+            {
+                var b0 = Vector512.Load(b + 96);
+                var b1 = Vector512.Load(b + 112);
+                var x0 = Vector512.Create(*(a0 + 3));
+                c0_0 = Vector512.FusedMultiplyAdd(x0, b0, c0_0);
+                c0_1 = Vector512.FusedMultiplyAdd(x0, b1, c0_1);
+                var x1 = Vector512.Create(*(a0 + l1 + 3));
+                c1_0 = Vector512.FusedMultiplyAdd(x1, b0, c1_0);
+                c1_1 = Vector512.FusedMultiplyAdd(x1, b1, c1_1);
+                var x2 = Vector512.Create(*(a0 + l2 + 3));
+                c2_0 = Vector512.FusedMultiplyAdd(x2, b0, c2_0);
+                c2_1 = Vector512.FusedMultiplyAdd(x2, b1, c2_1);
+                var x3 = Vector512.Create(*(a0 + l3 + 3));
+                c3_0 = Vector512.FusedMultiplyAdd(x3, b0, c3_0);
+                c3_1 = Vector512.FusedMultiplyAdd(x3, b1, c3_1);
+                var x4 = Vector512.Create(*(a1 + 3));
+                c4_0 = Vector512.FusedMultiplyAdd(x4, b0, c4_0);
+                c4_1 = Vector512.FusedMultiplyAdd(x4, b1, c4_1);
+                var x5 = Vector512.Create(*(a1 + l1 + 3));
+                c5_0 = Vector512.FusedMultiplyAdd(x5, b0, c5_0);
+                c5_1 = Vector512.FusedMultiplyAdd(x5, b1, c5_1);
+                var x6 = Vector512.Create(*(a1 + l2 + 3));
+                c6_0 = Vector512.FusedMultiplyAdd(x6, b0, c6_0);
+                c6_1 = Vector512.FusedMultiplyAdd(x6, b1, c6_1);
+                var x7 = Vector512.Create(*(a1 + l3 + 3));
+                c7_0 = Vector512.FusedMultiplyAdd(x7, b0, c7_0);
+                c7_1 = Vector512.FusedMultiplyAdd(x7, b1, c7_1);
+                var x8 = Vector512.Create(*(a2 + 3));
+                c8_0 = Vector512.FusedMultiplyAdd(x8, b0, c8_0);
+                c8_1 = Vector512.FusedMultiplyAdd(x8, b1, c8_1);
+                var x9 = Vector512.Create(*(a2 + l1 + 3));
+                c9_0 = Vector512.FusedMultiplyAdd(x9, b0, c9_0);
+                c9_1 = Vector512.FusedMultiplyAdd(x9, b1, c9_1);
+                var x10 = Vector512.Create(*(a2 + l2 + 3));
+                c10_0 = Vector512.FusedMultiplyAdd(x10, b0, c10_0);
+                c10_1 = Vector512.FusedMultiplyAdd(x10, b1, c10_1);
+                var x11 = Vector512.Create(*(a2 + l3 + 3));
+                c11_0 = Vector512.FusedMultiplyAdd(x11, b0, c11_0);
+                c11_1 = Vector512.FusedMultiplyAdd(x11, b1, c11_1);
+            }
+            b += 128;
+            a0 += 4;
+            a1 += 4;
+            a2 += 4;
+        }
+        for (; p < kc; p++)
+        {
+            var b0 = Vector512.Load(b + 0);
+            var b1 = Vector512.Load(b + 16);
+            var x0 = Vector512.Create(*(a0 + 0));
+            c0_0 = Vector512.FusedMultiplyAdd(x0, b0, c0_0);
+            c0_1 = Vector512.FusedMultiplyAdd(x0, b1, c0_1);
+            var x1 = Vector512.Create(*(a0 + l1 + 0));
+            c1_0 = Vector512.FusedMultiplyAdd(x1, b0, c1_0);
+            c1_1 = Vector512.FusedMultiplyAdd(x1, b1, c1_1);
+            var x2 = Vector512.Create(*(a0 + l2 + 0));
+            c2_0 = Vector512.FusedMultiplyAdd(x2, b0, c2_0);
+            c2_1 = Vector512.FusedMultiplyAdd(x2, b1, c2_1);
+            var x3 = Vector512.Create(*(a0 + l3 + 0));
+            c3_0 = Vector512.FusedMultiplyAdd(x3, b0, c3_0);
+            c3_1 = Vector512.FusedMultiplyAdd(x3, b1, c3_1);
+            var x4 = Vector512.Create(*(a1 + 0));
+            c4_0 = Vector512.FusedMultiplyAdd(x4, b0, c4_0);
+            c4_1 = Vector512.FusedMultiplyAdd(x4, b1, c4_1);
+            var x5 = Vector512.Create(*(a1 + l1 + 0));
+            c5_0 = Vector512.FusedMultiplyAdd(x5, b0, c5_0);
+            c5_1 = Vector512.FusedMultiplyAdd(x5, b1, c5_1);
+            var x6 = Vector512.Create(*(a1 + l2 + 0));
+            c6_0 = Vector512.FusedMultiplyAdd(x6, b0, c6_0);
+            c6_1 = Vector512.FusedMultiplyAdd(x6, b1, c6_1);
+            var x7 = Vector512.Create(*(a1 + l3 + 0));
+            c7_0 = Vector512.FusedMultiplyAdd(x7, b0, c7_0);
+            c7_1 = Vector512.FusedMultiplyAdd(x7, b1, c7_1);
+            var x8 = Vector512.Create(*(a2 + 0));
+            c8_0 = Vector512.FusedMultiplyAdd(x8, b0, c8_0);
+            c8_1 = Vector512.FusedMultiplyAdd(x8, b1, c8_1);
+            var x9 = Vector512.Create(*(a2 + l1 + 0));
+            c9_0 = Vector512.FusedMultiplyAdd(x9, b0, c9_0);
+            c9_1 = Vector512.FusedMultiplyAdd(x9, b1, c9_1);
+            var x10 = Vector512.Create(*(a2 + l2 + 0));
+            c10_0 = Vector512.FusedMultiplyAdd(x10, b0, c10_0);
+            c10_1 = Vector512.FusedMultiplyAdd(x10, b1, c10_1);
+            var x11 = Vector512.Create(*(a2 + l3 + 0));
+            c11_0 = Vector512.FusedMultiplyAdd(x11, b0, c11_0);
+            c11_1 = Vector512.FusedMultiplyAdd(x11, b1, c11_1);
+            b += 32;
+            a0 += 1;
+            a1 += 1;
+            a2 += 1;
+        }
+        c0_0.Store(c + 0 * ldc + 0);
+        c0_1.Store(c + 0 * ldc + 16);
+        c1_0.Store(c + 1 * ldc + 0);
+        c1_1.Store(c + 1 * ldc + 16);
+        c2_0.Store(c + 2 * ldc + 0);
+        c2_1.Store(c + 2 * ldc + 16);
+        c3_0.Store(c + 3 * ldc + 0);
+        c3_1.Store(c + 3 * ldc + 16);
+        c4_0.Store(c + 4 * ldc + 0);
+        c4_1.Store(c + 4 * ldc + 16);
+        c5_0.Store(c + 5 * ldc + 0);
+        c5_1.Store(c + 5 * ldc + 16);
+        c6_0.Store(c + 6 * ldc + 0);
+        c6_1.Store(c + 6 * ldc + 16);
+        c7_0.Store(c + 7 * ldc + 0);
+        c7_1.Store(c + 7 * ldc + 16);
+        c8_0.Store(c + 8 * ldc + 0);
+        c8_1.Store(c + 8 * ldc + 16);
+        c9_0.Store(c + 9 * ldc + 0);
+        c9_1.Store(c + 9 * ldc + 16);
+        c10_0.Store(c + 10 * ldc + 0);
+        c10_1.Store(c + 10 * ldc + 16);
+        c11_0.Store(c + 11 * ldc + 0);
+        c11_1.Store(c + 11 * ldc + 16);
+    }
+
+    /// <summary>C[8x32] (+)= A·B over kc steps; A packed [k][8], B packed [k][32].</summary>
+    /// <remarks>
+    /// Also prefetches (to L2) up to pfLeft cache lines of a source the caller packs next, 2 every 4 k steps, in the
+    /// order the packing reads them: lines at pf + i·16 of rows pfRow0.. (stride pfld) of pfRows, row by row, then the next column
+    /// of lines. The memory stream then overlaps these FMAs instead of following them.
+    /// </remarks>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void PackedPrefetch8x32(int kc, float* a, float* b, float* c, nint ldc, bool load, float* pf, nint pfld, int pfRows, int pfRow0, int pfLeft)
+    {
+        Vector512<float> c0_0;
+        Vector512<float> c0_1;
+        Vector512<float> c1_0;
+        Vector512<float> c1_1;
+        Vector512<float> c2_0;
+        Vector512<float> c2_1;
+        Vector512<float> c3_0;
+        Vector512<float> c3_1;
+        Vector512<float> c4_0;
+        Vector512<float> c4_1;
+        Vector512<float> c5_0;
+        Vector512<float> c5_1;
+        Vector512<float> c6_0;
+        Vector512<float> c6_1;
+        Vector512<float> c7_0;
+        Vector512<float> c7_1;
+        if (load)
+        {
+            c0_0 = Vector512.Load(c + 0 * ldc + 0);
+            c0_1 = Vector512.Load(c + 0 * ldc + 16);
+            c1_0 = Vector512.Load(c + 1 * ldc + 0);
+            c1_1 = Vector512.Load(c + 1 * ldc + 16);
+            c2_0 = Vector512.Load(c + 2 * ldc + 0);
+            c2_1 = Vector512.Load(c + 2 * ldc + 16);
+            c3_0 = Vector512.Load(c + 3 * ldc + 0);
+            c3_1 = Vector512.Load(c + 3 * ldc + 16);
+            c4_0 = Vector512.Load(c + 4 * ldc + 0);
+            c4_1 = Vector512.Load(c + 4 * ldc + 16);
+            c5_0 = Vector512.Load(c + 5 * ldc + 0);
+            c5_1 = Vector512.Load(c + 5 * ldc + 16);
+            c6_0 = Vector512.Load(c + 6 * ldc + 0);
+            c6_1 = Vector512.Load(c + 6 * ldc + 16);
+            c7_0 = Vector512.Load(c + 7 * ldc + 0);
+            c7_1 = Vector512.Load(c + 7 * ldc + 16);
+        }
+        else
+        {
+            c0_0 = Vector512<float>.Zero;
+            c0_1 = Vector512<float>.Zero;
+            c1_0 = Vector512<float>.Zero;
+            c1_1 = Vector512<float>.Zero;
+            c2_0 = Vector512<float>.Zero;
+            c2_1 = Vector512<float>.Zero;
+            c3_0 = Vector512<float>.Zero;
+            c3_1 = Vector512<float>.Zero;
+            c4_0 = Vector512<float>.Zero;
+            c4_1 = Vector512<float>.Zero;
+            c5_0 = Vector512<float>.Zero;
+            c5_1 = Vector512<float>.Zero;
+            c6_0 = Vector512<float>.Zero;
+            c6_1 = Vector512<float>.Zero;
+            c7_0 = Vector512<float>.Zero;
+            c7_1 = Vector512<float>.Zero;
+        }
+        float* pfp = pf + pfRow0 * pfld;
+        int pfr = pfRow0;
+        int p = 0;
+        for (; p + 4 <= kc; p += 4)
+        {
+            if (pfLeft > 0)
+            {
+                System.Runtime.Intrinsics.X86.Sse.Prefetch1(pfp);
+                pfLeft--;
+                pfp += pfld;
+                if (++pfr == pfRows)
+                {
+                    pfr = 0;
+                    pf += 16;
+                    pfp = pf;
+                }
+            }
+            if (pfLeft > 0)
+            {
+                System.Runtime.Intrinsics.X86.Sse.Prefetch1(pfp);
+                pfLeft--;
+                pfp += pfld;
+                if (++pfr == pfRows)
+                {
+                    pfr = 0;
+                    pf += 16;
+                    pfp = pf;
+                }
+            }
+            {
+                var b0 = Vector512.Load(b + 0);
+                var b1 = Vector512.Load(b + 16);
+                var x0 = Vector512.Create(a[0]);
+                c0_0 = Vector512.FusedMultiplyAdd(x0, b0, c0_0);
+                c0_1 = Vector512.FusedMultiplyAdd(x0, b1, c0_1);
+                var x1 = Vector512.Create(a[1]);
+                c1_0 = Vector512.FusedMultiplyAdd(x1, b0, c1_0);
+                c1_1 = Vector512.FusedMultiplyAdd(x1, b1, c1_1);
+                var x2 = Vector512.Create(a[2]);
+                c2_0 = Vector512.FusedMultiplyAdd(x2, b0, c2_0);
+                c2_1 = Vector512.FusedMultiplyAdd(x2, b1, c2_1);
+                var x3 = Vector512.Create(a[3]);
+                c3_0 = Vector512.FusedMultiplyAdd(x3, b0, c3_0);
+                c3_1 = Vector512.FusedMultiplyAdd(x3, b1, c3_1);
+                var x4 = Vector512.Create(a[4]);
+                c4_0 = Vector512.FusedMultiplyAdd(x4, b0, c4_0);
+                c4_1 = Vector512.FusedMultiplyAdd(x4, b1, c4_1);
+                var x5 = Vector512.Create(a[5]);
+                c5_0 = Vector512.FusedMultiplyAdd(x5, b0, c5_0);
+                c5_1 = Vector512.FusedMultiplyAdd(x5, b1, c5_1);
+                var x6 = Vector512.Create(a[6]);
+                c6_0 = Vector512.FusedMultiplyAdd(x6, b0, c6_0);
+                c6_1 = Vector512.FusedMultiplyAdd(x6, b1, c6_1);
+                var x7 = Vector512.Create(a[7]);
+                c7_0 = Vector512.FusedMultiplyAdd(x7, b0, c7_0);
+                c7_1 = Vector512.FusedMultiplyAdd(x7, b1, c7_1);
+            }
+            {
+                var b0 = Vector512.Load(b + 32);
+                var b1 = Vector512.Load(b + 48);
+                var x0 = Vector512.Create(a[8]);
+                c0_0 = Vector512.FusedMultiplyAdd(x0, b0, c0_0);
+                c0_1 = Vector512.FusedMultiplyAdd(x0, b1, c0_1);
+                var x1 = Vector512.Create(a[9]);
+                c1_0 = Vector512.FusedMultiplyAdd(x1, b0, c1_0);
+                c1_1 = Vector512.FusedMultiplyAdd(x1, b1, c1_1);
+                var x2 = Vector512.Create(a[10]);
+                c2_0 = Vector512.FusedMultiplyAdd(x2, b0, c2_0);
+                c2_1 = Vector512.FusedMultiplyAdd(x2, b1, c2_1);
+                var x3 = Vector512.Create(a[11]);
+                c3_0 = Vector512.FusedMultiplyAdd(x3, b0, c3_0);
+                c3_1 = Vector512.FusedMultiplyAdd(x3, b1, c3_1);
+                var x4 = Vector512.Create(a[12]);
+                c4_0 = Vector512.FusedMultiplyAdd(x4, b0, c4_0);
+                c4_1 = Vector512.FusedMultiplyAdd(x4, b1, c4_1);
+                var x5 = Vector512.Create(a[13]);
+                c5_0 = Vector512.FusedMultiplyAdd(x5, b0, c5_0);
+                c5_1 = Vector512.FusedMultiplyAdd(x5, b1, c5_1);
+                var x6 = Vector512.Create(a[14]);
+                c6_0 = Vector512.FusedMultiplyAdd(x6, b0, c6_0);
+                c6_1 = Vector512.FusedMultiplyAdd(x6, b1, c6_1);
+                var x7 = Vector512.Create(a[15]);
+                c7_0 = Vector512.FusedMultiplyAdd(x7, b0, c7_0);
+                c7_1 = Vector512.FusedMultiplyAdd(x7, b1, c7_1);
+            }
+            {
+                var b0 = Vector512.Load(b + 64);
+                var b1 = Vector512.Load(b + 80);
+                var x0 = Vector512.Create(a[16]);
+                c0_0 = Vector512.FusedMultiplyAdd(x0, b0, c0_0);
+                c0_1 = Vector512.FusedMultiplyAdd(x0, b1, c0_1);
+                var x1 = Vector512.Create(a[17]);
+                c1_0 = Vector512.FusedMultiplyAdd(x1, b0, c1_0);
+                c1_1 = Vector512.FusedMultiplyAdd(x1, b1, c1_1);
+                var x2 = Vector512.Create(a[18]);
+                c2_0 = Vector512.FusedMultiplyAdd(x2, b0, c2_0);
+                c2_1 = Vector512.FusedMultiplyAdd(x2, b1, c2_1);
+                var x3 = Vector512.Create(a[19]);
+                c3_0 = Vector512.FusedMultiplyAdd(x3, b0, c3_0);
+                c3_1 = Vector512.FusedMultiplyAdd(x3, b1, c3_1);
+                var x4 = Vector512.Create(a[20]);
+                c4_0 = Vector512.FusedMultiplyAdd(x4, b0, c4_0);
+                c4_1 = Vector512.FusedMultiplyAdd(x4, b1, c4_1);
+                var x5 = Vector512.Create(a[21]);
+                c5_0 = Vector512.FusedMultiplyAdd(x5, b0, c5_0);
+                c5_1 = Vector512.FusedMultiplyAdd(x5, b1, c5_1);
+                var x6 = Vector512.Create(a[22]);
+                c6_0 = Vector512.FusedMultiplyAdd(x6, b0, c6_0);
+                c6_1 = Vector512.FusedMultiplyAdd(x6, b1, c6_1);
+                var x7 = Vector512.Create(a[23]);
+                c7_0 = Vector512.FusedMultiplyAdd(x7, b0, c7_0);
+                c7_1 = Vector512.FusedMultiplyAdd(x7, b1, c7_1);
+            }
+            {
+                var b0 = Vector512.Load(b + 96);
+                var b1 = Vector512.Load(b + 112);
+                var x0 = Vector512.Create(a[24]);
+                c0_0 = Vector512.FusedMultiplyAdd(x0, b0, c0_0);
+                c0_1 = Vector512.FusedMultiplyAdd(x0, b1, c0_1);
+                var x1 = Vector512.Create(a[25]);
+                c1_0 = Vector512.FusedMultiplyAdd(x1, b0, c1_0);
+                c1_1 = Vector512.FusedMultiplyAdd(x1, b1, c1_1);
+                var x2 = Vector512.Create(a[26]);
+                c2_0 = Vector512.FusedMultiplyAdd(x2, b0, c2_0);
+                c2_1 = Vector512.FusedMultiplyAdd(x2, b1, c2_1);
+                var x3 = Vector512.Create(a[27]);
+                c3_0 = Vector512.FusedMultiplyAdd(x3, b0, c3_0);
+                c3_1 = Vector512.FusedMultiplyAdd(x3, b1, c3_1);
+                var x4 = Vector512.Create(a[28]);
+                c4_0 = Vector512.FusedMultiplyAdd(x4, b0, c4_0);
+                c4_1 = Vector512.FusedMultiplyAdd(x4, b1, c4_1);
+                var x5 = Vector512.Create(a[29]);
+                c5_0 = Vector512.FusedMultiplyAdd(x5, b0, c5_0);
+                c5_1 = Vector512.FusedMultiplyAdd(x5, b1, c5_1);
+                var x6 = Vector512.Create(a[30]);
+                c6_0 = Vector512.FusedMultiplyAdd(x6, b0, c6_0);
+                c6_1 = Vector512.FusedMultiplyAdd(x6, b1, c6_1);
+                var x7 = Vector512.Create(a[31]);
+                c7_0 = Vector512.FusedMultiplyAdd(x7, b0, c7_0);
+                c7_1 = Vector512.FusedMultiplyAdd(x7, b1, c7_1);
+            }
+            b += 128;
+            a += 32;
+        }
+        for (; p < kc; p++)
+        {
+            var b0 = Vector512.Load(b + 0);
+            var b1 = Vector512.Load(b + 16);
+            var x0 = Vector512.Create(a[0]);
+            c0_0 = Vector512.FusedMultiplyAdd(x0, b0, c0_0);
+            c0_1 = Vector512.FusedMultiplyAdd(x0, b1, c0_1);
+            var x1 = Vector512.Create(a[1]);
+            c1_0 = Vector512.FusedMultiplyAdd(x1, b0, c1_0);
+            c1_1 = Vector512.FusedMultiplyAdd(x1, b1, c1_1);
+            var x2 = Vector512.Create(a[2]);
+            c2_0 = Vector512.FusedMultiplyAdd(x2, b0, c2_0);
+            c2_1 = Vector512.FusedMultiplyAdd(x2, b1, c2_1);
+            var x3 = Vector512.Create(a[3]);
+            c3_0 = Vector512.FusedMultiplyAdd(x3, b0, c3_0);
+            c3_1 = Vector512.FusedMultiplyAdd(x3, b1, c3_1);
+            var x4 = Vector512.Create(a[4]);
+            c4_0 = Vector512.FusedMultiplyAdd(x4, b0, c4_0);
+            c4_1 = Vector512.FusedMultiplyAdd(x4, b1, c4_1);
+            var x5 = Vector512.Create(a[5]);
+            c5_0 = Vector512.FusedMultiplyAdd(x5, b0, c5_0);
+            c5_1 = Vector512.FusedMultiplyAdd(x5, b1, c5_1);
+            var x6 = Vector512.Create(a[6]);
+            c6_0 = Vector512.FusedMultiplyAdd(x6, b0, c6_0);
+            c6_1 = Vector512.FusedMultiplyAdd(x6, b1, c6_1);
+            var x7 = Vector512.Create(a[7]);
+            c7_0 = Vector512.FusedMultiplyAdd(x7, b0, c7_0);
+            c7_1 = Vector512.FusedMultiplyAdd(x7, b1, c7_1);
+            b += 32;
+            a += 8;
+        }
+        c0_0.Store(c + 0 * ldc + 0);
+        c0_1.Store(c + 0 * ldc + 16);
+        c1_0.Store(c + 1 * ldc + 0);
+        c1_1.Store(c + 1 * ldc + 16);
+        c2_0.Store(c + 2 * ldc + 0);
+        c2_1.Store(c + 2 * ldc + 16);
+        c3_0.Store(c + 3 * ldc + 0);
+        c3_1.Store(c + 3 * ldc + 16);
+        c4_0.Store(c + 4 * ldc + 0);
+        c4_1.Store(c + 4 * ldc + 16);
+        c5_0.Store(c + 5 * ldc + 0);
+        c5_1.Store(c + 5 * ldc + 16);
+        c6_0.Store(c + 6 * ldc + 0);
+        c6_1.Store(c + 6 * ldc + 16);
+        c7_0.Store(c + 7 * ldc + 0);
+        c7_1.Store(c + 7 * ldc + 16);
+    }
+
+    /// <summary>C[8x32] (+)= A·B over kc steps; A row-major with row stride lda, B packed [k][32].</summary>
+    /// <remarks>
+    /// Also prefetches (to L2) up to pfLeft cache lines of a source the caller packs next, 2 every 4 k steps, in the
+    /// order the packing reads them: lines at pf + i·16 of rows pfRow0.. (stride pfld) of pfRows, row by row, then the next column
+    /// of lines. The memory stream then overlaps these FMAs instead of following them.
+    /// </remarks>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void RowsPrefetch8x32(int kc, float* a, nint lda, float* b, float* c, nint ldc, bool load, float* pf, nint pfld, int pfRows, int pfRow0, int pfLeft)
+    {
+        Vector512<float> c0_0;
+        Vector512<float> c0_1;
+        Vector512<float> c1_0;
+        Vector512<float> c1_1;
+        Vector512<float> c2_0;
+        Vector512<float> c2_1;
+        Vector512<float> c3_0;
+        Vector512<float> c3_1;
+        Vector512<float> c4_0;
+        Vector512<float> c4_1;
+        Vector512<float> c5_0;
+        Vector512<float> c5_1;
+        Vector512<float> c6_0;
+        Vector512<float> c6_1;
+        Vector512<float> c7_0;
+        Vector512<float> c7_1;
+        if (load)
+        {
+            c0_0 = Vector512.Load(c + 0 * ldc + 0);
+            c0_1 = Vector512.Load(c + 0 * ldc + 16);
+            c1_0 = Vector512.Load(c + 1 * ldc + 0);
+            c1_1 = Vector512.Load(c + 1 * ldc + 16);
+            c2_0 = Vector512.Load(c + 2 * ldc + 0);
+            c2_1 = Vector512.Load(c + 2 * ldc + 16);
+            c3_0 = Vector512.Load(c + 3 * ldc + 0);
+            c3_1 = Vector512.Load(c + 3 * ldc + 16);
+            c4_0 = Vector512.Load(c + 4 * ldc + 0);
+            c4_1 = Vector512.Load(c + 4 * ldc + 16);
+            c5_0 = Vector512.Load(c + 5 * ldc + 0);
+            c5_1 = Vector512.Load(c + 5 * ldc + 16);
+            c6_0 = Vector512.Load(c + 6 * ldc + 0);
+            c6_1 = Vector512.Load(c + 6 * ldc + 16);
+            c7_0 = Vector512.Load(c + 7 * ldc + 0);
+            c7_1 = Vector512.Load(c + 7 * ldc + 16);
+        }
+        else
+        {
+            c0_0 = Vector512<float>.Zero;
+            c0_1 = Vector512<float>.Zero;
+            c1_0 = Vector512<float>.Zero;
+            c1_1 = Vector512<float>.Zero;
+            c2_0 = Vector512<float>.Zero;
+            c2_1 = Vector512<float>.Zero;
+            c3_0 = Vector512<float>.Zero;
+            c3_1 = Vector512<float>.Zero;
+            c4_0 = Vector512<float>.Zero;
+            c4_1 = Vector512<float>.Zero;
+            c5_0 = Vector512<float>.Zero;
+            c5_1 = Vector512<float>.Zero;
+            c6_0 = Vector512<float>.Zero;
+            c6_1 = Vector512<float>.Zero;
+            c7_0 = Vector512<float>.Zero;
+            c7_1 = Vector512<float>.Zero;
+        }
+        nint l1 = lda, l2 = 2 * lda, l3 = 3 * lda;
+        float* a0 = a + 0 * lda;
+        float* a1 = a + 4 * lda;
+        float* pfp = pf + pfRow0 * pfld;
+        int pfr = pfRow0;
+        int p = 0;
+        for (; p + 4 <= kc; p += 4)
+        {
+            if (pfLeft > 0)
+            {
+                System.Runtime.Intrinsics.X86.Sse.Prefetch1(pfp);
+                pfLeft--;
+                pfp += pfld;
+                if (++pfr == pfRows)
+                {
+                    pfr = 0;
+                    pf += 16;
+                    pfp = pf;
+                }
+            }
+            if (pfLeft > 0)
+            {
+                System.Runtime.Intrinsics.X86.Sse.Prefetch1(pfp);
+                pfLeft--;
+                pfp += pfld;
+                if (++pfr == pfRows)
+                {
+                    pfr = 0;
+                    pf += 16;
+                    pfp = pf;
+                }
+            }
+            {
+                var b0 = Vector512.Load(b + 0);
+                var b1 = Vector512.Load(b + 16);
+                var x0 = Vector512.Create(*(a0 + 0));
+                c0_0 = Vector512.FusedMultiplyAdd(x0, b0, c0_0);
+                c0_1 = Vector512.FusedMultiplyAdd(x0, b1, c0_1);
+                var x1 = Vector512.Create(*(a0 + l1 + 0));
+                c1_0 = Vector512.FusedMultiplyAdd(x1, b0, c1_0);
+                c1_1 = Vector512.FusedMultiplyAdd(x1, b1, c1_1);
+                var x2 = Vector512.Create(*(a0 + l2 + 0));
+                c2_0 = Vector512.FusedMultiplyAdd(x2, b0, c2_0);
+                c2_1 = Vector512.FusedMultiplyAdd(x2, b1, c2_1);
+                var x3 = Vector512.Create(*(a0 + l3 + 0));
+                c3_0 = Vector512.FusedMultiplyAdd(x3, b0, c3_0);
+                c3_1 = Vector512.FusedMultiplyAdd(x3, b1, c3_1);
+                var x4 = Vector512.Create(*(a1 + 0));
+                c4_0 = Vector512.FusedMultiplyAdd(x4, b0, c4_0);
+                c4_1 = Vector512.FusedMultiplyAdd(x4, b1, c4_1);
+                var x5 = Vector512.Create(*(a1 + l1 + 0));
+                c5_0 = Vector512.FusedMultiplyAdd(x5, b0, c5_0);
+                c5_1 = Vector512.FusedMultiplyAdd(x5, b1, c5_1);
+                var x6 = Vector512.Create(*(a1 + l2 + 0));
+                c6_0 = Vector512.FusedMultiplyAdd(x6, b0, c6_0);
+                c6_1 = Vector512.FusedMultiplyAdd(x6, b1, c6_1);
+                var x7 = Vector512.Create(*(a1 + l3 + 0));
+                c7_0 = Vector512.FusedMultiplyAdd(x7, b0, c7_0);
+                c7_1 = Vector512.FusedMultiplyAdd(x7, b1, c7_1);
+            }
+            {
+                var b0 = Vector512.Load(b + 32);
+                var b1 = Vector512.Load(b + 48);
+                var x0 = Vector512.Create(*(a0 + 1));
+                c0_0 = Vector512.FusedMultiplyAdd(x0, b0, c0_0);
+                c0_1 = Vector512.FusedMultiplyAdd(x0, b1, c0_1);
+                var x1 = Vector512.Create(*(a0 + l1 + 1));
+                c1_0 = Vector512.FusedMultiplyAdd(x1, b0, c1_0);
+                c1_1 = Vector512.FusedMultiplyAdd(x1, b1, c1_1);
+                var x2 = Vector512.Create(*(a0 + l2 + 1));
+                c2_0 = Vector512.FusedMultiplyAdd(x2, b0, c2_0);
+                c2_1 = Vector512.FusedMultiplyAdd(x2, b1, c2_1);
+                var x3 = Vector512.Create(*(a0 + l3 + 1));
+                c3_0 = Vector512.FusedMultiplyAdd(x3, b0, c3_0);
+                c3_1 = Vector512.FusedMultiplyAdd(x3, b1, c3_1);
+                var x4 = Vector512.Create(*(a1 + 1));
+                c4_0 = Vector512.FusedMultiplyAdd(x4, b0, c4_0);
+                c4_1 = Vector512.FusedMultiplyAdd(x4, b1, c4_1);
+                var x5 = Vector512.Create(*(a1 + l1 + 1));
+                c5_0 = Vector512.FusedMultiplyAdd(x5, b0, c5_0);
+                c5_1 = Vector512.FusedMultiplyAdd(x5, b1, c5_1);
+                var x6 = Vector512.Create(*(a1 + l2 + 1));
+                c6_0 = Vector512.FusedMultiplyAdd(x6, b0, c6_0);
+                c6_1 = Vector512.FusedMultiplyAdd(x6, b1, c6_1);
+                var x7 = Vector512.Create(*(a1 + l3 + 1));
+                c7_0 = Vector512.FusedMultiplyAdd(x7, b0, c7_0);
+                c7_1 = Vector512.FusedMultiplyAdd(x7, b1, c7_1);
+            }
+            {
+                var b0 = Vector512.Load(b + 64);
+                var b1 = Vector512.Load(b + 80);
+                var x0 = Vector512.Create(*(a0 + 2));
+                c0_0 = Vector512.FusedMultiplyAdd(x0, b0, c0_0);
+                c0_1 = Vector512.FusedMultiplyAdd(x0, b1, c0_1);
+                var x1 = Vector512.Create(*(a0 + l1 + 2));
+                c1_0 = Vector512.FusedMultiplyAdd(x1, b0, c1_0);
+                c1_1 = Vector512.FusedMultiplyAdd(x1, b1, c1_1);
+                var x2 = Vector512.Create(*(a0 + l2 + 2));
+                c2_0 = Vector512.FusedMultiplyAdd(x2, b0, c2_0);
+                c2_1 = Vector512.FusedMultiplyAdd(x2, b1, c2_1);
+                var x3 = Vector512.Create(*(a0 + l3 + 2));
+                c3_0 = Vector512.FusedMultiplyAdd(x3, b0, c3_0);
+                c3_1 = Vector512.FusedMultiplyAdd(x3, b1, c3_1);
+                var x4 = Vector512.Create(*(a1 + 2));
+                c4_0 = Vector512.FusedMultiplyAdd(x4, b0, c4_0);
+                c4_1 = Vector512.FusedMultiplyAdd(x4, b1, c4_1);
+                var x5 = Vector512.Create(*(a1 + l1 + 2));
+                c5_0 = Vector512.FusedMultiplyAdd(x5, b0, c5_0);
+                c5_1 = Vector512.FusedMultiplyAdd(x5, b1, c5_1);
+                var x6 = Vector512.Create(*(a1 + l2 + 2));
+                c6_0 = Vector512.FusedMultiplyAdd(x6, b0, c6_0);
+                c6_1 = Vector512.FusedMultiplyAdd(x6, b1, c6_1);
+                var x7 = Vector512.Create(*(a1 + l3 + 2));
+                c7_0 = Vector512.FusedMultiplyAdd(x7, b0, c7_0);
+                c7_1 = Vector512.FusedMultiplyAdd(x7, b1, c7_1);
+            }
+            {
+                var b0 = Vector512.Load(b + 96);
+                var b1 = Vector512.Load(b + 112);
+                var x0 = Vector512.Create(*(a0 + 3));
+                c0_0 = Vector512.FusedMultiplyAdd(x0, b0, c0_0);
+                c0_1 = Vector512.FusedMultiplyAdd(x0, b1, c0_1);
+                var x1 = Vector512.Create(*(a0 + l1 + 3));
+                c1_0 = Vector512.FusedMultiplyAdd(x1, b0, c1_0);
+                c1_1 = Vector512.FusedMultiplyAdd(x1, b1, c1_1);
+                var x2 = Vector512.Create(*(a0 + l2 + 3));
+                c2_0 = Vector512.FusedMultiplyAdd(x2, b0, c2_0);
+                c2_1 = Vector512.FusedMultiplyAdd(x2, b1, c2_1);
+                var x3 = Vector512.Create(*(a0 + l3 + 3));
+                c3_0 = Vector512.FusedMultiplyAdd(x3, b0, c3_0);
+                c3_1 = Vector512.FusedMultiplyAdd(x3, b1, c3_1);
+                var x4 = Vector512.Create(*(a1 + 3));
+                c4_0 = Vector512.FusedMultiplyAdd(x4, b0, c4_0);
+                c4_1 = Vector512.FusedMultiplyAdd(x4, b1, c4_1);
+                var x5 = Vector512.Create(*(a1 + l1 + 3));
+                c5_0 = Vector512.FusedMultiplyAdd(x5, b0, c5_0);
+                c5_1 = Vector512.FusedMultiplyAdd(x5, b1, c5_1);
+                var x6 = Vector512.Create(*(a1 + l2 + 3));
+                c6_0 = Vector512.FusedMultiplyAdd(x6, b0, c6_0);
+                c6_1 = Vector512.FusedMultiplyAdd(x6, b1, c6_1);
+                var x7 = Vector512.Create(*(a1 + l3 + 3));
+                c7_0 = Vector512.FusedMultiplyAdd(x7, b0, c7_0);
+                c7_1 = Vector512.FusedMultiplyAdd(x7, b1, c7_1);
+            }
+            b += 128;
+            a0 += 4;
+            a1 += 4;
+        }
+        for (; p < kc; p++)
+        {
+            var b0 = Vector512.Load(b + 0);
+            var b1 = Vector512.Load(b + 16);
+            var x0 = Vector512.Create(*(a0 + 0));
+            c0_0 = Vector512.FusedMultiplyAdd(x0, b0, c0_0);
+            c0_1 = Vector512.FusedMultiplyAdd(x0, b1, c0_1);
+            var x1 = Vector512.Create(*(a0 + l1 + 0));
+            c1_0 = Vector512.FusedMultiplyAdd(x1, b0, c1_0);
+            c1_1 = Vector512.FusedMultiplyAdd(x1, b1, c1_1);
+            var x2 = Vector512.Create(*(a0 + l2 + 0));
+            c2_0 = Vector512.FusedMultiplyAdd(x2, b0, c2_0);
+            c2_1 = Vector512.FusedMultiplyAdd(x2, b1, c2_1);
+            var x3 = Vector512.Create(*(a0 + l3 + 0));
+            c3_0 = Vector512.FusedMultiplyAdd(x3, b0, c3_0);
+            c3_1 = Vector512.FusedMultiplyAdd(x3, b1, c3_1);
+            var x4 = Vector512.Create(*(a1 + 0));
+            c4_0 = Vector512.FusedMultiplyAdd(x4, b0, c4_0);
+            c4_1 = Vector512.FusedMultiplyAdd(x4, b1, c4_1);
+            var x5 = Vector512.Create(*(a1 + l1 + 0));
+            c5_0 = Vector512.FusedMultiplyAdd(x5, b0, c5_0);
+            c5_1 = Vector512.FusedMultiplyAdd(x5, b1, c5_1);
+            var x6 = Vector512.Create(*(a1 + l2 + 0));
+            c6_0 = Vector512.FusedMultiplyAdd(x6, b0, c6_0);
+            c6_1 = Vector512.FusedMultiplyAdd(x6, b1, c6_1);
+            var x7 = Vector512.Create(*(a1 + l3 + 0));
+            c7_0 = Vector512.FusedMultiplyAdd(x7, b0, c7_0);
+            c7_1 = Vector512.FusedMultiplyAdd(x7, b1, c7_1);
+            b += 32;
+            a0 += 1;
+            a1 += 1;
+        }
+        c0_0.Store(c + 0 * ldc + 0);
+        c0_1.Store(c + 0 * ldc + 16);
+        c1_0.Store(c + 1 * ldc + 0);
+        c1_1.Store(c + 1 * ldc + 16);
+        c2_0.Store(c + 2 * ldc + 0);
+        c2_1.Store(c + 2 * ldc + 16);
+        c3_0.Store(c + 3 * ldc + 0);
+        c3_1.Store(c + 3 * ldc + 16);
+        c4_0.Store(c + 4 * ldc + 0);
+        c4_1.Store(c + 4 * ldc + 16);
+        c5_0.Store(c + 5 * ldc + 0);
+        c5_1.Store(c + 5 * ldc + 16);
+        c6_0.Store(c + 6 * ldc + 0);
+        c6_1.Store(c + 6 * ldc + 16);
+        c7_0.Store(c + 7 * ldc + 0);
+        c7_1.Store(c + 7 * ldc + 16);
+    }
+
+    /// <summary>C[4x32] (+)= A·B over kc steps; A packed [k][4], B packed [k][32].</summary>
+    /// <remarks>
+    /// Also prefetches (to L2) up to pfLeft cache lines of a source the caller packs next, 1 every 4 k steps, in the
+    /// order the packing reads them: lines at pf + i·16 of rows pfRow0.. (stride pfld) of pfRows, row by row, then the next column
+    /// of lines. The memory stream then overlaps these FMAs instead of following them.
+    /// </remarks>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void PackedPrefetch4x32(int kc, float* a, float* b, float* c, nint ldc, bool load, float* pf, nint pfld, int pfRows, int pfRow0, int pfLeft)
+    {
+        Vector512<float> c0_0;
+        Vector512<float> c0_1;
+        Vector512<float> c1_0;
+        Vector512<float> c1_1;
+        Vector512<float> c2_0;
+        Vector512<float> c2_1;
+        Vector512<float> c3_0;
+        Vector512<float> c3_1;
+        if (load)
+        {
+            c0_0 = Vector512.Load(c + 0 * ldc + 0);
+            c0_1 = Vector512.Load(c + 0 * ldc + 16);
+            c1_0 = Vector512.Load(c + 1 * ldc + 0);
+            c1_1 = Vector512.Load(c + 1 * ldc + 16);
+            c2_0 = Vector512.Load(c + 2 * ldc + 0);
+            c2_1 = Vector512.Load(c + 2 * ldc + 16);
+            c3_0 = Vector512.Load(c + 3 * ldc + 0);
+            c3_1 = Vector512.Load(c + 3 * ldc + 16);
+        }
+        else
+        {
+            c0_0 = Vector512<float>.Zero;
+            c0_1 = Vector512<float>.Zero;
+            c1_0 = Vector512<float>.Zero;
+            c1_1 = Vector512<float>.Zero;
+            c2_0 = Vector512<float>.Zero;
+            c2_1 = Vector512<float>.Zero;
+            c3_0 = Vector512<float>.Zero;
+            c3_1 = Vector512<float>.Zero;
+        }
+        float* pfp = pf + pfRow0 * pfld;
+        int pfr = pfRow0;
+        int p = 0;
+        for (; p + 4 <= kc; p += 4)
+        {
+            if (pfLeft > 0)
+            {
+                System.Runtime.Intrinsics.X86.Sse.Prefetch1(pfp);
+                pfLeft--;
+                pfp += pfld;
+                if (++pfr == pfRows)
+                {
+                    pfr = 0;
+                    pf += 16;
+                    pfp = pf;
+                }
+            }
+            {
+                var b0 = Vector512.Load(b + 0);
+                var b1 = Vector512.Load(b + 16);
+                var x0 = Vector512.Create(a[0]);
+                c0_0 = Vector512.FusedMultiplyAdd(x0, b0, c0_0);
+                c0_1 = Vector512.FusedMultiplyAdd(x0, b1, c0_1);
+                var x1 = Vector512.Create(a[1]);
+                c1_0 = Vector512.FusedMultiplyAdd(x1, b0, c1_0);
+                c1_1 = Vector512.FusedMultiplyAdd(x1, b1, c1_1);
+                var x2 = Vector512.Create(a[2]);
+                c2_0 = Vector512.FusedMultiplyAdd(x2, b0, c2_0);
+                c2_1 = Vector512.FusedMultiplyAdd(x2, b1, c2_1);
+                var x3 = Vector512.Create(a[3]);
+                c3_0 = Vector512.FusedMultiplyAdd(x3, b0, c3_0);
+                c3_1 = Vector512.FusedMultiplyAdd(x3, b1, c3_1);
+            }
+            {
+                var b0 = Vector512.Load(b + 32);
+                var b1 = Vector512.Load(b + 48);
+                var x0 = Vector512.Create(a[4]);
+                c0_0 = Vector512.FusedMultiplyAdd(x0, b0, c0_0);
+                c0_1 = Vector512.FusedMultiplyAdd(x0, b1, c0_1);
+                var x1 = Vector512.Create(a[5]);
+                c1_0 = Vector512.FusedMultiplyAdd(x1, b0, c1_0);
+                c1_1 = Vector512.FusedMultiplyAdd(x1, b1, c1_1);
+                var x2 = Vector512.Create(a[6]);
+                c2_0 = Vector512.FusedMultiplyAdd(x2, b0, c2_0);
+                c2_1 = Vector512.FusedMultiplyAdd(x2, b1, c2_1);
+                var x3 = Vector512.Create(a[7]);
+                c3_0 = Vector512.FusedMultiplyAdd(x3, b0, c3_0);
+                c3_1 = Vector512.FusedMultiplyAdd(x3, b1, c3_1);
+            }
+            {
+                var b0 = Vector512.Load(b + 64);
+                var b1 = Vector512.Load(b + 80);
+                var x0 = Vector512.Create(a[8]);
+                c0_0 = Vector512.FusedMultiplyAdd(x0, b0, c0_0);
+                c0_1 = Vector512.FusedMultiplyAdd(x0, b1, c0_1);
+                var x1 = Vector512.Create(a[9]);
+                c1_0 = Vector512.FusedMultiplyAdd(x1, b0, c1_0);
+                c1_1 = Vector512.FusedMultiplyAdd(x1, b1, c1_1);
+                var x2 = Vector512.Create(a[10]);
+                c2_0 = Vector512.FusedMultiplyAdd(x2, b0, c2_0);
+                c2_1 = Vector512.FusedMultiplyAdd(x2, b1, c2_1);
+                var x3 = Vector512.Create(a[11]);
+                c3_0 = Vector512.FusedMultiplyAdd(x3, b0, c3_0);
+                c3_1 = Vector512.FusedMultiplyAdd(x3, b1, c3_1);
+            }
+            {
+                var b0 = Vector512.Load(b + 96);
+                var b1 = Vector512.Load(b + 112);
+                var x0 = Vector512.Create(a[12]);
+                c0_0 = Vector512.FusedMultiplyAdd(x0, b0, c0_0);
+                c0_1 = Vector512.FusedMultiplyAdd(x0, b1, c0_1);
+                var x1 = Vector512.Create(a[13]);
+                c1_0 = Vector512.FusedMultiplyAdd(x1, b0, c1_0);
+                c1_1 = Vector512.FusedMultiplyAdd(x1, b1, c1_1);
+                var x2 = Vector512.Create(a[14]);
+                c2_0 = Vector512.FusedMultiplyAdd(x2, b0, c2_0);
+                c2_1 = Vector512.FusedMultiplyAdd(x2, b1, c2_1);
+                var x3 = Vector512.Create(a[15]);
+                c3_0 = Vector512.FusedMultiplyAdd(x3, b0, c3_0);
+                c3_1 = Vector512.FusedMultiplyAdd(x3, b1, c3_1);
+            }
+            b += 128;
+            a += 16;
+        }
+        for (; p < kc; p++)
+        {
+            var b0 = Vector512.Load(b + 0);
+            var b1 = Vector512.Load(b + 16);
+            var x0 = Vector512.Create(a[0]);
+            c0_0 = Vector512.FusedMultiplyAdd(x0, b0, c0_0);
+            c0_1 = Vector512.FusedMultiplyAdd(x0, b1, c0_1);
+            var x1 = Vector512.Create(a[1]);
+            c1_0 = Vector512.FusedMultiplyAdd(x1, b0, c1_0);
+            c1_1 = Vector512.FusedMultiplyAdd(x1, b1, c1_1);
+            var x2 = Vector512.Create(a[2]);
+            c2_0 = Vector512.FusedMultiplyAdd(x2, b0, c2_0);
+            c2_1 = Vector512.FusedMultiplyAdd(x2, b1, c2_1);
+            var x3 = Vector512.Create(a[3]);
+            c3_0 = Vector512.FusedMultiplyAdd(x3, b0, c3_0);
+            c3_1 = Vector512.FusedMultiplyAdd(x3, b1, c3_1);
+            b += 32;
+            a += 4;
+        }
+        c0_0.Store(c + 0 * ldc + 0);
+        c0_1.Store(c + 0 * ldc + 16);
+        c1_0.Store(c + 1 * ldc + 0);
+        c1_1.Store(c + 1 * ldc + 16);
+        c2_0.Store(c + 2 * ldc + 0);
+        c2_1.Store(c + 2 * ldc + 16);
+        c3_0.Store(c + 3 * ldc + 0);
+        c3_1.Store(c + 3 * ldc + 16);
+    }
+
+    /// <summary>C[4x32] (+)= A·B over kc steps; A row-major with row stride lda, B packed [k][32].</summary>
+    /// <remarks>
+    /// Also prefetches (to L2) up to pfLeft cache lines of a source the caller packs next, 1 every 4 k steps, in the
+    /// order the packing reads them: lines at pf + i·16 of rows pfRow0.. (stride pfld) of pfRows, row by row, then the next column
+    /// of lines. The memory stream then overlaps these FMAs instead of following them.
+    /// </remarks>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void RowsPrefetch4x32(int kc, float* a, nint lda, float* b, float* c, nint ldc, bool load, float* pf, nint pfld, int pfRows, int pfRow0, int pfLeft)
+    {
+        Vector512<float> c0_0;
+        Vector512<float> c0_1;
+        Vector512<float> c1_0;
+        Vector512<float> c1_1;
+        Vector512<float> c2_0;
+        Vector512<float> c2_1;
+        Vector512<float> c3_0;
+        Vector512<float> c3_1;
+        if (load)
+        {
+            c0_0 = Vector512.Load(c + 0 * ldc + 0);
+            c0_1 = Vector512.Load(c + 0 * ldc + 16);
+            c1_0 = Vector512.Load(c + 1 * ldc + 0);
+            c1_1 = Vector512.Load(c + 1 * ldc + 16);
+            c2_0 = Vector512.Load(c + 2 * ldc + 0);
+            c2_1 = Vector512.Load(c + 2 * ldc + 16);
+            c3_0 = Vector512.Load(c + 3 * ldc + 0);
+            c3_1 = Vector512.Load(c + 3 * ldc + 16);
+        }
+        else
+        {
+            c0_0 = Vector512<float>.Zero;
+            c0_1 = Vector512<float>.Zero;
+            c1_0 = Vector512<float>.Zero;
+            c1_1 = Vector512<float>.Zero;
+            c2_0 = Vector512<float>.Zero;
+            c2_1 = Vector512<float>.Zero;
+            c3_0 = Vector512<float>.Zero;
+            c3_1 = Vector512<float>.Zero;
+        }
+        nint l1 = lda, l2 = 2 * lda, l3 = 3 * lda;
+        float* a0 = a + 0 * lda;
+        float* pfp = pf + pfRow0 * pfld;
+        int pfr = pfRow0;
+        int p = 0;
+        for (; p + 4 <= kc; p += 4)
+        {
+            if (pfLeft > 0)
+            {
+                System.Runtime.Intrinsics.X86.Sse.Prefetch1(pfp);
+                pfLeft--;
+                pfp += pfld;
+                if (++pfr == pfRows)
+                {
+                    pfr = 0;
+                    pf += 16;
+                    pfp = pf;
+                }
+            }
+            {
+                var b0 = Vector512.Load(b + 0);
+                var b1 = Vector512.Load(b + 16);
+                var x0 = Vector512.Create(*(a0 + 0));
+                c0_0 = Vector512.FusedMultiplyAdd(x0, b0, c0_0);
+                c0_1 = Vector512.FusedMultiplyAdd(x0, b1, c0_1);
+                var x1 = Vector512.Create(*(a0 + l1 + 0));
+                c1_0 = Vector512.FusedMultiplyAdd(x1, b0, c1_0);
+                c1_1 = Vector512.FusedMultiplyAdd(x1, b1, c1_1);
+                var x2 = Vector512.Create(*(a0 + l2 + 0));
+                c2_0 = Vector512.FusedMultiplyAdd(x2, b0, c2_0);
+                c2_1 = Vector512.FusedMultiplyAdd(x2, b1, c2_1);
+                var x3 = Vector512.Create(*(a0 + l3 + 0));
+                c3_0 = Vector512.FusedMultiplyAdd(x3, b0, c3_0);
+                c3_1 = Vector512.FusedMultiplyAdd(x3, b1, c3_1);
+            }
+            {
+                var b0 = Vector512.Load(b + 32);
+                var b1 = Vector512.Load(b + 48);
+                var x0 = Vector512.Create(*(a0 + 1));
+                c0_0 = Vector512.FusedMultiplyAdd(x0, b0, c0_0);
+                c0_1 = Vector512.FusedMultiplyAdd(x0, b1, c0_1);
+                var x1 = Vector512.Create(*(a0 + l1 + 1));
+                c1_0 = Vector512.FusedMultiplyAdd(x1, b0, c1_0);
+                c1_1 = Vector512.FusedMultiplyAdd(x1, b1, c1_1);
+                var x2 = Vector512.Create(*(a0 + l2 + 1));
+                c2_0 = Vector512.FusedMultiplyAdd(x2, b0, c2_0);
+                c2_1 = Vector512.FusedMultiplyAdd(x2, b1, c2_1);
+                var x3 = Vector512.Create(*(a0 + l3 + 1));
+                c3_0 = Vector512.FusedMultiplyAdd(x3, b0, c3_0);
+                c3_1 = Vector512.FusedMultiplyAdd(x3, b1, c3_1);
+            }
+            {
+                var b0 = Vector512.Load(b + 64);
+                var b1 = Vector512.Load(b + 80);
+                var x0 = Vector512.Create(*(a0 + 2));
+                c0_0 = Vector512.FusedMultiplyAdd(x0, b0, c0_0);
+                c0_1 = Vector512.FusedMultiplyAdd(x0, b1, c0_1);
+                var x1 = Vector512.Create(*(a0 + l1 + 2));
+                c1_0 = Vector512.FusedMultiplyAdd(x1, b0, c1_0);
+                c1_1 = Vector512.FusedMultiplyAdd(x1, b1, c1_1);
+                var x2 = Vector512.Create(*(a0 + l2 + 2));
+                c2_0 = Vector512.FusedMultiplyAdd(x2, b0, c2_0);
+                c2_1 = Vector512.FusedMultiplyAdd(x2, b1, c2_1);
+                var x3 = Vector512.Create(*(a0 + l3 + 2));
+                c3_0 = Vector512.FusedMultiplyAdd(x3, b0, c3_0);
+                c3_1 = Vector512.FusedMultiplyAdd(x3, b1, c3_1);
+            }
+            {
+                var b0 = Vector512.Load(b + 96);
+                var b1 = Vector512.Load(b + 112);
+                var x0 = Vector512.Create(*(a0 + 3));
+                c0_0 = Vector512.FusedMultiplyAdd(x0, b0, c0_0);
+                c0_1 = Vector512.FusedMultiplyAdd(x0, b1, c0_1);
+                var x1 = Vector512.Create(*(a0 + l1 + 3));
+                c1_0 = Vector512.FusedMultiplyAdd(x1, b0, c1_0);
+                c1_1 = Vector512.FusedMultiplyAdd(x1, b1, c1_1);
+                var x2 = Vector512.Create(*(a0 + l2 + 3));
+                c2_0 = Vector512.FusedMultiplyAdd(x2, b0, c2_0);
+                c2_1 = Vector512.FusedMultiplyAdd(x2, b1, c2_1);
+                var x3 = Vector512.Create(*(a0 + l3 + 3));
+                c3_0 = Vector512.FusedMultiplyAdd(x3, b0, c3_0);
+                c3_1 = Vector512.FusedMultiplyAdd(x3, b1, c3_1);
+            }
+            b += 128;
+            a0 += 4;
+        }
+        for (; p < kc; p++)
+        {
+            var b0 = Vector512.Load(b + 0);
+            var b1 = Vector512.Load(b + 16);
+            var x0 = Vector512.Create(*(a0 + 0));
+            c0_0 = Vector512.FusedMultiplyAdd(x0, b0, c0_0);
+            c0_1 = Vector512.FusedMultiplyAdd(x0, b1, c0_1);
+            var x1 = Vector512.Create(*(a0 + l1 + 0));
+            c1_0 = Vector512.FusedMultiplyAdd(x1, b0, c1_0);
+            c1_1 = Vector512.FusedMultiplyAdd(x1, b1, c1_1);
+            var x2 = Vector512.Create(*(a0 + l2 + 0));
+            c2_0 = Vector512.FusedMultiplyAdd(x2, b0, c2_0);
+            c2_1 = Vector512.FusedMultiplyAdd(x2, b1, c2_1);
+            var x3 = Vector512.Create(*(a0 + l3 + 0));
+            c3_0 = Vector512.FusedMultiplyAdd(x3, b0, c3_0);
+            c3_1 = Vector512.FusedMultiplyAdd(x3, b1, c3_1);
+            b += 32;
+            a0 += 1;
+        }
+        c0_0.Store(c + 0 * ldc + 0);
+        c0_1.Store(c + 0 * ldc + 16);
+        c1_0.Store(c + 1 * ldc + 0);
+        c1_1.Store(c + 1 * ldc + 16);
+        c2_0.Store(c + 2 * ldc + 0);
+        c2_1.Store(c + 2 * ldc + 16);
+        c3_0.Store(c + 3 * ldc + 0);
+        c3_1.Store(c + 3 * ldc + 16);
+    }
+
     /// <summary>C[6x64] (+)= A·B over kc steps; A row-major with row stride lda, B read in place with row stride ldb.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void RowsDirect6x64(int kc, float* a, nint lda, float* b, nint ldb, float* c, nint ldc, bool load)
