@@ -58,9 +58,10 @@ internal sealed class WordPieceModel : TokenizerModel
     private readonly int _unkId;
     private readonly int _longestToken;
 
-    // Continuation pieces keyed without their prefix ("##able" under "able"), so that a candidate inside a word is
-    // looked up as a slice of the word itself instead of being copied behind the prefix first.
-    private readonly Dictionary<string, int>.AlternateLookup<ReadOnlySpan<char>> _continuations;
+    // Word-initial pieces, and continuation pieces keyed without their prefix ("##able" under "able"), so that a
+    // candidate inside a word is looked up as a slice of the word itself instead of being copied behind the prefix.
+    private readonly SpanVocab _initials;
+    private readonly SpanVocab _continuations;
 
     public WordPieceModel(string[] idToToken, string unkToken, string prefix = "##", int maxInputCharsPerWord = 100) : base(idToToken)
     {
@@ -70,11 +71,16 @@ internal sealed class WordPieceModel : TokenizerModel
         MaxInputCharsPerWord = maxInputCharsPerWord >= 0 ? maxInputCharsPerWord
             : throw FinetuneException.Invalid($"the WordPiece model's max_input_chars_per_word is {maxInputCharsPerWord}; it must be at least 0");
         foreach (string t in idToToken) _longestToken = Math.Max(_longestToken, t.Length);
-        var continuations = new Dictionary<string, int>(StringComparer.Ordinal);
-        // In id order with TryAdd, as the vocabulary itself: a duplicated token keeps its first id.
+        // In id order, as the vocabulary itself: a duplicated token keeps its first id.
+        var initials = new List<(string, int)>(idToToken.Length);
+        var continuations = new List<(string, int)>();
         for (int i = 0; i < idToToken.Length; i++)
-            if (idToToken[i].Length > prefix.Length && idToToken[i].StartsWith(prefix, StringComparison.Ordinal)) continuations.TryAdd(idToToken[i][prefix.Length..], i);
-        _continuations = continuations.GetAlternateLookup<ReadOnlySpan<char>>();
+        {
+            initials.Add((idToToken[i], i));
+            if (idToToken[i].Length > prefix.Length && idToToken[i].StartsWith(prefix, StringComparison.Ordinal)) continuations.Add((idToToken[i][prefix.Length..], i));
+        }
+        _initials = new SpanVocab(initials);
+        _continuations = new SpanVocab(continuations);
     }
 
     public string UnkToken { get; }
@@ -99,6 +105,9 @@ internal sealed class WordPieceModel : TokenizerModel
         }
         int first = output.Count;
         int start = 0;
+        // The running hash of every candidate from the current start, computed once per start for all lengths tried.
+        int most = Math.Min(word.Length, _longestToken);
+        Span<uint> hashes = most <= 256 ? stackalloc uint[most] : new uint[most];
         while (start < word.Length)
         {
             // No vocabulary entry is longer than the longest token, so longer candidates cannot match: each start
@@ -109,10 +118,13 @@ internal sealed class WordPieceModel : TokenizerModel
                 end = start + _longestToken;
                 if (char.IsLowSurrogate(word[end]) && char.IsHighSurrogate(word[end - 1])) end--;
             }
-            var lookup = start > 0 ? _continuations : Lookup;
+            uint h = 0;
+            for (int k = start; k < end; k++) hashes[k - start] = h = SpanVocab.Extend(h, word[k]);
+            var vocab = start > 0 ? _continuations : _initials;
             while (end > start)
             {
-                if (lookup.TryGetValue(word[start..end], out int id)) { found = id; break; }
+                int id = vocab.Find(word[start..end], hashes[end - start - 1]);
+                if (id >= 0) { found = id; break; }
                 end--;
                 if (end > start && char.IsLowSurrogate(word[end]) && char.IsHighSurrogate(word[end - 1])) end--;
             }
