@@ -1,3 +1,5 @@
+using System.Buffers;
+
 namespace Finetune.Tokenizers;
 
 /// <summary>A token matched in the raw text before normalization (special tokens and user-added tokens).</summary>
@@ -11,11 +13,16 @@ internal sealed class AddedVocabulary
 {
     private readonly Dictionary<char, AddedToken[]> _byFirstChar = new();
 
+    // The first characters of the tokens: the text is scanned for them with a vectorised search, not character by
+    // character through the dictionary.
+    private readonly SearchValues<char> _firstChars;
+
     public AddedVocabulary(IEnumerable<AddedToken> tokens)
     {
         Tokens = tokens.Where(t => t.Content.Length > 0).ToList();
         foreach (var g in Tokens.GroupBy(t => t.Content[0]))
             _byFirstChar[g.Key] = g.OrderByDescending(t => t.Content.Length).ToArray();
+        _firstChars = SearchValues.Create(_byFirstChar.Keys.ToArray());
     }
 
     public IReadOnlyList<AddedToken> Tokens { get; }
@@ -29,7 +36,10 @@ internal sealed class AddedVocabulary
         int lastEnd = 0;
         for (int i = 0; i < text.Length; i++)
         {
-            if (!_byFirstChar.TryGetValue(text[i], out var candidates)) continue;
+            int skip = text.AsSpan(i).IndexOfAny(_firstChars);
+            if (skip < 0) break;
+            i += skip;
+            var candidates = _byFirstChar[text[i]];
             foreach (var t in candidates)
             {
                 if (string.CompareOrdinal(text, i, t.Content, 0, t.Content.Length) != 0) continue;

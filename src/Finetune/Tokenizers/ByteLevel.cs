@@ -11,6 +11,10 @@ namespace Finetune.Tokenizers;
 /// </summary>
 internal sealed class ByteLevelPreTokenizer(bool addPrefixSpace, bool useRegex) : PreTokenizer
 {
+    public bool AddPrefixSpace => addPrefixSpace;
+
+    public bool UseRegex => useRegex;
+
     public static readonly char[] ByteToChar = BuildTable();
     public static readonly Dictionary<char, byte> CharToByte = ByteToChar.Select((c, b) => (c, (byte)b)).ToDictionary(x => x.c, x => x.Item2);
 

@@ -56,18 +56,31 @@ internal abstract class TokenizerModel
 internal sealed class WordPieceModel : TokenizerModel
 {
     private readonly int _unkId;
-    private readonly string _prefix;
     private readonly int _longestToken;
+
+    // Word-initial pieces, and continuation pieces keyed without their prefix ("##able" under "able"), so that a
+    // candidate inside a word is looked up as a slice of the word itself instead of being copied behind the prefix.
+    private readonly SpanVocab _initials;
+    private readonly SpanVocab _continuations;
 
     public WordPieceModel(string[] idToToken, string unkToken, string prefix = "##", int maxInputCharsPerWord = 100) : base(idToToken)
     {
         _unkId = Vocab.TryGetValue(unkToken, out int u) ? u : throw FinetuneException.Invalid($"the WordPiece vocabulary has no unknown token '{unkToken}'");
         UnkToken = unkToken;
-        _prefix = prefix;
         Prefix = prefix;
         MaxInputCharsPerWord = maxInputCharsPerWord >= 0 ? maxInputCharsPerWord
             : throw FinetuneException.Invalid($"the WordPiece model's max_input_chars_per_word is {maxInputCharsPerWord}; it must be at least 0");
         foreach (string t in idToToken) _longestToken = Math.Max(_longestToken, t.Length);
+        // In id order, as the vocabulary itself: a duplicated token keeps its first id.
+        var initials = new List<(string, int)>(idToToken.Length);
+        var continuations = new List<(string, int)>();
+        for (int i = 0; i < idToToken.Length; i++)
+        {
+            initials.Add((idToToken[i], i));
+            if (idToToken[i].Length > prefix.Length && idToToken[i].StartsWith(prefix, StringComparison.Ordinal)) continuations.Add((idToToken[i][prefix.Length..], i));
+        }
+        _initials = new SpanVocab(initials);
+        _continuations = new SpanVocab(continuations);
     }
 
     public string UnkToken { get; }
@@ -91,9 +104,10 @@ internal sealed class WordPieceModel : TokenizerModel
             return;
         }
         int first = output.Count;
-        Span<char> scratch = word.Length + _prefix.Length <= 512 ? stackalloc char[word.Length + _prefix.Length] : new char[word.Length + _prefix.Length];
-        _prefix.CopyTo(scratch);
         int start = 0;
+        // The running hash of every candidate from the current start, computed once per start for all lengths tried.
+        int most = Math.Min(word.Length, _longestToken);
+        Span<uint> hashes = most <= 256 ? stackalloc uint[most] : new uint[most];
         while (start < word.Length)
         {
             // No vocabulary entry is longer than the longest token, so longer candidates cannot match: each start
@@ -104,16 +118,13 @@ internal sealed class WordPieceModel : TokenizerModel
                 end = start + _longestToken;
                 if (char.IsLowSurrogate(word[end]) && char.IsHighSurrogate(word[end - 1])) end--;
             }
+            uint h = 0;
+            for (int k = start; k < end; k++) hashes[k - start] = h = SpanVocab.Extend(h, word[k]);
+            var vocab = start > 0 ? _continuations : _initials;
             while (end > start)
             {
-                scoped ReadOnlySpan<char> sub;
-                if (start > 0)
-                {
-                    word[start..end].CopyTo(scratch[_prefix.Length..]);
-                    sub = scratch[..(_prefix.Length + end - start)];
-                }
-                else sub = word[..end];
-                if (Lookup.TryGetValue(sub, out int id)) { found = id; break; }
+                int id = vocab.Find(word[start..end], hashes[end - start - 1]);
+                if (id >= 0) { found = id; break; }
                 end--;
                 if (end > start && char.IsLowSurrogate(word[end]) && char.IsHighSurrogate(word[end - 1])) end--;
             }
@@ -159,6 +170,16 @@ internal sealed class BpeModel : TokenizerModel
     private readonly ConcurrentDictionary<string, RawToken[]> _cache = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, RawToken[]>.AlternateLookup<ReadOnlySpan<char>> _cacheLookup;
 
+    // Entries added to the cache. ConcurrentDictionary.Count takes every lock of the table, so asking it on each
+    // miss serialises the threads and, once the cache is full, costs more than the merge it guards.
+    private int _cached;
+
+    private readonly int? _unkId;
+
+    // The id of each single character below this table's length (-1: not in the vocabulary), for a model without
+    // continuation prefix or end-of-word suffix, where a symbol of one character is that character alone.
+    private readonly int[]? _charIds;
+
     public BpeModel(string[] idToToken, IReadOnlyList<(string A, string B)> merges, string? unkToken = null, string? continuingSubwordPrefix = null,
         string? endOfWordSuffix = null, bool fuseUnk = false, bool byteFallback = false, bool ignoreMerges = false, string source = "the BPE model") : base(idToToken)
     {
@@ -180,6 +201,14 @@ internal sealed class BpeModel : TokenizerModel
             _merges.TryAdd(Key(ia, ib), (r, im));
         }
         _cacheLookup = _cache.GetAlternateLookup<ReadOnlySpan<char>>();
+        _unkId = unkToken != null && Vocab.TryGetValue(unkToken, out int u) ? u : null;
+        if (ContinuingSubwordPrefix.Length == 0 && EndOfWordSuffix.Length == 0)
+        {
+            // Byte-level alphabets lie below U+0144; 1024 also covers Latin, Greek and Cyrillic letters.
+            _charIds = new int[1024];
+            for (int c = 0; c < _charIds.Length; c++)
+                _charIds[c] = char.IsSurrogate((char)c) || !Lookup.TryGetValue([(char)c], out int id) ? -1 : id;
+        }
     }
 
     public string? UnkToken { get; }
@@ -198,30 +227,55 @@ internal sealed class BpeModel : TokenizerModel
     /// <summary>How many words the cache holds (tokenizers' DEFAULT_CACHE_CAPACITY); later words are computed each time.</summary>
     public int CacheCapacity { get; set; } = 10_000;
 
+    // Words of up to this many symbols merge by scanning an array of pair ranks (no queue, no allocation); longer
+    // ones through the priority queue, which stays O(n log n) on hostile inputs.
+    private const int ScanMergeMaxSymbols = 64;
+
+    [ThreadStatic] private static int[]? _ids, _starts, _ends, _ranks, _newIds;
+
     public override void Tokenize(ReadOnlySpan<char> word, List<RawToken> output)
     {
         if (word.Length == 0) return;
-        // A long word is rarely seen twice, and caching it would keep megabytes alive for one hostile input.
-        bool cacheable = word.Length <= CacheMaxWordBytes && System.Text.Encoding.UTF8.GetByteCount(word) <= CacheMaxWordBytes;
+        // A long word is rarely seen twice, and caching it would keep megabytes alive for one hostile input. A UTF-16
+        // unit is at most 3 UTF-8 bytes, so short words need no byte count.
+        bool cacheable = word.Length <= CacheMaxWordBytes && (word.Length * 3 <= CacheMaxWordBytes || System.Text.Encoding.UTF8.GetByteCount(word) <= CacheMaxWordBytes);
         if (cacheable && _cacheLookup.TryGetValue(word, out var cached)) { output.AddRange(cached); return; }
-        var result = Compute(word);
-        if (cacheable && _cache.Count < CacheCapacity) _cacheLookup.TryAdd(word, result);
-        output.AddRange(result);
+        int first = output.Count;
+        Compute(word, output);
+        if (cacheable && Volatile.Read(ref _cached) < CacheCapacity)
+        {
+            var result = System.Runtime.InteropServices.CollectionsMarshal.AsSpan(output)[first..].ToArray();
+            if (_cacheLookup.TryAdd(word, result)) Interlocked.Increment(ref _cached);
+        }
     }
 
-    private RawToken[] Compute(ReadOnlySpan<char> word)
+    /// <summary>A per-thread scratch array of at least <paramref name="n"/> elements; a fresh one, not kept, for very long words.</summary>
+    private static int[] Scratch(ref int[]? kept, int n)
     {
-        if (IgnoreMerges && Lookup.TryGetValue(word, out int whole)) return [new RawToken(whole, 0, word.Length)];
+        if (n > 4096) return new int[n];
+        return kept is { } k && k.Length >= n ? k : kept = new int[Math.Max(n, 64)];
+    }
+
+    private void Compute(ReadOnlySpan<char> word, List<RawToken> output)
+    {
+        if (IgnoreMerges && Lookup.TryGetValue(word, out int whole)) { output.Add(new RawToken(whole, 0, word.Length)); return; }
         int cap = word.Length * (ByteFallback ? 4 : 1);
-        var ids = new int[cap];
-        var starts = new int[cap];
-        var ends = new int[cap];
+        var ids = Scratch(ref _ids, cap);
+        var starts = Scratch(ref _starts, cap);
+        var ends = Scratch(ref _ends, cap);
         int n = 0;
         Span<byte> utf8 = stackalloc byte[4];
         Span<char> piece = stackalloc char[2 + ContinuingSubwordPrefix.Length + EndOfWordSuffix.Length];
-        int? unk = UnkToken != null && Vocab.TryGetValue(UnkToken, out int u) ? u : null;
+        var charIds = _charIds;
         for (int i = 0; i < word.Length;)
         {
+            char c0 = word[i];
+            if (charIds != null && c0 < charIds.Length && charIds[c0] >= 0)
+            {
+                ids[n] = charIds[c0]; starts[n] = i; ends[n] = i + 1; n++;
+                i++;
+                continue;
+            }
             int cp = NormalizedText.CodePointAt(word, i, out int w);
             bool first = i == 0, last = i + w == word.Length;
             int len = 0;
@@ -231,57 +285,89 @@ internal sealed class BpeModel : TokenizerModel
             if (last) { EndOfWordSuffix.CopyTo(piece[len..]); len += EndOfWordSuffix.Length; }
             if (Lookup.TryGetValue(piece[..len], out int id)) { ids[n] = id; starts[n] = i; ends[n] = i + w; n++; }
             else if (ByteFallback && TryBytes(cp, utf8, ids, starts, ends, ref n, i, w)) { }
-            else if (unk is int uid)
+            else if (_unkId is int uid)
             {
                 if (FuseUnk && n > 0 && ids[n - 1] == uid) ends[n - 1] = i + w;
                 else { ids[n] = uid; starts[n] = i; ends[n] = i + w; n++; }
             }
             i += w;
         }
-        return Merge(ids, starts, ends, n);
+        if (n > 1 && _merges.Count > 0)
+        {
+            if (n <= ScanMergeMaxSymbols) n = ScanMerge(ids, starts, ends, n);
+            else { HeapMerge(ids, starts, ends, n, output); return; }
+        }
+        for (int k = 0; k < n; k++) output.Add(new RawToken(ids[k], starts[k], ends[k]));
+    }
+
+    private void PairRank(int a, int b, out int rank, out int newId)
+    {
+        if (_merges.TryGetValue(Key(a, b), out var m)) { rank = m.Rank; newId = m.NewId; }
+        else { rank = int.MaxValue; newId = -1; }
+    }
+
+    // Lowest rank first, leftmost on ties (what the heap below does), over arrays compacted after each merge:
+    // ranks[k] is the rank of the pair (k, k + 1), so only the two pairs touching a merge are looked up again.
+    private int ScanMerge(int[] ids, int[] starts, int[] ends, int n)
+    {
+        var ranks = Scratch(ref _ranks, n);
+        var newIds = Scratch(ref _newIds, n);
+        for (int k = 0; k + 1 < n; k++) PairRank(ids[k], ids[k + 1], out ranks[k], out newIds[k]);
+        while (n > 1)
+        {
+            int best = -1, bestRank = int.MaxValue;
+            for (int k = 0; k + 1 < n; k++)
+                if (ranks[k] < bestRank) { bestRank = ranks[k]; best = k; }
+            if (best < 0) break;
+            ids[best] = newIds[best];
+            ends[best] = ends[best + 1];
+            // Symbol best + 1 goes; the pairs after it move down one place.
+            int tail = n - best - 2;
+            ids.AsSpan(best + 2, tail).CopyTo(ids.AsSpan(best + 1));
+            starts.AsSpan(best + 2, tail).CopyTo(starts.AsSpan(best + 1));
+            ends.AsSpan(best + 2, tail).CopyTo(ends.AsSpan(best + 1));
+            if (tail > 1)
+            {
+                ranks.AsSpan(best + 2, tail - 1).CopyTo(ranks.AsSpan(best + 1));
+                newIds.AsSpan(best + 2, tail - 1).CopyTo(newIds.AsSpan(best + 1));
+            }
+            n--;
+            if (best > 0) PairRank(ids[best - 1], ids[best], out ranks[best - 1], out newIds[best - 1]);
+            if (best + 1 < n) PairRank(ids[best], ids[best + 1], out ranks[best], out newIds[best]);
+        }
+        return n;
     }
 
     // Lowest rank first, leftmost on ties, with a priority queue over a linked list of symbols (O(n log n) even
     // for very long words, as tokenizers' Word::merge_all); queue entries made stale by an earlier merge are
     // skipped when popped.
-    private RawToken[] Merge(int[] ids, int[] starts, int[] ends, int n)
+    private void HeapMerge(int[] ids, int[] starts, int[] ends, int n, List<RawToken> output)
     {
-        if (n > 1 && _merges.Count > 0)
+        var next = new int[n];
+        var prev = new int[n];
+        var alive = new bool[n];
+        for (int k = 0; k < n; k++) { next[k] = k + 1 < n ? k + 1 : -1; prev[k] = k - 1; alive[k] = true; }
+        var queue = new PriorityQueue<(int Pos, int NewId), long>(n);
+        void Push(int pos)
         {
-            var next = new int[n];
-            var prev = new int[n];
-            var alive = new bool[n];
-            for (int k = 0; k < n; k++) { next[k] = k + 1 < n ? k + 1 : -1; prev[k] = k - 1; alive[k] = true; }
-            var queue = new PriorityQueue<(int Pos, int NewId), long>(n);
-            void Push(int pos)
-            {
-                int nx = next[pos];
-                if (nx >= 0 && _merges.TryGetValue(Key(ids[pos], ids[nx]), out var m)) queue.Enqueue((pos, m.NewId), ((long)m.Rank << 32) | (uint)pos);
-            }
-            for (int k = 0; k + 1 < n; k++) Push(k);
-            int count = n;
-            while (queue.TryDequeue(out var top, out _))
-            {
-                int pos = top.Pos, nx = next[pos];
-                if (!alive[pos] || nx < 0) continue;
-                if (!_merges.TryGetValue(Key(ids[pos], ids[nx]), out var m) || m.NewId != top.NewId) continue;
-                ids[pos] = m.NewId;
-                ends[pos] = ends[nx];
-                alive[nx] = false;
-                count--;
-                next[pos] = next[nx];
-                if (next[pos] >= 0) prev[next[pos]] = pos;
-                if (prev[pos] >= 0) Push(prev[pos]);
-                Push(pos);
-            }
-            var merged = new RawToken[count];
-            int j = 0;
-            for (int k = 0; k >= 0; k = next[k]) merged[j++] = new RawToken(ids[k], starts[k], ends[k]);
-            return merged;
+            int nx = next[pos];
+            if (nx >= 0 && _merges.TryGetValue(Key(ids[pos], ids[nx]), out var m)) queue.Enqueue((pos, m.NewId), ((long)m.Rank << 32) | (uint)pos);
         }
-        var r = new RawToken[n];
-        for (int k = 0; k < n; k++) r[k] = new RawToken(ids[k], starts[k], ends[k]);
-        return r;
+        for (int k = 0; k + 1 < n; k++) Push(k);
+        while (queue.TryDequeue(out var top, out _))
+        {
+            int pos = top.Pos, nx = next[pos];
+            if (!alive[pos] || nx < 0) continue;
+            if (!_merges.TryGetValue(Key(ids[pos], ids[nx]), out var m) || m.NewId != top.NewId) continue;
+            ids[pos] = m.NewId;
+            ends[pos] = ends[nx];
+            alive[nx] = false;
+            next[pos] = next[nx];
+            if (next[pos] >= 0) prev[next[pos]] = pos;
+            if (prev[pos] >= 0) Push(prev[pos]);
+            Push(pos);
+        }
+        for (int k = 0; k >= 0; k = next[k]) output.Add(new RawToken(ids[k], starts[k], ends[k]));
     }
 
     private bool TryBytes(int cp, Span<byte> utf8, int[] ids, int[] starts, int[] ends, ref int n, int i, int w)

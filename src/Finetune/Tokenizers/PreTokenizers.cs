@@ -122,18 +122,27 @@ internal sealed class SequencePreTokenizer(IReadOnlyList<PreTokenizer> steps) : 
 /// <summary>BertPreTokenizer: whitespace removed, each punctuation character isolated.</summary>
 internal sealed class BertPreTokenizer : PreTokenizer
 {
+    [ThreadStatic] private static List<Piece>? _output;
+
+    /// <summary>Whether <paramref name="cp"/> ends a word: whitespace (dropped) or punctuation (a piece of its own).</summary>
+    public static bool IsSplit(int cp, out bool whitespace)
+    {
+        whitespace = cp == ' ' || IsWhitespace(cp);
+        return whitespace || IsPunctuation(cp);
+    }
+
     public override void PreTokenize(NormalizedText t, List<Piece> pieces, bool firstSegment)
     {
         var text = t.Text;
-        var output = new List<Piece>(pieces.Count * 8);
+        var output = _output ??= new List<Piece>();
+        output.Clear();
         foreach (var p in pieces)
         {
             int wordStart = -1;
             for (int i = p.Start; i < p.End;)
             {
                 int cp = NormalizedText.CodePointAt(text, i, out int w);
-                bool space = cp == ' ' || IsWhitespace(cp);
-                if (space || IsPunctuation(cp))
+                if (IsSplit(cp, out bool space))
                 {
                     if (wordStart >= 0) output.Add(new Piece(wordStart, i));
                     wordStart = -1;

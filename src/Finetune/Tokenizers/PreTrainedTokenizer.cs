@@ -105,14 +105,26 @@ public sealed class PreTrainedTokenizer
         return new BatchEncoding(rows, mapping.ToArray());
     }
 
+    // Per-thread token lists for EncodeOne, which copies what it keeps into the Encoding arrays before returning.
+    [ThreadStatic] private static List<SeqToken>? _seqA, _seqB;
+
+    private static List<SeqToken> SeqList(ref List<SeqToken>? kept)
+    {
+        var list = kept ??= new List<SeqToken>(256);
+        // One megabyte-long text must not pin its list on this thread for good.
+        if (list.Capacity > 1 << 16) kept = list = new List<SeqToken>(256);
+        list.Clear();
+        return list;
+    }
+
     private Encoding[] EncodeOne(string text, string? pair, EncodeOptions o, int maxLength)
     {
-        var a = new List<SeqToken>(text.Length / 3 + 4);
+        var a = SeqList(ref _seqA);
         Pipeline.EncodeSequence(text, a);
         List<SeqToken>? b = null;
         if (pair != null)
         {
-            b = new List<SeqToken>(pair.Length / 3 + 4);
+            b = SeqList(ref _seqB);
             Pipeline.EncodeSequence(pair, b);
         }
         int special = o.AddSpecialTokens ? Pipeline.NumSpecialTokensToAdd(pair != null) : 0;

@@ -1,3 +1,5 @@
+using System.Runtime.InteropServices;
+
 namespace Finetune.Tokenizers;
 
 /// <summary>A token of one sequence before special tokens are added.</summary>
@@ -81,6 +83,7 @@ internal sealed class TokenizerPipeline
 
     private int EncodeSegment(string text, int from, int to, bool firstSegment, int word, List<SeqToken> output)
     {
+        if (ChosenFastPath() is { } fast && fast.TryEncode(this, text, from, to, ref word, output)) return word;
         var t = _text ??= new NormalizedText();
         t.Reset(text, from, to);
         Normalizer?.Normalize(t);
@@ -110,6 +113,49 @@ internal sealed class TokenizerPipeline
             word = PreTokenizeAndModel(sub, firstSegment, word, output);
         }
         return word;
+    }
+
+    /// <summary>
+    /// Normalizes, pre-tokenizes and tokenizes units [from, to) of <paramref name="text"/> on their own: for a fast
+    /// path that hands over the stretches it does not handle (only where no added token is matched after
+    /// normalization, and the pre-tokenizer ignores whether the text opens the input).
+    /// </summary>
+    internal int EncodeNormalizedRun(string text, int from, int to, int word, List<SeqToken> output)
+    {
+        var t = _text ??= new NormalizedText();
+        t.Reset(text, from, to);
+        Normalizer?.Normalize(t);
+        return PreTokenizeAndModel(t, false, word, output);
+    }
+
+    /// <summary>Whether no added token is matched in the normalized text (the usual case: special tokens are matched raw).</summary>
+    internal bool NoNormalizedAddedTokens => _normalizedAdded.Value.IsEmpty;
+
+    private FastPath? _fastPath;
+    private int _fastPathChosen;
+
+    // Chosen on first use: the pipeline's parts are init properties, complete only once the object is built.
+    private FastPath? ChosenFastPath()
+    {
+        if (Volatile.Read(ref _fastPathChosen) == 0)
+        {
+            _fastPath = FastPath.For(this);
+            Volatile.Write(ref _fastPathChosen, 1);
+        }
+        return _fastPath;
+    }
+
+    private string[]? _tokenTable;
+
+    // IdToToken for every id of the model's table, added tokens included: one array read per token in Build
+    // instead of a dictionary probe.
+    private string[] TokenTable()
+    {
+        if (_tokenTable is { } table) return table;
+        table = (string[])Model.IdToTokenTable.Clone();
+        foreach (var (id, content) in _addedById)
+            if ((uint)id < (uint)table.Length) table[id] = content;
+        return _tokenTable = table;
     }
 
     private int PreTokenizeAndModel(NormalizedText t, bool firstSegment, int word, List<SeqToken> output)
@@ -213,14 +259,21 @@ internal sealed class TokenizerPipeline
         return windows;
     }
 
+    private static readonly TemplateItem[] PlainSingle = [new(null, 0, 0)];
+    private static readonly TemplateItem[] PlainPair = [new(null, 0, 0), new(null, 1, 1)];
+
     /// <summary>Adds special tokens (when asked) and builds the row's arrays.</summary>
     public Encoding Build(List<SeqToken> a, List<SeqToken>? b, bool addSpecial)
     {
         IReadOnlyList<TemplateItem> template;
         if (addSpecial && PostProcessor != null) template = b == null ? PostProcessor.Single : PostProcessor.Pair;
-        else template = b == null ? [new(null, 0, 0)] : [new(null, 0, 0), new(null, 1, 1)];
+        else template = b == null ? PlainSingle : PlainPair;
         int n = 0;
-        foreach (var item in template) n += item.Special != null ? PostProcessor!.Specials[item.Special].Ids.Length : (item.Sequence == 0 ? a.Count : b!.Count);
+        for (int i = 0; i < template.Count; i++)
+        {
+            var item = template[i];
+            n += item.Special != null ? PostProcessor!.Specials[item.Special].Ids.Length : (item.Sequence == 0 ? a.Count : b!.Count);
+        }
         var ids = new int[n];
         var types = new int[n];
         var special = new int[n];
@@ -231,8 +284,10 @@ internal sealed class TokenizerPipeline
         var mask = new int[n];
         Array.Fill(mask, 1);
         int k = 0;
-        foreach (var item in template)
+        var table = TokenTable();
+        for (int i = 0; i < template.Count; i++)
         {
+            var item = template[i];
             if (item.Special != null)
             {
                 var (sid, stok) = PostProcessor!.Specials[item.Special];
@@ -244,10 +299,10 @@ internal sealed class TokenizerPipeline
                 continue;
             }
             var seq = item.Sequence == 0 ? a : b!;
-            foreach (var t in seq)
+            foreach (var t in CollectionsMarshal.AsSpan(seq))
             {
                 ids[k] = t.Id; types[k] = item.TypeId; offsets[k] = (t.Start, t.End); words[k] = t.Word; seqs[k] = item.Sequence;
-                tokens[k] = IdToToken(t.Id) ?? "";
+                tokens[k] = (uint)t.Id < (uint)table.Length ? table[t.Id] : IdToToken(t.Id) ?? "";
                 if (TrimOffsets) offsets[k] = Trim(tokens[k], t.Start, t.End);
                 k++;
             }

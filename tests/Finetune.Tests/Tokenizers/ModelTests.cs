@@ -53,4 +53,33 @@ public class ModelTests
         Assert.Equal(new[] { "[UNK]@unaffx" }, Run(m, "unaffx"));              // any unmatched rest: the whole word is [UNK]
         Assert.Equal(new[] { "[UNK]@unaffable" }, Run(new WordPieceModel(vocab, "[UNK]", maxInputCharsPerWord: 8), "unaffable"));
     }
+
+    [Fact]
+    public void SpanVocabFindsEachKeyWithItsFirstIdAndNothingElse()
+    {
+        var v = new SpanVocab([("a", 0), ("ab", 1), ("a", 2), ("", 3), ("##a", 4), ("abc", 5)]);
+        Assert.Equal(0, v.Find("a"));   // a repeated key keeps its first id, as Dictionary.TryAdd
+        Assert.Equal(1, v.Find("ab"));
+        Assert.Equal(3, v.Find(""));
+        Assert.Equal(4, v.Find("##a"));
+        Assert.Equal(5, v.Find("abc"));
+        Assert.Equal(-1, v.Find("b"));
+        Assert.Equal(-1, v.Find("abcd"));
+        Assert.Equal(-1, v.Find("ba"));
+        // The running hash of a prefix, built character by character, finds the same entry.
+        uint h = 0;
+        foreach (char c in "ab") h = SpanVocab.Extend(h, c);
+        Assert.Equal(1, v.Find("abc".AsSpan(0, 2), h));
+    }
+
+    [SkippableFact]
+    public void SpanVocabAgreesWithADictionaryOnBertsVocabulary()
+    {
+        string[] tokens = File.ReadAllLines(SharedData.Require("models/bert-base-uncased/vocab.txt"));
+        var dict = new Dictionary<string, int>(StringComparer.Ordinal);
+        for (int i = 0; i < tokens.Length; i++) dict.TryAdd(tokens[i], i);
+        var v = new SpanVocab(tokens.Select((t, i) => (t, i)).ToList());
+        foreach (string t in tokens) Assert.Equal(dict[t], v.Find(t));
+        foreach (string t in tokens) Assert.Equal(dict.TryGetValue(t + "\u00e9", out int id) ? id : -1, v.Find(t + "\u00e9"));
+    }
 }
