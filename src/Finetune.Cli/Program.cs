@@ -16,6 +16,13 @@ public static class Program
             Console.Error.Flush();
             Environment.Exit(1);
         };
+        // The library writes nowhere itself: its warnings and an MPI rank's last words go to stderr here.
+        FinetuneLog.Sink = Console.Error.WriteLine;
+        FinetuneLog.Flush = () =>
+        {
+            Console.Out.Flush();
+            Console.Error.Flush();
+        };
         return Run(args);
     }
 

@@ -35,7 +35,7 @@ public static class InputLimits
         if (string.IsNullOrWhiteSpace(s)) return fallback;
         if (long.TryParse(s, NumberStyles.Integer, CultureInfo.InvariantCulture, out long v) && v > 0) return v;
         // A static initialiser must not throw (the type would be unusable); say so and keep the default.
-        Console.Error.WriteLine($"warning: {name}='{s}' is not a positive integer; using {fallback}.");
+        FinetuneLog.Write($"warning: {name}='{s}' is not a positive integer; using {fallback}.");
         return fallback;
     }
 }

@@ -4,6 +4,7 @@ using Finetune.Inference;
 using Finetune.Models;
 using Finetune.Onnx;
 using Finetune.Tensors;
+using Finetune.Terminal;
 using Finetune.Tokenizers;
 using Finetune.Training;
 
@@ -75,13 +76,28 @@ public class ReadmeSnippetTests
         var model = new SequenceClassifierAdapter(AutoModelForSequenceClassification.FromPretrained("bert-base-uncased", numLabels: 2));
         var args = new TrainingArguments { OutputDir = "runs/rt", NumTrainEpochs = 3, PerDeviceTrainBatchSize = 32, EvalStrategy = IntervalStrategy.Epoch };
         var trainer = new Trainer(model, args, Encode(rt["train"]), Encode(rt["validation"]), Trainer.AccuracyAndMacroF1,
-            [new ProgressCallback()], tokenizer.PadTokenId);
+            [new ProgressCallback(new ProgressBar())], tokenizer.PadTokenId);
         TrainOutput result = trainer.Train();
         PredictionOutput test = trainer.Predict(Encode(rt["test"]));   // test.Metrics["test_accuracy"], test.Predictions
         trainer.SaveModel();
         trainer.SaveState();
         trainer.SaveMetrics("test", test.Metrics);
         GC.KeepAlive(result);
+    }
+
+    sealed class LogProgress : IProgressReporter   // a GUI, a log, a web page...
+    {
+        public void Report(in ProgressUpdate u) => Console.Error.WriteLine($"{u.Count}/{u.Total} {u.Rate:0.0} {u.Unit}/s, {u.Eta} left, loss {u.Loss}");
+        public void Pause() { }
+    }
+
+    internal static void ProgressSnippet()
+    {
+        var progress = new ProgressCallback(new LogProgress());       // a Trainer callback, as above
+        var tracker = new ProgressTracker(new LogProgress(), total: 100, unit: "batch");
+        for (int i = 0; i < 100; i++) tracker.Tick(loss: 1.0 / (i + 1));
+        FinetuneLog.Sink = Console.Error.WriteLine;                   // the library's warnings on stderr
+        GC.KeepAlive(progress);
     }
 
     internal static void ModelsSnippet()

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using Finetune.Cli.Recipes;
 using Finetune.Training;
 
 namespace Finetune.Cli.Commands;

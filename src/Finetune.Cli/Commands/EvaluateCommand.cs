@@ -1,5 +1,5 @@
 using System.CommandLine;
-using Finetune.Training;
+using Finetune.Cli.Recipes;
 
 namespace Finetune.Cli.Commands;
 
@@ -17,8 +17,7 @@ internal sealed class EvaluateCommand : ICliCommand
         {
             var w = parse.InvocationConfiguration.Output;
             var recipe = cli.Bind(parse, Path.Combine("runs", "evaluate"));
-            recipe.ZeroShot = true;
-            var result = FineTuneRecipe.Run(recipe, writeOutputs: false);
+            var result = EvaluateRecipe.Run(recipe);
             w.WriteLine($"{recipe.Model} on {recipe.Dataset} ({result.TestSplit} split, {result.EvalSamples} rows)");
             if (result.Metrics is { } m) w.WriteLine($"  metrics: {m.Spec}{(m.F1Average != null ? $" (f1 is {m.F1Average} F1)" : "")}");
             foreach (var (k, v) in result.TestMetrics) w.WriteLine($"  {k}: {v.ToString("0.####", System.Globalization.CultureInfo.InvariantCulture)}");

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Finetune.Peft;
+using Finetune.Cli.Recipes;
 using Finetune.Training;
 
 namespace Finetune.Cli.Commands;

@@ -1,5 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
+using Finetune.Cli.Recipes;
+using Finetune.Terminal;
 using Finetune.Training;
 
 namespace Finetune.Cli.Commands;

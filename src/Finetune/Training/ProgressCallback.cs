@@ -1,37 +1,37 @@
 namespace Finetune.Training;
 
 /// <summary>
-/// The Trainer's progress bar over optimizer steps (a <see cref="ProgressBar"/>): rate, ETA, the last logged loss
-/// and learning rate; redrawn in place on a terminal, one line per tenth of the run when output is redirected.
+/// Reports the Trainer's optimizer steps to an <see cref="IProgressReporter"/>: count, rate, ETA, the last logged
+/// loss and learning rate; pauses the reporter before each evaluation and at the end of training.
 /// </summary>
-public sealed class ProgressCallback(TextWriter? output = null) : TrainerCallback
+public sealed class ProgressCallback(IProgressReporter reporter) : TrainerCallback
 {
-    private readonly ProgressBar bar = new(0, output);
+    private readonly ProgressTracker tracker = new(reporter);
 
     public override void OnTrainBegin(TrainingArguments args, TrainerState state, TrainerControl control)
     {
-        bar.Total = state.MaxSteps;
-        bar.Restart(state.GlobalStep);
+        tracker.Total = state.MaxSteps;
+        tracker.Restart(state.GlobalStep);
     }
 
     public override void OnStepEnd(TrainingArguments args, TrainerState state, TrainerControl control)
     {
-        if (!args.DisableTqdm) bar.Update(state.GlobalStep);
+        if (!args.DisableTqdm) tracker.Update(state.GlobalStep);
     }
 
     public override void OnLog(TrainingArguments args, TrainerState state, TrainerControl control, IReadOnlyDictionary<string, double> logs)
     {
-        if (logs.TryGetValue("loss", out double loss)) bar.Loss = loss;
-        if (logs.TryGetValue("learning_rate", out double lr)) bar.LearningRate = lr;
+        if (logs.TryGetValue("loss", out double loss)) tracker.Loss = loss;
+        if (logs.TryGetValue("learning_rate", out double lr)) tracker.LearningRate = lr;
     }
 
-    public override void OnEvaluate(TrainingArguments args, TrainerState state, TrainerControl control, IReadOnlyDictionary<string, double> metrics) => bar.EndLine();
+    public override void OnEvaluate(TrainingArguments args, TrainerState state, TrainerControl control, IReadOnlyDictionary<string, double> metrics) => tracker.Pause();
 
     public override void OnTrainEnd(TrainingArguments args, TrainerState state, TrainerControl control)
     {
-        if (!args.DisableTqdm) bar.EndLine();
+        if (!args.DisableTqdm) tracker.Pause();
     }
 
-    /// <summary>The status line as it is drawn now.</summary>
-    public string StatusLine() => bar.StatusLine();
+    /// <summary>The progress as it is now.</summary>
+    public ProgressUpdate Current() => tracker.Current();
 }

@@ -28,6 +28,9 @@ internal sealed class NamespaceGraph
     /// <summary>Namespace → the methods its code calls, as "Declaring.Type.Method" (any assembly's).</summary>
     public Dictionary<string, HashSet<string>> Calls { get; } = new();
 
+    /// <summary>Namespace → the types of other assemblies it names, as "Namespace.Type" (generic definitions, no arguments).</summary>
+    public Dictionary<string, HashSet<string>> ForeignTypes { get; } = new();
+
     /// <summary>For each edge "A -> B", one member of A that uses B (to name in a failure).</summary>
     public Dictionary<string, string> Witness { get; } = new();
 
@@ -87,10 +90,21 @@ internal sealed class NamespaceGraph
         if (to == null) return;
         if (to.IsGenericType && !to.IsGenericTypeDefinition)
             foreach (var a in to.GetGenericArguments()) Add(from, a, where);
+        AddForeign(from, to, where);
         string? target = Group(to);
         if (target == null || target == from) return;
         if (!Edges.TryGetValue(from, out var set)) Edges[from] = set = new HashSet<string>();
         if (set.Add(target)) Witness[$"{from} -> {target}"] = $"{where} uses {to.FullName}";
+    }
+
+    private void AddForeign(string from, Type to, string where)
+    {
+        while (to.HasElementType) to = to.GetElementType()!;
+        if (to.Assembly == _assembly || to.IsGenericParameter) return;
+        if (to.IsGenericType) to = to.GetGenericTypeDefinition();
+        string name = $"{to.Namespace}.{to.Name}";
+        if (!ForeignTypes.TryGetValue(from, out var set)) ForeignTypes[from] = set = new HashSet<string>();
+        if (set.Add(name)) Witness[$"{from} uses {name}"] = where;
     }
 
     private void AddType(Type t)

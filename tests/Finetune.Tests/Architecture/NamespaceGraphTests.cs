@@ -97,6 +97,28 @@ public class NamespaceGraphTests
         Assert.False(Graph.Uses("Finetune.Tensors", "Finetune.Models"));
     }
 
+    [Fact]
+    public void TheLibraryWritesToNoConsole()
+    {
+        // Progress and messages go through IProgressReporter and FinetuneLog; Finetune.Terminal and the CLI render them.
+        var library = typeof(ModelRegistry).Assembly;
+        Assert.DoesNotContain(library.GetReferencedAssemblies(), a => a.Name!.StartsWith("Spectre.Console", StringComparison.Ordinal));
+        Assert.Empty(ConsoleUses(Graph));
+    }
+
+    [Fact]
+    public void TheConsoleCheckSeesTheConsoleWhereItIs()
+    {
+        // Guards the check: the terminal renderers draw with System.Console and Spectre.Console, and it sees both.
+        var uses = ConsoleUses(NamespaceGraph.Of(typeof(Finetune.Terminal.ProgressBar).Assembly, "Finetune"));
+        Assert.Contains(uses, u => u.Contains("uses System.Console", StringComparison.Ordinal));
+        Assert.Contains(uses, u => u.Contains("uses Spectre.Console.", StringComparison.Ordinal));
+    }
+
+    private static List<string> ConsoleUses(NamespaceGraph graph) =>
+        graph.ForeignTypes.SelectMany(kv => kv.Value.Where(t => t.StartsWith("System.Console", StringComparison.Ordinal) || t.StartsWith("Spectre.Console.", StringComparison.Ordinal))
+            .Select(t => $"{kv.Key} uses {t} ({graph.Witness[$"{kv.Key} uses {t}"]})")).ToList();
+
     private static string Describe(List<string> cycle) =>
         string.Join("; ", Graph.Witness.Where(w => cycle.Any(a => w.Key.StartsWith(a + " ->", StringComparison.Ordinal))
             && cycle.Any(b => w.Key.EndsWith("-> " + b, StringComparison.Ordinal))).Select(w => $"{w.Key} ({w.Value})"));

@@ -7,6 +7,7 @@ using Finetune.Models;
 using Finetune.Models.Bert;
 using Finetune.Tests.Models;
 using Finetune.Tokenizers;
+using Finetune.Cli.Recipes;
 using Finetune.Training;
 using Finetune.Weights;
 

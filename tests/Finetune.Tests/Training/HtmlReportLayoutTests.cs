@@ -1,4 +1,5 @@
 using System.Text.RegularExpressions;
+using Finetune.Cli.Recipes;
 using Finetune.Training;
 
 namespace Finetune.Tests.Training;

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text.Json;
 using Finetune.Metrics;
+using Finetune.Cli.Recipes;
 using Finetune.Training;
 
 namespace Finetune.Tests.Training;

@@ -1,4 +1,5 @@
 using System.Globalization;
+using Finetune.Terminal;
 using Finetune.Training;
 
 namespace Finetune.Tests.Training;

@@ -1,3 +1,4 @@
+using Finetune.Data;
 using System.Runtime.InteropServices;
 using Finetune.Tensors;
 using Finetune.Tests.Peft;
@@ -15,13 +16,17 @@ namespace Finetune.Tests.Training;
 [Collection("Parallelism")]
 public class StrictCheckpointTests
 {
-    private static List<TokenizedExample> Data()
+    private static Dataset Data()
     {
         var rng = new Generator(11);
-        var rows = new List<TokenizedExample>();
+        var ids = new int[16][];
+        var labels = new int[16];
         for (int i = 0; i < 16; i++)
-            rows.Add(new TokenizedExample([2, .. Enumerable.Range(0, 4).Select(_ => 4 + rng.NextInt(30)), 3], label: i % 3));
-        return rows;
+        {
+            ids[i] = [2, .. Enumerable.Range(0, 4).Select(_ => 4 + rng.NextInt(30)), 3];
+            labels[i] = i % 3;
+        }
+        return ToyClassifier.Rows(ids, labels);
     }
 
     private static TrainingArguments Args(string dir, int saveSteps) => new()

@@ -33,11 +33,11 @@ public sealed class LoadOptions
     /// <summary>Skip malformed rows instead of failing; each is counted and reported through <see cref="Warning"/>.</summary>
     public bool SkipBadRows { get; init; }
 
-    /// <summary>Receives warnings (skipped rows); default writes to stderr.</summary>
+    /// <summary>Receives warnings (skipped rows); default <see cref="FinetuneLog"/>.</summary>
     public Action<string>? Warning { get; init; }
 
     /// <summary>Branch, tag or commit of a Hub dataset (default "main"), as load_dataset's revision.</summary>
     public string? Revision { get; init; }
 
-    internal void Warn(string message) => (Warning ?? (m => Console.Error.WriteLine("warning: " + m)))(message);
+    internal void Warn(string message) => (Warning ?? (m => FinetuneLog.Write("warning: " + m)))(message);
 }

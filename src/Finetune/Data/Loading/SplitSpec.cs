@@ -9,7 +9,7 @@ namespace Finetune.Data.Loading;
 /// percent boundaries round to the nearest row ("closest", Python's round: half to even) unless
 /// pct1_dropremainder asks for whole 1% blocks.
 /// </summary>
-internal static partial class SplitSpec
+public static partial class SplitSpec
 {
     [GeneratedRegex(@"^\s*(?<name>\w+(\.\w+)*)\s*(\[\s*(?<from>-?\d+)?(?<fromPct>%)?\s*:\s*(?<to>-?\d+)?(?<toPct>%)?\s*\])?(\((?<rounding>[^)]*)\))?\s*$")]
     private static partial Regex Part();

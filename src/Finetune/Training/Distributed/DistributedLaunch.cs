@@ -47,7 +47,7 @@ public static class DistributedLaunch
             bool bound = allowed < online;
             Parallelism.Threads = ThreadsPerRank(Math.Min(Environment.ProcessorCount, allowed), comm.LocalSize, bound);
             if (bound && allowed < ThreadsPerRank(online, comm.LocalSize) && comm.Rank == 0)
-                Console.Error.WriteLine($"note: mpirun bound each rank to {allowed} of this machine's {online} cores; pass --bind-to none to let each rank use its share of them all.");
+                FinetuneLog.Write($"note: mpirun bound each rank to {allowed} of this machine's {online} cores; pass --bind-to none to let each rank use its share of them all.");
         }
         return comm;
     }

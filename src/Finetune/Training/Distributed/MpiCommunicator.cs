@@ -139,8 +139,7 @@ public sealed unsafe class MpiCommunicator : ICommunicator
 
     public void Abort(int exitCode)
     {
-        Console.Out.Flush();
-        Console.Error.Flush();
+        FinetuneLog.Flush();
         mpi.AbortJob(mpi.CommWorld, exitCode);
         MpiNative.ExitNow(exitCode);
     }
@@ -285,8 +284,8 @@ public sealed unsafe class MpiCommunicator : ICommunicator
     private void Fail(string why)
     {
         string who = Rank == 0 ? MissingRanks(probe: true) : "";
-        Console.Out.Flush();
-        Console.Error.WriteLine(Rank == 0
+        FinetuneLog.Flush();
+        FinetuneLog.Write(Rank == 0
             ? $"error: rank 0: {why} (collective #{sequence}); {who}; ending the job."
             : $"error: rank {Rank}: {why} (collective #{sequence}); ending the job.");
         Abort(1);
@@ -334,13 +333,13 @@ public sealed unsafe class MpiCommunicator : ICommunicator
     private void OnTerminate(PosixSignalContext context)
     {
         context.Cancel = true;
-        Console.Out.Flush();
+        FinetuneLog.Flush();
         if (Rank == 0)
         {
             string who = MissingRanks();
-            Console.Error.WriteLine($"error: rank 0: the job was stopped during the {current} (collective #{sequence}): {who}.");
+            FinetuneLog.Write($"error: rank 0: the job was stopped during the {current} (collective #{sequence}): {who}.");
         }
-        Console.Error.Flush();
+        FinetuneLog.Flush();
         MpiNative.ExitNow(1);
     }
 

@@ -1,6 +1,7 @@
 using Finetune.Metrics;
+using Finetune.Training;
 
-namespace Finetune.Training;
+namespace Finetune.Cli.Recipes;
 
 /// <summary>
 /// The metrics a recipe computes at each evaluation, and which F1 "f1" is. By default a GLUE dataset gets its

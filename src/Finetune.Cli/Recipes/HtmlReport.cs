@@ -2,7 +2,7 @@ using System.Globalization;
 using System.Net;
 using System.Text;
 
-namespace Finetune.Training;
+namespace Finetune.Cli.Recipes;
 
 /// <summary>
 /// A self-contained report.html of a training run: loss curves, metric curves, the learning-rate schedule and the

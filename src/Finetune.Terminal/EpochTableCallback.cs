@@ -1,6 +1,14 @@
 using System.Globalization;
+using Finetune.Training;
 
-namespace Finetune.Training;
+namespace Finetune.Terminal;
+
+/// <summary>One row of the per-epoch table.</summary>
+public sealed record EpochRow(double Epoch, double? TrainingLoss, double ValidationLoss, double Accuracy, double F1, double Precision, double Recall)
+{
+    /// <summary>The split evaluated each epoch ("validation", or "test" when the dataset has no validation split).</summary>
+    public string EvalSplit { get; init; } = "validation";
+}
 
 /// <summary>
 /// The notebooks' per-epoch table (Epoch | Training Loss | Validation Loss | Accuracy | F1 | Precision | Recall) as

@@ -6,9 +6,11 @@ using Finetune.Data;
 using Finetune.Metrics;
 using Finetune.Models;
 using Finetune.Tensors;
+using Finetune.Terminal;
 using Finetune.Tokenizers;
+using Finetune.Training;
 
-namespace Finetune.Training;
+namespace Finetune.Cli.Recipes;
 
 /// <summary>What to fine-tune on what: the seed notebooks' recipe as data (model, dataset, columns, arguments).</summary>
 public sealed class RecipeOptions
@@ -61,16 +63,9 @@ public sealed class RecipeOptions
     /// <summary>Stops training between micro-batches with a <see cref="TrainingInterruptedException"/> (Ctrl-C in the CLI).</summary>
     public CancellationToken Cancellation { get; set; }
     /// <summary>Ranks to train with (data-parallel); null for one process. Only rank 0 shows progress and writes outputs.</summary>
-    public Distributed.ICommunicator? Communicator { get; set; }
+    public Training.Distributed.ICommunicator? Communicator { get; set; }
     /// <summary>Called after every optimizer step (on every rank; the loss is the mean over ranks).</summary>
     public Action<StepRecord>? OnStep { get; set; }
-}
-
-/// <summary>One row of the per-epoch table.</summary>
-public sealed record EpochRow(double Epoch, double? TrainingLoss, double ValidationLoss, double Accuracy, double F1, double Precision, double Recall)
-{
-    /// <summary>The split evaluated each epoch ("validation", or "test" when the dataset has no validation split).</summary>
-    public string EvalSplit { get; init; } = "validation";
 }
 
 /// <summary>Everything a run produced.</summary>
@@ -159,7 +154,7 @@ public static class FineTuneRecipe
         if (onEpoch != null) table.RowAdded += onEpoch;
         // The progress bar goes first so that it ends its line before the table prints a row.
         var callbacks = new List<TrainerCallback>();
-        if (!args.DisableTqdm && progress != null) callbacks.Add(new ProgressCallback(progress));
+        if (!args.DisableTqdm && progress != null) callbacks.Add(new ProgressCallback(new ProgressBar(0, progress)));
         callbacks.Add(table);
         ISequenceClassifier toTrain = ApplyFreezing(o, model);
         var trainer = new Trainer(toTrain, args, train, eval, metricSet.Compute, callbacks, tokenizer?.PadTokenId ?? model.Model.Config.PadTokenId ?? 0);
@@ -291,7 +286,7 @@ public static class FineTuneRecipe
         }
     }
 
-    private static string[] ReportNames(int[] yTrue, int[] yPred, string[] names) =>
+    internal static string[] ReportNames(int[] yTrue, int[] yPred, string[] names) =>
         ClassificationMetrics.SortedLabels(yTrue, yPred).Select(l => l >= 0 && l < names.Length ? names[l] : l.ToString(CultureInfo.InvariantCulture)).ToArray();
 
     private static void CheckOutputDir(TrainingArguments args)
@@ -324,7 +319,7 @@ public static class FineTuneRecipe
         return new PeftSequenceClassifier(model, Peft.PeftModel.GetPeftModel(model.Model, o.Lora, new Generator((ulong)o.Args.Seed)));
     }
 
-    private static SequenceClassifierAdapter LoadModel(RecipeOptions o, string[] labelNames)
+    internal static SequenceClassifierAdapter LoadModel(RecipeOptions o, string[] labelNames)
     {
         var id2label = Enumerable.Range(0, labelNames.Length).ToDictionary(i => i, i => labelNames[i]);
         if (o.FromScratch)
@@ -352,7 +347,7 @@ public static class FineTuneRecipe
         return new SequenceClassifierAdapter(model);
     }
 
-    private static PreTrainedTokenizer LoadTokenizer(RecipeOptions o)
+    internal static PreTrainedTokenizer LoadTokenizer(RecipeOptions o)
     {
         string? dir = o.Tokenizer;
         if (dir == null)
@@ -369,7 +364,7 @@ public static class FineTuneRecipe
     }
 
     /// <summary>The split as the Trainer reads it: input_ids, token_type_ids and attention_mask when the tokenizer makes them, and the class ids as `label` (left out for an unlabelled split).</summary>
-    private static Dataset Tokenize(Dataset ds, RecipeOptions o, PreTrainedTokenizer? tokenizer, string[] labelNames, string split, bool labelled = true)
+    internal static Dataset Tokenize(Dataset ds, RecipeOptions o, PreTrainedTokenizer? tokenizer, string[] labelNames, string split, bool labelled = true)
     {
         // An unlabelled split gets no label column, so the Trainer predicts it without a loss or metrics.
         int[]? labels = !labelled ? null

@@ -2,7 +2,7 @@ using System.Globalization;
 using Finetune.Data;
 using Finetune.Data.Loading;
 
-namespace Finetune.Training;
+namespace Finetune.Cli.Recipes;
 
 /// <summary>The splits a recipe trains on, evaluates during training and reports on, with the class names.</summary>
 public sealed class RecipeSplits
