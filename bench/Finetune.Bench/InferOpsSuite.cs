@@ -3,6 +3,7 @@ using System.Globalization;
 using Finetune.Models.Bert;
 using Finetune.Nn;
 using Finetune.Tensors;
+using Finetune.Tensors.Kernels;
 
 namespace Finetune.Bench;
 

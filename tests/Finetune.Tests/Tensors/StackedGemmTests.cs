@@ -1,5 +1,6 @@
 using Finetune.Nn;
 using Finetune.Tensors;
+using Finetune.Tensors.Kernels;
 
 namespace Finetune.Tests.Tensors;
 

@@ -1,4 +1,4 @@
-namespace Finetune.Tensors;
+namespace Finetune.Tensors.Kernels;
 
 /// <summary>
 /// C[m, Σnᵢ] = A·[B₀; B₁; …]ᵀ + [b₀, b₁, …] with each Bᵢ [nᵢ, k] (and bᵢ [nᵢ]) in its own buffer: several Linear
