@@ -44,7 +44,6 @@ public static partial class F
         if (biases != null && biases.Count != weights.Count) throw new ArgumentException($"LinearStacked: {weights.Count} weights but {biases.Count} biases.");
         int inF = LastDim(x, "LinearStacked"), total = 0;
         var rowStart = new int[weights.Count + 1];
-        bool track = false;
         for (int i = 0; i < weights.Count; i++)
         {
             var w = weights[i];
@@ -53,10 +52,11 @@ public static partial class F
             if (biases != null && biases[i].Length != w.Shape[0]) throw new ArgumentException($"LinearStacked: bias {i} has {biases[i].Length} values, expected {w.Shape[0]}.");
             rowStart[i] = total;
             total += w.Shape[0];
-            track |= w.RequiresGrad || (biases?[i].RequiresGrad ?? false);
         }
         rowStart[^1] = total;
-        track = Tensor.IsGradEnabled && (track || x.RequiresGrad);
+        var ws = weights.ToArray();
+        var bs = biases?.ToArray();
+        var op = OpRecorder.Begin("LinearStacked", [x, .. ws, .. bs ?? []]);
         int n = ElementsBeforeLast(x);
         Tensor y = Tensor.Empty(WithLast(x.Shape, total));
         // Each weight is read where it lives (no stacked copy is made per call), so backward restacks the weights
@@ -72,14 +72,9 @@ public static partial class F
             }
             StackedGemm.MultiplyNT(n, inF, x.Data, wp, bp, rowStart, y.Data);
         }
-        GC.KeepAlive(x);
-        GC.KeepAlive(weights);
-        GC.KeepAlive(biases);
-        if (!track) return y;
-        var ws = weights.ToArray();
-        var bs = biases?.ToArray();
-        Tensor[] inputs = [x, .. ws, .. bs ?? []];
-        Autograd.Record(y, "LinearStacked", inputs, g =>
+        if (!op.Tracks) return op.Finish(y);
+        op.Save([x, .. ws]); // the weights are restacked from the parameters when backward runs
+        return op.Record(y, g =>
         {
             if (Autograd.Target(x, out var gx, out bool ax))
             {
@@ -98,8 +93,7 @@ public static partial class F
                 ColumnSums(g.Span, n, total, gbAll.Span, false);
                 for (int i = 0; i < bs.Length; i++) Autograd.Send(bs[i], gbAll.Span.Slice(rowStart[i], bs[i].Length));
             }
-        }, saved: [x, .. ws]); // the weights are restacked from the parameters when backward runs
-        return y;
+        });
     }
 
     /// <summary>The parameters' values one after another in a new [total, width] tensor.</summary>
