@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 
 namespace Finetune.Tokenizers;
@@ -299,11 +300,15 @@ internal sealed class TokenizerPipeline
                 continue;
             }
             var seq = item.Sequence == 0 ? a : b!;
+            // A store into a string[] element goes through the runtime's covariance check; one through a ref to the
+            // element does not (the array is exactly string[]), and this is one store per token.
+            ref string token0 = ref MemoryMarshal.GetArrayDataReference(tokens);
             foreach (var t in CollectionsMarshal.AsSpan(seq))
             {
                 ids[k] = t.Id; types[k] = item.TypeId; offsets[k] = (t.Start, t.End); words[k] = t.Word; seqs[k] = item.Sequence;
-                tokens[k] = (uint)t.Id < (uint)table.Length ? table[t.Id] : IdToToken(t.Id) ?? "";
-                if (TrimOffsets) offsets[k] = Trim(tokens[k], t.Start, t.End);
+                string token = (uint)t.Id < (uint)table.Length ? table[t.Id] : IdToToken(t.Id) ?? "";
+                Unsafe.Add(ref token0, k) = token;
+                if (TrimOffsets) offsets[k] = Trim(token, t.Start, t.End);
                 k++;
             }
         }
