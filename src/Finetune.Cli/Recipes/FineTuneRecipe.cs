@@ -224,18 +224,6 @@ public static class FineTuneRecipe
         Hub.NameOrPath.ResolveModel(nameOrPath, parts, what: what,
             hint: "give a local folder with config.json and model.safetensors, a Hub model id, or --from-scratch with a config");
 
-    /// <summary>
-    /// A name meant as a local path rather than a Hub id: it starts with `/`, `.`, `~`, holds a backslash or more
-    /// than one `/`, or its first segment exists here (`runs/typo` beside a `runs` folder).
-    /// </summary>
-    public static bool LooksLikePath(string name)
-    {
-        if (name.Length == 0 || name.StartsWith('/') || name.StartsWith('.') || name.StartsWith('~') || name.Contains('\\') || name.Count(c => c == '/') > 1)
-            return true;
-        int slash = name.IndexOf('/');
-        return slash > 0 && (Directory.Exists(name[..slash]) || File.Exists(name[..slash]));
-    }
-
     /// <summary>A short name for a model path: the folder name (the config's folder for a config.json).</summary>
     public static string ModelLabel(string path)
     {

@@ -12,7 +12,8 @@ namespace Finetune.Tests.Peft;
 [Collection("Parallelism")]
 public class LoraTrainingTests
 {
-    private static Dataset Data()
+    /// <summary>16 short rows of random ids, three classes in turn (shared with the strict-checkpoint tests).</summary>
+    internal static Dataset Data()
     {
         var rng = new Generator(11);
         var rows = new int[16][];

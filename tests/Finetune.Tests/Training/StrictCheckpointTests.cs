@@ -16,18 +16,7 @@ namespace Finetune.Tests.Training;
 [Collection("Parallelism")]
 public class StrictCheckpointTests
 {
-    private static Dataset Data()
-    {
-        var rng = new Generator(11);
-        var ids = new int[16][];
-        var labels = new int[16];
-        for (int i = 0; i < 16; i++)
-        {
-            ids[i] = [2, .. Enumerable.Range(0, 4).Select(_ => 4 + rng.NextInt(30)), 3];
-            labels[i] = i % 3;
-        }
-        return ToyClassifier.Rows(ids, labels);
-    }
+    private static Dataset Data() => LoraTrainingTests.Data();
 
     private static TrainingArguments Args(string dir, int saveSteps) => new()
     {
