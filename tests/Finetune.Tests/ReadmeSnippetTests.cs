@@ -55,7 +55,9 @@ public class ReadmeSnippetTests
         var batch = tok.EncodeBatch(texts, pairs, new EncodeOptions { Truncation = TruncationStrategy.LongestFirst, MaxLength = 128, Padding = PaddingStrategy.Longest });
         int[] ids = batch[0].InputIds;   // also TokenTypeIds, AttentionMask, SpecialTokensMask, Offsets, WordIds, Tokens
         string text = tok.Decode(ids, skipSpecialTokens: true);
+        int[] plain = tok.EncodeIds("a great film"); // tokenizer.encode: the ids alone, [CLS] and [SEP] included
         GC.KeepAlive(text);
+        GC.KeepAlive(plain);
     }
 
     internal static void TrainingSnippet()

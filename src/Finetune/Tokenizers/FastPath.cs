@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using System.Text;
 
 namespace Finetune.Tokenizers;
@@ -19,6 +20,12 @@ internal abstract class FastPath
     /// words from <paramref name="word"/>; false, having appended nothing, when this segment needs the general path.
     /// </summary>
     public abstract bool TryEncode(TokenizerPipeline p, string text, int from, int to, ref int word, List<SeqToken> output);
+
+    /// <summary>
+    /// Appends the ids alone of units [from, to) (what tokenizer.encode keeps: no offsets, words or token strings); false,
+    /// having appended nothing, when this path has no ids-only form and the caller goes through <see cref="TryEncode"/>.
+    /// </summary>
+    public virtual bool TryEncodeIds(TokenizerPipeline p, string text, int from, int to, List<int> ids) => false;
 
     /// <summary>The fast path for <paramref name="p"/>'s kind of pipeline, or null when it has none.</summary>
     public static FastPath? For(TokenizerPipeline p)
@@ -60,14 +67,14 @@ internal sealed class BertAsciiPath : FastPath
 
     private readonly byte[] _kind = new byte[128];
     private readonly char[] _map = new char[128];
-    private readonly TokenizerModel _model;
+    private readonly WordPieceModel _model;
 
-    private BertAsciiPath(TokenizerModel model) => _model = model;
+    private BertAsciiPath(WordPieceModel model) => _model = model;
 
     public static BertAsciiPath? Create(TokenizerPipeline p)
     {
-        if (p.Model is not WordPieceModel || p.PreTokenizer is not BertPreTokenizer || p.Normalizer is not (null or BertNormalizer)) return null;
-        var path = new BertAsciiPath(p.Model);
+        if (p.Model is not WordPieceModel wordPiece || p.PreTokenizer is not BertPreTokenizer || p.Normalizer is not (null or BertNormalizer)) return null;
+        var path = new BertAsciiPath(wordPiece);
         var t = new NormalizedText();
         for (int c = 0; c < 128; c++)
         {
@@ -127,6 +134,79 @@ internal sealed class BertAsciiPath : FastPath
             i = j;
         }
         return true;
+    }
+
+    /// <summary>
+    /// <see cref="TryEncode"/>'s ids in one pass per stretch: each character is mapped and hashed as it is read, and a
+    /// word that is a vocabulary entry as a whole (most words) costs one look-up with that hash. A character the
+    /// shortcut does not handle takes back the stretch's ids so far and sends the whole stretch through the general
+    /// pipeline, as <see cref="TryEncode"/> does.
+    /// </summary>
+    public override bool TryEncodeIds(TokenizerPipeline p, string text, int from, int to, List<int> ids)
+    {
+        var s = text.AsSpan(from, to - from);
+        var kind = _kind;
+        var map = _map;
+        char[] buf = Scratch(s.Length);
+        int n = s.Length, i = 0;
+        while (i < n)
+        {
+            char c = s[i];
+            if (c < 128 && kind[c] == Space) { i++; continue; }
+            int mark = ids.Count, w = i, j = i;
+            uint hash = 0;
+            bool simple = true;
+            for (; j < n; j++)
+            {
+                char d = s[j];
+                byte k = d < 128 ? kind[d] : General;
+                if (k == Word)
+                {
+                    char m = map[d];
+                    buf[j] = m;
+                    hash = SpanVocab.Extend(hash, m);
+                }
+                else if (k == Punctuation)
+                {
+                    if (j > w) AppendWord(buf, w, j, hash, ids);
+                    char m = map[d];
+                    buf[j] = m;
+                    AppendWord(buf, j, j + 1, SpanVocab.Extend(0, m), ids);
+                    w = j + 1;
+                    hash = 0;
+                }
+                else if (k == Space) break;
+                else
+                {
+                    simple = false;
+                    break;
+                }
+            }
+            if (!simple)
+            {
+                while (j < n && !(s[j] < 128 && kind[s[j]] == Space)) j++;
+                CollectionsMarshal.SetCount(ids, mark);
+                p.EncodeNormalizedRunIds(text, from + i, from + j, ids);
+            }
+            else if (w < j) AppendWord(buf, w, j, hash, ids);
+            i = j;
+        }
+        return true;
+    }
+
+    private void AppendWord(char[] buf, int start, int end, uint hash, List<int> ids)
+    {
+        var word = buf.AsSpan(start, end - start);
+        int id = _model.FindWholeWord(word, hash);
+        if (id >= 0)
+        {
+            ids.Add(id);
+            return;
+        }
+        var raw = Raw();
+        raw.Clear();
+        _model.Tokenize(word, raw);
+        foreach (var r in raw) ids.Add(r.Id);
     }
 }
 

@@ -96,6 +96,13 @@ internal sealed class WordPieceModel : TokenizerModel
         set => field = value >= 0 ? value : throw new ArgumentOutOfRangeException(nameof(value), value, "max_input_chars_per_word must be at least 0.");
     }
 
+    /// <summary>
+    /// The id of a word that is itself a word-initial vocabulary entry, given its running hash
+    /// (<see cref="SpanVocab.Extend"/> over its characters); -1 otherwise, and then <see cref="Tokenize"/> decides.
+    /// The whole word is Tokenize's first candidate, so a hit is exactly Tokenize's one token.
+    /// </summary>
+    public int FindWholeWord(ReadOnlySpan<char> word, uint hash) => word.Length <= MaxInputCharsPerWord ? _initials.Find(word, hash) : -1;
+
     public override void Tokenize(ReadOnlySpan<char> word, List<RawToken> output)
     {
         if (word.Length > MaxInputCharsPerWord && CountCodePoints(word) > MaxInputCharsPerWord)

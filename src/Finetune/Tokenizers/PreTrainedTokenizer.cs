@@ -1,3 +1,5 @@
+using System.Runtime.InteropServices;
+
 namespace Finetune.Tokenizers;
 
 /// <summary>
@@ -75,6 +77,44 @@ public sealed class PreTrainedTokenizer
 
     public BatchEncoding Encode(string text, string? pair = null, EncodeOptions? options = null) =>
         EncodeBatch([text], pair == null ? null : [pair], options);
+
+    /// <summary>
+    /// tokenizer.encode(text): the input ids alone, with the special tokens unless <paramref name="addSpecialTokens"/>
+    /// is false, untruncated (encode's default). The ids <see cref="Encode"/> gives, without building the offsets,
+    /// word ids and token strings beside them.
+    /// </summary>
+    public int[] EncodeIds(string text, bool addSpecialTokens = true)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        var ids = IdList();
+        Pipeline.EncodeIds(text, addSpecialTokens, ids);
+        return ids.ToArray();
+    }
+
+    /// <summary>
+    /// <see cref="EncodeIds(string, bool)"/> into <paramref name="destination"/>, with nothing allocated per call; false,
+    /// with nothing written, when the ids do not fit.
+    /// </summary>
+    public bool TryEncodeIds(string text, Span<int> destination, out int written, bool addSpecialTokens = true)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        var ids = IdList();
+        Pipeline.EncodeIds(text, addSpecialTokens, ids);
+        written = ids.Count <= destination.Length ? ids.Count : 0;
+        if (ids.Count > destination.Length) return false;
+        CollectionsMarshal.AsSpan(ids).CopyTo(destination);
+        return true;
+    }
+
+    [ThreadStatic] private static List<int>? _ids;
+
+    private static List<int> IdList()
+    {
+        var list = _ids ??= new List<int>(256);
+        if (list.Capacity > 1 << 16) _ids = list = new List<int>(256); // a huge text must not pin it on this thread for good
+        list.Clear();
+        return list;
+    }
 
     public BatchEncoding EncodeBatch(IReadOnlyList<string> texts, IReadOnlyList<string>? pairs = null, EncodeOptions? options = null)
     {

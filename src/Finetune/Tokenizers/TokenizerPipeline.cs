@@ -82,6 +82,64 @@ internal sealed class TokenizerPipeline
         if (pos < text.Length || text.Length == 0) EncodeSegment(text, pos, text.Length, first, word, output);
     }
 
+    /// <summary>
+    /// tokenizer.encode: the ids of one text, with the single-sequence special tokens when <paramref name="addSpecial"/>,
+    /// appended to <paramref name="ids"/>; the same ids as <see cref="EncodeSequence"/> and <see cref="Build"/> give.
+    /// </summary>
+    public void EncodeIds(string text, bool addSpecial, List<int> ids)
+    {
+        IReadOnlyList<TemplateItem> template = addSpecial && PostProcessor != null ? PostProcessor.Single : PlainSingle;
+        for (int i = 0; i < template.Count; i++)
+        {
+            var item = template[i];
+            if (item.Special != null) ids.AddRange(PostProcessor!.Specials[item.Special].Ids);
+            else EncodeSequenceIds(text, ids);
+        }
+    }
+
+    private void EncodeSequenceIds(string text, List<int> ids)
+    {
+        var matches = _matches ??= new List<(int, int, AddedToken)>();
+        matches.Clear();
+        _rawAdded.Find(text, matches);
+        int pos = 0;
+        bool first = true;
+        foreach (var (s, e, token) in matches)
+        {
+            if (s > pos) EncodeSegmentIds(text, pos, s, first, ids);
+            ids.Add(token.Id);
+            first = false;
+            pos = e;
+        }
+        if (pos < text.Length || text.Length == 0) EncodeSegmentIds(text, pos, text.Length, first, ids);
+    }
+
+    [ThreadStatic] private static List<SeqToken>? _idTokens;
+
+    private static List<SeqToken> IdTokens()
+    {
+        var list = _idTokens ??= new List<SeqToken>(256);
+        if (list.Capacity > 1 << 16) _idTokens = list = new List<SeqToken>(256); // a huge text must not pin it for good
+        list.Clear();
+        return list;
+    }
+
+    private void EncodeSegmentIds(string text, int from, int to, bool firstSegment, List<int> ids)
+    {
+        if (ChosenFastPath() is { } fast && fast.TryEncodeIds(this, text, from, to, ids)) return;
+        var tokens = IdTokens();
+        EncodeSegment(text, from, to, firstSegment, 0, tokens);
+        foreach (var t in CollectionsMarshal.AsSpan(tokens)) ids.Add(t.Id);
+    }
+
+    /// <summary><see cref="EncodeNormalizedRun"/>'s ids alone, appended to <paramref name="ids"/>.</summary>
+    internal void EncodeNormalizedRunIds(string text, int from, int to, List<int> ids)
+    {
+        var tokens = IdTokens();
+        EncodeNormalizedRun(text, from, to, 0, tokens);
+        foreach (var t in CollectionsMarshal.AsSpan(tokens)) ids.Add(t.Id);
+    }
+
     private int EncodeSegment(string text, int from, int to, bool firstSegment, int word, List<SeqToken> output)
     {
         if (ChosenFastPath() is { } fast && fast.TryEncode(this, text, from, to, ref word, output)) return word;

@@ -11,7 +11,7 @@ namespace Finetune.Tests.Tokenizers;
 /// </summary>
 public class FastPathTests
 {
-    private static readonly string[] Mixed =
+    internal static readonly string[] Mixed =
     [
         "Hello, World! It's 3.14pm -- isn't it?",
         "tabs\tand\nnewlines\r\nand  double  spaces  ",
