@@ -308,32 +308,72 @@ public static class OptimizerUtils
     /// </summary>
     public static float ClipGradNorm(IEnumerable<Tensor> parameters, double maxNorm)
     {
-        var grads = parameters.Where(p => p.Grad != null).Select(p => p.Grad!).ToList();
+        var grads = new List<Tensor>();
+        foreach (var p in parameters)
+            if (p.Grad != null) grads.Add(p.Grad);
         if (grads.Count == 0) return 0f;
+        // Each tensor's norm is one ordered reduction, so a tensor is never split; the largest go first, picked up
+        // by whichever worker is free, so the embedding matrix does not leave the other workers idle at the end.
+        var order = new int[grads.Count];
+        for (int i = 0; i < order.Length; i++) order[i] = i;
+        Array.Sort(order, (x, y) => grads[y].Length.CompareTo(grads[x].Length));
         var norms = new float[grads.Count];
-        Parallel.For(0, grads.Count, i => norms[i] = Norm2(grads[i].Span));
+        int next = -1;
+        Parallelism.Run(Math.Min(Parallelism.Threads, grads.Count), _ =>
+        {
+            for (int k; (k = Interlocked.Increment(ref next)) < order.Length;) norms[order[k]] = Norm2(grads[order[k]].Span);
+        });
         float total = Norm2(norms);
         float coef = 1f / (total + 1e-6f) * (float)maxNorm;
-        if (coef > 1f) coef = 1f;
-        if (coef < 1f)
-            Parallel.For(0, grads.Count, i =>
-            {
-                Span<float> s = grads[i].Span;
-                for (int j = 0; j < s.Length; j++) s[j] *= coef;
-            });
+        if (coef < 1f) Scale(grads, coef);
         return total;
+    }
+
+    /// <summary>Multiplies every gradient by <paramref name="coef"/>, in chunks shared by the engine's workers.</summary>
+    private static void Scale(List<Tensor> grads, float coef)
+    {
+        const int chunk = 1 << 16;
+        var items = new List<(Tensor T, int Start)>();
+        foreach (var g in grads)
+            for (int start = 0; start < g.Length; start += chunk) items.Add((g, start));
+        int next = -1;
+        Parallelism.Run(Math.Min(Parallelism.Threads, items.Count), _ =>
+        {
+            for (int k; (k = Interlocked.Increment(ref next)) < items.Count;)
+            {
+                var (t, start) = items[k];
+                var s = t.Span.Slice(start, Math.Min(chunk, t.Length - start));
+                System.Numerics.Tensors.TensorPrimitives.Multiply(s, coef, s);
+            }
+        });
     }
 
     /// <summary>Float32 L2 norm as torch's vectorized CPU reduction: 8 FMA lanes, lanes summed in order, scalar tail.</summary>
     public static float Norm2(ReadOnlySpan<float> x)
     {
-        Span<float> acc = stackalloc float[8];
-        acc.Clear();
-        int d = 0;
-        for (; d < x.Length - (x.Length % 8); d += 8)
-            for (int j = 0; j < 8; j++) acc[j] = MathF.FusedMultiplyAdd(x[d + j], x[d + j], acc[j]);
-        float s = acc[0];
-        for (int j = 1; j < 8; j++) s += acc[j];
+        int d = 0, body = x.Length - (x.Length % 8);
+        float s;
+        if (Vector256.IsHardwareAccelerated)
+        {
+            var acc = Vector256<float>.Zero;
+            ref float r = ref MemoryMarshal.GetReference(x);
+            for (; d < body; d += 8)
+            {
+                var v = Vector256.LoadUnsafe(ref r, (nuint)d);
+                acc = Vector256.FusedMultiplyAdd(v, v, acc);
+            }
+            s = acc.GetElement(0);
+            for (int j = 1; j < 8; j++) s += acc.GetElement(j);
+        }
+        else
+        {
+            Span<float> acc = stackalloc float[8];
+            acc.Clear();
+            for (; d < body; d += 8)
+                for (int j = 0; j < 8; j++) acc[j] = MathF.FusedMultiplyAdd(x[d + j], x[d + j], acc[j]);
+            s = acc[0];
+            for (int j = 1; j < 8; j++) s += acc[j];
+        }
         for (; d < x.Length; d++) s += x[d] * x[d];
         return MathF.Sqrt(s);
     }

@@ -119,4 +119,31 @@ public class OptimizerTests
         Assert.Equal(5f * coef, OptimizerUtils.ClipGradNorm(new[] { a, b }, 10.0), 6);
         Assert.Equal(3f * coef, a.Grad!.Span[0]);
     }
+
+    [Fact]
+    public void ClipGradNormOverLargeTensorsWithTailsScalesEveryElement()
+    {
+        // 3 x 100,003 halves and one 5 x 5 of twos: every partial sum is a multiple of 0.25 below 2^24, so exact in
+        // float32 whatever the lane order; total = sqrt(3 * 100003 * 0.25 + 25 * 4).
+        var tensors = new List<Tensor>();
+        for (int t = 0; t < 3; t++)
+        {
+            var p = Tensor.Zeros(100003);
+            var g = new float[100003];
+            Array.Fill(g, 0.5f);
+            p.Grad = Tensor.FromArray(g, g.Length);
+            tensors.Add(p);
+        }
+        var last = Tensor.Zeros(5, 5);
+        var twos = new float[25];
+        Array.Fill(twos, 2f);
+        last.Grad = Tensor.FromArray(twos, 5, 5);
+        tensors.Add(last);
+        float expected = MathF.Sqrt(3 * 100003 * 0.25f + 100f);
+        Assert.Equal(expected, OptimizerUtils.ClipGradNorm(tensors, 2.0));
+        float coef = 1f / (expected + 1e-6f) * 2f;
+        foreach (var t in tensors.Take(3))
+            Assert.All(t.Grad!.Span.ToArray(), x => Assert.Equal(0.5f * coef, x));
+        Assert.All(last.Grad!.Span.ToArray(), x => Assert.Equal(2f * coef, x));
+    }
 }
