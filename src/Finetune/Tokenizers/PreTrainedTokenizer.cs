@@ -1,5 +1,3 @@
-using System.Runtime.InteropServices;
-
 namespace Finetune.Tokenizers;
 
 /// <summary>
@@ -86,9 +84,7 @@ public sealed class PreTrainedTokenizer
     public int[] EncodeIds(string text, bool addSpecialTokens = true)
     {
         ArgumentNullException.ThrowIfNull(text);
-        var ids = IdList();
-        Pipeline.EncodeIds(text, addSpecialTokens, ids);
-        return ids.ToArray();
+        return Pipeline.EncodeIds(text, addSpecialTokens).ToArray();
     }
 
     /// <summary>
@@ -98,22 +94,9 @@ public sealed class PreTrainedTokenizer
     public bool TryEncodeIds(string text, Span<int> destination, out int written, bool addSpecialTokens = true)
     {
         ArgumentNullException.ThrowIfNull(text);
-        var ids = IdList();
-        Pipeline.EncodeIds(text, addSpecialTokens, ids);
-        written = ids.Count <= destination.Length ? ids.Count : 0;
-        if (ids.Count > destination.Length) return false;
-        CollectionsMarshal.AsSpan(ids).CopyTo(destination);
-        return true;
-    }
-
-    [ThreadStatic] private static List<int>? _ids;
-
-    private static List<int> IdList()
-    {
-        var list = _ids ??= new List<int>(256);
-        if (list.Capacity > 1 << 16) _ids = list = new List<int>(256); // a huge text must not pin it on this thread for good
-        list.Clear();
-        return list;
+        var ids = Pipeline.EncodeIds(text, addSpecialTokens);
+        written = ids.TryCopyTo(destination) ? ids.Length : 0;
+        return written == ids.Length;
     }
 
     public BatchEncoding EncodeBatch(IReadOnlyList<string> texts, IReadOnlyList<string>? pairs = null, EncodeOptions? options = null)

@@ -114,12 +114,21 @@ internal sealed class TokenizerPipeline
         if (pos < text.Length || text.Length == 0) EncodeSegmentIds(text, pos, text.Length, first, ids);
     }
 
+    [ThreadStatic] private static List<int>? _ids;
     [ThreadStatic] private static List<SeqToken>? _idTokens;
 
-    private static List<SeqToken> IdTokens()
+    /// <summary><see cref="EncodeIds(string, bool, List{int})"/> into a per-thread list: valid until this thread's next call.</summary>
+    public ReadOnlySpan<int> EncodeIds(string text, bool addSpecial)
     {
-        var list = _idTokens ??= new List<SeqToken>(256);
-        if (list.Capacity > 1 << 16) _idTokens = list = new List<SeqToken>(256); // a huge text must not pin it for good
+        var ids = Reused(ref _ids);
+        EncodeIds(text, addSpecial, ids);
+        return CollectionsMarshal.AsSpan(ids);
+    }
+
+    private static List<T> Reused<T>(ref List<T>? slot)
+    {
+        var list = slot ??= new List<T>(256);
+        if (list.Capacity > 1 << 16) slot = list = new List<T>(256); // a huge text must not pin it on this thread for good
         list.Clear();
         return list;
     }
@@ -127,16 +136,21 @@ internal sealed class TokenizerPipeline
     private void EncodeSegmentIds(string text, int from, int to, bool firstSegment, List<int> ids)
     {
         if (ChosenFastPath() is { } fast && fast.TryEncodeIds(this, text, from, to, ids)) return;
-        var tokens = IdTokens();
+        var tokens = Reused(ref _idTokens);
         EncodeSegment(text, from, to, firstSegment, 0, tokens);
-        foreach (var t in CollectionsMarshal.AsSpan(tokens)) ids.Add(t.Id);
+        AppendIds(tokens, ids);
     }
 
     /// <summary><see cref="EncodeNormalizedRun"/>'s ids alone, appended to <paramref name="ids"/>.</summary>
     internal void EncodeNormalizedRunIds(string text, int from, int to, List<int> ids)
     {
-        var tokens = IdTokens();
+        var tokens = Reused(ref _idTokens);
         EncodeNormalizedRun(text, from, to, 0, tokens);
+        AppendIds(tokens, ids);
+    }
+
+    private static void AppendIds(List<SeqToken> tokens, List<int> ids)
+    {
         foreach (var t in CollectionsMarshal.AsSpan(tokens)) ids.Add(t.Id);
     }
 
